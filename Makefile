@@ -1,0 +1,30 @@
+# Bootstrap only: a fresh machine needs nothing but python3.11 and make.
+# `make report` builds the default zoo, benchmarks it and writes reports/REPORT.md;
+# `make test` runs the test suite. Both create .venv with tox, and tox installs the project.
+PYTHON ?= python3.11
+VENV := .venv
+TOX := $(VENV)/bin/tox
+
+.PHONY: report test bench lint gate clean
+
+$(TOX):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "tox==4.67.13"
+
+report: $(TOX)
+	$(TOX) -e report
+
+test: $(TOX)
+	$(TOX) -e py
+
+bench: $(TOX)
+	$(TOX) -e bench
+
+gate: $(TOX)
+	$(TOX) -e gate
+
+lint: $(TOX)
+	$(TOX) -e lint
+
+clean:
+	rm -rf $(VENV) .tox .pytest_cache .benchmarks

@@ -1,0 +1,1 @@
+"""Turning variant specs into artifact directories: training, compression, export."""

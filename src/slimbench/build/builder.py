@@ -1,0 +1,431 @@
+"""Build variants into cached, atomically published artifact directories with a manifest.
+
+`<cache>/artifacts/<name>-<spec hash[:12]>/` holds everything the variant needs to run (weights,
+config, tokenizer) and `manifest.json`. A build happens in a `.partial-*` sibling and is renamed
+into place only when complete, so an interrupted build never leaves a directory that looks done;
+the next run starts that variant afresh.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slimbench import __version__
+from slimbench.data import Splits
+from slimbench.errors import ArtifactError, BuildError
+from slimbench.runtime import MANIFEST, TOKENIZER_FILE, open_runner, read_manifest
+from slimbench.zoo import VariantSpec, Zoo
+
+MANIFEST_SCHEMA = 1
+EXPORT_TOLERANCE = 1e-3  # max |logit diff| torch fp32 vs ONNX fp32 before a build is refused
+CHECK_TEXTS = 256
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "slimbench": __version__}
+    for pkg in ("torch", "transformers", "tokenizers", "onnxruntime", "onnx", "onnxscript", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def macro_f1(pred: Sequence[int], gold: Sequence[int], num_labels: int) -> float:
+    p, g = np.asarray(pred), np.asarray(gold)
+    scores = []
+    for c in range(num_labels):
+        tp = int(((p == c) & (g == c)).sum())
+        fp = int(((p == c) & (g != c)).sum())
+        fn = int(((p != c) & (g == c)).sum())
+        denom = 2 * tp + fp + fn
+        scores.append(2 * tp / denom if denom else 0.0)
+    return float(np.mean(scores))
+
+
+def _dir_files(directory: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in sorted(directory.iterdir()) if p.is_file() and p.name != MANIFEST}
+
+
+@dataclass
+class BuildContext:
+    """Everything a build needs besides the spec: where to cache, which data, which base models."""
+
+    zoo: Zoo
+    root: Path
+    splits_loader: Callable[[], Splits]
+    transfer_loader: Callable[[], list[str]] = field(default=lambda: [])
+    base_resolver: Callable[[str], Path] | None = None
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    log: Callable[[str], None] = print
+    _splits: Splits | None = None
+
+    @property
+    def splits(self) -> Splits:
+        if self._splits is None:
+            self._splits = self.splits_loader()
+        return self._splits
+
+    def inputs(self) -> dict[str, str]:
+        from slimbench.assets import asset_fingerprint
+
+        return {"dataset": self.splits.fingerprint(), **asset_fingerprint()}
+
+    def spec_hash(self, name: str) -> str:
+        return self.zoo.spec_hash(name, self.inputs())
+
+    def artifact_dir(self, name: str) -> Path:
+        return self.root / f"{name}-{self.spec_hash(name)[:12]}"
+
+    def is_built(self, name: str) -> bool:
+        return (self.artifact_dir(name) / MANIFEST).is_file()
+
+    def resolve_base(self, base: str) -> Path:
+        if self.base_resolver is not None:
+            return self.base_resolver(base)
+        if base == "minilm":
+            from slimbench.assets import base_model_dir
+
+            return base_model_dir()
+        path = Path(base).expanduser()
+        if path.is_dir():
+            return path
+        raise BuildError(f"base {base!r} is neither 'minilm' nor an existing checkpoint directory")
+
+
+def build(ctx: BuildContext, names: Sequence[str], force: bool = False) -> dict[str, Path]:
+    """Build the named variants and their sources (cached ones are reused); name -> artifact dir."""
+    order: list[VariantSpec] = []
+    for name in names:
+        for spec in ctx.zoo.ancestors(name):
+            if spec not in order:
+                order.append(spec)
+    out: dict[str, Path] = {}
+    for k, spec in enumerate(order, start=1):
+        target = ctx.artifact_dir(spec.name)
+        if ctx.is_built(spec.name) and not (force and spec.name in names):
+            ctx.log(f"[{k}/{len(order)}] {spec.name}: cached at {target}")
+        else:
+            ctx.log(f"[{k}/{len(order)}] {spec.name}: building ({spec.description or spec.method})")
+            build_one(ctx, spec, target)
+            m = read_manifest(target)
+            ctx.log(f"[{k}/{len(order)}] {spec.name}: built in {m['build_seconds']:.0f} s, "
+                    f"test accuracy {m['test_accuracy']:.4f}, {sum(m['files'].values()) / 1e6:.1f} MB")
+        out[spec.name] = target
+    return out
+
+
+def _quiet_libraries() -> None:
+    """Our own progress bars say what is happening; silence the libraries' per-load chatter."""
+    import logging
+
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization warns through the root logger
+
+
+def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
+    ctx.root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=ctx.root))
+    start = time.perf_counter()
+    try:
+        import torch
+
+        _quiet_libraries()
+        torch.set_num_threads(ctx.threads)
+        manifest: dict[str, Any] = {
+            "schema": MANIFEST_SCHEMA, "name": spec.name, "description": spec.description,
+            "spec": spec.canonical(), "spec_hash": ctx.spec_hash(spec.name), "runtime": spec.runtime,
+            "precision": spec.precision, "max_length": spec.max_length, "inputs": ctx.inputs(),
+            "libraries": library_versions(), "dataset": {
+                "name": ctx.splits.name, "labels": list(ctx.splits.labels), "train": len(ctx.splits.train),
+                "val": len(ctx.splits.val), "test": len(ctx.splits.test)},
+        }
+        if spec.method == "finetune":
+            manifest.update(_finetune(ctx, spec, tmp))
+        elif spec.method == "distill":
+            manifest.update(_distill(ctx, spec, tmp))
+        elif spec.source:
+            manifest.update(_derive(ctx, spec, tmp))
+        else:
+            raise BuildError(f"{spec.name}: nothing to build (no training method and no source)")
+        manifest.update(_evaluate(ctx, tmp, manifest))
+        manifest["files"] = _dir_files(tmp)
+        manifest["build_seconds"] = time.perf_counter() - start
+        manifest["built_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        if target.exists():  # an incomplete leftover (no manifest): never reuse it
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _evaluate(ctx: BuildContext, directory: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Validation and test accuracy through the public runner (test is reported, never selected on)."""
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    runner = open_runner(directory, threads=ctx.threads)
+    try:
+        out: dict[str, Any] = {}
+        for split in ("val", "test"):
+            part = getattr(ctx.splits, split)
+            pred = predict_in_batches(runner, [e.text for e in part])
+            gold = [e.label for e in part]
+            out[f"{split}_accuracy"] = float(np.mean(np.asarray(pred) == np.asarray(gold)))
+            out[f"{split}_macro_f1"] = macro_f1(pred, gold, ctx.splits.num_labels)
+        return out
+    finally:
+        runner.close()
+
+
+def predict_in_batches(runner: Any, texts: Sequence[str], batch_size: int = 64) -> list[int]:
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    pred = [0] * len(texts)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        for i, p in zip(idx, runner.predict([texts[i] for i in idx]), strict=True):
+            pred[i] = p
+    return pred
+
+
+def _load_tokenizer(directory: Path) -> Any:
+    from tokenizers import Tokenizer
+
+    path = directory / TOKENIZER_FILE
+    if not path.is_file():
+        raise BuildError(f"{directory} has no {TOKENIZER_FILE}; a fast (Rust) tokenizer file is required")
+    return Tokenizer.from_file(str(path))
+
+
+def _count_parameters(model: Any) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def _finetune(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
+    from transformers import AutoModelForSequenceClassification
+
+    from slimbench.build.train import encode_all, finetune
+    from slimbench.torch_io import save_hf
+
+    base = ctx.resolve_base(str(spec.base))
+    splits = ctx.splits
+    import torch
+
+    torch.manual_seed(int(spec.train.get("seed", 0)))
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, num_labels=splits.num_labels, id2label=dict(enumerate(splits.labels)),
+        label2id={n: i for i, n in enumerate(splits.labels)}, local_files_only=True,
+        ignore_mismatched_sizes=True)
+    tok = _load_tokenizer(base)
+    train_seqs = encode_all(tok, [e.text for e in splits.train], spec.max_length)
+    val_seqs = encode_all(tok, [e.text for e in splits.val], spec.max_length)
+    result = finetune(model, train_seqs, [e.label for e in splits.train], val_seqs,
+                      [e.label for e in splits.val], spec.train, desc=f"{spec.name} finetune")
+    save_hf(model, out)
+    shutil.copyfile(base / TOKENIZER_FILE, out / TOKENIZER_FILE)
+    return {"format": "hf", "model_file": "model.safetensors", "parameters": _count_parameters(model),
+            "base": str(spec.base), "training": _training_record(result)}
+
+
+def _training_record(result: Any) -> dict[str, Any]:
+    return {"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy,
+            "history": result.history, "seconds": result.seconds, "steps": result.steps}
+
+
+def _teacher_logits(ctx: BuildContext, teacher_dir: Path, texts: Sequence[str]) -> np.ndarray:
+    """Teacher logits for `texts`, cached on disk by teacher hash and text hash (shared by students)."""
+    from slimbench.build.train import encode_all, predict_logits
+    from slimbench.torch_io import load_hf
+
+    m = read_manifest(teacher_dir)
+    key = hashlib.sha256(("\n".join(texts)).encode()).hexdigest()[:16]
+    cache = ctx.root / ".teacher-logits" / f"{m['spec_hash'][:12]}-{key}.npy"
+    if cache.is_file():
+        return np.load(cache)
+    teacher = load_hf(teacher_dir)
+    seqs = encode_all(_load_tokenizer(teacher_dir), texts, int(m["max_length"]))
+    ctx.log(f"  computing teacher logits for {len(texts)} texts (cached for later students)")
+    logits = predict_logits(teacher, seqs, batch_size=64)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    part = cache.with_suffix(f".partial-{os.getpid()}.npy")
+    np.save(part, logits)
+    os.replace(part, cache)
+    return logits
+
+
+def _distill(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from slimbench.build.compress import pca_projection, trim_vocabulary
+    from slimbench.build.train import distill, encode_all
+    from slimbench.torch_io import load_hf, save_hf
+
+    teacher_dir = ctx.artifact_dir(str(spec.source))
+    tm = read_manifest(teacher_dir)
+    if tm.get("format") != "hf":
+        raise BuildError(f"{spec.name}: teacher {spec.source!r} must be a torch fp32 variant, not {tm.get('format')}")
+    splits = ctx.splits
+    train_texts = [e.text for e in splits.train]
+    transfer = list(ctx.transfer_loader()) if spec.train.get("transfer_data") else []
+    texts = train_texts + transfer
+    labels = [e.label for e in splits.train] + [-1] * len(transfer)
+    teacher_logits = _teacher_logits(ctx, teacher_dir, texts)
+
+    teacher_tok_json = json.loads((teacher_dir / TOKENIZER_FILE).read_text())
+    teacher_tok = Tokenizer.from_str(json.dumps(teacher_tok_json))
+    teacher = load_hf(teacher_dir)
+    t_emb = teacher.base_model.embeddings
+    kept: list[int] | None = None
+    if spec.transforms.get("trim_vocab"):
+        used = {i for seq in encode_all(teacher_tok, train_texts, 512) for i in seq}
+        student_tok_json, kept = trim_vocabulary(teacher_tok_json, used)
+        ctx.log(f"  vocabulary trimmed to {len(kept)} of {len(teacher_tok_json['model']['vocab'])} tokens")
+    else:
+        student_tok_json = teacher_tok_json
+    student_tok = Tokenizer.from_str(json.dumps(student_tok_json))
+
+    config = AutoConfig.from_pretrained(teacher_dir, local_files_only=True)
+    for key, value in spec.architecture.items():
+        setattr(config, key, value)
+    if kept is not None:
+        config.vocab_size = len(kept)
+    torch.manual_seed(int(spec.train.get("seed", 0)))
+    student = AutoModelForSequenceClassification.from_config(config)
+    s_emb = student.base_model.embeddings
+    with torch.no_grad():
+        rows = torch.tensor(kept) if kept is not None else torch.arange(config.vocab_size)
+        word = t_emb.word_embeddings.weight[rows]
+        npos = s_emb.position_embeddings.weight.shape[0]
+        how = spec.init.get("embeddings", "copy" if config.hidden_size == teacher.config.hidden_size else "random")
+        if how == "copy":
+            s_emb.word_embeddings.weight.copy_(word)
+            s_emb.position_embeddings.weight.copy_(t_emb.position_embeddings.weight[:npos])
+            s_emb.token_type_embeddings.weight.copy_(t_emb.token_type_embeddings.weight)
+            s_emb.LayerNorm.load_state_dict(t_emb.LayerNorm.state_dict())
+        elif how == "pca":
+            _, comps = pca_projection(word.numpy(), config.hidden_size)
+            proj = torch.from_numpy(comps.T.copy())  # [teacher hidden, student hidden]
+            s_emb.word_embeddings.weight.copy_(word @ proj)
+            s_emb.position_embeddings.weight.copy_(t_emb.position_embeddings.weight[:npos] @ proj)
+            s_emb.token_type_embeddings.weight.copy_(t_emb.token_type_embeddings.weight @ proj)
+        elif how != "random":
+            raise BuildError(f"{spec.name}: init.embeddings must be copy, pca or random, got {how!r}")
+        layers = spec.init.get("layers")
+        if layers:
+            if config.hidden_size != teacher.config.hidden_size:
+                raise BuildError(f"{spec.name}: init.layers needs the teacher's hidden size")
+            for k, i in enumerate(layers):
+                student.base_model.encoder.layer[k].load_state_dict(teacher.base_model.encoder.layer[i].state_dict())
+            if getattr(teacher.base_model, "pooler", None) is not None:
+                student.base_model.pooler.load_state_dict(teacher.base_model.pooler.state_dict())
+            student.classifier.load_state_dict(teacher.classifier.state_dict())
+    del teacher
+    seqs = encode_all(student_tok, texts, spec.max_length)
+    val_seqs = encode_all(student_tok, [e.text for e in splits.val], spec.max_length)
+    result = distill(student, seqs, teacher_logits, labels, val_seqs, [e.label for e in splits.val],
+                     spec.train, desc=f"{spec.name} distill")
+    save_hf(student, out)
+    (out / TOKENIZER_FILE).write_text(json.dumps(student_tok_json, ensure_ascii=False))
+    return {"format": "hf", "model_file": "model.safetensors", "parameters": _count_parameters(student),
+            "teacher": spec.source, "transfer_texts": len(transfer),
+            "vocab_size": config.vocab_size, "training": _training_record(result)}
+
+
+def _derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
+    """Post-training steps on the source variant: torch INT8, ONNX export, ORT INT8."""
+    from slimbench.torch_io import load_hf, quantize_dynamic_int8, save_int8
+
+    src_dir = ctx.artifact_dir(str(spec.source))
+    sm = read_manifest(src_dir)
+    if sm.get("format") != "hf":
+        raise BuildError(f"{spec.name}: source {spec.source!r} must be a torch fp32 variant")
+    shutil.copyfile(src_dir / TOKENIZER_FILE, out / TOKENIZER_FILE)
+    model = load_hf(src_dir).eval()
+    record: dict[str, Any] = {"parameters": sm["parameters"], "source_variant": spec.source, "checks": {}}
+    check_texts = [e.text for e in ctx.splits.val[:CHECK_TEXTS]]
+    reference = _logits_of(src_dir, check_texts, ctx.threads)
+    if spec.steps == ("torch-dynamic-int8",):
+        save_int8(quantize_dynamic_int8(model), model.config, out)
+        record.update(format="torch-int8", model_file="model.int8.safetensors")
+    elif spec.steps and spec.steps[0] == "export-onnx":
+        from slimbench.build.export import export_onnx
+
+        export_onnx(model, out / "model.onnx", spec.max_length, model.config.vocab_size)
+        record.update(format="onnx", model_file="model.onnx")
+        _write_probe_manifest(out, spec, record)
+        diff = float(np.abs(_logits_of(out, check_texts, ctx.threads) - reference).max())
+        record["checks"]["export_max_abs_logit_diff"] = diff
+        if diff > EXPORT_TOLERANCE:
+            raise BuildError(f"{spec.name}: ONNX export disagrees with torch (max |Δlogit| {diff:.2e} > "
+                             f"{EXPORT_TOLERANCE:g}); refusing to publish it")
+        if "onnx-dynamic-int8" in spec.steps:
+            from slimbench.build.compress import onnx_dynamic_int8
+
+            fp32 = out / "model.fp32.onnx"
+            os.replace(out / "model.onnx", fp32)
+            onnx_dynamic_int8(fp32, out / "model.onnx")
+            fp32.unlink()
+    else:
+        raise BuildError(f"{spec.name}: unsupported steps {spec.steps}")
+    _write_probe_manifest(out, spec, record)
+    q = _logits_of(out, check_texts, ctx.threads)
+    record["checks"]["max_abs_logit_diff_vs_source"] = float(np.abs(q - reference).max())
+    record["checks"]["agreement_vs_source"] = float((q.argmax(-1) == reference.argmax(-1)).mean())
+    record["checks"]["n"] = len(check_texts)
+    return record
+
+
+def _write_probe_manifest(directory: Path, spec: VariantSpec, record: dict[str, Any]) -> None:
+    (directory / MANIFEST).write_text(json.dumps({"format": record["format"], "model_file": record["model_file"],
+                                                  "max_length": spec.max_length}))
+
+
+def _logits_of(directory: Path, texts: Sequence[str], threads: int) -> np.ndarray:
+    runner = open_runner(directory, threads=threads)
+    try:
+        return np.concatenate([runner.predict_logits(texts[i : i + 64]) for i in range(0, len(texts), 64)])
+    finally:
+        runner.close()
+
+
+def find_artifact(ctx: BuildContext, name: str) -> Path:
+    """The built artifact of `name`, or a clear error saying how to build it."""
+    ctx.zoo.get(name)
+    target = ctx.artifact_dir(name)
+    if not (target / MANIFEST).is_file():
+        raise ArtifactError(f"variant {name!r} is not built (expected {target}); run `slimbench build --variants {name}`")
+    return target
+
+
+def default_context(zoo: Zoo | None = None, root: Path | None = None, threads: int | None = None,
+                    log: Callable[[str], None] = print) -> BuildContext:
+    """The default pipeline: pinned MiniLM, the movie snippets, other snippet files as transfer data."""
+    from slimbench.assets import sentiment_dir
+    from slimbench.data import TRANSFER_FILES, movie_snippets, read_unlabelled_snippets
+    from slimbench.paths import artifacts_dir
+
+    return BuildContext(
+        zoo=zoo or Zoo.load(), root=root or artifacts_dir(),
+        splits_loader=lambda: movie_snippets(sentiment_dir()),
+        transfer_loader=lambda: read_unlabelled_snippets(sentiment_dir() / f for f in TRANSFER_FILES),
+        threads=threads or os.cpu_count() or 1, log=log,
+    )

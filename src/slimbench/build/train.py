@@ -1,0 +1,185 @@
+"""Training: fine-tuning and knowledge distillation of sequence classifiers, on CPU.
+
+Batches are length-bucketed and padded per batch (snippets are short, so this is several times
+faster than padding to max_length). The epoch kept is the one with the best validation accuracy;
+the test split is never seen here.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+BUCKET_BATCHES = 50  # batches per length-sorted chunk: mostly-random batches with little padding
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_val_accuracy: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    steps: int = 0
+
+
+def encode_all(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids per text (with [CLS]/[SEP]), truncated, unpadded."""
+    tok = copy.deepcopy(tokenizer)
+    tok.no_padding()
+    tok.enable_truncation(max_length)
+    return [e.ids for e in tok.encode_batch(list(texts))]
+
+
+def collate(seqs: Sequence[Sequence[int]], idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(seqs[i]) for i in idx)
+    ids = torch.zeros((len(idx), width), dtype=torch.long)
+    mask = torch.zeros((len(idx), width), dtype=torch.long)
+    for row, i in enumerate(idx):
+        s = seqs[i]
+        ids[row, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[row, : len(s)] = 1
+    return ids, mask
+
+
+def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * BUCKET_BATCHES
+    batches: list[np.ndarray] = []
+    lens = np.asarray(lengths)
+    for start in range(0, len(order), chunk):
+        part = order[start : start + chunk]
+        part = part[np.argsort(lens[part], kind="stable")]
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, seqs: Sequence[Sequence[int]], batch_size: int = 128) -> np.ndarray:
+    """Logits for every sequence, in input order (computed in length order for speed)."""
+    model.eval()
+    order = np.argsort([len(s) for s in seqs], kind="stable")
+    out = np.zeros((len(seqs), model.config.num_labels), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        ids, mask = collate(seqs, idx)
+        out[idx] = model(input_ids=ids, attention_mask=mask).logits.float().numpy()
+    return out
+
+
+def accuracy(logits: np.ndarray, labels: Sequence[int]) -> float:
+    return float((logits.argmax(-1) == np.asarray(labels)).mean())
+
+
+def fit(
+    model: nn.Module,
+    lengths: Sequence[int],
+    loss_on: Callable[[np.ndarray], torch.Tensor],
+    evaluate: Callable[[], float],
+    recipe: Mapping[str, Any],
+    desc: str,
+) -> TrainResult:
+    """AdamW with linear warm-up and decay; keeps the weights of the best validation epoch."""
+    seed = int(recipe.get("seed", 0))
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    epochs = int(recipe.get("epochs", 2))
+    batch_size = int(recipe.get("batch_size", 32))
+    steps_per_epoch = -(-len(lengths) // batch_size)
+    total = epochs * steps_per_epoch
+    warmup = int(float(recipe.get("warmup", 0.1)) * total)
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    params = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+         "weight_decay": float(recipe.get("weight_decay", 0.01))},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(params, lr=float(recipe.get("lr", 5e-5)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
+    result = TrainResult(best_epoch=0, best_val_accuracy=-1.0)
+    best_state: dict[str, torch.Tensor] | None = None
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        running = 0.0
+        bar = tqdm(bucketed_batches(lengths, batch_size, rng), desc=f"{desc} epoch {epoch}/{epochs}",
+                   unit="batch", leave=False, mininterval=2.0)
+        for k, idx in enumerate(bar, start=1):
+            loss = loss_on(idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            result.steps += 1
+            running += float(loss)
+            if k % 20 == 0:
+                bar.set_postfix(loss=f"{running / k:.4f}")
+        val_acc = evaluate()
+        result.history.append({"epoch": epoch, "train_loss": running / max(1, steps_per_epoch),
+                               "val_accuracy": val_acc, "seconds": time.perf_counter() - start})
+        tqdm.write(f"  {desc} epoch {epoch}/{epochs}: train loss {running / max(1, steps_per_epoch):.4f}, "
+                   f"val accuracy {val_acc:.4f}")
+        if val_acc > result.best_val_accuracy:
+            result.best_val_accuracy, result.best_epoch = val_acc, epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def finetune(model: nn.Module, train_seqs: Sequence[Sequence[int]], train_labels: Sequence[int],
+             val_seqs: Sequence[Sequence[int]], val_labels: Sequence[int], recipe: Mapping[str, Any],
+             desc: str = "finetune") -> TrainResult:
+    """Cross-entropy fine-tuning on labelled data."""
+    labels = torch.tensor(list(train_labels), dtype=torch.long)
+
+    def loss_on(idx: np.ndarray) -> torch.Tensor:
+        ids, mask = collate(train_seqs, idx)
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        return F.cross_entropy(logits, labels[idx])
+
+    return fit(model, [len(s) for s in train_seqs], loss_on,
+               lambda: accuracy(predict_logits(model, val_seqs), val_labels), recipe, desc)
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                      temperature: float, alpha: float) -> torch.Tensor:
+    """alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE on labelled rows (label >= 0)."""
+    t = temperature
+    kl = F.kl_div(F.log_softmax(student_logits / t, -1), F.log_softmax(teacher_logits / t, -1),
+                  log_target=True, reduction="batchmean") * t * t
+    labelled = labels >= 0
+    if not bool(labelled.any()):
+        return kl
+    ce = F.cross_entropy(student_logits[labelled], labels[labelled])
+    return alpha * kl + (1 - alpha) * ce
+
+
+def distill(student: nn.Module, seqs: Sequence[Sequence[int]], teacher_logits: np.ndarray,
+            labels: Sequence[int], val_seqs: Sequence[Sequence[int]], val_labels: Sequence[int],
+            recipe: Mapping[str, Any], desc: str = "distill") -> TrainResult:
+    """Distil from cached teacher logits; rows with label -1 are unlabelled transfer data."""
+    soft = torch.from_numpy(np.asarray(teacher_logits, dtype=np.float32))
+    hard = torch.tensor(list(labels), dtype=torch.long)
+    t = float(recipe.get("temperature", 2.0))
+    alpha = float(recipe.get("alpha", 0.7))
+
+    def loss_on(idx: np.ndarray) -> torch.Tensor:
+        ids, mask = collate(seqs, idx)
+        logits = student(input_ids=ids, attention_mask=mask).logits
+        return distillation_loss(logits, soft[idx], hard[idx], t, alpha)
+
+    return fit(student, [len(s) for s in seqs], loss_on,
+               lambda: accuracy(predict_logits(student, val_seqs), val_labels), recipe, desc)

@@ -1,0 +1,169 @@
+"""Runners: load an artifact directory and predict, tokenizer included, one public path for all.
+
+Every measurement goes through `Runner.predict` the way a user's application would call it:
+tokenize (HF `tokenizers`, the same for every runtime) -> forward -> argmax. The ONNX runner never
+imports torch, so its load time and memory are what an ONNX deployment really pays.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from slimbench.errors import ArtifactError
+
+MANIFEST = "manifest.json"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+class Runner(Protocol):
+    """What every runtime offers: logits, probabilities and labels for a batch of texts."""
+
+    name: str
+    threads: int
+
+    def predict_logits(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def predict(self, texts: Sequence[str]) -> list[int]: ...
+
+    def close(self) -> None: ...
+
+
+def read_manifest(artifact_dir: Path) -> dict[str, Any]:
+    path = Path(artifact_dir) / MANIFEST
+    if not path.is_file():
+        raise ArtifactError(f"{artifact_dir} is not a built variant (no {MANIFEST}); run `slimbench build`")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ArtifactError(f"{path} is corrupt ({err}); delete {artifact_dir} and rebuild") from None
+
+
+class Encoder:
+    """The variant's own WordPiece tokenizer, truncating to its max length, padding per batch."""
+
+    def __init__(self, tokenizer_path: Path, max_length: int):
+        from tokenizers import Tokenizer
+
+        try:
+            self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        except Exception as err:  # tokenizers raises a bare Exception on malformed JSON
+            raise ArtifactError(f"cannot load tokenizer {tokenizer_path}: {err}; rebuild the variant") from None
+        pad_id = self.tokenizer.token_to_id("[PAD]")
+        self.tokenizer.enable_truncation(max_length)
+        self.tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
+        self.max_length = max_length
+
+    def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(input_ids, attention_mask), int64 arrays of shape [batch, longest-in-batch]."""
+        encodings = self.tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        return ids, mask
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class BaseRunner:
+    name = "base"
+
+    def __init__(self, artifact_dir: Path, threads: int, manifest: dict[str, Any]):
+        self.artifact_dir = Path(artifact_dir)
+        self.threads = threads
+        self.manifest = manifest
+        self.encoder = Encoder(self.artifact_dir / TOKENIZER_FILE, int(manifest["max_length"]))
+
+    def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return softmax(self.predict_logits(texts))
+
+    def predict(self, texts: Sequence[str]) -> list[int]:
+        return [int(i) for i in self.predict_logits(texts).argmax(axis=-1)]
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> BaseRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class TorchRunner(BaseRunner):
+    """A transformers model in torch: fp32 safetensors, or our INT8 safetensors format."""
+
+    name = "torch"
+
+    def __init__(self, artifact_dir: Path, threads: int, manifest: dict[str, Any]):
+        super().__init__(artifact_dir, threads, manifest)
+        import torch
+
+        torch.set_num_threads(threads)
+        self._torch = torch
+        from slimbench.torch_io import load_torch_model
+
+        self.model = load_torch_model(self.artifact_dir, manifest["format"])
+        self.model.eval()
+
+    def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
+        ids, mask = self.encoder(texts)
+        with self._torch.inference_mode():
+            out = self.model(input_ids=self._torch.from_numpy(ids), attention_mask=self._torch.from_numpy(mask))
+        return out.logits.float().numpy()
+
+
+class OnnxRunner(BaseRunner):
+    """An ONNX graph in onnxruntime's CPU provider, with a fixed intra-op thread count."""
+
+    name = "onnxruntime"
+
+    def __init__(self, artifact_dir: Path, threads: int, manifest: dict[str, Any]):
+        super().__init__(artifact_dir, threads, manifest)
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        path = self.artifact_dir / manifest.get("model_file", "model.onnx")
+        if not path.is_file():
+            raise ArtifactError(f"{path} is missing; rebuild the variant")
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own exception types
+            raise ArtifactError(f"onnxruntime cannot load {path}: {str(err).splitlines()[0]}; "
+                                "the file is corrupt or truncated -- rebuild the variant") from None
+        self.input_names = {i.name for i in self.session.get_inputs()}
+
+    def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
+        ids, mask = self.encoder(texts)
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.input_names:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        return self.session.run(None, {k: v for k, v in feed.items() if k in self.input_names})[0]
+
+
+RUNNERS: dict[str, type[BaseRunner]] = {"hf": TorchRunner, "torch-int8": TorchRunner, "onnx": OnnxRunner}
+
+
+def open_runner(artifact_dir: Path, threads: int = 1) -> BaseRunner:
+    """Load a built variant for prediction; the manifest says which runtime it needs."""
+    manifest = read_manifest(artifact_dir)
+    fmt = manifest.get("format")
+    if fmt not in RUNNERS:
+        raise ArtifactError(f"{artifact_dir}: unknown artifact format {fmt!r}; known: {sorted(RUNNERS)}")
+    return RUNNERS[fmt](Path(artifact_dir), threads, manifest)

@@ -1,0 +1,124 @@
+"""Tiny models and data built from a config (seed 000 style), for fast tests and calibration.
+
+Nothing here downloads anything: a BERT of a few thousand parameters with its own WordPiece
+tokenizer, and a synthetic sentiment task it can learn in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slimbench.data import Example, Splits, stratified_split
+
+POSITIVE = ("good", "great", "superb", "lovely", "fun")
+NEGATIVE = ("bad", "awful", "dull", "boring", "weak")
+FILLER = ("the", "movie", "film", "plot", "actor", "was", "is", "a", "very", "and", "story", "scene",
+          "music", "it", "quite", "this", "script", "cast", "really", "ending", "of", "with", "some")
+SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def tiny_vocab() -> list[str]:
+    words = sorted(set(POSITIVE + NEGATIVE + FILLER))
+    return [*SPECIALS, *words, *LETTERS, *("##" + c for c in LETTERS), ".", ","]
+
+
+def write_tiny_tokenizer(path: Path, vocab: list[str] | None = None) -> None:
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    vocab = vocab or tiny_vocab()
+    ids = {tok: i for i, tok in enumerate(vocab)}
+    tok = Tokenizer(models.WordPiece(ids, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
+    tok.decoder = decoders.WordPiece()
+    tok.add_special_tokens(list(SPECIALS))
+    tok.save(str(path))
+
+
+def make_tiny_checkpoint(directory: Path, layers: int = 2, hidden: int = 32, heads: int = 2,
+                         intermediate: int = 64, num_labels: int = 2, seed: int = 0) -> Path:
+    """A randomly initialised BertForSequenceClassification + tokenizer.json, saved like a hub model."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab = tiny_vocab()
+    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=heads, intermediate_size=intermediate,
+                        max_position_embeddings=64, num_labels=num_labels)
+    torch.manual_seed(seed)
+    BertForSequenceClassification(config).save_pretrained(directory, safe_serialization=True)
+    write_tiny_tokenizer(directory / "tokenizer.json", vocab)
+    return directory
+
+
+def synthetic_examples(n: int, seed: int = 0) -> list[Example]:
+    """Sentences of filler words plus one or two sentiment words that decide the label."""
+    rng = np.random.default_rng(seed)
+    out: list[Example] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        label = int(rng.integers(2))
+        words = list(rng.choice(FILLER, size=int(rng.integers(3, 10))))
+        cue = POSITIVE if label else NEGATIVE
+        for _ in range(int(rng.integers(1, 3))):
+            words.insert(int(rng.integers(len(words) + 1)), str(rng.choice(cue)))
+        text = " ".join(words)
+        if text not in seen:
+            seen.add(text)
+            out.append(Example(text, label))
+    return out
+
+
+def synthetic_splits(n: int = 600, seed: int = 0) -> Splits:
+    train, val, test = stratified_split(synthetic_examples(n, seed), val_frac=0.15, test_frac=0.2, seed=seed)
+    return Splits("synthetic", ("negative", "positive"), train, val, test)
+
+
+def tiny_zoo_specs(base: Path) -> list[dict[str, Any]]:
+    """A zoo shaped like the default one, over a tiny base checkpoint; cheap to build."""
+    recipe = {"epochs": 3, "lr": 3e-3, "batch_size": 16, "warmup": 0.1, "seed": 0}
+    return [
+        {"name": "standard", "base": str(base), "train": {"method": "finetune", **recipe}, "max_length": 16},
+        {"name": "light", "source": "standard", "architecture": {"num_hidden_layers": 1},
+         "init": {"layers": [1]}, "train": {"method": "distill", **recipe}, "max_length": 16},
+        {"name": "ultra-light", "source": "standard",
+         "architecture": {"num_hidden_layers": 1, "hidden_size": 16, "num_attention_heads": 2,
+                          "intermediate_size": 32},
+         "init": {"embeddings": "pca"}, "train": {"method": "distill", **recipe}, "transforms": {"trim_vocab": True},
+         "max_length": 16},
+        {"name": "quantized", "source": "standard", "steps": ["torch-dynamic-int8"], "precision": "int8",
+         "max_length": 16},
+        {"name": "onnx", "source": "standard", "steps": ["export-onnx"], "runtime": "onnxruntime",
+         "max_length": 16},
+        {"name": "onnx-int8", "source": "standard", "steps": ["export-onnx", "onnx-dynamic-int8"],
+         "runtime": "onnxruntime", "precision": "int8", "max_length": 16},
+    ]
+
+
+def write_specs(directory: Path, specs: list[dict[str, Any]]) -> Path:
+    """Write specs as TOML files (numbered to keep order); returns the directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for k, spec in enumerate(specs):
+        (directory / f"{k:02d}-{spec['name']}.toml").write_text(_to_toml(spec))
+    return directory
+
+
+def _to_toml(spec: dict[str, Any]) -> str:
+    def val(v: Any) -> str:
+        return json.dumps(v) if not isinstance(v, bool) else ("true" if v else "false")
+
+    lines = [f"{k} = {val(v)}" for k, v in spec.items() if not isinstance(v, dict)]
+    for k, v in spec.items():
+        if isinstance(v, dict):
+            lines.append(f"\n[{k}]")
+            lines += [f"{kk} = {val(vv)}" for kk, vv in v.items()]
+    return "\n".join(lines) + "\n"

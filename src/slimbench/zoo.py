@@ -1,0 +1,238 @@
+"""The variant zoo as data: one TOML spec per variant, loaded into frozen, validated objects.
+
+A spec says *what* a variant is (base, architecture overrides, training recipe, post-training
+steps, runtime, precision); `slimbench.build` turns it into an artifact directory. The spec hash
+covers the spec, its ancestors' hashes and the pinned inputs, so a cached build is reused exactly
+when nothing it depends on changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slimbench.errors import SpecError
+
+# Bump when a builder changes what it produces for the same spec (invalidates cached builds).
+BUILDER_VERSION = 1
+
+RUNTIMES = ("torch", "onnxruntime")
+PRECISIONS = ("fp32", "int8")
+STEPS = ("torch-dynamic-int8", "export-onnx", "onnx-dynamic-int8")
+TRAIN_METHODS = ("finetune", "distill", "none")
+ARCH_KEYS = {
+    "num_hidden_layers": int, "hidden_size": int, "num_attention_heads": int,
+    "intermediate_size": int, "vocab_size": int, "max_position_embeddings": int,
+}
+TRAIN_KEYS = {
+    "method": str, "epochs": int, "lr": float, "batch_size": int, "weight_decay": float,
+    "warmup": float, "temperature": float, "alpha": float, "hidden_weight": float, "seed": int,
+    "transfer_data": bool, "max_length": int, "augment_copies": int,
+}
+INIT_KEYS = {"layers": list, "embeddings": str}
+TRANSFORM_KEYS = {"trim_vocab": bool}
+SPEC_KEYS = {"name", "description", "base", "source", "architecture", "init", "train", "steps",
+             "transforms", "runtime", "precision", "max_length"}
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """One variant. `source` names the parent variant (teacher, or the model a step transforms)."""
+
+    name: str
+    description: str = ""
+    base: str | None = None
+    source: str | None = None
+    architecture: Mapping[str, int] = field(default_factory=dict)
+    init: Mapping[str, Any] = field(default_factory=dict)
+    train: Mapping[str, Any] = field(default_factory=dict)
+    steps: tuple[str, ...] = ()
+    transforms: Mapping[str, Any] = field(default_factory=dict)
+    runtime: str = "torch"
+    precision: str = "fp32"
+    max_length: int = 64
+
+    @property
+    def method(self) -> str:
+        return str(self.train.get("method", "none"))
+
+    def parents(self) -> tuple[str, ...]:
+        return (self.source,) if self.source else ()
+
+    def canonical(self) -> dict[str, Any]:
+        """The fields that define the artifact (not the description), JSON-ready."""
+        d = asdict(self)
+        d.pop("description")
+        d["steps"] = list(self.steps)
+        return d
+
+
+def _check_keys(where: str, table: Mapping[str, Any], known: Mapping[str, type] | set[str]) -> None:
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise SpecError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(known)}")
+
+
+def _check_types(where: str, table: Mapping[str, Any], types: Mapping[str, type]) -> None:
+    for key, value in table.items():
+        want = types[key]
+        ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            raise SpecError(f"{where}: {key} must be {want.__name__}, got {value!r}")
+
+
+def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
+    """Validate a spec mapping (from TOML or code) and build the frozen spec."""
+    _check_keys(where, data, SPEC_KEYS)
+    name = data.get("name")
+    if not isinstance(name, str) or not name or any(c.isspace() or c in "/,\\" for c in name):
+        raise SpecError(f"{where}: name must be a non-empty string without spaces, '/' or ',': {name!r}")
+    where = f"{where} ({name})"
+    arch = dict(data.get("architecture", {}))
+    init = dict(data.get("init", {}))
+    train = dict(data.get("train", {}))
+    transforms = dict(data.get("transforms", {}))
+    for sub, table, types in (("architecture", arch, ARCH_KEYS), ("train", train, TRAIN_KEYS),
+                              ("init", init, INIT_KEYS), ("transforms", transforms, TRANSFORM_KEYS)):
+        _check_keys(f"{where} [{sub}]", table, types)
+        _check_types(f"{where} [{sub}]", table, types)
+    for key, value in arch.items():
+        if value <= 0:
+            raise SpecError(f"{where} [architecture]: {key} must be positive, got {value}")
+    if "hidden_size" in arch and "num_attention_heads" in arch and arch["hidden_size"] % arch["num_attention_heads"]:
+        raise SpecError(f"{where}: hidden_size {arch['hidden_size']} is not divisible by "
+                        f"num_attention_heads {arch['num_attention_heads']}")
+    method = train.get("method", "none")
+    if method not in TRAIN_METHODS:
+        raise SpecError(f"{where}: train.method must be one of {TRAIN_METHODS}, got {method!r}")
+    for key in ("epochs", "batch_size"):
+        if key in train and train[key] <= 0:
+            raise SpecError(f"{where} [train]: {key} must be positive, got {train[key]}")
+    steps = data.get("steps", [])
+    if not isinstance(steps, list) or any(s not in STEPS for s in steps):
+        raise SpecError(f"{where}: steps must be a list drawn from {STEPS}, got {steps!r}")
+    runtime = data.get("runtime", "torch")
+    precision = data.get("precision", "fp32")
+    if runtime not in RUNTIMES:
+        raise SpecError(f"{where}: runtime must be one of {RUNTIMES}, got {runtime!r}")
+    if precision not in PRECISIONS:
+        raise SpecError(f"{where}: precision must be one of {PRECISIONS}, got {precision!r}")
+    onnx = "export-onnx" in steps
+    if onnx != (runtime == "onnxruntime"):
+        raise SpecError(f"{where}: runtime {runtime!r} does not match steps {steps} "
+                        "(onnxruntime needs an 'export-onnx' step, torch must not have one)")
+    int8 = any(s.endswith("int8") for s in steps)
+    if int8 != (precision == "int8"):
+        raise SpecError(f"{where}: precision {precision!r} does not match steps {steps}")
+    base, source = data.get("base"), data.get("source")
+    if method == "finetune" and not base:
+        raise SpecError(f"{where}: a finetuned variant needs a 'base' (\"minilm\", a directory or hub id)")
+    if method == "distill" and not source:
+        raise SpecError(f"{where}: a distilled variant needs a 'source' (its teacher variant)")
+    if method in ("none",) and not base and not source:
+        raise SpecError(f"{where}: needs a 'base' or a 'source' variant")
+    if base and source:
+        raise SpecError(f"{where}: give either 'base' or 'source', not both")
+    max_length = data.get("max_length", 64)
+    if not isinstance(max_length, int) or isinstance(max_length, bool) or not 8 <= max_length <= 512:
+        raise SpecError(f"{where}: max_length must be an integer in 8..512, got {max_length!r}")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise SpecError(f"{where}: description must be a string")
+    return VariantSpec(
+        name=name, description=description, base=base, source=source, architecture=arch, init=init,
+        train=train, steps=tuple(steps), transforms=transforms, runtime=runtime, precision=precision,
+        max_length=max_length,
+    )
+
+
+def load_spec(path: Path) -> VariantSpec:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise SpecError(f"{path}: cannot read spec: {err}") from None
+    return spec_from_dict(data, where=str(path))
+
+
+def default_models_dir() -> Path:
+    """$SLIMBENCH_MODELS, else the repository's models/ directory, else ./models."""
+    env = os.environ.get("SLIMBENCH_MODELS")
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[2] / "models"
+    return repo if repo.is_dir() else Path("models")
+
+
+class Zoo:
+    """All known variant specs, with dependency order and hashes."""
+
+    def __init__(self, specs: Iterable[VariantSpec]):
+        self.specs: dict[str, VariantSpec] = {}
+        for spec in specs:
+            if spec.name in self.specs:
+                raise SpecError(f"variant {spec.name!r} is defined twice")
+            self.specs[spec.name] = spec
+        for spec in self.specs.values():
+            for parent in spec.parents():
+                if parent not in self.specs:
+                    raise SpecError(f"variant {spec.name!r} names source {parent!r}, which is not in the zoo "
+                                    f"(known: {', '.join(self.names)})")
+        for name in self.specs:
+            self.ancestors(name)  # raises on cycles
+
+    @classmethod
+    def load(cls, directory: Path | None = None) -> Zoo:
+        directory = directory or default_models_dir()
+        files = sorted(directory.glob("*.toml"))
+        if not files:
+            raise SpecError(f"no variant specs (*.toml) found in {directory}")
+        return cls(load_spec(f) for f in files)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.specs)
+
+    def get(self, name: str) -> VariantSpec:
+        try:
+            return self.specs[name]
+        except KeyError:
+            raise SpecError(f"unknown variant {name!r}; known variants: {', '.join(self.names)}") from None
+
+    def select(self, names: str | Iterable[str] | None) -> list[VariantSpec]:
+        """Specs for a comma-separated string or list of names (all when None/'all')."""
+        if names is None or names == "all":
+            return list(self.specs.values())
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",") if n.strip()]
+        return [self.get(n) for n in names]
+
+    def ancestors(self, name: str) -> list[VariantSpec]:
+        """The variant's ancestors, oldest first, then the variant itself."""
+        chain: list[VariantSpec] = []
+        seen: set[str] = set()
+        current: str | None = name
+        while current:
+            if current in seen:
+                raise SpecError(f"variant {name!r} has a cyclic source chain through {current!r}")
+            seen.add(current)
+            spec = self.get(current)
+            chain.append(spec)
+            current = spec.source
+        return list(reversed(chain))
+
+    def spec_hash(self, name: str, inputs: Mapping[str, str] | None = None) -> str:
+        """sha256 of the spec, its ancestors and the pinned inputs (assets, dataset fingerprint)."""
+        h = hashlib.sha256()
+        h.update(f"builder={BUILDER_VERSION}\n".encode())
+        h.update(json.dumps(inputs or {}, sort_keys=True).encode())
+        for spec in self.ancestors(name):
+            h.update(json.dumps(spec.canonical(), sort_keys=True).encode())
+        return h.hexdigest()
