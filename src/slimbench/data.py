@@ -228,3 +228,33 @@ def table_dataset(
         train, val, _ = stratified_split(examples, val_frac=0.10, test_frac=0.0, seed=seed)
         test = tuple(test_examples)
     return Splits(path.stem, labels, train, val, test)
+
+
+DEFAULT_DATASET = "movie-snippets"
+
+
+def load_dataset(source: str = DEFAULT_DATASET, text_column: str = "text", label_column: str = "label",
+                 test_path: Path | None = None) -> Splits:
+    """`movie-snippets` (default), `synthetic` (tiny, for tests), or a CSV/TSV/JSONL path."""
+    if source == DEFAULT_DATASET:
+        from slimbench.assets import sentiment_dir
+
+        return movie_snippets(sentiment_dir())
+    if source == "synthetic":
+        from slimbench.testing import synthetic_splits
+
+        return synthetic_splits()
+    path = Path(source)
+    if not path.exists():
+        raise DatasetError(f"dataset {source!r} is neither 'movie-snippets', 'synthetic' nor an existing file")
+    return table_dataset(path, text_column, label_column, test_path)
+
+
+def transfer_texts(source: str = DEFAULT_DATASET) -> list[str]:
+    """Unlabelled texts for distillation: the other snippet files for the default dataset, else none."""
+    if source != DEFAULT_DATASET:
+        return []
+    from slimbench.assets import sentiment_dir
+
+    directory = sentiment_dir()
+    return read_unlabelled_snippets(directory / f for f in TRANSFER_FILES)

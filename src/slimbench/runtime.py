@@ -157,7 +157,86 @@ class OnnxRunner(BaseRunner):
         return self.session.run(None, {k: v for k, v in feed.items() if k in self.input_names})[0]
 
 
-RUNNERS: dict[str, type[BaseRunner]] = {"hf": TorchRunner, "torch-int8": TorchRunner, "onnx": OnnxRunner}
+class CalibrationRunner(BaseRunner):
+    """A runner with known costs, used to prove the probes: it sleeps a fixed time per call,
+    holds a known number of bytes after load, touches a known number per call, or faults.
+
+    Manifest `calibration` keys: sleep_s, load_alloc_bytes, predict_alloc_bytes, fault
+    ("segfault" | "hang" | "raise" | "load-segfault").
+    """
+
+    name = "calibration"
+
+    def __init__(self, artifact_dir: Path, threads: int, manifest: dict[str, Any]):
+        super().__init__(artifact_dir, threads, manifest)
+        cal = manifest.get("calibration", {})
+        self.sleep_s = float(cal.get("sleep_s", 0.0))
+        self.predict_alloc = int(cal.get("predict_alloc_bytes", 0))
+        self.fault = cal.get("fault")
+        if self.fault == "load-segfault":
+            _segfault()
+        # np.ones writes every page, so the bytes are resident (np.zeros/bytearray would stay lazy).
+        self.held = np.ones(int(cal.get("load_alloc_bytes", 0)), dtype=np.uint8)
+
+    def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
+        if self.fault == "segfault":
+            _segfault()
+        elif self.fault == "hang":
+            import time
+
+            time.sleep(3600)
+        elif self.fault == "raise":
+            raise RuntimeError("calibration runner asked to fail")
+        ids, _ = self.encoder(texts)
+        if self.predict_alloc:
+            scratch = np.ones(self.predict_alloc, dtype=np.uint8)
+            del scratch
+        if self.sleep_s:
+            import time
+
+            time.sleep(self.sleep_s)
+        logits = np.zeros((len(texts), 2), dtype=np.float32)
+        logits[:, 1] = (ids.sum(axis=1) % 2).astype(np.float32)  # deterministic, input-dependent
+        return logits
+
+
+class ExtraWorkRunner:
+    """Wraps a runner so every predict does `fraction` more CPU work (a busy spin proportional to
+    the call's own duration): a real, controlled slowdown for A/B tests of the regression gate."""
+
+    def __init__(self, inner: BaseRunner, fraction: float):
+        self.inner, self.fraction = inner, fraction
+        self.name, self.threads = inner.name, inner.threads
+
+    def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
+        import time
+
+        t = time.perf_counter()
+        out = self.inner.predict_logits(texts)
+        until = time.perf_counter() + self.fraction * (time.perf_counter() - t)
+        while time.perf_counter() < until:
+            pass
+        return out
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return softmax(self.predict_logits(texts))
+
+    def predict(self, texts: Sequence[str]) -> list[int]:
+        return [int(i) for i in self.predict_logits(texts).argmax(axis=-1)]
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _segfault() -> None:
+    import ctypes
+
+    ctypes.string_at(0)  # a real SIGSEGV, as a crashing native runtime would give
+
+
+RUNNERS: dict[str, type[BaseRunner]] = {
+    "hf": TorchRunner, "torch-int8": TorchRunner, "onnx": OnnxRunner, "calibration": CalibrationRunner,
+}
 
 
 def open_runner(artifact_dir: Path, threads: int = 1) -> BaseRunner:

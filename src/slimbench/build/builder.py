@@ -26,6 +26,7 @@ import numpy as np
 from slimbench import __version__
 from slimbench.data import Splits
 from slimbench.errors import ArtifactError, BuildError
+from slimbench.measure import macro_f1
 from slimbench.runtime import MANIFEST, TOKENIZER_FILE, open_runner, read_manifest
 from slimbench.zoo import VariantSpec, Zoo
 
@@ -44,18 +45,6 @@ def library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[pkg] = "not installed"
     return out
-
-
-def macro_f1(pred: Sequence[int], gold: Sequence[int], num_labels: int) -> float:
-    p, g = np.asarray(pred), np.asarray(gold)
-    scores = []
-    for c in range(num_labels):
-        tp = int(((p == c) & (g == c)).sum())
-        fp = int(((p == c) & (g != c)).sum())
-        fn = int(((p != c) & (g == c)).sum())
-        denom = 2 * tp + fp + fn
-        scores.append(2 * tp / denom if denom else 0.0)
-    return float(np.mean(scores))
 
 
 def _dir_files(directory: Path) -> dict[str, int]:
@@ -417,15 +406,15 @@ def find_artifact(ctx: BuildContext, name: str) -> Path:
 
 
 def default_context(zoo: Zoo | None = None, root: Path | None = None, threads: int | None = None,
-                    log: Callable[[str], None] = print) -> BuildContext:
-    """The default pipeline: pinned MiniLM, the movie snippets, other snippet files as transfer data."""
-    from slimbench.assets import sentiment_dir
-    from slimbench.data import TRANSFER_FILES, movie_snippets, read_unlabelled_snippets
+                    log: Callable[[str], None] = print, dataset: str = "movie-snippets") -> BuildContext:
+    """The default pipeline: pinned MiniLM and, unless another dataset is named, the movie snippets
+    (the other Hutto & Gilbert snippet files serve as unlabelled distillation transfer data)."""
+    from slimbench.data import load_dataset, transfer_texts
     from slimbench.paths import artifacts_dir
 
     return BuildContext(
         zoo=zoo or Zoo.load(), root=root or artifacts_dir(),
-        splits_loader=lambda: movie_snippets(sentiment_dir()),
-        transfer_loader=lambda: read_unlabelled_snippets(sentiment_dir() / f for f in TRANSFER_FILES),
+        splits_loader=lambda: load_dataset(dataset),
+        transfer_loader=lambda: transfer_texts(dataset),
         threads=threads or os.cpu_count() or 1, log=log,
     )

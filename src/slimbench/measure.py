@@ -1,0 +1,178 @@
+"""Turning raw observations into named figures: {name: {value, unit, n, [min, max, iqr]}}.
+
+Units live in an explicit field and are never scaled here ("s", "B", "count", "ratio", "1/s");
+renderers scale. Every figure carries the number of samples it summarises.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slimbench.probes import ProbeResult
+from slimbench.runtime import MANIFEST
+from slimbench.stats import summarize
+
+Figure = dict[str, Any]
+
+
+def figure(value: float, unit: str, n: int = 1, samples: Sequence[float] | None = None) -> Figure:
+    out: Figure = {"value": value, "unit": unit, "n": n}
+    if samples is not None and len(samples) > 1:
+        s = summarize(samples)
+        out.update(min=s.min, max=s.max, iqr=s.iqr)
+    return out
+
+
+def median_figure(samples: Sequence[float], unit: str) -> Figure:
+    return figure(float(np.median(samples)), unit, len(samples), samples)
+
+
+# --- size ---------------------------------------------------------------------------------------
+
+def runtime_files(artifact_dir: Path) -> list[Path]:
+    """Every file the variant needs to run (weights, config, tokenizer); not our manifest."""
+    return sorted(p for p in Path(artifact_dir).iterdir() if p.is_file() and p.name != MANIFEST)
+
+
+def gzip_size(path: Path, level: int = 6) -> int:
+    """Bytes after gzip -6: what a download of the file costs."""
+    size = 0
+
+    class Counter:
+        def write(self, b: bytes) -> int:
+            nonlocal size
+            size += len(b)
+            return len(b)
+
+        def flush(self) -> None:
+            pass
+
+    with open(path, "rb") as src, gzip.GzipFile(fileobj=Counter(), mode="wb", compresslevel=level, mtime=0) as gz:  # type: ignore[arg-type]
+        while block := src.read(1 << 20):
+            gz.write(block)
+    return size
+
+
+def weight_tensors(path: Path) -> list[np.ndarray]:
+    """The weight tensors of a safetensors or ONNX file, as NumPy arrays (for sparsity)."""
+    if path.suffix == ".onnx":
+        import onnx
+        from onnx import numpy_helper
+
+        model = onnx.load(str(path))
+        return [numpy_helper.to_array(t) for t in model.graph.initializer]
+    if path.suffix == ".safetensors":
+        from safetensors.numpy import load_file
+
+        return list(load_file(str(path)).values())
+    return []
+
+
+def sparsity(tensors: Sequence[np.ndarray], min_elements: int = 2) -> tuple[float, int]:
+    """(fraction of exactly-zero elements, elements counted) over matrices/vectors of weights.
+
+    Scalars (scales, zero points) are left out: they are bookkeeping, not weights.
+    """
+    zeros = total = 0
+    for t in tensors:
+        if t.size < min_elements or t.dtype.kind not in "fiu":
+            continue
+        zeros += int(np.count_nonzero(t == 0))
+        total += int(t.size)
+    return (zeros / total if total else 0.0), total
+
+
+def size_figures(artifact_dir: Path, manifest: dict[str, Any]) -> dict[str, Figure]:
+    files = runtime_files(artifact_dir)
+    weights = Path(artifact_dir) / manifest.get("model_file", "")
+    sp, _ = sparsity(weight_tensors(weights)) if weights.is_file() else (0.0, 0)
+    return {
+        "total_bytes": figure(sum(p.stat().st_size for p in files), "B", len(files)),
+        "weights_bytes": figure(weights.stat().st_size if weights.is_file() else 0, "B"),
+        "gzip_bytes": figure(sum(gzip_size(p) for p in files), "B", len(files)),
+        "parameters": figure(int(manifest.get("parameters", 0)), "count"),
+        "sparsity": figure(sp, "ratio"),
+    }
+
+
+# --- load and memory (fresh-process probes) -----------------------------------------------------
+
+LOAD_PHASES = ("interpreter", "import", "load", "first_predict")
+
+
+def load_figures(results: Sequence[ProbeResult], warm_reload_s: Sequence[float] = ()) -> dict[str, Figure]:
+    out = {f"{phase}_s": median_figure([r.phases_s[phase] for r in results], "s") for phase in LOAD_PHASES}
+    out["start_to_first_prediction_s"] = median_figure([r.start_to_first_prediction_s for r in results], "s")
+    if warm_reload_s:
+        out["warm_reload_s"] = median_figure(list(warm_reload_s), "s")
+    return out
+
+
+def memory_figures(results: Sequence[ProbeResult]) -> dict[str, Figure]:
+    def col(key: str) -> list[float]:
+        return [float(r.vmhwm_bytes[key]) for r in results]
+
+    imp, load, inf = col("after_import"), col("after_load"), col("after_inference")
+    out = {
+        "baseline_rss_bytes": median_figure(imp, "B"),
+        "load_increment_bytes": median_figure([b - a for a, b in zip(imp, load, strict=True)], "B"),
+        "inference_increment_bytes": median_figure([b - a for a, b in zip(load, inf, strict=True)], "B"),
+        "peak_rss_bytes": median_figure(inf, "B"),
+    }
+    warm = [s for r in results for s in r.warm_latency_s]
+    if warm:
+        out["child_latency_p50_s"] = figure(float(np.median(warm)), "s", len(warm))
+    return out
+
+
+# --- latency and throughput ---------------------------------------------------------------------
+
+def latency_figures(samples_s: Sequence[float]) -> dict[str, Figure]:
+    s = summarize(samples_s)
+    n = s.n
+    return {
+        "p50_s": figure(s.median, "s", n), "p90_s": figure(s.p90, "s", n), "p99_s": figure(s.p99, "s", n),
+        "mean_s": figure(s.mean, "s", n), "min_s": figure(s.min, "s", n),
+        "iqr_s": figure(s.iqr, "s", n),
+    }
+
+
+def throughput_figures(batch_size: int, samples_s: Sequence[float]) -> dict[str, Figure]:
+    per_batch = float(np.median(samples_s))
+    return {
+        "sentences_per_s": figure(batch_size / per_batch, "1/s", len(samples_s)),
+        "batch_s": median_figure(list(samples_s), "s"),
+        "batch_size": figure(batch_size, "count"),
+    }
+
+
+# --- accuracy -----------------------------------------------------------------------------------
+
+def macro_f1(pred: Sequence[int], gold: Sequence[int], num_labels: int) -> float:
+    p, g = np.asarray(pred), np.asarray(gold)
+    scores = []
+    for c in range(num_labels):
+        tp = int(((p == c) & (g == c)).sum())
+        fp = int(((p == c) & (g != c)).sum())
+        fn = int(((p != c) & (g == c)).sum())
+        denom = 2 * tp + fp + fn
+        scores.append(2 * tp / denom if denom else 0.0)
+    return float(np.mean(scores))
+
+
+def accuracy_figures(pred: Sequence[int], gold: Sequence[int], num_labels: int,
+                     reference_pred: Sequence[int] | None = None) -> dict[str, Figure]:
+    n = len(gold)
+    out = {
+        "accuracy": figure(float(np.mean(np.asarray(pred) == np.asarray(gold))), "ratio", n),
+        "macro_f1": figure(macro_f1(pred, gold, num_labels), "ratio", n),
+    }
+    if reference_pred is not None:
+        out["agreement_with_standard"] = figure(
+            float(np.mean(np.asarray(pred) == np.asarray(reference_pred))), "ratio", n)
+    return out

@@ -1,0 +1,169 @@
+"""The fresh-process probe: how a user's application starts, and what it costs in memory.
+
+The parent spawns `python -m slimbench.probes` and *blocks* until it exits (no busy-wait, no
+sampler beside it: on a 2-core machine those would distort the very numbers we read). The child
+times each phase itself -- runtime import, artifact load, first prediction, then a few warm
+predictions -- and reads the kernel's peak-RSS high-water mark (VmHWM) after each phase. It
+prints one JSON line. A child that crashes, is killed or hangs becomes a failed ProbeResult with the
+reason; nothing in the parent is lost.
+
+Keep the top-level imports of this module tiny: the child imports it before timing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MARKER = "SLIMBENCH_PROBE "
+DEFAULT_TIMEOUT_S = 300.0
+
+
+def read_vm_kib(field_name: str, pid: str = "self") -> int:
+    """A field of /proc/<pid>/status in KiB (VmHWM = peak RSS, VmRSS = current RSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field_name} not found in /proc/{pid}/status")
+
+
+def peak_rss_bytes() -> int:
+    return read_vm_kib("VmHWM") * 1024
+
+
+def current_rss_bytes() -> int:
+    return read_vm_kib("VmRSS") * 1024
+
+
+@dataclass
+class ProbeResult:
+    """One fresh-process sample. Times in seconds, memory in bytes; `error` set when it failed."""
+
+    ok: bool
+    error: str | None = None
+    wall_s: float = 0.0  # spawn -> child exit, measured by the parent
+    phases_s: dict[str, float] = field(default_factory=dict)  # interpreter, import, load, first_predict
+    vmhwm_bytes: dict[str, int] = field(default_factory=dict)  # after_import, after_load, after_inference
+    warm_latency_s: list[float] = field(default_factory=list)
+    stderr_tail: str = ""
+
+    @property
+    def start_to_first_prediction_s(self) -> float:
+        return sum(self.phases_s.get(k, 0.0) for k in ("interpreter", "import", "load", "first_predict"))
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        sig = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        if sig == "SIGKILL":
+            return "was killed by SIGKILL (out of memory? check `dmesg`)"
+        return f"crashed with {sig}"
+    return f"exited with status {code}"
+
+
+def run_probe(artifact_dir: Path, threads: int, texts: list[str], n_predict: int = 0,
+              timeout_s: float = DEFAULT_TIMEOUT_S, env: dict[str, str] | None = None) -> ProbeResult:
+    """Run one fresh-process probe of the artifact; never raises for a failing child."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"artifact": str(artifact_dir), "threads": threads, "texts": texts,
+                   "n_predict": n_predict}, f)
+        request = f.name
+    child_env = dict(os.environ if env is None else env)
+    child_env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+                      "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                      "PYTHONWARNINGS": "ignore"})
+    spawned = time.time()
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "slimbench.probes", request, repr(spawned)],
+                              capture_output=True, text=True, timeout=timeout_s, env=child_env)
+    except subprocess.TimeoutExpired as err:
+        tail = (err.stderr.decode(errors="replace") if isinstance(err.stderr, bytes) else (err.stderr or ""))[-500:]
+        return ProbeResult(ok=False, error=f"probe of {artifact_dir.name} timed out after {timeout_s:.0f} s "
+                                           "(hang?); raise --slimbench-timeout if it is just slow",
+                           wall_s=time.perf_counter() - t0, stderr_tail=tail)
+    finally:
+        os.unlink(request)
+    wall = time.perf_counter() - t0
+    line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith(MARKER)), None)
+    tail = proc.stderr.strip()[-800:]
+    if proc.returncode != 0 or line is None:
+        last = tail.splitlines()[-1] if tail else "no output"
+        return ProbeResult(ok=False, wall_s=wall, stderr_tail=tail,
+                           error=f"probe of {artifact_dir.name} {_describe_exit(proc.returncode)}: {last}")
+    data = json.loads(line[len(MARKER):])
+    if data.get("error"):
+        return ProbeResult(ok=False, wall_s=wall, error=f"probe of {artifact_dir.name}: {data['error']}")
+    return ProbeResult(ok=True, wall_s=wall, phases_s=data["phases_s"], vmhwm_bytes=data["vmhwm_bytes"],
+                       warm_latency_s=data["warm_latency_s"])
+
+
+def _import_runtime(fmt: str) -> None:
+    """Import what an application of this runtime imports, so the import phase is honest."""
+    import numpy  # noqa: F401
+    import tokenizers  # noqa: F401
+
+    import slimbench.runtime  # noqa: F401
+
+    if fmt in ("hf", "torch-int8"):
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+        from transformers import AutoModelForSequenceClassification  # noqa: F401
+    elif fmt == "onnx":
+        import onnxruntime  # noqa: F401
+
+
+def child_main(request_path: str, spawned: float) -> dict[str, Any]:
+    entered = time.time()
+    req = json.loads(Path(request_path).read_text())
+    artifact = Path(req["artifact"])
+    out: dict[str, Any] = {"phases_s": {"interpreter": max(0.0, entered - spawned)}, "vmhwm_bytes": {},
+                           "warm_latency_s": []}
+    try:
+        fmt = json.loads((artifact / "manifest.json").read_text()).get("format", "")
+    except (OSError, ValueError) as err:
+        return {"error": f"cannot read {artifact / 'manifest.json'}: {err}"}
+    t = time.perf_counter()
+    _import_runtime(fmt)
+    out["phases_s"]["import"] = time.perf_counter() - t
+    out["vmhwm_bytes"]["after_import"] = peak_rss_bytes()
+
+    from slimbench.errors import SlimbenchError
+    from slimbench.runtime import open_runner
+
+    texts: list[str] = req["texts"]
+    try:
+        t = time.perf_counter()
+        runner = open_runner(artifact, threads=int(req["threads"]))
+        if os.environ.get("SLIMBENCH_EXTRA_WORK"):
+            from slimbench.runtime import ExtraWorkRunner
+
+            runner = ExtraWorkRunner(runner, float(os.environ["SLIMBENCH_EXTRA_WORK"]))  # type: ignore[assignment]
+        out["phases_s"]["load"] = time.perf_counter() - t
+        out["vmhwm_bytes"]["after_load"] = peak_rss_bytes()
+        t = time.perf_counter()
+        runner.predict(texts[:1])
+        out["phases_s"]["first_predict"] = time.perf_counter() - t
+        for k in range(int(req["n_predict"])):
+            t = time.perf_counter()
+            runner.predict([texts[k % len(texts)]])
+            out["warm_latency_s"].append(time.perf_counter() - t)
+        out["vmhwm_bytes"]["after_inference"] = peak_rss_bytes()
+    except SlimbenchError as err:
+        return {"error": str(err)}
+    return out
+
+
+if __name__ == "__main__":
+    result = child_main(sys.argv[1], float(sys.argv[2]))
+    sys.stdout.write(MARKER + json.dumps(result) + "\n")
+    sys.stdout.flush()

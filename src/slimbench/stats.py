@@ -1,0 +1,77 @@
+"""Pure statistics over raw samples: percentiles, spread, bootstrap CIs, Mann-Whitney U.
+
+No I/O, no timing: every function takes numbers and returns numbers, so it is tested with
+literal values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100), linear interpolation between order statistics."""
+    if len(samples) == 0:
+        raise ValueError("percentile of an empty sample")
+    return float(np.percentile(np.asarray(samples, dtype=float), q))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Location and spread of raw samples; all in the samples' unit."""
+
+    n: int
+    mean: float
+    median: float
+    p90: float
+    p99: float
+    min: float
+    max: float
+    iqr: float
+    stdev: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def summarize(samples: Sequence[float]) -> Summary:
+    x = np.asarray(samples, dtype=float)
+    if x.size == 0:
+        raise ValueError("cannot summarize an empty sample")
+    q25, q50, q75, q90, q99 = np.percentile(x, [25, 50, 75, 90, 99])
+    return Summary(n=int(x.size), mean=float(x.mean()), median=float(q50), p90=float(q90), p99=float(q99),
+                   min=float(x.min()), max=float(x.max()), iqr=float(q75 - q25),
+                   stdev=float(x.std(ddof=1)) if x.size > 1 else 0.0)
+
+
+def relative_spread(samples: Sequence[float]) -> float:
+    """IQR / median: a robust noise figure (0.1 = the middle half spans 10 % of the median)."""
+    s = summarize(samples)
+    return s.iqr / s.median if s.median else math.inf
+
+
+def bootstrap_ratio_ci(a: Sequence[float], b: Sequence[float], confidence: float = 0.95,
+                       resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Median(b)/median(a) and its percentile-bootstrap confidence interval."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.size == 0 or y.size == 0:
+        raise ValueError("bootstrap needs two non-empty samples")
+    rng = np.random.default_rng(seed)
+    mx = np.median(x[rng.integers(0, x.size, (resamples, x.size))], axis=1)
+    my = np.median(y[rng.integers(0, y.size, (resamples, y.size))], axis=1)
+    ratios = my / mx
+    lo, hi = np.percentile(ratios, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
+    return float(np.median(y) / np.median(x)), float(lo), float(hi)
+
+
+def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided p-value that a and b come from the same distribution (Mann-Whitney U)."""
+    from scipy.stats import mannwhitneyu
+
+    if len(a) < 2 or len(b) < 2:
+        return 1.0
+    return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
