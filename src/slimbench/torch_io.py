@@ -120,15 +120,17 @@ def load_int8(directory: Path) -> nn.Module:
 
 
 def load_hf(directory: Path) -> nn.Module:
+    from safetensors import SafetensorError
     from transformers import AutoModelForSequenceClassification
 
     if not (Path(directory) / "config.json").is_file():
         raise ArtifactError(f"{directory} has no config.json; it is not a Hugging Face checkpoint")
     try:
         return AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True)
-    except (OSError, ValueError, RuntimeError) as err:
+    except (OSError, ValueError, RuntimeError, SafetensorError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ArtifactError(f"cannot load the model in {directory}: {first}") from None
+        raise ArtifactError(f"cannot load the model in {directory}: {first} -- the weights are corrupt, "
+                            "truncated or do not match config.json; rebuild the variant") from None
 
 
 def load_torch_model(directory: Path, fmt: str) -> nn.Module:

@@ -22,7 +22,7 @@ from slimbench.errors import SpecError
 # Bump when a builder changes what it produces for the same spec (invalidates cached builds).
 BUILDER_VERSION = 1
 
-RUNTIMES = ("torch", "onnxruntime")
+RUNTIMES = ("torch", "onnxruntime", "calibration")
 PRECISIONS = ("fp32", "int8")
 STEPS = ("torch-dynamic-int8", "export-onnx", "onnx-dynamic-int8")
 TRAIN_METHODS = ("finetune", "distill", "none")
@@ -37,8 +37,10 @@ TRAIN_KEYS = {
 }
 INIT_KEYS = {"layers": list, "embeddings": str}
 TRANSFORM_KEYS = {"trim_vocab": bool}
+CALIBRATION_KEYS = {"sleep_s": float, "load_alloc_bytes": int, "predict_alloc_bytes": int, "fault": str,
+                    "padding_bytes": int}
 SPEC_KEYS = {"name", "description", "base", "source", "architecture", "init", "train", "steps",
-             "transforms", "runtime", "precision", "max_length"}
+             "transforms", "runtime", "precision", "max_length", "calibration"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class VariantSpec:
     runtime: str = "torch"
     precision: str = "fp32"
     max_length: int = 64
+    calibration: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def method(self) -> str:
@@ -69,6 +72,8 @@ class VariantSpec:
         """The fields that define the artifact (not the description), JSON-ready."""
         d = asdict(self)
         d.pop("description")
+        if not d["calibration"]:
+            d.pop("calibration")  # absent unless used, so adding the field did not rebuild every cache
         d["steps"] = list(self.steps)
         return d
 
@@ -100,8 +105,10 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     init = dict(data.get("init", {}))
     train = dict(data.get("train", {}))
     transforms = dict(data.get("transforms", {}))
+    calibration = dict(data.get("calibration", {}))
     for sub, table, types in (("architecture", arch, ARCH_KEYS), ("train", train, TRAIN_KEYS),
-                              ("init", init, INIT_KEYS), ("transforms", transforms, TRANSFORM_KEYS)):
+                              ("init", init, INIT_KEYS), ("transforms", transforms, TRANSFORM_KEYS),
+                              ("calibration", calibration, CALIBRATION_KEYS)):
         _check_keys(f"{where} [{sub}]", table, types)
         _check_types(f"{where} [{sub}]", table, types)
     for key, value in arch.items():
@@ -125,6 +132,14 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
         raise SpecError(f"{where}: runtime must be one of {RUNTIMES}, got {runtime!r}")
     if precision not in PRECISIONS:
         raise SpecError(f"{where}: precision must be one of {PRECISIONS}, got {precision!r}")
+    if (runtime == "calibration") != bool(calibration):
+        raise SpecError(f"{where}: a [calibration] table goes with runtime = \"calibration\" and vice versa")
+    if runtime == "calibration":
+        if method != "none" or steps or data.get("base") or data.get("source"):
+            raise SpecError(f"{where}: a calibration variant takes no base, source, training or steps")
+        return VariantSpec(name=name, description=str(data.get("description", "")), runtime=runtime,
+                           precision=precision, max_length=int(data.get("max_length", 64)),
+                           calibration=calibration)
     onnx = "export-onnx" in steps
     if onnx != (runtime == "onnxruntime"):
         raise SpecError(f"{where}: runtime {runtime!r} does not match steps {steps} "

@@ -113,10 +113,30 @@ def build(ctx: BuildContext, names: Sequence[str], force: bool = False) -> dict[
             ctx.log(f"[{k}/{len(order)}] {spec.name}: building ({spec.description or spec.method})")
             build_one(ctx, spec, target)
             m = read_manifest(target)
+            acc = m.get("test_accuracy")
             ctx.log(f"[{k}/{len(order)}] {spec.name}: built in {m['build_seconds']:.0f} s, "
-                    f"test accuracy {m['test_accuracy']:.4f}, {sum(m['files'].values()) / 1e6:.1f} MB")
+                    f"test accuracy {'n/a' if acc is None else f'{acc:.4f}'}, "
+                    f"{sum(m['files'].values()) / 1e6:.1f} MB on disk")
         out[spec.name] = target
     return out
+
+
+def _remove_dead_partials(root: Path) -> None:
+    """Delete half-written builds left by killed processes (their pid is in the name)."""
+    for path in root.glob(".*.partial-*"):
+        pid = path.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _quiet_libraries() -> None:
@@ -132,7 +152,8 @@ def _quiet_libraries() -> None:
 
 def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
     ctx.root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=ctx.root))
+    _remove_dead_partials(ctx.root)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=ctx.root))
     start = time.perf_counter()
     try:
         import torch
@@ -147,7 +168,9 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
                 "name": ctx.splits.name, "labels": list(ctx.splits.labels), "train": len(ctx.splits.train),
                 "val": len(ctx.splits.val), "test": len(ctx.splits.test)},
         }
-        if spec.method == "finetune":
+        if spec.runtime == "calibration":
+            manifest.update(_calibration(spec, tmp))
+        elif spec.method == "finetune":
             manifest.update(_finetune(ctx, spec, tmp))
         elif spec.method == "distill":
             manifest.update(_distill(ctx, spec, tmp))
@@ -155,7 +178,8 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
             manifest.update(_derive(ctx, spec, tmp))
         else:
             raise BuildError(f"{spec.name}: nothing to build (no training method and no source)")
-        manifest.update(_evaluate(ctx, tmp, manifest))
+        if spec.runtime != "calibration":  # calibration variants may be built to crash or hang
+            manifest.update(_evaluate(ctx, tmp, manifest))
         manifest["files"] = _dir_files(tmp)
         manifest["build_seconds"] = time.perf_counter() - start
         manifest["built_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
@@ -233,30 +257,47 @@ def _finetune(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]
             "base": str(spec.base), "training": _training_record(result)}
 
 
+def _calibration(spec: VariantSpec, out: Path) -> dict[str, Any]:
+    """A variant with known costs (see runtime.CalibrationRunner): proves the probes measure truly.
+
+    `padding_bytes` writes a weights file of exactly that many (incompressible) bytes.
+    """
+    from slimbench.testing import write_tiny_tokenizer
+
+    write_tiny_tokenizer(out / TOKENIZER_FILE)
+    cal = dict(spec.calibration)
+    weights = out / "weights.bin"
+    weights.write_bytes(np.random.default_rng(0).bytes(int(cal.get("padding_bytes", 0))))
+    return {"format": "calibration", "model_file": weights.name, "calibration": cal, "parameters": 0}
+
+
 def _training_record(result: Any) -> dict[str, Any]:
     return {"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy,
             "history": result.history, "seconds": result.seconds, "steps": result.steps}
 
 
-def _teacher_logits(ctx: BuildContext, teacher_dir: Path, texts: Sequence[str]) -> np.ndarray:
-    """Teacher logits for `texts`, cached on disk by teacher hash and text hash (shared by students)."""
-    from slimbench.build.train import encode_all, predict_logits
+def _teacher_outputs(ctx: BuildContext, teacher_dir: Path, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Teacher logits and last-layer [CLS] states for `texts`, computed once and cached on disk
+    by teacher hash and text hash (students of the same teacher share them)."""
+    from slimbench.build.train import encode_all, predict_logits_and_cls
     from slimbench.torch_io import load_hf
 
     m = read_manifest(teacher_dir)
     key = hashlib.sha256(("\n".join(texts)).encode()).hexdigest()[:16]
-    cache = ctx.root / ".teacher-logits" / f"{m['spec_hash'][:12]}-{key}.npy"
+    cache = ctx.root / ".teacher-outputs" / f"{m['spec_hash'][:12]}-{key}.npz"
     if cache.is_file():
-        return np.load(cache)
+        with np.load(cache) as data:
+            return data["logits"], data["cls"]
     teacher = load_hf(teacher_dir)
     seqs = encode_all(_load_tokenizer(teacher_dir), texts, int(m["max_length"]))
-    ctx.log(f"  computing teacher logits for {len(texts)} texts (cached for later students)")
-    logits = predict_logits(teacher, seqs, batch_size=64)
+    ctx.log(f"  computing teacher outputs for {len(texts)} texts (cached for later students)")
+    logits, cls = predict_logits_and_cls(teacher, seqs, batch_size=64)
+    assert cls is not None
     cache.parent.mkdir(parents=True, exist_ok=True)
-    part = cache.with_suffix(f".partial-{os.getpid()}.npy")
-    np.save(part, logits)
+    part = cache.with_name(f".{cache.stem}.partial-{os.getpid()}.npz")
+    np.savez(part, logits=logits, cls=cls)
     os.replace(part, cache)
-    return logits
+    return logits, cls
 
 
 def _distill(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
@@ -277,7 +318,7 @@ def _distill(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     transfer = list(ctx.transfer_loader()) if spec.train.get("transfer_data") else []
     texts = train_texts + transfer
     labels = [e.label for e in splits.train] + [-1] * len(transfer)
-    teacher_logits = _teacher_logits(ctx, teacher_dir, texts)
+    teacher_logits, teacher_cls = _teacher_outputs(ctx, teacher_dir, texts)
 
     teacher_tok_json = json.loads((teacher_dir / TOKENIZER_FILE).read_text())
     teacher_tok = Tokenizer.from_str(json.dumps(teacher_tok_json))
@@ -331,7 +372,7 @@ def _distill(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     seqs = encode_all(student_tok, texts, spec.max_length)
     val_seqs = encode_all(student_tok, [e.text for e in splits.val], spec.max_length)
     result = distill(student, seqs, teacher_logits, labels, val_seqs, [e.label for e in splits.val],
-                     spec.train, desc=f"{spec.name} distill")
+                     spec.train, desc=f"{spec.name} distill", teacher_cls=teacher_cls)
     save_hf(student, out)
     (out / TOKENIZER_FILE).write_text(json.dumps(student_tok_json, ensure_ascii=False))
     return {"format": "hf", "model_file": "model.safetensors", "parameters": _count_parameters(student),

@@ -65,14 +65,25 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Gen
 @torch.inference_mode()
 def predict_logits(model: nn.Module, seqs: Sequence[Sequence[int]], batch_size: int = 128) -> np.ndarray:
     """Logits for every sequence, in input order (computed in length order for speed)."""
+    return predict_logits_and_cls(model, seqs, batch_size, with_cls=False)[0]
+
+
+@torch.inference_mode()
+def predict_logits_and_cls(model: nn.Module, seqs: Sequence[Sequence[int]], batch_size: int = 128,
+                           with_cls: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits and (optionally) the last layer's [CLS] hidden state, in input order."""
     model.eval()
     order = np.argsort([len(s) for s in seqs], kind="stable")
     out = np.zeros((len(seqs), model.config.num_labels), dtype=np.float32)
+    cls = np.zeros((len(seqs), model.config.hidden_size), dtype=np.float32) if with_cls else None
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         ids, mask = collate(seqs, idx)
-        out[idx] = model(input_ids=ids, attention_mask=mask).logits.float().numpy()
-    return out
+        res = model(input_ids=ids, attention_mask=mask, output_hidden_states=with_cls)
+        out[idx] = res.logits.float().numpy()
+        if cls is not None:
+            cls[idx] = res.hidden_states[-1][:, 0].float().numpy()
+    return out, cls
 
 
 def accuracy(logits: np.ndarray, labels: Sequence[int]) -> float:
@@ -86,6 +97,7 @@ def fit(
     evaluate: Callable[[], float],
     recipe: Mapping[str, Any],
     desc: str,
+    extra_modules: Sequence[nn.Module] = (),
 ) -> TrainResult:
     """AdamW with linear warm-up and decay; keeps the weights of the best validation epoch."""
     seed = int(recipe.get("seed", 0))
@@ -97,10 +109,12 @@ def fit(
     total = epochs * steps_per_epoch
     warmup = int(float(recipe.get("warmup", 0.1)) * total)
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    named = list(model.named_parameters()) + [(f"extra{k}.{n}", p) for k, m in enumerate(extra_modules)
+                                              for n, p in m.named_parameters()]
     params = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+        {"params": [p for n, p in named if not n.endswith(no_decay)],
          "weight_decay": float(recipe.get("weight_decay", 0.01))},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
     opt = torch.optim.AdamW(params, lr=float(recipe.get("lr", 5e-5)))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -121,7 +135,7 @@ def fit(
             opt.step()
             sched.step()
             result.steps += 1
-            running += float(loss)
+            running += loss.item()
             if k % 20 == 0:
                 bar.set_postfix(loss=f"{running / k:.4f}")
         val_acc = evaluate()
@@ -169,17 +183,30 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 def distill(student: nn.Module, seqs: Sequence[Sequence[int]], teacher_logits: np.ndarray,
             labels: Sequence[int], val_seqs: Sequence[Sequence[int]], val_labels: Sequence[int],
-            recipe: Mapping[str, Any], desc: str = "distill") -> TrainResult:
-    """Distil from cached teacher logits; rows with label -1 are unlabelled transfer data."""
+            recipe: Mapping[str, Any], desc: str = "distill",
+            teacher_cls: np.ndarray | None = None) -> TrainResult:
+    """Distil from cached teacher logits; rows with label -1 are unlabelled transfer data.
+
+    With `hidden_weight` > 0 in the recipe and the teacher's last-layer [CLS] states given, a
+    learned projection of the student's [CLS] state is also pulled towards the teacher's (MSE):
+    an intermediate-representation signal that a 128-wide student gets nowhere else.
+    """
     soft = torch.from_numpy(np.asarray(teacher_logits, dtype=np.float32))
     hard = torch.tensor(list(labels), dtype=torch.long)
     t = float(recipe.get("temperature", 2.0))
     alpha = float(recipe.get("alpha", 0.7))
+    beta = float(recipe.get("hidden_weight", 0.0))
+    target = torch.from_numpy(np.asarray(teacher_cls, dtype=np.float32)) if beta and teacher_cls is not None else None
+    proj = nn.Linear(student.config.hidden_size, target.shape[1]) if target is not None else None
 
     def loss_on(idx: np.ndarray) -> torch.Tensor:
         ids, mask = collate(seqs, idx)
-        logits = student(input_ids=ids, attention_mask=mask).logits
-        return distillation_loss(logits, soft[idx], hard[idx], t, alpha)
+        res = student(input_ids=ids, attention_mask=mask, output_hidden_states=proj is not None)
+        loss = distillation_loss(res.logits, soft[idx], hard[idx], t, alpha)
+        if proj is not None and target is not None:
+            loss = loss + beta * F.mse_loss(proj(res.hidden_states[-1][:, 0]), target[idx])
+        return loss
 
     return fit(student, [len(s) for s in seqs], loss_on,
-               lambda: accuracy(predict_logits(student, val_seqs), val_labels), recipe, desc)
+               lambda: accuracy(predict_logits(student, val_seqs), val_labels), recipe, desc,
+               extra_modules=[proj] if proj is not None else [])

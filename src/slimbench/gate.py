@@ -1,0 +1,572 @@
+"""The regression gate: compare a run's saved results with a committed baseline.
+
+A gate is a list of small checks, each returning a `Finding` or nothing; all are collected and the
+verdict is given once (failing kinds: regression, budget, missing; reported but not failing:
+inconclusive, machine, improvement, note). It reads saved results only: no model, no torch.
+
+Timings and memory are compared as the variant's ratio to the reference variant (`standard`)
+measured in the same run, which travels across machines and absorbs machine-wide slowdowns. The
+reference itself has nothing to be divided by: its absolute figures are compared only when both
+runs come from the same machine. Rules and thresholds: see `slimbench.gate_rules`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slimbench.gate_rules import (
+    Budget,
+    GateConfig,
+    GateConfigError,
+    Rule,
+    load_config,
+    quantile_ratio_ci,
+    ratio_of_ratios_ci,
+    raw_samples,
+)
+from slimbench.results import Figure, Measurement, ResultsError, Run, load_run, load_runs
+from slimbench.stats import bootstrap_ratio_ci, mann_whitney_p
+
+__all__ = ["FAILING", "Finding", "GateConfig", "GateConfigError", "GateResult", "gate", "load_config",
+           "promote_baseline", "register_cli", "render_markdown"]
+
+KINDS = ("regression", "budget", "missing", "inconclusive", "machine", "improvement", "note")
+FAILING = frozenset({"regression", "budget", "missing"})
+
+
+# --- findings -------------------------------------------------------------------------------------
+
+def fmt(value: float | None, unit: str) -> str:
+    """A value for humans; units are scaled here only (B -> MB, s -> ms, ratio -> %)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if unit == "B":
+        return f"{value / 1e6:.2f} MB" if abs(value) >= 1e5 else f"{value:,.0f} B"
+    if unit == "s":
+        return f"{value * 1e3:.3g} ms" if abs(value) < 1 else f"{value:.3g} s"
+    if unit == "ratio":
+        return f"{value * 100:.2f} %"
+    if unit == "x":
+        return f"{value:.3f}×"
+    if unit == "count":
+        return f"{value:,.0f}"
+    return f"{value:.4g} {unit}".strip()
+
+
+def pct(x: float) -> str:
+    return f"{x * 100:+.1f} %"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the gate has to say: what, both values, the threshold and how sure it is."""
+
+    kind: str  # one of KINDS
+    variant: str
+    metric: str
+    figure: str = ""
+    baseline: float | None = None
+    current: float | None = None
+    unit: str = ""  # of baseline/current; "x" = ratio to the reference variant
+    change: str = ""  # e.g. "+21.0 %" or "-0.80 points"
+    threshold: str = ""  # e.g. "+10 % floor" or "<= 5.00 MB"
+    confidence: str = ""  # e.g. "95 % CI [+17 %, +25 %], Mann-Whitney p=3e-30" or "deterministic"
+    message: str = ""
+    p_value: float | None = None
+    ci: tuple[float, float] | None = None  # of the current/baseline ratio (1 = no change)
+
+    @property
+    def failing(self) -> bool:
+        return self.kind in FAILING
+
+    @property
+    def what(self) -> str:
+        return " ".join(x for x in (self.variant, f"{self.metric}.{self.figure}" if self.figure else self.metric) if x)
+
+    def __str__(self) -> str:
+        parts = [f"{self.kind.upper():<12} {self.what}"]
+        detail = []
+        if self.baseline is not None or self.current is not None:
+            values = f"{fmt(self.baseline, self.unit)} → {fmt(self.current, self.unit)}"
+            detail.append(f"{values} ({self.change})" if self.change else values)
+        if self.threshold:
+            detail.append(f"threshold {self.threshold}")
+        if self.confidence:
+            detail.append(self.confidence)
+        if self.message:
+            detail.append(self.message)
+        return ": ".join([parts[0], "; ".join(detail)]) if detail else parts[0]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """All findings of one gate, the number of checks made, and the verdict."""
+
+    findings: list[Finding]
+    checks: int
+    baseline: Run
+    current: Run
+
+    @property
+    def passed(self) -> bool:
+        return not any(f.failing for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    def counts(self) -> dict[str, int]:
+        return {k: n for k in KINDS if (n := sum(f.kind == k for f in self.findings))}
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{n} {k}" for k, n in self.counts().items()) or "no findings"
+        return (f"slimbench gate: {'PASS' if self.passed else 'FAIL'} — {counts} ({self.checks} checks; "
+                f"baseline {self.baseline.source}, current {self.current.source})")
+
+
+# --- checks: each returns a Finding or None -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pair:
+    """What every check sees: both runs, the config, and whether they come from one machine."""
+
+    baseline: Run
+    current: Run
+    config: GateConfig
+
+    @property
+    def same_machine(self) -> bool:
+        return self.baseline.machine_id == self.current.machine_id
+
+    @property
+    def reference(self) -> str:
+        return self.config.reference
+
+
+def _ok(m: Measurement | None) -> bool:
+    return m is not None and m.ok
+
+
+def _label(run: Run) -> str:
+    m = run.machine.get("slimbench_machine", {})
+    return f"{run.machine_id} ({m['label']})" if m.get("label") else run.machine_id
+
+
+def check_machine(pair: Pair) -> Finding | None:
+    """A baseline from another machine is flagged: ratios are still compared, absolutes are not."""
+    if pair.same_machine:
+        return None
+    return Finding("machine", "", "machine",
+                   message=f"baseline from machine {_label(pair.baseline)}, current from {_label(pair.current)}: "
+                           f"ratios to {pair.reference} are compared, absolute timings and memory of "
+                           f"{pair.reference} are not")
+
+
+def check_variant_present(pair: Pair, variant: str) -> Finding | None:
+    if variant in pair.current.variants:
+        return None
+    return Finding("missing", variant, "variant", message="in the baseline but not in the current results")
+
+
+def check_measurement_present(pair: Pair, variant: str, metric: str) -> Finding | None:
+    """A metric measured in the baseline must be measured, successfully, now."""
+    base, cur = pair.baseline.get(variant, metric), pair.current.get(variant, metric)
+    if not _ok(base) or variant not in pair.current.variants:
+        return None
+    if cur is None:
+        return Finding("missing", variant, metric, message="measured in the baseline, absent now")
+    if not cur.ok:
+        return Finding("missing", variant, metric, message=f"measurement failed: {cur.error or cur.status}")
+    return None
+
+
+def check_baseline_usable(pair: Pair, variant: str, metric: str) -> Finding | None:
+    base = pair.baseline.get(variant, metric)
+    if base is None or base.ok:
+        return None
+    return Finding("note", variant, metric, message=f"failed in the baseline ({base.error or base.status}); "
+                                                   "nothing to compare with")
+
+
+def check_figure_present(pair: Pair, variant: str, rule: Rule) -> Finding | None:
+    base, cur = pair.baseline.get(variant, rule.metric), pair.current.get(variant, rule.metric)
+    if not (_ok(base) and _ok(cur)) or rule.figure not in base.figures or rule.figure in cur.figures:  # type: ignore[union-attr]
+        return None
+    return Finding("missing", variant, rule.metric, rule.figure, message="figure in the baseline, absent now")
+
+
+def _figures(pair: Pair, variant: str, rule: Rule) -> tuple[Figure, Figure] | None:
+    base, cur = pair.baseline.get(variant, rule.metric), pair.current.get(variant, rule.metric)
+    if base is None or cur is None or not (base.ok and cur.ok):
+        return None
+    if rule.figure not in base.figures or rule.figure not in cur.figures:
+        return None
+    return base.figures[rule.figure], cur.figures[rule.figure]
+
+
+def check_deterministic(pair: Pair, variant: str, rule: Rule) -> Finding | None:
+    """Size-like figures: growth beyond a relative tolerance is a regression (no statistics needed)."""
+    figs = _figures(pair, variant, rule)
+    if figs is None or rule.threshold is None:
+        return None
+    b, c = figs[0].value, figs[1].value
+    tol = rule.threshold
+    change = (c / b - 1) if b else (math.inf if c > b else 0.0)
+    common: dict[str, Any] = dict(baseline=b, current=c, unit=figs[1].unit, threshold=f"{pct(tol)} max growth",
+                                  confidence="deterministic")
+    ch = pct(change) if math.isfinite(change) else "from zero"
+    if change > tol:
+        return Finding("regression", variant, rule.metric, rule.figure, change=ch, **common)
+    if change < -tol and c != b:
+        return Finding("improvement", variant, rule.metric, rule.figure, change=ch,
+                       message="smaller than the baseline; consider promoting a new baseline", **common)
+    return None
+
+
+def check_accuracy(pair: Pair, variant: str, rule: Rule) -> Finding | None:
+    """Accuracy on the fixed test split: a drop of more than the tolerance (in points) is a regression."""
+    figs = _figures(pair, variant, rule)
+    if figs is None or rule.threshold is None:
+        return None
+    b, c = figs[0].value, figs[1].value
+    tol = rule.threshold
+    drop = b - c
+    common: dict[str, Any] = dict(baseline=b, current=c, unit=figs[1].unit, change=f"{-drop * 100:+.2f} points",
+                                  threshold=f"-{tol * 100:.2f} points max drop",
+                                  confidence=f"deterministic on the fixed test split (n={figs[1].n})")
+    if drop > tol + 1e-12:
+        return Finding("regression", variant, rule.metric, rule.figure, **common)
+    if -drop > tol + 1e-12:
+        return Finding("improvement", variant, rule.metric, rule.figure,
+                       message="better than the baseline; consider promoting a new baseline", **common)
+    return None
+
+
+def _judge(change: float, lo: float, hi: float, p: float, floor: float, alpha: float) -> str | None:
+    """regression / inconclusive / improvement / None from a ratio (1 = no change), its CI and p."""
+    if change - 1 > floor:
+        return "regression" if lo > 1 and p < alpha else "inconclusive"
+    if 1 - change > floor and hi < 1 and p < alpha:
+        return "improvement"
+    return None
+
+
+def _median(xs: Sequence[float]) -> float:
+    return float(np.median(np.asarray(xs, dtype=float)))
+
+
+def check_timing(pair: Pair, variant: str, rule: Rule) -> Finding | None:
+    """A timing regression must be larger than the effect floor *and* significant on the raw samples.
+
+    For a variant V != reference R the compared quantity is q(V)/q(R) within each run (q = the
+    rule's quantile, e.g. the median for p50_s); the change is the ratio of those ratios.
+    Significant means both: the percentile-bootstrap CI of the change (all four samples resampled
+    independently) lies wholly above 1, and Mann-Whitney U on V's samples divided by R's median in
+    their run gives p < 1 - confidence. Requiring both guards against the bootstrap's
+    over-confidence on a handful of samples (e.g. 5 load probes). A change beyond the floor that is
+    not significant is inconclusive, not failed. R itself is compared in absolute terms, and only
+    when both runs come from the same machine.
+    """
+    figs = _figures(pair, variant, rule)
+    if figs is None or rule.threshold is None:
+        return None
+    cfg, ref = pair.config, pair.reference
+    base_m, cur_m = pair.baseline.get(variant, rule.metric), pair.current.get(variant, rule.metric)
+    assert base_m is not None and cur_m is not None  # _figures checked
+    base_s, cur_s = raw_samples(base_m.samples, rule.samples), raw_samples(cur_m.samples, rule.samples)
+    floor = rule.threshold
+    threshold = f"{pct(floor)} floor, {cfg.confidence * 100:.0f} % confidence"
+    if variant == ref:
+        if not pair.same_machine:
+            return None  # the machine finding says so
+        b, c, unit, what = figs[0].value, figs[1].value, figs[1].unit, "absolute, same machine"
+        base_ref_s: list[float] | None = [1.0]
+        cur_ref_s: list[float] | None = [1.0]
+    else:
+        base_r, cur_r = pair.baseline.get(ref, rule.metric), pair.current.get(ref, rule.metric)
+        if not (_ok(base_r) and _ok(cur_r)) or rule.figure not in base_r.figures or rule.figure not in cur_r.figures:  # type: ignore[union-attr]
+            return None  # the reference's own missing finding (or baseline note) covers it
+        assert base_r is not None and cur_r is not None
+        b = figs[0].value / base_r.figures[rule.figure].value
+        c = figs[1].value / cur_r.figures[rule.figure].value
+        unit, what = "x", f"ratio to {ref}"
+        base_ref_s, cur_ref_s = raw_samples(base_r.samples, rule.samples), raw_samples(cur_r.samples, rule.samples)
+    common: dict[str, Any] = dict(baseline=b, current=c, unit=unit, threshold=threshold)
+    if not (base_s and cur_s and base_ref_s and cur_ref_s):
+        change = c / b
+        if change - 1 > floor:
+            return Finding("inconclusive", variant, rule.metric, rule.figure, change=pct(change - 1),
+                           confidence="no raw samples, significance not testable", message=what, **common)
+        return None
+    if variant == ref and rule.quantile == 50:
+        change, lo, hi = bootstrap_ratio_ci(base_s, cur_s, cfg.confidence, cfg.resamples, cfg.seed)
+    elif variant == ref:
+        change, lo, hi = quantile_ratio_ci(cur_s, base_s, rule.quantile, cfg.confidence, cfg.resamples, cfg.seed)
+    else:
+        change, lo, hi = ratio_of_ratios_ci(cur_s, cur_ref_s, base_s, base_ref_s, rule.quantile,
+                                            cfg.confidence, cfg.resamples, cfg.seed)
+    p = mann_whitney_p([x / _median(base_ref_s) for x in base_s], [x / _median(cur_ref_s) for x in cur_s])
+    kind = _judge(change, lo, hi, p, floor, cfg.alpha)
+    if kind is None:
+        return None
+    n = f"n={len(base_s)}→{len(cur_s)}"
+    confidence = (f"{cfg.confidence * 100:.0f} % CI [{pct(lo - 1)}, {pct(hi - 1)}], Mann-Whitney p={p:.2g}, {n}")
+    message = what
+    if kind == "inconclusive":
+        message += "; larger than the floor but not significant: re-run with more samples"
+    elif kind == "improvement":
+        message += "; faster than the baseline: consider promoting a new baseline"
+    return Finding(kind, variant, rule.metric, rule.figure, change=pct(change - 1), confidence=confidence,
+                   message=message, p_value=p, ci=(lo, hi), **common)
+
+
+def check_memory(pair: Pair, variant: str, rule: Rule) -> Finding | None:
+    """Peak memory: growth of the ratio to the reference beyond the floor, treated as deterministic-ish.
+
+    A few fresh processes (default 3) are too few for a significance test, but the kernel's
+    high-water mark barely varies between them. So: regression when the growth of the medians
+    exceeds the floor and every current sample (normalised by the reference's median in its run)
+    exceeds every baseline sample; inconclusive when the growth exceeds the floor but the samples
+    overlap. Without raw samples the figure values are compared directly.
+    """
+    figs = _figures(pair, variant, rule)
+    if figs is None or rule.threshold is None:
+        return None
+    ref, floor = pair.reference, rule.threshold
+    base_m, cur_m = pair.baseline.get(variant, rule.metric), pair.current.get(variant, rule.metric)
+    assert base_m is not None and cur_m is not None
+    base_s, cur_s = raw_samples(base_m.samples, rule.samples), raw_samples(cur_m.samples, rule.samples)
+    if variant == ref:
+        if not pair.same_machine:
+            return None
+        base_d = cur_d = 1.0
+        unit, what = figs[1].unit, "absolute, same machine"
+    else:
+        base_r, cur_r = pair.baseline.get(ref, rule.metric), pair.current.get(ref, rule.metric)
+        if not (_ok(base_r) and _ok(cur_r)) or rule.figure not in base_r.figures or rule.figure not in cur_r.figures:  # type: ignore[union-attr]
+            return None
+        assert base_r is not None and cur_r is not None
+        base_d, cur_d = base_r.figures[rule.figure].value, cur_r.figures[rule.figure].value
+        unit, what = "x", f"ratio to {ref}"
+    b_fig, c_fig = figs[0].value, figs[1].value
+    if base_d <= 0 or cur_d <= 0 or b_fig <= 0:
+        return Finding("note", variant, rule.metric, rule.figure, message="a zero value; ratio not comparable")
+    b, c = b_fig / base_d, c_fig / cur_d
+    change = c / b
+    common: dict[str, Any] = dict(baseline=b, current=c, unit=unit, change=pct(change - 1),
+                                  threshold=f"{pct(floor)} floor")
+    if not (base_s and cur_s):
+        kind = "regression" if change - 1 > floor else "improvement" if 1 - change > floor else None
+        if kind is None:
+            return None
+        return Finding(kind, variant, rule.metric, rule.figure, confidence="figures only (no raw samples)",
+                       message=what, **common)
+    bn, cn = [x / base_d for x in base_s], [x / cur_d for x in cur_s]
+    confidence = f"n={len(bn)}→{len(cn)}, ranges {fmt(min(bn), unit)}–{fmt(max(bn), unit)} → {fmt(min(cn), unit)}–{fmt(max(cn), unit)}"
+    if change - 1 > floor:
+        separated = min(cn) > max(bn)
+        kind = "regression" if separated else "inconclusive"
+        msg = what if separated else f"{what}; samples of the two runs overlap: re-run with more --memory-samples"
+        return Finding(kind, variant, rule.metric, rule.figure, confidence=confidence, message=msg, **common)
+    if 1 - change > floor and max(cn) < min(bn):
+        return Finding("improvement", variant, rule.metric, rule.figure, confidence=confidence,
+                       message=f"{what}; consider promoting a new baseline", **common)
+    return None
+
+
+def check_budget(pair: Pair, budget: Budget) -> Finding | None:
+    """An absolute SLO on the current run (e.g. p90_s_max = 0.002), or a ratio to the reference in it.
+
+    Budgets hold wherever the suite runs, so they are checked whatever machine the baseline is from.
+    """
+    cur = pair.current.get(budget.variant, budget.metric)
+    label = f"{budget.key} = {budget.limit:g}"
+    if not _ok(cur) or budget.figure not in cur.figures:  # type: ignore[union-attr]
+        return Finding("missing", budget.variant, budget.metric, budget.figure,
+                       message=f"budget {label} cannot be checked: no such figure in the current results")
+    assert cur is not None
+    fig = cur.figures[budget.figure]
+    value, unit = fig.value, fig.unit
+    if budget.relative:
+        ref = pair.current.get(pair.reference, budget.metric)
+        if not _ok(ref) or budget.figure not in ref.figures or not ref.figures[budget.figure].value:  # type: ignore[union-attr]
+            return Finding("missing", budget.variant, budget.metric, budget.figure,
+                           message=f"budget {label} cannot be checked: {pair.reference} has no {budget.figure}")
+        assert ref is not None
+        value, unit = value / ref.figures[budget.figure].value, "x"
+    violated = value > budget.limit if budget.bound == "max" else value < budget.limit
+    if not violated:
+        return None
+    sign = "≤" if budget.bound == "max" else "≥"
+    limit = fmt(budget.limit, unit)
+    what = f"ratio to {pair.reference}" if budget.relative else "absolute SLO"
+    return Finding("budget", budget.variant, budget.metric, budget.figure, current=value, unit=unit,
+                   threshold=f"{sign} {limit}", confidence=f"point estimate (n={fig.n})",
+                   message=f"{what}, budget {budget.key}")
+
+
+def check_new_variant(pair: Pair, variant: str) -> Finding | None:
+    if variant in pair.baseline.variants:
+        return None
+    return Finding("note", variant, "variant", message="not in the baseline: only its budgets are checked")
+
+
+def check_config_variant(pair: Pair, variant: str) -> Finding | None:
+    if variant in pair.baseline.variants or variant in pair.current.variants:
+        return None
+    return Finding("note", variant, "config",
+                   message=f"{pair.config.source} names a variant that is in neither run (a typo?)")
+
+
+COMPARE: dict[str, Callable[[Pair, str, Rule], Finding | None]] = {
+    "deterministic": check_deterministic,
+    "accuracy": check_accuracy,
+    "timing": check_timing,
+    "memory": check_memory,
+}
+
+
+def checks_for(pair: Pair) -> list[Callable[[], Finding | None]]:
+    """Every check this pair of runs calls for, in report order."""
+    checks: list[Callable[[], Finding | None]] = [partial(check_machine, pair)]
+    for variant in pair.baseline.variants:
+        checks.append(partial(check_variant_present, pair, variant))
+        metrics = list(dict.fromkeys(m.metric for m in pair.baseline.measurements if m.variant == variant))
+        for metric in metrics:
+            checks.append(partial(check_baseline_usable, pair, variant, metric))
+            checks.append(partial(check_measurement_present, pair, variant, metric))
+        for rule in pair.config.rules_for(variant):
+            if rule.metric not in metrics:
+                continue
+            checks.append(partial(check_figure_present, pair, variant, rule))
+            checks.append(partial(COMPARE[rule.kind], pair, variant, rule))
+    for variant in pair.current.variants:
+        checks.append(partial(check_new_variant, pair, variant))
+    for variant, budgets in pair.config.budgets.items():
+        checks.extend(partial(check_budget, pair, b) for b in budgets)
+    for variant in dict.fromkeys([*pair.config.variants, *pair.config.budgets]):
+        checks.append(partial(check_config_variant, pair, variant))
+    return checks
+
+
+def gate(baseline: Run, current: Run, config: GateConfig | None = None) -> GateResult:
+    """Run every check of `current` against `baseline`; collect all findings, decide once."""
+    pair = Pair(baseline=baseline, current=current, config=config or GateConfig())
+    checks = checks_for(pair)
+    findings = [f for check in checks if (f := check()) is not None]
+    return GateResult(findings=findings, checks=len(checks), baseline=baseline, current=current)
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(result: GateResult) -> str:
+    """The findings as a Markdown table, under a one-line verdict."""
+    head = f"### slimbench gate: {'PASS' if result.passed else 'FAIL'}\n\n{_cell(result.summary())}\n"
+    if not result.findings:
+        return head
+    rows = ["| finding | variant | metric | baseline | current | change | threshold | confidence | note |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for f in result.findings:
+        kind = f"**{f.kind}**" if f.failing else f.kind
+        metric = f"{f.metric}.{f.figure}" if f.figure else f.metric
+        cells = [kind, f.variant, metric, fmt(f.baseline, f.unit) if f.baseline is not None else "",
+                 fmt(f.current, f.unit) if f.current is not None else "", f.change, f.threshold, f.confidence,
+                 f.message]
+        rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return head + "\n" + "\n".join(rows) + "\n"
+
+
+# --- baseline promotion ---------------------------------------------------------------------------
+
+def promote_baseline(results: Path, out: Path, allow_failures: bool = False) -> Run:
+    """Validate a results file and write it, re-serialised, to `out` atomically; returns the run."""
+    results = Path(results)
+    if results.is_dir():
+        raise ResultsError(f"{results} is a directory; a baseline is one results file (one run)")
+    run = load_run(results)
+    failed = [f"{m.variant}/{m.metric}" for m in run.measurements if not m.ok]
+    if failed and not allow_failures:
+        raise ResultsError(f"{results} has failed measurements ({', '.join(failed)}); a baseline with holes "
+                           "gates nothing there: fix them or pass --allow-failures")
+    data = json.loads(results.read_text())
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return run
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    baseline_path = Path(args.baseline)
+    if not baseline_path.is_file():
+        raise ResultsError(f"baseline {baseline_path} does not exist; promote a results file with "
+                           f"`slimbench baseline RESULTS --out {baseline_path}`")
+    config = load_config(args.config)
+    baseline = load_run(baseline_path)
+    runs = load_runs(args.results)
+    code = 0
+    for run in runs:
+        result = gate(baseline, run, config)
+        for finding in result.findings:
+            print(finding)
+        print(result.summary())
+        markdown = render_markdown(result)
+        print()
+        print(markdown)
+        if args.step_summary:
+            with open(args.step_summary, "a") as fh:
+                fh.write(markdown + "\n")
+        code = max(code, result.exit_code)
+    return code
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    run = promote_baseline(args.results, args.out, allow_failures=args.allow_failures)
+    print(f"baseline {args.out} <- {args.results}: {len(run.measurements)} measurements of "
+          f"{len(run.variants)} variants, machine {_label(run)}, commit {str(run.commit.get('id', '?'))[:12]}")
+    return 0
+
+
+def register_cli(sub: Any) -> None:
+    """Add `gate` and `baseline` to the `slimbench` command line."""
+    p = sub.add_parser("gate", help="compare results with a committed baseline; exit 1 on a regression")
+    p.add_argument("results", nargs="+", type=Path, metavar="RESULTS",
+                   help="pytest-benchmark JSON files (or directories of them) to gate, each on its own")
+    p.add_argument("--baseline", type=Path, required=True, help="the committed baseline results file")
+    p.add_argument("--config", type=Path, default=None,
+                   help="pyproject.toml holding [tool.slimbench.gate] (default: ./pyproject.toml if present, "
+                        "else built-in defaults)")
+    p.add_argument("--step-summary", type=Path, default=None, metavar="FILE",
+                   help="also append the Markdown table to FILE (e.g. \"$GITHUB_STEP_SUMMARY\")")
+    p.set_defaults(func=cmd_gate)
+    p = sub.add_parser("baseline", help="promote a results file to the gate's baseline")
+    p.add_argument("results", type=Path, metavar="RESULTS", help="a pytest-benchmark JSON results file")
+    p.add_argument("--out", type=Path, default=Path("reports/baseline.json"),
+                   help="where the baseline goes (default: reports/baseline.json)")
+    p.add_argument("--allow-failures", action="store_true",
+                   help="promote even if some measurements failed (they will not be gated)")
+    p.set_defaults(func=cmd_baseline)

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from slimbench.build import builder
+from slimbench.build.builder import build, find_artifact
+from slimbench.build.compress import pca_projection, trim_vocabulary
+from slimbench.errors import ArtifactError, BuildError
+from slimbench.runtime import open_runner, read_manifest
+
+
+def test_every_tiny_variant_builds_with_a_complete_manifest(tiny_built, tiny_ctx):
+    assert list(tiny_built) == ["standard", "light", "ultra-light", "quantized", "onnx", "onnx-int8"]
+    for name, path in tiny_built.items():
+        m = read_manifest(path)
+        assert path.name == f"{name}-{m['spec_hash'][:12]}"
+        assert m["spec_hash"] == tiny_ctx.spec_hash(name)
+        assert m["name"] == name and m["schema"] == 1
+        assert set(m["libraries"]) >= {"torch", "transformers", "onnxruntime", "python"}
+        assert m["files"] and all((path / f).stat().st_size == size for f, size in m["files"].items())
+        assert m["parameters"] > 0 and m["build_seconds"] > 0
+        assert 0.9 <= m["test_accuracy"] <= 1.0, name  # the synthetic task is easy
+        assert m["dataset"]["test"] == len(tiny_ctx.splits.test)
+    std = read_manifest(tiny_built["standard"])
+    assert std["training"]["best_epoch"] >= 1 and len(std["training"]["history"]) == 3
+    assert read_manifest(tiny_built["light"])["parameters"] < std["parameters"]
+
+
+def test_onnx_export_agrees_with_torch(tiny_built):
+    checks = read_manifest(tiny_built["onnx"])["checks"]
+    assert checks["export_max_abs_logit_diff"] < 1e-4 and checks["agreement_vs_source"] == 1.0
+    q = read_manifest(tiny_built["onnx-int8"])["checks"]
+    assert q["max_abs_logit_diff_vs_source"] < 0.1 and q["agreement_vs_source"] >= 0.95
+    assert read_manifest(tiny_built["quantized"])["checks"]["agreement_vs_source"] >= 0.95
+
+
+def test_int8_artifacts_are_smaller(tiny_built):
+    size = {n: sum(read_manifest(p)["files"].values()) for n, p in tiny_built.items()}
+    assert size["onnx-int8"] < size["onnx"]
+    w = {n: (p / read_manifest(p)["model_file"]).stat().st_size for n, p in tiny_built.items()}
+    assert w["quantized"] < w["standard"]
+
+
+def test_second_build_is_cached(tiny_ctx, tiny_built):
+    before = {n: os.stat(p / "manifest.json").st_mtime_ns for n, p in tiny_built.items()}
+    logs: list[str] = []
+    tiny_ctx.log = logs.append
+    try:
+        again = build(tiny_ctx, list(tiny_built))
+    finally:
+        tiny_ctx.log = lambda s: None
+    assert again == tiny_built
+    assert all("cached" in line for line in logs)
+    assert before == {n: os.stat(p / "manifest.json").st_mtime_ns for n, p in tiny_built.items()}
+
+
+def test_rebuild_gives_the_same_predictions(tiny_zoo, tiny_built, tmp_path, context_for):
+    ctx = context_for(tiny_zoo, tmp_path)
+    fresh = build(ctx, ["standard"])["standard"]
+    texts = [e.text for e in ctx.splits.test]
+    with open_runner(fresh) as a, open_runner(tiny_built["standard"]) as b:
+        np.testing.assert_allclose(a.predict_logits(texts), b.predict_logits(texts), atol=1e-5)
+
+
+def test_interrupted_build_leaves_nothing_that_looks_done(tiny_zoo, tmp_path, monkeypatch, context_for):
+    ctx = context_for(tiny_zoo, tmp_path)
+
+    def boom(ctx, spec, out):
+        (out / "model.safetensors").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(builder, "_finetune", boom)
+    with pytest.raises(KeyboardInterrupt):
+        build(ctx, ["standard"])
+    assert list(tmp_path.iterdir()) == []  # the partial directory was discarded
+    assert not ctx.is_built("standard")
+    with pytest.raises(ArtifactError, match="variant 'standard' is not built .* run `slimbench build --variants standard`"):
+        find_artifact(ctx, "standard")
+
+
+def test_leftovers_of_a_killed_build_are_ignored_and_cleaned(tiny_zoo, tmp_path, context_for):
+    ctx = context_for(tiny_zoo, tmp_path)
+    target = ctx.artifact_dir("standard")
+    target.mkdir(parents=True)
+    (target / "model.safetensors").write_bytes(b"half")  # a directory without manifest
+    dead = tmp_path / f".{target.name}.partial-999999-abc"  # a partial of a process that is gone
+    dead.mkdir()
+    assert not ctx.is_built("standard")
+    build(ctx, ["standard"])
+    assert ctx.is_built("standard") and not dead.exists()
+    assert json.loads((target / "manifest.json").read_text())["name"] == "standard"
+
+
+def test_distill_needs_a_torch_fp32_teacher(tiny_built, tiny_ctx, context_for):
+    from slimbench.zoo import Zoo, spec_from_dict
+
+    specs = [*tiny_ctx.zoo.specs.values(),
+             spec_from_dict({"name": "bad", "source": "onnx", "train": {"method": "distill", "epochs": 1}})]
+    ctx = context_for(Zoo(specs), tiny_ctx.root)
+    with pytest.raises(BuildError, match="teacher 'onnx' must be a torch fp32 variant"):
+        build(ctx, ["bad"])
+
+
+def test_trim_vocabulary_rewrites_ids_and_specials(tiny_base):
+    tok = json.loads((tiny_base / "tokenizer.json").read_text())
+    vocab = tok["model"]["vocab"]
+    keep_word = vocab["movie"]
+    new, kept = trim_vocabulary(tok, [keep_word])
+    assert kept == sorted(kept) and keep_word in kept and vocab["good"] not in kept
+    assert new["model"]["vocab"]["movie"] == kept.index(keep_word)
+    assert len(new["model"]["vocab"]) == len(kept)
+    cls_ids = new["post_processor"]["special_tokens"]["[CLS]"]["ids"]
+    assert cls_ids == [new["model"]["vocab"]["[CLS]"]]
+    from tokenizers import Tokenizer
+
+    t = Tokenizer.from_str(json.dumps(new))
+    enc = t.encode("movie good")
+    assert enc.tokens[:2] == ["[CLS]", "movie"] and "[UNK]" not in enc.tokens  # 'good' falls back to characters
+
+
+def test_pca_projection_keeps_the_main_direction():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 1)) @ np.array([[3.0, 4.0, 0.0]]) / 5 + rng.normal(scale=0.01, size=(500, 3))
+    mean, comps = pca_projection(x, 1)
+    assert comps.shape == (1, 3)
+    np.testing.assert_allclose(np.abs(comps[0]), [0.6, 0.8, 0.0], atol=0.02)

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from slimbench.errors import SpecError
+from slimbench.zoo import Zoo, default_models_dir, spec_from_dict
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_default_zoo_has_the_seven_variants_in_order():
+    zoo = Zoo.load(REPO / "models")
+    assert zoo.names == ["standard", "light", "ultra-light", "quantized", "onnx", "onnx-int8",
+                         "ultra-light-onnx-int8"]
+    ul = zoo.get("ultra-light")
+    assert ul.architecture == {"num_hidden_layers": 2, "num_attention_heads": 2, "hidden_size": 128,
+                               "intermediate_size": 512, "max_position_embeddings": 32}
+    assert ul.max_length == 32 and ul.method == "distill" and ul.source == "standard"
+    assert zoo.get("onnx-int8").runtime == "onnxruntime" and zoo.get("onnx-int8").precision == "int8"
+    assert [s.name for s in zoo.ancestors("ultra-light-onnx-int8")] == ["standard", "ultra-light",
+                                                                         "ultra-light-onnx-int8"]
+    assert default_models_dir() == REPO / "models"
+
+
+def test_unknown_variant_lists_the_known_ones():
+    zoo = Zoo.load(REPO / "models")
+    with pytest.raises(SpecError, match=r"unknown variant 'ultralight'; known variants: standard, light"):
+        zoo.get("ultralight")
+    with pytest.raises(SpecError, match="unknown variant 'nope'"):
+        zoo.select("standard,nope")
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"architecture": {"num_hidden_layers": -2}}, "num_hidden_layers must be positive, got -2"),
+    ({"architecture": {"num_hidden_layers": "two"}}, "num_hidden_layers must be int, got 'two'"),
+    ({"architecture": {"layers": 2}}, r"unknown key\(s\) \['layers'\]; known keys are"),
+    ({"colour": "red"}, r"unknown key\(s\) \['colour'\]"),
+    ({"runtime": "tensorflow"}, "runtime must be one of"),
+    ({"steps": ["export-onnx"]}, "runtime 'torch' does not match steps"),
+    ({"train": {"method": "distill", "epochs": 0}}, "epochs must be positive"),
+    ({"architecture": {"hidden_size": 100, "num_attention_heads": 3}}, "not divisible"),
+    ({"max_length": 4}, "max_length must be an integer in 8..512"),
+    ({"name": "a b"}, "name must be a non-empty string"),
+])
+def test_invalid_specs_name_the_bad_value(patch, message):
+    data = {"name": "x", "source": "standard", "train": {"method": "distill"}}
+    data.update(patch)
+    with pytest.raises(SpecError, match=message):
+        spec_from_dict(data)
+
+
+def test_spec_hash_follows_ancestors_and_inputs():
+    base = [{"name": "standard", "base": "minilm", "train": {"method": "finetune", "epochs": 1}},
+            {"name": "onnx", "source": "standard", "steps": ["export-onnx"], "runtime": "onnxruntime"}]
+    zoo = Zoo(spec_from_dict(d) for d in base)
+    changed = [dict(base[0], train={"method": "finetune", "epochs": 2}), base[1]]
+    zoo2 = Zoo(spec_from_dict(d) for d in changed)
+    assert zoo.spec_hash("onnx") != zoo2.spec_hash("onnx")  # parent changed -> child rebuilt
+    assert zoo.spec_hash("onnx") == Zoo(spec_from_dict(d) for d in base).spec_hash("onnx")
+    assert zoo.spec_hash("onnx", {"dataset": "a"}) != zoo.spec_hash("onnx", {"dataset": "b"})
+    described = [dict(base[0], description="new words"), base[1]]
+    assert Zoo(spec_from_dict(d) for d in described).spec_hash("onnx") == zoo.spec_hash("onnx")
+
+
+def test_zoo_rejects_missing_sources_cycles_and_duplicates():
+    with pytest.raises(SpecError, match="names source 'teacher', which is not in the zoo"):
+        Zoo([spec_from_dict({"name": "a", "source": "teacher", "train": {"method": "distill"}})])
+    with pytest.raises(SpecError, match="cyclic"):
+        Zoo([spec_from_dict({"name": "a", "source": "b", "train": {"method": "distill"}}),
+             spec_from_dict({"name": "b", "source": "a", "train": {"method": "distill"}})])
+    with pytest.raises(SpecError, match="defined twice"):
+        Zoo([spec_from_dict({"name": "a", "base": "minilm", "train": {"method": "finetune"}})] * 2)
+
+
+def test_unreadable_spec_file_is_named(tmp_path):
+    (tmp_path / "bad.toml").write_text("name = [unclosed")
+    with pytest.raises(SpecError, match="bad.toml: cannot read spec"):
+        Zoo.load(tmp_path)
+    with pytest.raises(SpecError, match="no variant specs"):
+        Zoo.load(tmp_path / "empty")
