@@ -201,18 +201,26 @@ def check_baseline_usable(pair: Pair, variant: str, metric: str) -> Finding | No
 
 def check_figure_present(pair: Pair, variant: str, rule: Rule) -> Finding | None:
     base, cur = pair.baseline.get(variant, rule.metric), pair.current.get(variant, rule.metric)
-    if not (_ok(base) and _ok(cur)) or rule.figure not in base.figures or rule.figure in cur.figures:  # type: ignore[union-attr]
+    if base is None or cur is None or not (base.ok and cur.ok):
+        return None
+    if rule.figure not in base.figures or rule.figure in cur.figures:
         return None
     return Finding("missing", variant, rule.metric, rule.figure, message="figure in the baseline, absent now")
 
 
-def _figures(pair: Pair, variant: str, rule: Rule) -> tuple[Figure, Figure] | None:
-    base, cur = pair.baseline.get(variant, rule.metric), pair.current.get(variant, rule.metric)
+def _both(pair: Pair, variant: str, metric: str, figure: str) -> tuple[Measurement, Measurement] | None:
+    """The baseline and current measurement of `variant`, if both succeeded and hold `figure`."""
+    base, cur = pair.baseline.get(variant, metric), pair.current.get(variant, metric)
     if base is None or cur is None or not (base.ok and cur.ok):
         return None
-    if rule.figure not in base.figures or rule.figure not in cur.figures:
+    if figure not in base.figures or figure not in cur.figures:
         return None
-    return base.figures[rule.figure], cur.figures[rule.figure]
+    return base, cur
+
+
+def _figures(pair: Pair, variant: str, rule: Rule) -> tuple[Figure, Figure] | None:
+    both = _both(pair, variant, rule.metric, rule.figure)
+    return None if both is None else (both[0].figures[rule.figure], both[1].figures[rule.figure])
 
 
 def check_deterministic(pair: Pair, variant: str, rule: Rule) -> Finding | None:
@@ -278,12 +286,12 @@ def check_timing(pair: Pair, variant: str, rule: Rule) -> Finding | None:
     not significant is inconclusive, not failed. R itself is compared in absolute terms, and only
     when both runs come from the same machine.
     """
-    figs = _figures(pair, variant, rule)
-    if figs is None or rule.threshold is None:
+    both = _both(pair, variant, rule.metric, rule.figure)
+    if both is None or rule.threshold is None:
         return None
     cfg, ref = pair.config, pair.reference
-    base_m, cur_m = pair.baseline.get(variant, rule.metric), pair.current.get(variant, rule.metric)
-    assert base_m is not None and cur_m is not None  # _figures checked
+    base_m, cur_m = both
+    figs = base_m.figures[rule.figure], cur_m.figures[rule.figure]
     base_s, cur_s = raw_samples(base_m.samples, rule.samples), raw_samples(cur_m.samples, rule.samples)
     floor = rule.threshold
     threshold = f"{pct(floor)} floor, {cfg.confidence * 100:.0f} % confidence"
@@ -294,10 +302,10 @@ def check_timing(pair: Pair, variant: str, rule: Rule) -> Finding | None:
         base_ref_s: list[float] | None = [1.0]
         cur_ref_s: list[float] | None = [1.0]
     else:
-        base_r, cur_r = pair.baseline.get(ref, rule.metric), pair.current.get(ref, rule.metric)
-        if not (_ok(base_r) and _ok(cur_r)) or rule.figure not in base_r.figures or rule.figure not in cur_r.figures:  # type: ignore[union-attr]
+        refs = _both(pair, ref, rule.metric, rule.figure)
+        if refs is None:
             return None  # the reference's own missing finding (or baseline note) covers it
-        assert base_r is not None and cur_r is not None
+        base_r, cur_r = refs
         b = figs[0].value / base_r.figures[rule.figure].value
         c = figs[1].value / cur_r.figures[rule.figure].value
         unit, what = "x", f"ratio to {ref}"
@@ -340,12 +348,12 @@ def check_memory(pair: Pair, variant: str, rule: Rule) -> Finding | None:
     exceeds every baseline sample; inconclusive when the growth exceeds the floor but the samples
     overlap. Without raw samples the figure values are compared directly.
     """
-    figs = _figures(pair, variant, rule)
-    if figs is None or rule.threshold is None:
+    both = _both(pair, variant, rule.metric, rule.figure)
+    if both is None or rule.threshold is None:
         return None
     ref, floor = pair.reference, rule.threshold
-    base_m, cur_m = pair.baseline.get(variant, rule.metric), pair.current.get(variant, rule.metric)
-    assert base_m is not None and cur_m is not None
+    base_m, cur_m = both
+    figs = base_m.figures[rule.figure], cur_m.figures[rule.figure]
     base_s, cur_s = raw_samples(base_m.samples, rule.samples), raw_samples(cur_m.samples, rule.samples)
     if variant == ref:
         if not pair.same_machine:
@@ -353,10 +361,10 @@ def check_memory(pair: Pair, variant: str, rule: Rule) -> Finding | None:
         base_d = cur_d = 1.0
         unit, what = figs[1].unit, "absolute, same machine"
     else:
-        base_r, cur_r = pair.baseline.get(ref, rule.metric), pair.current.get(ref, rule.metric)
-        if not (_ok(base_r) and _ok(cur_r)) or rule.figure not in base_r.figures or rule.figure not in cur_r.figures:  # type: ignore[union-attr]
+        refs = _both(pair, ref, rule.metric, rule.figure)
+        if refs is None:
             return None
-        assert base_r is not None and cur_r is not None
+        base_r, cur_r = refs
         base_d, cur_d = base_r.figures[rule.figure].value, cur_r.figures[rule.figure].value
         unit, what = "x", f"ratio to {ref}"
     b_fig, c_fig = figs[0].value, figs[1].value
@@ -392,18 +400,16 @@ def check_budget(pair: Pair, budget: Budget) -> Finding | None:
     """
     cur = pair.current.get(budget.variant, budget.metric)
     label = f"{budget.key} = {budget.limit:g}"
-    if not _ok(cur) or budget.figure not in cur.figures:  # type: ignore[union-attr]
+    if cur is None or not cur.ok or budget.figure not in cur.figures:
         return Finding("missing", budget.variant, budget.metric, budget.figure,
                        message=f"budget {label} cannot be checked: no such figure in the current results")
-    assert cur is not None
     fig = cur.figures[budget.figure]
     value, unit = fig.value, fig.unit
     if budget.relative:
         ref = pair.current.get(pair.reference, budget.metric)
-        if not _ok(ref) or budget.figure not in ref.figures or not ref.figures[budget.figure].value:  # type: ignore[union-attr]
+        if ref is None or not ref.ok or not ref.figures.get(budget.figure, Figure(0.0, "")).value:
             return Finding("missing", budget.variant, budget.metric, budget.figure,
                            message=f"budget {label} cannot be checked: {pair.reference} has no {budget.figure}")
-        assert ref is not None
         value, unit = value / ref.figures[budget.figure].value, "x"
     violated = value > budget.limit if budget.bound == "max" else value < budget.limit
     if not violated:
@@ -453,7 +459,7 @@ def checks_for(pair: Pair) -> list[Callable[[], Finding | None]]:
             checks.append(partial(COMPARE[rule.kind], pair, variant, rule))
     for variant in pair.current.variants:
         checks.append(partial(check_new_variant, pair, variant))
-    for variant, budgets in pair.config.budgets.items():
+    for budgets in pair.config.budgets.values():
         checks.extend(partial(check_budget, pair, b) for b in budgets)
     for variant in dict.fromkeys([*pair.config.variants, *pair.config.budgets]):
         checks.append(partial(check_config_variant, pair, variant))
@@ -533,7 +539,6 @@ def cmd_gate(args: argparse.Namespace) -> int:
         result = gate(baseline, run, config)
         for finding in result.findings:
             print(finding)
-        print(result.summary())
         markdown = render_markdown(result)
         print()
         print(markdown)

@@ -1,0 +1,549 @@
+"""The numbers behind the report: rows per variant, ratios to `standard`, Pareto fronts, changes
+against a baseline, and the records of the machine-readable summary.json.
+
+Pure functions over `slimbench.results.Run`: no I/O, no plotting, no measuring, no model. Values stay
+in the units the results carry (B, s, count, ratio, 1/s); only the renderers scale them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from slimbench.results import Measurement, ResultsError, Run
+
+SUMMARY_SCHEMA = 1
+STANDARD = "standard"
+ACCURACY_TOLERANCE = 0.99  # "keeps 99 % of the reference's accuracy" (the MLPerf rule)
+ALPHA = 0.05  # significance level of the Mann-Whitney test
+MIN_EFFECT = 0.01  # relative changes below 1 % are never called significant
+MIN_TEST_N = 5  # fewer samples a side: compare ranges instead of testing
+NOISY_SPREAD = 0.2  # latency IQR above 20 % of the median earns a noise warning
+LOAD_PHASES = ("interpreter", "import", "load", "first_predict")
+
+
+@dataclass(frozen=True)
+class Column:
+    """A headline-table column: where its value comes from, how it is shown, which way is better."""
+
+    key: str
+    header: str
+    metric: str  # results metric ("size", "latency", ...), or "ratio" for the × vs standard columns
+    figure: str  # figure name within the metric (for ratios: the column the ratio is taken of)
+    scale: float = 1.0  # results unit -> displayed unit
+    better: str = "low"  # "low", "high", or "" (not ranked)
+    kind: str = "sig"  # "sig": 3 significant digits, "pct": percent with 1 decimal, "n": a count
+    short: str = ""  # header in the comparison table (no unit)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("size", "size (MB)", "size", "total_bytes", 1e-6, short="size"),
+    Column("gzip", "gzip (MB)", "size", "gzip_bytes", 1e-6, short="gzip"),
+    Column("params", "params (M)", "size", "parameters", 1e-6, short="params"),
+    Column("cold_load", "cold load (s)", "load", "start_to_first_prediction_s", short="cold load"),
+    Column("first_pred", "1st pred. (ms)", "load", "first_predict_s", 1e3, short="1st pred."),
+    Column("p50", "p50 (ms)", "latency", "p50_s", 1e3, short="p50"),
+    Column("p90", "p90 (ms)", "latency", "p90_s", 1e3, short="p90"),
+    Column("p99", "p99 (ms)", "latency", "p99_s", 1e3, short="p99"),
+    Column("n", "n", "latency", "p50_s", better="", kind="n"),
+    Column("throughput", "throughput (sent/s)", "throughput", "sentences_per_s", better="high", short="throughput"),
+    Column("peak_rss", "peak RSS (MB)", "memory", "peak_rss_bytes", 1e-6, short="peak RSS"),
+    Column("accuracy", "accuracy (%)", "accuracy", "accuracy", 100.0, "high", "pct", short="accuracy"),
+    Column("macro_f1", "macro-F1 (%)", "accuracy", "macro_f1", 100.0, "high", "pct", short="macro-F1"),
+)
+RATIO_COLUMNS: tuple[Column, ...] = (
+    Column("speedup", "speed-up ×", "ratio", "p50", better="high"),  # standard p50 / variant p50
+    Column("size_ratio", "size ×", "ratio", "size"),  # variant / standard, here and below
+    Column("memory_ratio", "memory ×", "ratio", "peak_rss"),
+    Column("accuracy_ratio", "accuracy ×", "ratio", "accuracy", better="high"),
+)
+ALL_COLUMNS = COLUMNS + RATIO_COLUMNS
+COLUMN = {c.key: c for c in ALL_COLUMNS}
+
+# Columns of the comparison table; size, parameters and accuracy are deterministic ("exact").
+COMPARE_COLUMNS = ("size", "gzip", "params", "cold_load", "first_pred", "p50", "p90", "p99", "throughput",
+                   "peak_rss", "accuracy", "macro_f1")
+EXACT_COLUMNS = frozenset({"size", "gzip", "params", "accuracy", "macro_f1"})
+POINT_COLUMNS = frozenset({"accuracy", "macro_f1"})  # change in percentage points, not percent
+SAMPLE_KEYS = {"first_pred": "first_predict_s", "p50": "latency_s", "p90": "latency_s", "p99": "latency_s",
+               "throughput": "batch_s", "peak_rss": "after_inference"}
+
+
+# --- rows -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cell:
+    """One value of a row, in the results' unit; `state` says why there is no value."""
+
+    value: float | None
+    state: str = "ok"  # ok | missing | failed | untrained
+    n: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok" and self.value is not None
+
+
+MISSING_CELL = Cell(None, "missing")
+
+
+@dataclass
+class Row:
+    """One variant of one run: a cell per column, and what failed."""
+
+    variant: str
+    cells: dict[str, Cell]
+    failures: dict[str, str] = field(default_factory=dict)  # metric -> error
+    untrained: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """Every measurement of the variant failed (e.g. it could not be built or loaded)."""
+        return bool(self.failures) and not any(c.ok for k, c in self.cells.items() if COLUMN[k].metric != "ratio")
+
+    def value(self, key: str) -> float | None:
+        cell = self.cells.get(key, MISSING_CELL)
+        return cell.value if cell.ok else None
+
+
+def _cell(run: Run, variant: str, column: Column, untrained: bool) -> Cell:
+    m = run.get(variant, column.metric)
+    if m is None:
+        return MISSING_CELL
+    if not m.ok:
+        return Cell(None, "failed")
+    fig = m.figures.get(column.figure)
+    if fig is None:
+        return MISSING_CELL
+    if untrained and column.metric == "accuracy":
+        return Cell(None, "untrained", fig.n)
+    if column.kind == "n":
+        return Cell(float(fig.n), n=fig.n)
+    return Cell(fig.value, n=fig.n)
+
+
+def _ratio(row: Row, standard: Row | None, column: Column) -> Cell:
+    source = column.figure
+    if row.untrained and source == "accuracy":
+        return Cell(None, "untrained")
+    if standard is None:
+        return MISSING_CELL
+    mine, ref = row.value(source), standard.value(source)
+    if mine is None or ref is None or mine == 0 or ref == 0:
+        return MISSING_CELL
+    return Cell(ref / mine if column.key == "speedup" else mine / ref)
+
+
+def build_rows(run: Run) -> list[Row]:
+    """One row per variant of the run, in the order the run measured them."""
+    rows: list[Row] = []
+    for variant in run.variants:
+        ms = [m for m in run.measurements if m.variant == variant]
+        untrained = any(bool(m.context.get("untrained")) for m in ms)
+        failures: dict[str, str] = {}
+        for m in ms:
+            if not m.ok and m.metric not in failures:
+                failures[m.metric] = m.error or "failed (no error recorded)"
+        cells = {c.key: _cell(run, variant, c, untrained) for c in COLUMNS}
+        rows.append(Row(variant, cells, failures, untrained))
+    standard = next((r for r in rows if r.variant == STANDARD), None)
+    for row in rows:
+        for c in RATIO_COLUMNS:
+            row.cells[c.key] = _ratio(row, standard, c)
+    return rows
+
+
+# --- which variant to ship ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Point:
+    """A variant that can be compared: accuracy (ratio), p50 latency (s), size on disk (B)."""
+
+    variant: str
+    accuracy: float
+    latency_s: float
+    size_bytes: float
+
+
+def _dominates(a: Point, b: Point, axes: Sequence[str]) -> bool:
+    """a is at least as good as b on every axis and better on one (accuracy up, the rest down)."""
+    def key(p: Point, axis: str) -> float:
+        return -p.accuracy if axis == "accuracy" else getattr(p, axis)
+
+    pairs = [(key(a, ax), key(b, ax)) for ax in axes]
+    return all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)
+
+
+def pareto_front(points: Sequence[Point], cost: str) -> list[Point]:
+    """The points no other point beats on both accuracy and `cost` ("latency_s" or "size_bytes")."""
+    front = [p for p in points if not any(_dominates(q, p, ("accuracy", cost)) for q in points)]
+    return sorted(front, key=lambda p: (getattr(p, cost), -p.accuracy, p.variant))
+
+
+def dominated(points: Sequence[Point]) -> dict[str, list[str]]:
+    """Variant -> the variants at least as accurate, as fast and as small (better in one)."""
+    out: dict[str, list[str]] = {}
+    for p in points:
+        by = [q.variant for q in points if _dominates(q, p, ("accuracy", "latency_s", "size_bytes"))]
+        if by:
+            out[p.variant] = by
+    return out
+
+
+@dataclass
+class ShipAdvice:
+    """The "which variant should I ship?" analysis of one run."""
+
+    points: list[Point]
+    excluded: dict[str, str]  # variant -> why it is left out
+    latency_front: list[Point]
+    size_front: list[Point]
+    dominated: dict[str, list[str]]
+    reference: Point | None = None  # the standard variant, if it can be compared
+    threshold: float | None = None  # accuracy a variant must keep (ratio)
+    fastest: Point | None = None  # fastest / smallest variant keeping the threshold
+    smallest: Point | None = None
+
+
+def ship_advice(rows: Sequence[Row], tolerance: float = ACCURACY_TOLERANCE) -> ShipAdvice:
+    """Pareto fronts and dominated variants from accuracy, p50 latency and size on disk."""
+    points: list[Point] = []
+    excluded: dict[str, str] = {}
+    for row in rows:
+        if row.failures:
+            excluded[row.variant] = "failed" if row.failed else "failed: " + ", ".join(row.failures)
+            continue
+        if row.untrained:
+            excluded[row.variant] = "untrained"
+            continue
+        acc, lat, size = row.value("accuracy"), row.value("p50"), row.value("size")
+        if acc is None or lat is None or size is None:
+            missing = [k for k, v in (("accuracy", acc), ("latency", lat), ("size", size)) if v is None]
+            excluded[row.variant] = "not measured: " + ", ".join(missing)
+            continue
+        points.append(Point(row.variant, acc, lat, size))
+    advice = ShipAdvice(points, excluded, pareto_front(points, "latency_s"), pareto_front(points, "size_bytes"),
+                        dominated(points))
+    reference = next((p for p in points if p.variant == STANDARD), None)
+    if reference is not None:
+        advice.reference = reference
+        advice.threshold = reference.accuracy * tolerance
+        keep = [p for p in points if p.accuracy >= advice.threshold]
+        advice.fastest = min(keep, key=lambda p: (p.latency_s, -p.accuracy))
+        advice.smallest = min(keep, key=lambda p: (p.size_bytes, -p.accuracy))
+    return advice
+
+
+# --- noise ------------------------------------------------------------------------------------
+
+def latency_spread(run: Run, variant: str) -> tuple[float, int] | None:
+    """(IQR / median, n) of a variant's latency: from the raw samples, else from the figures."""
+    m = run.get(variant, "latency")
+    if m is None or not m.ok:
+        return None
+    samples = m.samples.get("latency_s") or []
+    if len(samples) > 1:
+        from slimbench.stats import relative_spread
+
+        return relative_spread(samples), len(samples)
+    p50, iqr = m.figures.get("p50_s"), m.figures.get("iqr_s")
+    if p50 is None or iqr is None or not p50.value:
+        return None
+    return iqr.value / p50.value, p50.n
+
+
+def noisy_latencies(run: Run, threshold: float = NOISY_SPREAD) -> list[tuple[str, float, int]]:
+    """(variant, relative spread, n) for each latency whose IQR exceeds `threshold` of its median."""
+    out = []
+    for variant in run.variants:
+        spread = latency_spread(run, variant)
+        if spread is not None and spread[0] > threshold:
+            out.append((variant, spread[0], spread[1]))
+    return out
+
+
+# --- comparison with a baseline ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Shift:
+    """Whether samples moved significantly: sign +1 (after larger), -1 (smaller), 0 (no)."""
+
+    sign: int
+    method: str  # "mann-whitney" | "ranges" | "none"
+    p: float | None = None
+
+
+def _range_shift(before: tuple[float, float], after: tuple[float, float]) -> Shift:
+    if after[0] > before[1]:
+        return Shift(1, "ranges")
+    if after[1] < before[0]:
+        return Shift(-1, "ranges")
+    return Shift(0, "ranges")
+
+
+def sample_shift(before: Sequence[float], after: Sequence[float]) -> Shift:
+    """Mann-Whitney U plus a bootstrap CI of the median ratio; with few samples, disjoint ranges."""
+    from slimbench.stats import bootstrap_ratio_ci, mann_whitney_p
+
+    if len(before) >= MIN_TEST_N and len(after) >= MIN_TEST_N:
+        p = mann_whitney_p(before, after)
+        if p >= ALPHA:
+            return Shift(0, "mann-whitney", p)
+        ratio, lo, hi = bootstrap_ratio_ci(before, after)
+        if lo <= 1.0 <= hi:
+            return Shift(0, "mann-whitney", p)
+        return Shift(1 if ratio > 1 else -1, "mann-whitney", p)
+    if before and after:
+        return _range_shift((min(before), max(before)), (min(after), max(after)))
+    return Shift(0, "none")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One metric of one variant against the baseline."""
+
+    before: float | None
+    after: float | None
+    delta: float | None  # relative (after / before - 1), or absolute for accuracy-like columns
+    verdict: str  # better | worse | same | noise | unknown | failed | missing | untrained
+    method: str = "none"  # exact | mann-whitney | ranges | none
+    p: float | None = None
+
+
+@dataclass
+class VariantChanges:
+    variant: str
+    status: str  # both | new (not in the baseline) | gone (not in this run)
+    changes: dict[str, Change] = field(default_factory=dict)
+
+
+def _samples(m: Measurement, key: str) -> list[float]:
+    if key == "cold_load":
+        phases = [m.samples.get(f"{p}_s") or [] for p in LOAD_PHASES]
+        if all(phases) and len({len(p) for p in phases}) == 1:
+            return [sum(v) for v in zip(*phases, strict=True)]
+        return []
+    name = SAMPLE_KEYS.get(key)
+    return list(m.samples.get(name) or []) if name else []
+
+
+def _figure_range(m: Measurement, column: Column) -> tuple[float, float] | None:
+    fig = m.figures.get(column.figure)
+    if fig is None or fig.min is None or fig.max is None:
+        return None
+    return float(fig.min), float(fig.max)
+
+
+def compare_measurements(key: str, before: Measurement | None, after: Measurement | None,
+                         untrained: bool = False, cache: dict[tuple[int, int, str], Shift] | None = None) -> Change:
+    """The change of one column between two measurements, and whether it is beyond noise."""
+    column = COLUMN[key]
+    if after is not None and not after.ok:
+        return Change(None, None, None, "failed")
+    if before is None or after is None or not before.ok:
+        return Change(None, None, None, "missing")
+    fb, fa = before.figures.get(column.figure), after.figures.get(column.figure)
+    if fb is None or fa is None:
+        return Change(None, None, None, "missing")
+    if untrained and column.metric == "accuracy":
+        return Change(fb.value, fa.value, None, "untrained")
+    b, a = fb.value, fa.value
+    if key in POINT_COLUMNS:
+        delta: float | None = a - b
+    else:
+        delta = a / b - 1 if b else None
+    if a == b:
+        return Change(b, a, 0.0, "same", "exact" if key in EXACT_COLUMNS else "none")
+    improved = (a < b) if column.better == "low" else (a > b)
+    if key in EXACT_COLUMNS:
+        return Change(b, a, delta, "better" if improved else "worse", "exact")
+    sb, sa = _samples(before, key), _samples(after, key)
+    if sb and sa:
+        ck = (id(before), id(after), SAMPLE_KEYS.get(key, key))
+        if cache is not None and ck in cache:
+            shift = cache[ck]
+        else:
+            shift = sample_shift(sb, sa)
+            if cache is not None:
+                cache[ck] = shift
+    else:
+        rb, ra = _figure_range(before, column), _figure_range(after, column)
+        shift = _range_shift(rb, ra) if rb and ra else Shift(0, "none")
+    if shift.method == "none":
+        return Change(b, a, delta, "unknown")
+    # The samples of throughput are batch times: more sentences per second means shorter batches.
+    expected = (1 if a > b else -1) * (-1 if key == "throughput" else 1)
+    significant = shift.sign == expected and delta is not None and abs(delta) >= MIN_EFFECT
+    verdict = ("better" if improved else "worse") if significant else "noise"
+    return Change(b, a, delta, verdict, shift.method, shift.p)
+
+
+def compare_runs(current: Run, baseline: Run) -> list[VariantChanges]:
+    """Every comparison column of every variant: this run's variants first, then those it lost."""
+    out: list[VariantChanges] = []
+    cache: dict[tuple[int, int, str], Shift] = {}
+    base_variants = set(baseline.variants)
+    for variant in current.variants:
+        if variant not in base_variants:
+            out.append(VariantChanges(variant, "new"))
+            continue
+        untrained = any(bool(m.context.get("untrained")) for m in current.measurements if m.variant == variant)
+        changes = {key: compare_measurements(key, baseline.get(variant, COLUMN[key].metric),
+                                             current.get(variant, COLUMN[key].metric), untrained, cache)
+                   for key in COMPARE_COLUMNS}
+        out.append(VariantChanges(variant, "both", changes))
+    out.extend(VariantChanges(v, "gone") for v in baseline.variants if v not in current.variants)
+    return out
+
+
+# --- summary.json ---------------------------------------------------------------------------------
+
+def _spread(m: Measurement, name: str) -> tuple[float | None, float | None, float | None]:
+    fig = m.figures[name]
+    if fig.iqr is not None or m.metric != "latency" or len(m.samples.get("latency_s") or []) < 2:
+        return fig.min, fig.max, fig.iqr
+    from slimbench.stats import summarize
+
+    s = summarize(m.samples["latency_s"])  # a latency percentile's spread is its samples'
+    return s.min, s.max, s.iqr
+
+
+def summary_records(run: Run) -> list[dict[str, Any]]:
+    """One record per variant × metric figure (value, unit, n, spread), failures included."""
+    records: list[dict[str, Any]] = []
+    for m in run.measurements:
+        base = {"machine": run.machine_id, "variant": m.variant, "metric": m.metric}
+        if not m.ok:
+            records.append({**base, "figure": None, "status": m.status, "error": m.error, "value": None,
+                            "unit": None, "n": None, "min": None, "max": None, "iqr": None,
+                            "relative_spread": None})
+            continue
+        for name, fig in m.figures.items():
+            lo, hi, iqr = _spread(m, name)
+            rel = iqr / fig.value if iqr is not None and fig.value and name != "iqr_s" else None
+            records.append({**base, "figure": name, "status": "ok", "error": None, "value": fig.value,
+                            "unit": fig.unit, "n": fig.n, "min": lo, "max": hi, "iqr": iqr,
+                            "relative_spread": rel})
+    return records
+
+
+def ratio_records(run: Run, rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """The × vs standard columns as records (None where there is no standard or no value)."""
+    return [{"machine": run.machine_id, "variant": row.variant,
+             **{c.key: row.cells[c.key].value for c in RATIO_COLUMNS}} for row in rows]
+
+
+def change_records(run: Run, changes: Sequence[VariantChanges]) -> list[dict[str, Any]]:
+    """The comparison with the baseline as records: one per variant × compared column."""
+    out: list[dict[str, Any]] = []
+    for vc in changes:
+        if vc.status != "both":
+            out.append({"machine": run.machine_id, "variant": vc.variant, "status": vc.status})
+            continue
+        for key, ch in vc.changes.items():
+            col = COLUMN[key]
+            out.append({"machine": run.machine_id, "variant": vc.variant, "status": "both",
+                        "metric": col.metric, "figure": col.figure, "before": ch.before, "after": ch.after,
+                        "delta": ch.delta, "delta_unit": "ratio-points" if key in POINT_COLUMNS else "relative",
+                        "verdict": ch.verdict, "method": ch.method, "p": ch.p})
+    return out
+
+
+def run_record(run: Run) -> dict[str, Any]:
+    """Where a run came from: file name, machine, commit, date."""
+    sm = run.machine.get("slimbench_machine") or {}
+    return {"source": Path(run.source).name, "machine": run.machine_id, "label": sm.get("label"),
+            "commit": run.commit.get("id"), "dirty": run.commit.get("dirty"), "datetime": run.datetime}
+
+
+def _json_safe(x: Any) -> Any:
+    """JSON has no inf/nan: null instead, recursively."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def summary_document(reports: Sequence[MachineReport]) -> dict[str, Any]:
+    """summary.json: the reported runs, one record per variant × metric figure, ratios, changes."""
+    doc = {
+        "slimbench_summary": SUMMARY_SCHEMA,
+        "runs": [run_record(r.run) for r in reports],
+        "baselines": [{**run_record(r.baseline), "for_machine": r.machine_id, "kind": r.baseline_kind}
+                      for r in reports if r.baseline is not None],
+        "records": [rec for r in reports for rec in summary_records(r.run)],
+        "ratios_vs_standard": [rec for r in reports for rec in ratio_records(r.run, r.rows)],
+        "changes": [rec for r in reports if r.changes is not None for rec in change_records(r.run, r.changes)],
+    }
+    return _json_safe(doc)
+
+
+# --- grouping runs by machine -------------------------------------------------------------------
+
+@dataclass
+class MachineReport:
+    """What the report says about one machine: its newest run, its rows, and the comparison."""
+
+    machine_id: str
+    label: str
+    run: Run
+    rows: list[Row]
+    older: list[Run] = field(default_factory=list)  # earlier runs of this machine, not reported
+    baseline: Run | None = None
+    baseline_kind: str = ""  # "given" | "previous" (the run before, same machine) | "other-machine"
+    changes: list[VariantChanges] | None = None
+
+
+def machine_label(run: Run) -> str:
+    sm = run.machine.get("slimbench_machine") or {}
+    return str(sm.get("label") or run.machine.get("node") or run.machine_id)
+
+
+def _when(run: Run) -> float:
+    try:
+        dt = datetime.fromisoformat(run.datetime)
+    except ValueError:
+        return 0.0
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+
+def _by_machine(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """Machine id -> its runs, oldest first (machines in the order they first appear)."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.machine_id, []).append(run)
+    return {k: sorted(v, key=_when) for k, v in groups.items()}  # sorted() is stable: ties keep file order
+
+
+def group_runs(runs: Sequence[Run], baseline: Sequence[Run] | None = None) -> list[MachineReport]:
+    """One MachineReport per machine: its newest run, compared with `baseline` (the newest baseline
+    run of the same machine, else the only baseline machine) or, without one, with its previous run."""
+    if not runs:
+        raise ResultsError("no results to report")
+    base = {k: v[-1] for k, v in _by_machine(baseline or []).items()}
+    reports: list[MachineReport] = []
+    for machine_id, group in _by_machine(runs).items():
+        run = group[-1]
+        report = MachineReport(machine_id, machine_label(run), run, build_rows(run), older=group[:-1])
+        if baseline is not None:
+            if machine_id in base:
+                report.baseline, report.baseline_kind = base[machine_id], "given"
+            elif len(base) == 1:
+                report.baseline, report.baseline_kind = next(iter(base.values())), "other-machine"
+        elif report.older:
+            report.baseline, report.baseline_kind = report.older[-1], "previous"
+        if report.baseline is not None:
+            report.changes = compare_runs(run, report.baseline)
+        reports.append(report)
+    labels = [r.label for r in reports]
+    for r in reports:
+        if labels.count(r.label) > 1:
+            r.label = f"{r.label} ({r.machine_id})"
+    return reports

@@ -1,0 +1,124 @@
+"""The probes are proven against known truth: calibration variants with a known sleep, a known
+allocation and known faults. Tolerances were measured on the 2-core reference machine (see the
+constants) and hold with the other core busy."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from slimbench.build.builder import build
+from slimbench.measure import latency_figures, memory_figures, size_figures
+from slimbench.probes import run_probe
+from slimbench.runtime import open_runner, read_manifest
+from slimbench.stats import bootstrap_ratio_ci, mann_whitney_p, percentile, relative_spread, summarize
+from slimbench.zoo import Zoo, spec_from_dict
+
+SLEEP_S = 0.005
+# time.sleep(5 ms) + tokenizing one sentence: medians of 5.31-5.34 ms (p90 5.39 ms) over 5 child runs
+# here, with the other core busy training; allow 1.5 ms of scheduler noise.
+LATENCY_TOLERANCE_S = (0.0, 0.0015)
+ALLOC_BYTES = 200 * 1024 * 1024
+# RSS grows by the allocation plus the tokenizer and allocator overhead: measured +1.9 MiB over the
+# 200 MiB at load and +0.6 MiB over the 100 MiB at inference here (5 runs, spread < 0.2 MiB).
+MEMORY_TOLERANCE_BYTES = 8 * 1024 * 1024
+PADDING_BYTES = 1_234_567
+
+CALIBRATION = [
+    {"name": "sleep-5ms", "runtime": "calibration", "calibration": {"sleep_s": SLEEP_S}},
+    {"name": "alloc-200mb", "runtime": "calibration",
+     "calibration": {"load_alloc_bytes": ALLOC_BYTES, "predict_alloc_bytes": ALLOC_BYTES // 2}},
+    {"name": "padded", "runtime": "calibration", "calibration": {"padding_bytes": PADDING_BYTES}},
+    {"name": "segfault", "runtime": "calibration", "calibration": {"fault": "segfault"}},
+    {"name": "load-segfault", "runtime": "calibration", "calibration": {"fault": "load-segfault"}},
+    {"name": "hang", "runtime": "calibration", "calibration": {"fault": "hang"}},
+    {"name": "raise", "runtime": "calibration", "calibration": {"fault": "raise"}},
+]
+
+
+@pytest.fixture(scope="module")
+def calibration(tmp_path_factory, context_for):
+    zoo = Zoo(spec_from_dict(d) for d in CALIBRATION)
+    ctx = context_for(zoo, tmp_path_factory.mktemp("calibration"))
+    return build(ctx, zoo.names)
+
+
+TEXTS = ["the movie was good", "a dull plot", "great cast and fun"]
+
+
+def test_sleep_variant_measures_its_sleep_in_a_child_and_in_process(calibration):
+    probe = run_probe(calibration["sleep-5ms"], threads=1, texts=TEXTS, n_predict=60)
+    assert probe.ok, probe.error
+    child = float(np.median(probe.warm_latency_s))
+    with open_runner(calibration["sleep-5ms"]) as runner:
+        samples = []
+        for k in range(60):
+            t = time.perf_counter()
+            runner.predict([TEXTS[k % 3]])
+            samples.append(time.perf_counter() - t)
+    inproc = latency_figures(samples)["p50_s"]["value"]
+    lo, hi = LATENCY_TOLERANCE_S
+    assert SLEEP_S + lo <= child <= SLEEP_S + hi
+    assert SLEEP_S + lo <= inproc <= SLEEP_S + hi
+    assert abs(child - inproc) <= 0.001  # in-process and fresh-process latency agree
+
+
+def test_alloc_variant_shows_its_allocation_in_peak_rss(calibration):
+    results = [run_probe(calibration["alloc-200mb"], threads=1, texts=TEXTS, n_predict=3) for _ in range(2)]
+    assert all(r.ok for r in results), [r.error for r in results]
+    mem = memory_figures(results)
+    assert abs(mem["load_increment_bytes"]["value"] - ALLOC_BYTES) <= MEMORY_TOLERANCE_BYTES
+    # predict touches 100 MiB of scratch on top of the 200 MiB held since load
+    assert abs(mem["inference_increment_bytes"]["value"] - ALLOC_BYTES // 2) <= MEMORY_TOLERANCE_BYTES
+    assert mem["peak_rss_bytes"]["n"] == 2 and mem["baseline_rss_bytes"]["value"] < 200e6
+
+
+def test_load_phases_are_reported_and_sum_to_the_child_wall_time(calibration):
+    r = run_probe(calibration["sleep-5ms"], threads=1, texts=TEXTS)
+    assert r.ok and set(r.phases_s) == {"interpreter", "import", "load", "first_predict"}
+    assert r.phases_s["first_predict"] >= SLEEP_S
+    assert r.start_to_first_prediction_s <= r.wall_s  # the phases fit inside spawn -> exit
+
+
+def test_size_of_a_known_artifact(calibration):
+    path = calibration["padded"]
+    figs = size_figures(path, read_manifest(path))
+    tokenizer = (path / "tokenizer.json").stat().st_size
+    assert figs["weights_bytes"]["value"] == PADDING_BYTES
+    assert figs["total_bytes"]["value"] == PADDING_BYTES + tokenizer  # the manifest is not counted
+    assert PADDING_BYTES <= figs["gzip_bytes"]["value"] <= PADDING_BYTES * 1.01 + tokenizer  # random bytes don't compress
+
+
+@pytest.mark.parametrize("name, message", [
+    ("segfault", "probe of segfault-[0-9a-f]+ crashed with SIGSEGV"),
+    ("load-segfault", "crashed with SIGSEGV"),
+    ("raise", "exited with status 1: RuntimeError: calibration runner asked to fail"),
+])
+def test_a_crashing_child_becomes_a_failed_result(calibration, name, message):
+    r = run_probe(calibration[name], threads=1, texts=TEXTS, n_predict=1)
+    assert not r.ok and r.error is not None
+    import re
+
+    assert re.search(message, r.error), r.error
+
+
+def test_a_hanging_child_times_out(calibration):
+    t = time.perf_counter()
+    r = run_probe(calibration["hang"], threads=1, texts=TEXTS, n_predict=1, timeout_s=3)
+    assert not r.ok and "timed out after 3 s" in str(r.error)
+    assert time.perf_counter() - t < 30
+
+
+def test_statistics_on_literal_samples():
+    s = summarize([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    assert (s.n, s.median, s.min, s.max, s.mean) == (10, 5.5, 1, 10, 5.5)
+    assert s.iqr == pytest.approx(4.5) and s.p90 == pytest.approx(9.1)
+    assert percentile([0, 10], 50) == 5
+    assert relative_spread([10, 10, 10, 10]) == 0
+    ratio, lo, hi = bootstrap_ratio_ci([10.0] * 20, [12.0] * 20)
+    assert ratio == pytest.approx(1.2) and lo == pytest.approx(1.2) and hi == pytest.approx(1.2)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(10, 1, 200), rng.normal(10, 1, 200)
+    assert mann_whitney_p(a, b) > 0.05 and mann_whitney_p(a, b * 1.2) < 1e-6
