@@ -32,6 +32,7 @@ from slimbench.gate_rules import (
     Rule,
     load_config,
     quantile_ratio_ci,
+    ratio_of_ratios,
     ratio_of_ratios_ci,
     raw_samples,
 )
@@ -92,7 +93,8 @@ class Finding:
 
     @property
     def what(self) -> str:
-        return " ".join(x for x in (self.variant, f"{self.metric}.{self.figure}" if self.figure else self.metric) if x)
+        metric = f"{self.metric}.{self.figure}" if self.figure else self.metric
+        return f"{self.variant} {metric}" if self.variant else metric
 
     def __str__(self) -> str:
         parts = [f"{self.kind.upper():<12} {self.what}"]
@@ -317,6 +319,9 @@ def check_timing(pair: Pair, variant: str, rule: Rule) -> Finding | None:
             return Finding("inconclusive", variant, rule.metric, rule.figure, change=pct(change - 1),
                            confidence="no raw samples, significance not testable", message=what, **common)
         return None
+    point = ratio_of_ratios(cur_s, cur_ref_s, base_s, base_ref_s, rule.quantile)
+    if abs(point - 1) <= floor:
+        return None  # within the floor whatever the CI says: skip the bootstrap
     if variant == ref and rule.quantile == 50:
         change, lo, hi = bootstrap_ratio_ci(base_s, cur_s, cfg.confidence, cfg.resamples, cfg.seed)
     elif variant == ref:
@@ -324,7 +329,8 @@ def check_timing(pair: Pair, variant: str, rule: Rule) -> Finding | None:
     else:
         change, lo, hi = ratio_of_ratios_ci(cur_s, cur_ref_s, base_s, base_ref_s, rule.quantile,
                                             cfg.confidence, cfg.resamples, cfg.seed)
-    p = mann_whitney_p([x / _median(base_ref_s) for x in base_s], [x / _median(cur_ref_s) for x in cur_s])
+    base_d, cur_d = _median(base_ref_s), _median(cur_ref_s)
+    p = mann_whitney_p([x / base_d for x in base_s], [x / cur_d for x in cur_s])
     kind = _judge(change, lo, hi, p, floor, cfg.alpha)
     if kind is None:
         return None
@@ -381,7 +387,8 @@ def check_memory(pair: Pair, variant: str, rule: Rule) -> Finding | None:
         return Finding(kind, variant, rule.metric, rule.figure, confidence="figures only (no raw samples)",
                        message=what, **common)
     bn, cn = [x / base_d for x in base_s], [x / cur_d for x in cur_s]
-    confidence = f"n={len(bn)}→{len(cn)}, ranges {fmt(min(bn), unit)}–{fmt(max(bn), unit)} → {fmt(min(cn), unit)}–{fmt(max(cn), unit)}"
+    ranges = [f"{fmt(min(x), unit)}–{fmt(max(x), unit)}" for x in (bn, cn)]
+    confidence = f"n={len(bn)}→{len(cn)}, ranges {ranges[0]} → {ranges[1]}"
     if change - 1 > floor:
         separated = min(cn) > max(bn)
         kind = "regression" if separated else "inconclusive"
@@ -407,7 +414,7 @@ def check_budget(pair: Pair, budget: Budget) -> Finding | None:
     value, unit = fig.value, fig.unit
     if budget.relative:
         ref = pair.current.get(pair.reference, budget.metric)
-        if ref is None or not ref.ok or not ref.figures.get(budget.figure, Figure(0.0, "")).value:
+        if ref is None or not ref.ok or not ref.figures.get(budget.figure, Figure(0.0, "", 0)).value:
             return Finding("missing", budget.variant, budget.metric, budget.figure,
                            message=f"budget {label} cannot be checked: {pair.reference} has no {budget.figure}")
         value, unit = value / ref.figures[budget.figure].value, "x"

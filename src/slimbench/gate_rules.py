@@ -284,6 +284,13 @@ def load_config(path: Path | None = None) -> GateConfig:
 
 # --- statistics the gate needs beyond stats.py ----------------------------------------------------
 
+def ratio_of_ratios(cur: Sequence[float], cur_ref: Sequence[float], base: Sequence[float],
+                    base_ref: Sequence[float], quantile: float = 50.0) -> float:
+    """(q(cur)/q(cur_ref)) / (q(base)/q(base_ref)), q the `quantile` (0..100) of each sample."""
+    q = [float(np.percentile(np.asarray(a, dtype=float), quantile)) for a in (cur, cur_ref, base, base_ref)]
+    return (q[0] / q[1]) / (q[2] / q[3])
+
+
 def ratio_of_ratios_ci(cur: Sequence[float], cur_ref: Sequence[float], base: Sequence[float],
                        base_ref: Sequence[float], quantile: float = 50.0, confidence: float = 0.95,
                        resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
@@ -303,12 +310,11 @@ def ratio_of_ratios_ci(cur: Sequence[float], cur_ref: Sequence[float], base: Seq
     c, cr, b, br = (boot(a) for a in arrays)
     ratios = (c / cr) / (b / br)
     lo, hi = np.percentile(ratios, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
-    q = [float(np.percentile(a, quantile)) for a in arrays]
-    return (q[0] / q[1]) / (q[2] / q[3]), float(lo), float(hi)
+    return ratio_of_ratios(*arrays, quantile=quantile), float(lo), float(hi)
 
 
-def quantile_ratio_ci(cur: Sequence[float], base: Sequence[float], quantile: float = 50.0,
-                      confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+def quantile_ratio_ci(cur: Sequence[float], base: Sequence[float], quantile: float = 50.0, confidence: float = 0.95,
+                      resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
     """q(cur)/q(base) and its percentile-bootstrap CI (the reference's own absolute change)."""
     one = [1.0]
     return ratio_of_ratios_ci(cur, one, base, one, quantile, confidence, resamples, seed)

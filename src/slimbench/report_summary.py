@@ -416,7 +416,8 @@ def summary_records(run: Run) -> list[dict[str, Any]]:
     """One record per variant × metric figure (value, unit, n, spread), failures included."""
     records: list[dict[str, Any]] = []
     for m in run.measurements:
-        base = {"machine": run.machine_id, "variant": m.variant, "metric": m.metric}
+        base = {"machine": run.machine_id, "variant": m.variant, "metric": m.metric,
+                "untrained": bool(m.context.get("untrained"))}
         if not m.ok:
             records.append({**base, "figure": None, "status": m.status, "error": m.error, "value": None,
                             "unit": None, "n": None, "min": None, "max": None, "iqr": None,

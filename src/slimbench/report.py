@@ -1,0 +1,537 @@
+"""`slimbench report`: REPORT.md, its plots and summary.json, rendered from saved results only.
+
+Rendering never measures and never imports a model or a runtime: it reads pytest-benchmark JSON
+(`--benchmark-json` or `--benchmark-autosave` files) through `slimbench.results`, so it can be re-run
+from any saved file. The numbers behind the Markdown live in `report_summary`, the plots in
+`report_plots`. The Markdown is deterministic: the same results give the same bytes (no clock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from slimbench.errors import SlimbenchError
+from slimbench.report_plots import PLOT_TITLES, draw_plots, plot_files
+from slimbench.report_summary import (
+    ACCURACY_TOLERANCE,
+    ALL_COLUMNS,
+    COLUMN,
+    COMPARE_COLUMNS,
+    MIN_EFFECT,
+    MIN_TEST_N,
+    POINT_COLUMNS,
+    STANDARD,
+    Cell,
+    Change,
+    Column,
+    MachineReport,
+    Point,
+    Row,
+    VariantChanges,
+    build_rows,
+    group_runs,
+    machine_label,
+    noisy_latencies,
+    ship_advice,
+    summary_document,
+)
+from slimbench.results import Run, load_runs
+
+__all__ = ["ReportError", "build_rows", "cmd_report", "group_runs", "register_cli", "render_comparison_table",
+           "render_headline_table", "render_markdown", "render_reports", "write_report"]
+
+DASH = "–"
+ERROR_CHARS = 48  # a failure inside a table cell; the list of failures below gets more
+VERDICT_MARKS = {"better": "✓", "worse": "✗", "noise": "≈", "unknown": "?"}
+
+
+class ReportError(SlimbenchError):
+    """The report could not be written (output path unusable)."""
+
+
+# --- formatting -----------------------------------------------------------------------------------
+
+def fmt_sig(x: float, sig: int = 3) -> str:
+    """x with `sig` significant digits, never in scientific notation (integers above 10^sig)."""
+    if not math.isfinite(x):
+        return DASH
+    if x == 0:
+        return "0"
+    r = float(f"{x:.{sig - 1}e}")
+    mag = math.floor(math.log10(abs(r)))
+    if mag >= sig - 1:
+        return f"{x:.0f}"
+    return f"{r:.{sig - 1 - mag}f}"
+
+
+def cell_text(column: Column, cell: Cell) -> str:
+    """A cell as the table shows it: scaled to the column's unit, or why there is no value."""
+    if cell.state == "failed":
+        return "failed"
+    if cell.state == "untrained":
+        return "untrained"
+    if not cell.ok or cell.value is None:
+        return DASH
+    if column.kind == "n":
+        return str(int(cell.value))
+    value = cell.value * column.scale
+    return f"{value:.1f}" if column.kind == "pct" else fmt_sig(value)
+
+
+def short_error(text: str | None, limit: int = ERROR_CHARS) -> str:
+    """One line, at most `limit` characters (an ellipsis marks the cut)."""
+    one = " ".join((text or "no error recorded").split())
+    return one if len(one) <= limit else one[: limit - 1].rstrip() + "…"
+
+
+def _esc(text: str) -> str:
+    """Make text safe inside a Markdown table cell."""
+    return text.replace("|", "\\|")
+
+
+def fmt_date(value: str) -> str:
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return value or "unknown date"
+    if dt.tzinfo is None:
+        return dt.strftime("%Y-%m-%d %H:%M")
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _fmt_set(values: Sequence[Any]) -> str:
+    """"5" or "3–5" (numbers), or "a, b" (anything else); "?" when empty."""
+    uniq = sorted(set(values), key=str)
+    if not uniq:
+        return "?"
+    if all(isinstance(v, int | float) for v in uniq):
+        lo, hi = min(uniq), max(uniq)
+        return f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}"
+    return ", ".join(map(str, uniq))
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names)
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _best(rows: Sequence[Row], column: Column) -> float | None:
+    """The best displayed value of a ranked column, or None if nothing distinguishes the rows."""
+    if not column.better:
+        return None
+    shown = [_number(cell_text(column, r.cells[column.key])) for r in rows if not r.failed and r.cells[column.key].ok]
+    values = [v for v in shown if v is not None]
+    if len(set(values)) < 2:
+        return None
+    return min(values) if column.better == "low" else max(values)
+
+
+def render_headline_table(rows: Sequence[Row]) -> str:
+    """The headline table: one row per variant, units in the headers, best value per column in bold."""
+    best = {c.key: _best(rows, c) for c in ALL_COLUMNS}
+    table: list[list[str]] = []
+    for row in rows:
+        if row.failed:
+            error = next(iter(row.failures.values()))
+            table.append([_esc(f"{row.variant} (failed: {short_error(error)})")] + [DASH] * len(ALL_COLUMNS))
+            continue
+        line = [row.variant]
+        for c in ALL_COLUMNS:
+            text = cell_text(c, row.cells[c.key])
+            if row.cells[c.key].ok and best[c.key] is not None and _number(text) == best[c.key]:
+                text = f"**{text}**"
+            line.append(text)
+        table.append(line)
+    headers = ["variant"] + [c.header for c in ALL_COLUMNS]
+    return tabulate(table, headers, tablefmt="pipe", colalign=("left",) + ("right",) * len(ALL_COLUMNS),
+                    disable_numparse=True)
+
+
+def change_text(key: str, change: Change) -> str:
+    """A comparison cell: Δ in % (accuracy-like: percentage points) and a significance mark."""
+    if change.verdict in ("failed", "untrained"):
+        return change.verdict
+    if change.verdict == "same":
+        return "="
+    if change.verdict == "missing" or change.delta is None:
+        return DASH
+    unit = "pt" if key in POINT_COLUMNS else "%"
+    number = f"{change.delta * 100:+.1f}"
+    number = "±0.0" if float(number) == 0 else number
+    text = f"{number} {unit} {VERDICT_MARKS[change.verdict]}"
+    return f"**{text}**" if change.verdict in ("better", "worse") else text
+
+
+def render_comparison_table(changes: Sequence[VariantChanges]) -> str:
+    """Δ per variant and metric against the baseline, significant changes marked."""
+    table: list[list[str]] = []
+    for vc in changes:
+        if vc.status != "both":
+            label = "new: not in the baseline" if vc.status == "new" else "not in this run"
+            table.append([f"{vc.variant} ({label})"] + [DASH] * len(COMPARE_COLUMNS))
+            continue
+        table.append([vc.variant] + [change_text(k, vc.changes[k]) for k in COMPARE_COLUMNS])
+    headers = ["variant"] + [COLUMN[k].short for k in COMPARE_COLUMNS]
+    return tabulate(table, headers, tablefmt="pipe", colalign=("left",) + ("right",) * len(COMPARE_COLUMNS),
+                    disable_numparse=True)
+
+
+def render_cross_machine_table(reports: Sequence[MachineReport]) -> str:
+    """Per variant and machine: p50 and the four ratios to standard (comparable across machines)."""
+    keys = ("p50", "speedup", "size_ratio", "memory_ratio", "accuracy_ratio")
+    variants: list[str] = []
+    for r in reports:
+        variants.extend(v.variant for v in r.rows if v.variant not in variants)
+    table: list[list[str]] = []
+    for variant in variants:
+        for r in reports:
+            row = next((x for x in r.rows if x.variant == variant), None)
+            if row is None:
+                continue
+            if row.failed:
+                table.append([variant, _esc(r.label), "failed"] + [DASH] * (len(keys) - 1))
+            else:
+                table.append([variant, _esc(r.label)] + [cell_text(COLUMN[k], row.cells[k]) for k in keys])
+    headers = ["variant", "machine"] + [COLUMN[k].header for k in keys]
+    return tabulate(table, headers, tablefmt="pipe", colalign=("left", "left") + ("right",) * len(keys),
+                    disable_numparse=True)
+
+
+# --- sections -------------------------------------------------------------------------------------
+
+def _threads(run: Run) -> str:
+    return _fmt_set([m.context["threads"] for m in run.measurements if m.context.get("threads") is not None])
+
+
+def _commit(run: Run) -> str:
+    ident = str(run.commit.get("id") or "")[:12]
+    if not ident:
+        return "not recorded"
+    text = f"`{ident}`"
+    if run.commit.get("branch"):
+        text += f" on `{run.commit['branch']}`"
+    if run.commit.get("dirty"):
+        text += " (with uncommitted changes)"
+    return text
+
+
+HOW_TO_READ = [
+    "**size / gzip**: bytes on disk of everything the variant needs to run (weights, config, tokenizer), "
+    "and of the same files gzip-compressed (the download); MB = 10⁶ bytes. **params**: parameters, millions.",
+    "**cold load**: median, over fresh processes, of the time from process start to the first prediction "
+    "(interpreter, runtime import, artifact load, first predict): what an application waits for at start-up. "
+    "**1st pred.**: the first prediction alone, in that fresh process.",
+    "**p50 / p90 / p99**: time per sentence at batch 1 through the public predict path (tokenize + forward + "
+    "argmax), percentiles of **n** raw samples. **throughput**: sentences per second at a larger batch.",
+    "**peak RSS**: the kernel's high-water mark (VmHWM) of a fresh process that loaded the variant and "
+    "predicted, median over processes.",
+    "**accuracy / macro-F1**: on the held-out test split; `untrained` marks a randomly initialised variant, "
+    "whose accuracy means nothing.",
+    "**× columns**: ratios to `standard` measured in the same run. speed-up = standard p50 / variant p50 "
+    "(above 1 is faster); size, memory and accuracy = variant / standard (below 1 is smaller; accuracy 0.99 "
+    "keeps 99 % of standard's).",
+    "**bold**: the best value of its column. **–**: not measured (or nothing to compare with). "
+    "**failed**: the measurement failed; see below.",
+]
+
+
+def _failures_section(report: MachineReport) -> list[str]:
+    lines: list[str] = []
+    for row in report.rows:
+        errors = set(row.failures.values())
+        if len(errors) == 1 and len(row.failures) > 1:
+            lines.append(f"- `{row.variant}` (all of {', '.join(row.failures)}): {short_error(errors.pop(), 300)}")
+        else:
+            lines.extend(f"- `{row.variant}` / {metric}: {short_error(err, 300)}" for metric, err in row.failures.items())
+    return ["### Failed measurements", "", *lines, ""] if lines else []
+
+
+def _noise_section(report: MachineReport) -> list[str]:
+    lines = [f"- ⚠ `{v}`: latency IQR is {spread * 100:.0f} % of its median (n = {n}); smaller differences "
+             "are within noise here. Re-run on an idle machine, or with more `--latency-rounds`."
+             for v, spread, n in noisy_latencies(report.run)]
+    return ["### Noise warnings", "", *lines, ""] if lines else []
+
+
+def _comparison_section(report: MachineReport) -> list[str]:
+    if report.baseline is None or report.changes is None:
+        return []
+    base = report.baseline
+    how = {"given": "the given baseline", "previous": "the previous run of this machine",
+           "other-machine": "the given baseline"}[report.baseline_kind]
+    out = ["### Change vs baseline", "",
+           f"Against {how}: `{Path(base.source).name}` (commit {_commit(base)}, {fmt_date(base.datetime)}).", ""]
+    if report.baseline_kind == "other-machine":
+        out += [f"⚠ The baseline was measured on another machine ({machine_label(base)}): timing and memory "
+                "changes compare machines, not code.", ""]
+    out += ["Δ = (this run − baseline) / baseline, in %; accuracy and macro-F1 in percentage points.", "",
+            render_comparison_table(report.changes), "",
+            f"- **✓ / ✗**: a real improvement / regression. Timings: p < 0.05 (Mann-Whitney U on the raw "
+            f"samples), the bootstrap 95 % CI of the median ratio excludes 1, and |Δ| ≥ {MIN_EFFECT * 100:.0f} %; "
+            f"with fewer than {MIN_TEST_N} samples a side (e.g. peak RSS), the two ranges do not overlap. "
+            "Size, parameters, accuracy and macro-F1 are deterministic, so any change is exact.",
+            "- **≈**: within noise. **?**: no raw samples or range to judge by. **=**: unchanged. "
+            "**–**: not measured in one of the two runs.", ""]
+    return out
+
+
+def _pt(p: Point) -> str:
+    return f"{p.accuracy * 100:.1f} %"
+
+
+def _ship_section(report: MachineReport) -> list[str]:
+    advice = ship_advice(report.rows)
+    out = ["### Which variant should I ship?", "",
+           "From the point estimates of accuracy, p50 latency and size on disk above.", ""]
+    ref = advice.reference
+    if ref is not None and advice.fastest is not None and advice.smallest is not None:
+        f, s = advice.fastest, advice.smallest
+        out.append(f"- **Keeping {ACCURACY_TOLERANCE * 100:.0f} % of `standard`'s accuracy** "
+                   f"(≥ {(advice.threshold or 0) * 100:.1f} %): fastest is **`{f.variant}`** "
+                   f"({fmt_sig(f.latency_s * 1e3)} ms p50, {fmt_sig(ref.latency_s / f.latency_s)}× speed-up, "
+                   f"{_pt(f)}); smallest is **`{s.variant}`** ({fmt_sig(s.size_bytes / 1e6)} MB, "
+                   f"{fmt_sig(s.size_bytes / ref.size_bytes)}× standard's size, {_pt(s)}).")
+    elif advice.points:
+        out.append("- No comparable `standard` variant, so no accuracy budget applies.")
+    if not advice.points:
+        out.append("- No variant has accuracy, latency and size all measured: nothing to compare.")
+    else:
+        out.append("- **Fastest for its accuracy** (Pareto front of accuracy vs p50 latency): "
+                   + " → ".join(f"`{p.variant}` ({_pt(p)}, {fmt_sig(p.latency_s * 1e3)} ms)"
+                                for p in advice.latency_front))
+        out.append("- **Smallest for its accuracy** (Pareto front of accuracy vs size on disk): "
+                   + " → ".join(f"`{p.variant}` ({_pt(p)}, {fmt_sig(p.size_bytes / 1e6)} MB)"
+                                for p in advice.size_front))
+        dominated = "; ".join(f"`{v}` (by {_names(by)})" for v, by in advice.dominated.items()) or "none"
+        out.append("- **Dominated** (another variant is at least as accurate, as fast and as small): " + dominated)
+    if advice.excluded:
+        out.append("- **Left out**: " + ", ".join(f"`{v}` ({why})" for v, why in advice.excluded.items()))
+    return [*out, ""]
+
+
+def _plots_section(report: MachineReport, links: Mapping[str, str]) -> list[str]:
+    if not links:
+        return []
+    out = ["### Plots", ""]
+    for kind, rel in links.items():
+        out += [f"![{PLOT_TITLES[kind]}]({rel})", ""]
+    return out
+
+
+def _ns(run: Run, metric: str, figure: str) -> str:
+    return _fmt_set([m.figures[figure].n for m in run.measurements
+                     if m.metric == metric and m.ok and figure in m.figures])
+
+
+def _measured_how(run: Run) -> list[str]:
+    metrics = {m.metric for m in run.measurements if m.ok}
+    datasets = sorted({str(m.context["dataset"]) for m in run.measurements if m.context.get("dataset")})
+    lines = {
+        "size": "**size**: bytes on disk of every file the variant needs to run (weights, config, tokenizer); "
+                "gzip = the same files at gzip -6; parameters counted in the artifact.",
+        "load": f"**load**: {_ns(run, 'load', 'start_to_first_prediction_s')} fresh processes per variant, each "
+                "timing its phases (interpreter start, runtime import, artifact load, first prediction); cold "
+                "load = median of their sum; warm reload = re-opening in the measuring process (median of "
+                f"{_ns(run, 'load', 'warm_reload_s')}).",
+        "memory": f"**memory**: peak RSS = the kernel's high-water mark (VmHWM) of {_ns(run, 'memory', 'peak_rss_bytes')} "
+                  "fresh processes after load and batch-1 predictions, median; no sampler runs beside them.",
+        "latency": f"**latency**: {_ns(run, 'latency', 'p50_s')} batch-1 predictions per variant through the public "
+                   "predict path (tokenize + forward + argmax), each on the next test sentence; percentiles of "
+                   "the raw samples.",
+        "throughput": f"**throughput**: {_ns(run, 'throughput', 'sentences_per_s')} batches of "
+                      f"{_fmt_set([int(m.figures['batch_size'].value) for m in run.measurements if m.metric == 'throughput' and m.ok and 'batch_size' in m.figures])} "
+                      "test sentences; sentences per second from the median batch time.",
+        "accuracy": f"**accuracy**: {_ns(run, 'accuracy', 'accuracy')} test sentences"
+                    + (f" of {_names(datasets)}" if datasets else "")
+                    + " (a fixed split never used for training or selection): accuracy, macro-F1, and agreement "
+                      "with `standard`'s predictions.",
+    }
+    return [f"  - {text}" for metric, text in lines.items() if metric in metrics]
+
+
+def _metadata_section(report: MachineReport) -> list[str]:
+    run = report.run
+    sm = run.machine.get("slimbench_machine") or {}
+    machine = [str(sm.get("cpu") or run.machine.get("processor") or "unknown CPU")]
+    if sm.get("cores"):
+        machine.append(f"{sm['cores']} cores")
+    if sm.get("ram_bytes"):
+        machine.append(f"{sm['ram_bytes'] / 2**30:.1f} GiB RAM")
+    if sm.get("os") or run.machine.get("system"):
+        machine.append(str(sm.get("os") or run.machine.get("system")))
+    machine.append(f"id `{run.machine_id}`")
+    libraries = sm.get("libraries") or {}
+    if not libraries and run.machine.get("python_version"):
+        libraries = {"python": run.machine["python_version"]}
+    results = f"`{Path(run.source).name}`"
+    if report.older:
+        results += "; earlier runs of this machine, not reported: " + _names([Path(r.source).name for r in report.older])
+    out = [f"### {report.label}", "",
+           "- **Machine**: " + " · ".join(machine),
+           f"- **Threads**: {_threads(run)} (the same for every runtime)",
+           "- **Libraries**: " + (", ".join(f"{k} {v}" for k, v in libraries.items()) or "not recorded"),
+           f"- **Commit**: {_commit(run)}",
+           f"- **Date**: {fmt_date(run.datetime)}",
+           f"- **Results**: {results}"]
+    if report.baseline is not None:
+        out.append(f"- **Baseline**: `{Path(report.baseline.source).name}` ({machine_label(report.baseline)}, "
+                   f"commit {_commit(report.baseline)}, {fmt_date(report.baseline.datetime)})")
+    out += ["- **What was measured how**:", *_measured_how(run), ""]
+    return out
+
+
+def _machine_section(report: MachineReport, links: Mapping[str, str] | None, first: bool) -> list[str]:
+    run = report.run
+    has_standard = any(r.variant == STANDARD and not r.failed for r in report.rows)
+    units = ("Sizes and memory in MB (1 MB = 10⁶ bytes), times in ms except cold load (s); **bold** = best in "
+             "its column; × = ratio to `standard` in this run.")
+    if not has_standard:
+        units += " This run has no `standard` variant, so the × columns are empty."
+    out = [f"## Results: {report.label}", "",
+           f"{_threads(run)} threads · commit {_commit(run)} · {fmt_date(run.datetime)} · `{Path(run.source).name}`", "",
+           units, "", render_headline_table(report.rows), ""]
+    if first:
+        out += ["How to read this:", "", *[f"- {line}" for line in HOW_TO_READ], ""]
+    else:
+        out += ["The columns are explained under the first table.", ""]
+    out += _failures_section(report)
+    out += _noise_section(report)
+    out += _comparison_section(report)
+    out += _ship_section(report)
+    out += _plots_section(report, links or {})
+    return out
+
+
+def render_reports(reports: Sequence[MachineReport], plots: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """The whole REPORT.md for grouped runs; `plots` maps machine id -> plot kind -> relative path."""
+    variants: list[str] = []
+    for r in reports:
+        variants.extend(v for v in r.run.variants if v not in variants)
+    n_m = len(reports)
+    sources = _names([Path(r.run.source).name for r in reports])
+    out = ["# slimbench report", "",
+           f"{len(variants)} variant{'s' if len(variants) != 1 else ''} on {n_m} machine{'s' if n_m != 1 else ''}, "
+           f"rendered from saved results ({sources}); nothing was measured to write this report. Ratios "
+           "compare rows of the same run on the same machine, so they are trustworthy even where absolute "
+           "numbers are noisy.", ""]
+    for i, r in enumerate(reports):
+        out += _machine_section(r, (plots or {}).get(r.machine_id), first=i == 0)
+    if n_m > 1:
+        out += ["## Across machines", "",
+                "Each machine's ratios to its own `standard`: absolute times differ between machines, the "
+                "ratios should not (much).", "", render_cross_machine_table(reports), ""]
+    out += ["## Run metadata", ""]
+    for r in reports:
+        out += _metadata_section(r)
+    while out and out[-1] == "":
+        out.pop()
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(runs: Sequence[Run], baseline: Sequence[Run] | None = None, plots: bool = True) -> str:
+    """REPORT.md for these runs (newest run per machine), compared with `baseline` if given.
+
+    Without a baseline, a machine with several runs is compared with its previous run. With
+    `plots`, the Markdown links the plots `write_report` draws (it does not draw them).
+    """
+    reports = group_runs(runs, baseline)
+    return render_reports(reports, plot_files(reports) if plots else None)
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+def dumps_summary(doc: Mapping[str, Any]) -> str:
+    """summary.json text: one record per line, so diffs between runs read line by line."""
+    def dump(x: Any) -> str:
+        return json.dumps(x, ensure_ascii=False)
+
+    lines = ["{"]
+    for i, (key, value) in enumerate(doc.items()):
+        comma = "," if i < len(doc) - 1 else ""
+        if isinstance(value, list) and value:
+            lines.append(f" {dump(key)}: [")
+            lines += [f"  {dump(x)}{',' if j < len(value) - 1 else ''}" for j, x in enumerate(value)]
+            lines.append(f" ]{comma}")
+        else:
+            lines.append(f" {dump(key)}: {dump(value)}{comma}")
+    return "\n".join([*lines, "}"]) + "\n"
+
+
+def write_report(runs: Sequence[Run], out_dir: Path, baseline_runs: Sequence[Run] | None = None,
+                 summary_path: Path | None = None, step_summary: Path | None = None, plots: bool = True) -> Path:
+    """Write out_dir/REPORT.md, its plots and summary.json; append the Markdown to `step_summary`."""
+    out_dir = Path(out_dir)
+    reports = group_runs(runs, baseline_runs)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        links = plot_files(reports) if plots else None
+        if plots:
+            draw_plots(reports, out_dir)
+        path = out_dir / "REPORT.md"
+        path.write_text(render_reports(reports, links), encoding="utf-8")
+        summary = Path(summary_path) if summary_path is not None else out_dir / "summary.json"
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(dumps_summary(summary_document(reports)), encoding="utf-8")
+        if step_summary is not None:
+            # GitHub's step summary cannot show the report's relative image links: leave them out.
+            with open(step_summary, "a", encoding="utf-8") as f:
+                f.write(render_reports(reports, None) + "\n")
+    except OSError as err:
+        raise ReportError(f"cannot write the report: {err}") from None
+    return path
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`slimbench report RESULTS...`: render saved results; never measures."""
+    runs = load_runs(args.results)
+    baseline = load_runs([args.baseline]) if args.baseline is not None else None
+    step = args.step_summary
+    if step is None and os.environ.get("GITHUB_STEP_SUMMARY"):
+        step = Path(os.environ["GITHUB_STEP_SUMMARY"])
+    summary = args.summary_json if args.summary_json is not None else args.out / "summary.json"
+    path = write_report(runs, args.out, baseline, summary_path=summary, step_summary=step, plots=not args.no_plots)
+    print(f"wrote {path} and {summary}")
+    if step is not None:
+        print(f"appended the report to {step}")
+    return 0
+
+
+def register_cli(subparsers: Any) -> None:
+    """Add the `report` subcommand to slimbench's command line."""
+    p = subparsers.add_parser(
+        "report", help="render REPORT.md, plots and summary.json from saved results (never measures)",
+        description="Render reports/REPORT.md (headline table, which variant to ship, plots, run metadata), "
+                    "its PNG plots and a machine-readable summary.json from saved pytest-benchmark results. "
+                    "With several runs of one machine, the newest is reported and compared with the one before.")
+    p.add_argument("results", nargs="+", type=Path, metavar="RESULTS",
+                   help="results files (--benchmark-json) or directories of them (e.g. .benchmarks/)")
+    p.add_argument("--out", type=Path, default=Path("reports"),
+                   help="directory for REPORT.md and plots/ (default: reports)")
+    p.add_argument("--baseline", type=Path, default=None, metavar="FILE",
+                   help="results file or directory to compare with (default: the previous run of the same "
+                        "machine among RESULTS, if there is one)")
+    p.add_argument("--summary-json", type=Path, default=None, metavar="PATH",
+                   help="where to write the machine-readable summary (default: OUT/summary.json)")
+    p.add_argument("--step-summary", type=Path, default=None, metavar="PATH",
+                   help="also append the Markdown (without images) to PATH (default: $GITHUB_STEP_SUMMARY if set)")
+    p.add_argument("--no-plots", action="store_true", help="do not draw or link the PNG plots")
+    p.set_defaults(func=cmd_report)

@@ -1,0 +1,296 @@
+"""The report renderer: golden Markdown and summary.json from fixed results (no model), plus the
+numbers behind them with literal values.
+
+Regenerate the golden files after an intended change with
+    SLIMBENCH_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_report.py
+and read the diff. The input fixtures are written by tests/golden/report/make_fixtures.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from slimbench.cli import main as cli_main
+from slimbench.report import (
+    cell_text,
+    fmt_sig,
+    render_headline_table,
+    render_markdown,
+    short_error,
+    write_report,
+)
+from slimbench.report_plots import plot_files
+from slimbench.report_summary import (
+    COLUMN,
+    Point,
+    build_rows,
+    compare_runs,
+    dominated,
+    group_runs,
+    noisy_latencies,
+    pareto_front,
+    sample_shift,
+    ship_advice,
+)
+from slimbench.results import Run, load_runs
+
+GOLDEN = Path(__file__).parent / "golden" / "report"
+UPDATE = os.environ.get("SLIMBENCH_UPDATE_GOLDEN") == "1"
+
+
+def runs(*names: str) -> list[Run]:
+    return load_runs([GOLDEN / f"{name}.json" for name in names])
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"golden file {path} is missing; create it with SLIMBENCH_UPDATE_GOLDEN=1"
+    expected = path.read_text(encoding="utf-8")
+    assert text == expected, (f"output differs from golden file {path}; if the change is intended, "
+                              "regenerate with SLIMBENCH_UPDATE_GOLDEN=1 and review the diff")
+
+
+def row(rows, variant):
+    return next(r for r in rows if r.variant == variant)
+
+
+# --- golden files ----------------------------------------------------------------------------------
+
+def test_single_machine_golden():
+    """A failed variant, a failed metric, a missing metric, an untrained variant, a noisy latency."""
+    check_golden("single_machine.md", render_markdown(runs("machine_a")))
+
+
+def test_comparison_golden():
+    check_golden("comparison.md", render_markdown(runs("machine_a"), baseline=runs("machine_a_baseline")))
+
+
+def test_two_machines_golden():
+    check_golden("two_machines.md", render_markdown(runs("machine_a", "machine_b")))
+
+
+def test_summary_json_golden(tmp_path):
+    current, baseline = runs("machine_a", "machine_b"), runs("machine_a_baseline")
+    path = write_report(current, tmp_path, baseline_runs=baseline, plots=False)
+    check_golden("summary.json", (tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert path.read_text(encoding="utf-8") == render_markdown(current, baseline=baseline, plots=False)
+    doc = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    p50 = [r for r in doc["records"] if r["variant"] == "onnx-int8" and r["figure"] == "p50_s"]
+    assert [(r["machine"], r["unit"], r["n"]) for r in p50] == [("a1a1a1a1a1", "s", 20), ("b2b2b2b2b2", "s", 20)]
+    assert p50[0]["iqr"] is not None  # a percentile's spread comes from its raw samples
+    failed = [r for r in doc["records"] if r["variant"] == "broken"]
+    assert len(failed) == 6 and all(r["status"] == "failed" and r["value"] is None for r in failed)
+
+
+# --- formatting -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("value", "text"), [
+    (91.612345, "91.6"), (9.4, "9.40"), (0.38, "0.380"), (0.0251, "0.0251"), (4507.04, "4507"),
+    (9.996, "10.0"), (0.0, "0"), (1.0, "1.00"), (123.4, "123"), (float("inf"), "–"),
+])
+def test_fmt_sig(value, text):
+    assert fmt_sig(value) == text
+
+
+def test_short_error_is_one_line_and_cut():
+    assert short_error("a  b\nc") == "a b c"
+    cut = short_error("x" * 100, 20)
+    assert len(cut) == 20 and cut.endswith("…")
+
+
+def test_cells_scale_units_only_when_rendering():
+    rows = build_rows(runs("machine_a")[0])
+    std = row(rows, "standard")
+    assert std.value("size") == 91_612_345  # bytes in the row
+    assert cell_text(COLUMN["size"], std.cells["size"]) == "91.6"  # MB in the table
+    assert cell_text(COLUMN["p50"], std.cells["p50"]) == "9.40"  # ms
+    assert cell_text(COLUMN["accuracy"], std.cells["accuracy"]) == "85.6"  # %
+
+
+# --- rows, ratios, best values ----------------------------------------------------------------------
+
+def test_rows_failed_missing_untrained():
+    rows = build_rows(runs("machine_a")[0])
+    assert [r.variant for r in rows] == ["standard", "light", "ultra-light", "quantized", "onnx-int8",
+                                         "ultra-light-onnx-int8", "broken"]
+    assert row(rows, "broken").failed
+    light = row(rows, "light")
+    assert not light.failed and light.failures == {"load": "fresh-process probe timed out after 300 s (killed)"}
+    assert light.cells["cold_load"].state == "failed" and light.cells["p50"].ok
+    quantized = row(rows, "quantized")
+    assert quantized.cells["peak_rss"].state == "missing" and quantized.cells["memory_ratio"].state == "missing"
+    ultra = row(rows, "ultra-light")
+    assert ultra.cells["accuracy"].state == "untrained" and ultra.cells["accuracy_ratio"].state == "untrained"
+
+
+def test_ratios_use_standard_of_the_same_run():
+    rows = build_rows(runs("machine_a")[0])
+    onnx, std = row(rows, "onnx-int8"), row(rows, "standard")
+    assert onnx.value("p50") == pytest.approx(0.0026) and std.value("p50") == pytest.approx(0.0094031)
+    assert onnx.value("speedup") == pytest.approx(0.0094031 / 0.0026)  # standard p50 / variant p50
+    assert onnx.value("size_ratio") == pytest.approx(23_501_220 / 91_612_345)
+    assert onnx.value("accuracy_ratio") == pytest.approx(0.85 / 0.856)
+    assert row(rows, "standard").value("speedup") == 1.0
+
+
+def test_no_standard_leaves_ratio_columns_empty():
+    run = runs("machine_a")[0]
+    run.measurements = [m for m in run.measurements if m.variant != "standard"]
+    rows = build_rows(run)
+    assert all(r.cells[k].state == "missing" for r in rows for k in ("speedup", "size_ratio", "memory_ratio"))
+    assert {r.cells["accuracy_ratio"].state for r in rows} == {"missing", "untrained"}
+    text = render_markdown([run], plots=False)
+    assert "This run has no `standard` variant, so the × columns are empty." in text
+    assert "No comparable `standard` variant" in text
+
+
+def test_best_value_marked_and_failure_row():
+    table = render_headline_table(build_rows(runs("machine_a")[0]))
+    lines = {line.split("|")[1].strip().split(" ")[0]: line for line in table.splitlines()[2:]}
+    assert "**2.30**" in lines["ultra-light-onnx-int8"] and "**0.380**" in lines["ultra-light-onnx-int8"]
+    assert "**85.6**" in lines["standard"] and "**" not in lines["quantized"]
+    broken = lines["broken"]
+    assert "| broken (failed: artifact /cache/artifacts/broken-1234 is corrup…) |" in broken
+    assert "\\|" not in broken and "\n" not in broken  # the cut fell before the pipe; one line
+
+
+# --- which variant to ship --------------------------------------------------------------------------
+
+def test_pareto_front_and_dominated_literal_points():
+    pts = [Point("a", 0.80, 0.001, 2e6), Point("b", 0.85, 0.003, 20e6), Point("c", 0.86, 0.009, 90e6),
+           Point("d", 0.84, 0.006, 60e6), Point("e", 0.79, 0.0005, 50e6)]
+    assert [p.variant for p in pareto_front(pts, "latency_s")] == ["e", "a", "b", "c"]
+    assert [p.variant for p in pareto_front(pts, "size_bytes")] == ["a", "b", "c"]
+    assert dominated(pts) == {"d": ["b"]}
+
+
+def test_ship_advice_excludes_failed_and_untrained():
+    advice = ship_advice(build_rows(runs("machine_a")[0]))
+    assert advice.excluded == {"light": "failed: load", "ultra-light": "untrained", "broken": "failed"}
+    assert [p.variant for p in advice.latency_front] == ["ultra-light-onnx-int8", "onnx-int8", "standard"]
+    assert advice.dominated == {"quantized": ["onnx-int8"]}
+    assert advice.threshold == pytest.approx(0.856 * 0.99)
+    assert advice.fastest is not None and advice.fastest.variant == "onnx-int8"
+
+
+def test_noise_warning_only_for_wide_latency():
+    assert [(v, n) for v, _, n in noisy_latencies(runs("machine_a")[0])] == [("standard", 20)]
+    # machine B keeps no raw latency samples: the spread comes from the iqr_s / p50_s figures
+    assert [v for v, _, _ in noisy_latencies(runs("machine_b")[0])] == ["onnx-int8"]
+
+
+# --- comparison -------------------------------------------------------------------------------------
+
+def test_sample_shift_literal_samples():
+    before = [1.0, 1.1, 0.9, 1.05, 0.95, 1.0, 1.02, 0.98]
+    assert sample_shift(before, [x * 1.3 for x in before]).sign == 1
+    assert sample_shift(before, list(reversed(before))).sign == 0
+    small = sample_shift([10.0, 10.1, 10.2], [11.0, 11.1, 11.2])
+    assert (small.sign, small.method) == (1, "ranges")
+    assert sample_shift([], [1.0]).method == "none"
+
+
+def test_comparison_verdicts():
+    changes = {vc.variant: vc for vc in compare_runs(runs("machine_a")[0], runs("machine_a_baseline")[0])}
+    onnx = changes["onnx-int8"].changes
+    assert onnx["p50"].verdict == "worse" and onnx["p50"].method == "mann-whitney" and onnx["p50"].p < 0.05
+    assert onnx["p50"].delta == pytest.approx(0.3)
+    assert onnx["throughput"].verdict == "worse"  # tested on batch times, reported as throughput
+    assert (onnx["peak_rss"].verdict, onnx["peak_rss"].method) == ("worse", "ranges")  # 3 samples a side
+    assert onnx["size"].verdict == "same"
+    std = changes["standard"].changes
+    assert std["p50"].verdict == "noise" and std["p90"].verdict == "noise"
+    ul = changes["ultra-light-onnx-int8"].changes
+    assert (ul["size"].verdict, ul["size"].method) == ("better", "exact")
+    assert ul["accuracy"].verdict == "worse" and ul["accuracy"].delta == pytest.approx(-0.002)
+    assert changes["light"].changes["cold_load"].verdict == "failed"
+    assert changes["quantized"].changes["peak_rss"].verdict == "missing"
+    assert (changes["broken"].status, changes["onnx"].status) == ("new", "gone")
+
+
+def test_previous_run_of_the_same_machine_is_the_default_baseline():
+    reports = group_runs(runs("machine_a", "machine_a_baseline"))  # the older file listed last on purpose
+    assert len(reports) == 1 and reports[0].baseline_kind == "previous"
+    assert Path(reports[0].run.source).name == "machine_a.json"
+    implicit = render_markdown(runs("machine_a", "machine_a_baseline"), plots=False)
+    explicit = render_markdown(runs("machine_a"), baseline=runs("machine_a_baseline"), plots=False)
+    table = explicit[explicit.index("Δ = (this run"):explicit.index("### Which variant")]
+    assert table in implicit
+    assert "Against the previous run of this machine: `machine_a_baseline.json`" in implicit
+
+
+def test_baseline_from_another_machine_is_flagged():
+    text = render_markdown(runs("machine_b"), baseline=runs("machine_a_baseline"), plots=False)
+    assert "⚠ The baseline was measured on another machine (AMD EPYC, 2 cores, 24 GiB)" in text
+
+
+def test_rendering_is_deterministic():
+    assert render_markdown(runs("machine_a", "machine_b")) == render_markdown(runs("machine_a", "machine_b"))
+
+
+# --- files, plots, command line ---------------------------------------------------------------------
+
+def test_write_report_plots_and_step_summary(tmp_path):
+    step = tmp_path / "step_summary.md"
+    step.write_text("earlier step\n", encoding="utf-8")
+    current, baseline = runs("machine_a"), runs("machine_a_baseline")
+    t = time.perf_counter()
+    path = write_report(current, tmp_path / "out", baseline_runs=baseline, step_summary=step)
+    elapsed = time.perf_counter() - t
+    assert elapsed <= 5.0, f"rendering took {elapsed:.1f} s (target: 5 s)"
+    links = plot_files(group_runs(current, baseline))["a1a1a1a1a1"]
+    assert list(links) == ["accuracy_vs_latency", "sizes", "load_phases", "latency_distributions"]
+    for rel in links.values():
+        png = tmp_path / "out" / rel
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+        assert f"]({rel})" in path.read_text(encoding="utf-8")
+    summary = step.read_text(encoding="utf-8")
+    assert summary.startswith("earlier step\n")  # appended, as GitHub expects
+    assert summary.endswith(render_markdown(current, baseline=baseline, plots=False) + "\n")
+    assert "![" not in summary  # relative image links would be broken in a step summary
+
+
+def test_plots_one_folder_per_machine(tmp_path):
+    reports = group_runs(runs("machine_a", "machine_b"))
+    files = plot_files(reports)
+    assert files["b2b2b2b2b2"] == {"accuracy_vs_latency": "plots/b2b2b2b2b2/accuracy_vs_latency.png",
+                                   "sizes": "plots/b2b2b2b2b2/sizes.png",
+                                   "load_phases": "plots/b2b2b2b2b2/load_phases.png"}  # no raw latency samples
+
+
+def test_cli_report(tmp_path, monkeypatch, capsys):
+    step = tmp_path / "gh_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+    code = cli_main(["report", str(GOLDEN / "machine_b.json"), "--out", str(tmp_path / "rep"), "--no-plots",
+                     "--summary-json", str(tmp_path / "s.json")])
+    assert code == 0
+    assert (tmp_path / "rep" / "REPORT.md").read_text(encoding="utf-8") == \
+        render_markdown(runs("machine_b"), plots=False)
+    assert json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))["slimbench_summary"] == 1
+    assert step.read_text(encoding="utf-8").startswith("# slimbench report\n")
+    assert "appended the report to" in capsys.readouterr().out
+
+
+def test_cli_bad_input_is_one_line(tmp_path, capsys):
+    assert cli_main(["report", str(tmp_path / "nope.json"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not exist" in err
+
+
+def test_rendering_imports_no_model_and_no_matplotlib():
+    code = ("import sys; from pathlib import Path; from slimbench.results import load_runs; "
+            "from slimbench.report import render_markdown; "
+            f"render_markdown(load_runs([Path({str(GOLDEN / 'machine_a.json')!r})]), "
+            f"baseline=load_runs([Path({str(GOLDEN / 'machine_a_baseline.json')!r})])); "
+            "bad = [m for m in ('torch', 'transformers', 'onnxruntime', 'matplotlib') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
