@@ -53,7 +53,7 @@ def trim_vocabulary(tokenizer_json: dict, used_ids: Iterable[int]) -> tuple[dict
     for added in out.get("added_tokens", []):
         added["id"] = new_vocab[added["content"]]
     post = out.get("post_processor") or {}
-    for name, special in (post.get("special_tokens") or {}).items():
+    for special in (post.get("special_tokens") or {}).values():
         special["ids"] = [new_vocab[t] for t in special["tokens"]]
     if out.get("padding"):
         out["padding"]["pad_id"] = new_vocab["[PAD]"]
