@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -512,6 +513,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"wrote {path} and {summary}")
     if step is not None:
         print(f"appended the report to {step}")
+    failed = [f"{m.variant} / {m.metric}" for run in runs for m in run.measurements if not m.ok]
+    if failed and args.strict:
+        print(f"slimbench: {len(failed)} measurement(s) failed ({', '.join(failed[:5])}); "
+              "they are marked in the report", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -534,4 +540,6 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--step-summary", type=Path, default=None, metavar="PATH",
                    help="also append the Markdown (without images) to PATH (default: $GITHUB_STEP_SUMMARY if set)")
     p.add_argument("--no-plots", action="store_true", help="do not draw or link the PNG plots")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 (after writing the report) if any measurement in RESULTS failed")
     p.set_defaults(func=cmd_report)
