@@ -1,0 +1,54 @@
+"""The command line: helpful --help, one clear line and a non-zero exit on bad input, never a
+traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from slimbench.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "slimbench.cli", *args], capture_output=True, text=True,
+                          cwd=REPO, env={**os.environ, **(env or {})}, timeout=120)
+
+
+def test_help_lists_every_command():
+    out = cli("--help")
+    assert out.returncode == 0
+    for command in ("list", "build", "report", "gate", "baseline"):
+        assert command in out.stdout
+    build_help = cli("build", "--help").stdout
+    assert "--variants" in build_help and "--force" in build_help
+
+
+def test_unknown_variant_is_one_line(tmp_path):
+    out = cli("build", "--variants", "standrad", "--cache", str(tmp_path))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "slimbench: error: unknown variant 'standrad'; known variants: standard, light, ultra-light, "
+        "quantized, onnx, onnx-int8, ultra-light-onnx-int8"]
+    assert "Traceback" not in out.stderr
+
+
+def test_invalid_spec_is_one_line(tmp_path):
+    (tmp_path / "bad.toml").write_text('name = "x"\nsource = "standard"\n[architecture]\nnum_hidden_layers = -1\n')
+    assert main(["list", "--models", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("content", [b"", b"{", os.urandom(256), b'{"benchmarks": []}', b"[1, 2]"])
+def test_garbage_results_files_never_give_a_traceback(tmp_path, content):
+    f = tmp_path / "results.json"
+    f.write_bytes(content)
+    for args in (["report", str(f), "--out", str(tmp_path / "out")],
+                 ["gate", "--baseline", str(f), str(f)]):
+        out = cli(*args)
+        assert out.returncode == 2, (args, out.stdout, out.stderr)
+        assert "Traceback" not in out.stderr and out.stderr.startswith("slimbench: error:")
