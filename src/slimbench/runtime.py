@@ -45,26 +45,64 @@ def read_manifest(artifact_dir: Path) -> dict[str, Any]:
         raise ArtifactError(f"{path} is corrupt ({err}); delete {artifact_dir} and rebuild") from None
 
 
+TRUNCATIONS = ("right", "head-tail")
+
+
+def head_tail(ids: Sequence[int], max_length: int) -> list[int]:
+    """Keep [CLS] + the first quarter + the last three quarters of the budget + [SEP].
+
+    For sentiment the verdict is often at the end of a sentence ("..., but it is dull"); Sun et
+    al. (2019) found head+tail truncation beats keeping only the head.
+    """
+    if len(ids) <= max_length:
+        return list(ids)
+    body = max_length - 2
+    head = body // 4
+    return [ids[0], *ids[1 : 1 + head], *ids[len(ids) - 1 - (body - head) : len(ids) - 1], ids[-1]]
+
+
 class Encoder:
     """The variant's own WordPiece tokenizer, truncating to its max length, padding per batch."""
 
-    def __init__(self, tokenizer_path: Path, max_length: int):
+    def __init__(self, tokenizer_path: Path, max_length: int, truncation: str = "right"):
         from tokenizers import Tokenizer
 
+        if truncation not in TRUNCATIONS:
+            raise ArtifactError(f"unknown truncation {truncation!r}; known: {TRUNCATIONS}")
         try:
             self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
         except Exception as err:  # tokenizers raises a bare Exception on malformed JSON
             raise ArtifactError(f"cannot load tokenizer {tokenizer_path}: {err}; rebuild the variant") from None
-        pad_id = self.tokenizer.token_to_id("[PAD]")
-        self.tokenizer.enable_truncation(max_length)
-        self.tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
+        self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
+        self.truncation = truncation
+        if truncation == "right":
+            self.tokenizer.enable_truncation(max_length)
+            self.tokenizer.enable_padding(pad_id=self.pad_id, pad_token="[PAD]")
+        else:
+            self.tokenizer.no_truncation()
+            self.tokenizer.no_padding()
         self.max_length = max_length
+
+    def ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Unpadded token ids per text, truncated the variant's way."""
+        if self.truncation == "right":
+            return [e.ids[: sum(e.attention_mask)] for e in self.tokenizer.encode_batch(list(texts))]
+        return [head_tail(e.ids, self.max_length) for e in self.tokenizer.encode_batch(list(texts))]
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(input_ids, attention_mask), int64 arrays of shape [batch, longest-in-batch]."""
-        encodings = self.tokenizer.encode_batch(list(texts))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        if self.truncation == "right":
+            encodings = self.tokenizer.encode_batch(list(texts))
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            return ids, mask
+        seqs = self.ids(texts)
+        width = max(len(s) for s in seqs)
+        ids = np.full((len(seqs), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(seqs), width), dtype=np.int64)
+        for row, s in enumerate(seqs):
+            ids[row, : len(s)] = s
+            mask[row, : len(s)] = 1
         return ids, mask
 
 
@@ -81,7 +119,8 @@ class BaseRunner:
         self.artifact_dir = Path(artifact_dir)
         self.threads = threads
         self.manifest = manifest
-        self.encoder = Encoder(self.artifact_dir / TOKENIZER_FILE, int(manifest["max_length"]))
+        self.encoder = Encoder(self.artifact_dir / TOKENIZER_FILE, int(manifest["max_length"]),
+                               str(manifest.get("truncation", "right")))
 
     def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
         raise NotImplementedError

@@ -44,10 +44,12 @@ def write_tiny_tokenizer(path: Path, vocab: list[str] | None = None) -> None:
 
 
 def make_tiny_checkpoint(directory: Path, layers: int = 2, hidden: int = 32, heads: int = 2,
-                         intermediate: int = 64, num_labels: int = 2, seed: int = 0) -> Path:
-    """A randomly initialised BertForSequenceClassification + tokenizer.json, saved like a hub model."""
+                         intermediate: int = 64, num_labels: int = 2, seed: int = 0,
+                         with_head: bool = False) -> Path:
+    """A randomly initialised BERT encoder (or, with_head, a BertForSequenceClassification) +
+    tokenizer.json, saved like a hub model."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertConfig, BertForSequenceClassification, BertModel
 
     directory.mkdir(parents=True, exist_ok=True)
     vocab = tiny_vocab()
@@ -55,7 +57,8 @@ def make_tiny_checkpoint(directory: Path, layers: int = 2, hidden: int = 32, hea
                         num_attention_heads=heads, intermediate_size=intermediate,
                         max_position_embeddings=64, num_labels=num_labels)
     torch.manual_seed(seed)
-    BertForSequenceClassification(config).save_pretrained(directory, safe_serialization=True)
+    model = BertForSequenceClassification(config) if with_head else BertModel(config)
+    model.save_pretrained(directory, safe_serialization=True)
     write_tiny_tokenizer(directory / "tokenizer.json", vocab)
     return directory
 

@@ -40,7 +40,7 @@ TRANSFORM_KEYS = {"trim_vocab": bool}
 CALIBRATION_KEYS = {"sleep_s": float, "load_alloc_bytes": int, "predict_alloc_bytes": int, "fault": str,
                     "padding_bytes": int}
 SPEC_KEYS = {"name", "description", "base", "source", "architecture", "init", "train", "steps",
-             "transforms", "runtime", "precision", "max_length", "calibration"}
+             "transforms", "runtime", "precision", "max_length", "calibration", "truncation"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class VariantSpec:
     precision: str = "fp32"
     max_length: int = 64
     calibration: Mapping[str, Any] = field(default_factory=dict)
+    truncation: str = "right"
 
     @property
     def method(self) -> str:
@@ -72,8 +73,11 @@ class VariantSpec:
         """The fields that define the artifact (not the description), JSON-ready."""
         d = asdict(self)
         d.pop("description")
+        # Fields added later are left out at their default, so adding them did not rebuild every cache.
         if not d["calibration"]:
-            d.pop("calibration")  # absent unless used, so adding the field did not rebuild every cache
+            d.pop("calibration")
+        if d["truncation"] == "right":
+            d.pop("truncation")
         d["steps"] = list(self.steps)
         return d
 
@@ -159,13 +163,16 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     max_length = data.get("max_length", 64)
     if not isinstance(max_length, int) or isinstance(max_length, bool) or not 8 <= max_length <= 512:
         raise SpecError(f"{where}: max_length must be an integer in 8..512, got {max_length!r}")
+    truncation = data.get("truncation", "right")
+    if truncation not in ("right", "head-tail"):
+        raise SpecError(f"{where}: truncation must be 'right' or 'head-tail', got {truncation!r}")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise SpecError(f"{where}: description must be a string")
     return VariantSpec(
         name=name, description=description, base=base, source=source, architecture=arch, init=init,
         train=train, steps=tuple(steps), transforms=transforms, runtime=runtime, precision=precision,
-        max_length=max_length,
+        max_length=max_length, truncation=truncation,
     )
 
 

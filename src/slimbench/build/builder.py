@@ -62,7 +62,10 @@ class BuildContext:
     base_resolver: Callable[[str], Path] | None = None
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     log: Callable[[str], None] = print
+    base_override: str | None = None  # the user's checkpoint (directory or hub:ID) in place of "minilm"
     _splits: Splits | None = None
+    _bases: dict[str, Path] = field(default_factory=dict)
+    _fingerprints: dict[str, str] = field(default_factory=dict)
 
     @property
     def splits(self) -> Splits:
@@ -75,8 +78,20 @@ class BuildContext:
 
         return {"dataset": self.splits.fingerprint(), **asset_fingerprint()}
 
+    def effective_base(self, base: str) -> str:
+        return self.base_override if base == "minilm" and self.base_override else base
+
     def spec_hash(self, name: str) -> str:
-        return self.zoo.spec_hash(name, self.inputs())
+        inputs = self.inputs()
+        for spec in self.zoo.ancestors(name):
+            base = self.effective_base(spec.base or "")
+            if base and base not in ("minilm", RANDOM_BASE):
+                if base not in self._fingerprints:
+                    from slimbench.build.base_models import fingerprint
+
+                    self._fingerprints[base] = fingerprint(self.resolve_base(spec.base or ""))
+                inputs[f"base:{spec.name}"] = self._fingerprints[base]
+        return self.zoo.spec_hash(name, inputs)
 
     def artifact_dir(self, name: str) -> Path:
         return self.root / f"{name}-{self.spec_hash(name)[:12]}"
@@ -85,16 +100,18 @@ class BuildContext:
         return (self.artifact_dir(name) / MANIFEST).is_file()
 
     def resolve_base(self, base: str) -> Path:
+        """The checkpoint directory for a spec's base (the user's override replaces "minilm")."""
         if self.base_resolver is not None:
             return self.base_resolver(base)
-        if base == "minilm":
-            from slimbench.assets import base_model_dir
+        effective = self.effective_base(base)
+        if effective not in self._bases:
+            from slimbench.build import base_models
 
-            return base_model_dir()
-        path = Path(base).expanduser()
-        if path.is_dir():
-            return path
-        raise BuildError(f"base {base!r} is neither 'minilm' nor an existing checkpoint directory")
+            self._bases[effective] = base_models.resolve(effective)
+        return self._bases[effective]
+
+
+RANDOM_BASE = "random"
 
 
 def build(ctx: BuildContext, names: Sequence[str], force: bool = False) -> dict[str, Path]:
@@ -163,13 +180,16 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
         manifest: dict[str, Any] = {
             "schema": MANIFEST_SCHEMA, "name": spec.name, "description": spec.description,
             "spec": spec.canonical(), "spec_hash": ctx.spec_hash(spec.name), "runtime": spec.runtime,
-            "precision": spec.precision, "max_length": spec.max_length, "inputs": ctx.inputs(),
+            "precision": spec.precision, "max_length": spec.max_length, "truncation": _truncation(ctx, spec),
+            "inputs": ctx.inputs(),
             "libraries": library_versions(), "dataset": {
                 "name": ctx.splits.name, "labels": list(ctx.splits.labels), "train": len(ctx.splits.train),
                 "val": len(ctx.splits.val), "test": len(ctx.splits.test)},
         }
         if spec.runtime == "calibration":
             manifest.update(_calibration(spec, tmp))
+        elif spec.base == RANDOM_BASE and spec.method == "none":
+            manifest.update(_random_init(ctx, spec, tmp))
         elif spec.method == "finetune":
             manifest.update(_finetune(ctx, spec, tmp))
         elif spec.method == "distill":
@@ -232,29 +252,69 @@ def _count_parameters(model: Any) -> int:
 
 
 def _finetune(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
+    """Fine-tune the base on the training split -- or, when the base already is a classifier for
+    these labels (the user's own fine-tuned checkpoint), take it as it is."""
+    import torch
+    from tokenizers import Tokenizer
     from transformers import AutoModelForSequenceClassification
 
+    from slimbench.build.base_models import classification_head, tokenizer_json
     from slimbench.build.train import encode_all, finetune
-    from slimbench.torch_io import save_hf
+    from slimbench.torch_io import load_hf, save_hf
 
     base = ctx.resolve_base(str(spec.base))
     splits = ctx.splits
-    import torch
-
-    torch.manual_seed(int(spec.train.get("seed", 0)))
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=splits.num_labels, id2label=dict(enumerate(splits.labels)),
-        label2id={n: i for i, n in enumerate(splits.labels)}, local_files_only=True,
-        ignore_mismatched_sizes=True)
-    tok = _load_tokenizer(base)
-    train_seqs = encode_all(tok, [e.text for e in splits.train], spec.max_length)
-    val_seqs = encode_all(tok, [e.text for e in splits.val], spec.max_length)
-    result = finetune(model, train_seqs, [e.label for e in splits.train], val_seqs,
-                      [e.label for e in splits.val], spec.train, desc=f"{spec.name} finetune")
+    tok_json = tokenizer_json(base)
+    record: dict[str, Any] = {"format": "hf", "model_file": "model.safetensors",
+                              "base": ctx.effective_base(str(spec.base))}
+    if ctx.effective_base(str(spec.base)) != "minilm" and classification_head(base, splits.num_labels):
+        ctx.log(f"  {base} already has a {splits.num_labels}-class head: used as it is, no training")
+        model = load_hf(base)
+        record["training"] = None
+        record["used_as_is"] = True
+    else:
+        torch.manual_seed(int(spec.train.get("seed", 0)))
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                base, num_labels=splits.num_labels, id2label=dict(enumerate(splits.labels)),
+                label2id={n: i for i, n in enumerate(splits.labels)}, local_files_only=True,
+                ignore_mismatched_sizes=True)
+        except (OSError, ValueError, RuntimeError) as err:
+            raise BuildError(f"cannot load base model {base}: {str(err).splitlines()[0]}") from None
+        tok = Tokenizer.from_str(tok_json)
+        train_seqs = encode_all(tok, [e.text for e in splits.train], spec.max_length)
+        val_seqs = encode_all(tok, [e.text for e in splits.val], spec.max_length)
+        result = finetune(model, train_seqs, [e.label for e in splits.train], val_seqs,
+                          [e.label for e in splits.val], spec.train, desc=f"{spec.name} finetune")
+        record["training"] = _training_record(result)
     save_hf(model, out)
-    shutil.copyfile(base / TOKENIZER_FILE, out / TOKENIZER_FILE)
+    (out / TOKENIZER_FILE).write_text(tok_json, encoding="utf-8")
+    record["parameters"] = _count_parameters(model)
+    return record
+
+
+def _random_init(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
+    """Seed 000's idea: a model defined only by its architecture, randomly initialised -- for size,
+    load, latency and memory studies before any training exists. Its accuracy is chance."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from slimbench.build.base_models import tokenizer_json
+    from slimbench.torch_io import save_hf
+
+    reference = ctx.resolve_base("minilm")  # its tokenizer and its config's defaults
+    config = AutoConfig.from_pretrained(reference, local_files_only=True)
+    for key, value in spec.architecture.items():
+        setattr(config, key, value)
+    config.num_labels = ctx.splits.num_labels
+    config.id2label = dict(enumerate(ctx.splits.labels))
+    config.label2id = {n: i for i, n in enumerate(ctx.splits.labels)}
+    torch.manual_seed(int(spec.train.get("seed", 0)))
+    model = AutoModelForSequenceClassification.from_config(config)
+    save_hf(model, out)
+    (out / TOKENIZER_FILE).write_text(tokenizer_json(reference), encoding="utf-8")
     return {"format": "hf", "model_file": "model.safetensors", "parameters": _count_parameters(model),
-            "base": str(spec.base), "training": _training_record(result)}
+            "base": RANDOM_BASE, "untrained": True, "training": None}
 
 
 def _calibration(spec: VariantSpec, out: Path) -> dict[str, Any]:
@@ -306,7 +366,7 @@ def _distill(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     from slimbench.build.compress import pca_projection, trim_vocabulary
-    from slimbench.build.train import distill, encode_all
+    from slimbench.build.train import augment, distill, encode_all
     from slimbench.torch_io import load_hf, save_hf
 
     teacher_dir = ctx.artifact_dir(str(spec.source))
@@ -316,8 +376,10 @@ def _distill(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     splits = ctx.splits
     train_texts = [e.text for e in splits.train]
     transfer = list(ctx.transfer_loader()) if spec.train.get("transfer_data") else []
-    texts = train_texts + transfer
-    labels = [e.label for e in splits.train] + [-1] * len(transfer)
+    copies = int(spec.train.get("augment_copies", 0))
+    augmented = augment(train_texts, copies, seed=int(spec.train.get("seed", 0))) if copies else []
+    texts = train_texts + transfer + augmented
+    labels = [e.label for e in splits.train] + [-1] * (len(transfer) + len(augmented))
     teacher_logits, teacher_cls = _teacher_outputs(ctx, teacher_dir, texts)
 
     teacher_tok_json = json.loads((teacher_dir / TOKENIZER_FILE).read_text())
@@ -369,14 +431,14 @@ def _distill(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
                 student.base_model.pooler.load_state_dict(teacher.base_model.pooler.state_dict())
             student.classifier.load_state_dict(teacher.classifier.state_dict())
     del teacher
-    seqs = encode_all(student_tok, texts, spec.max_length)
-    val_seqs = encode_all(student_tok, [e.text for e in splits.val], spec.max_length)
+    seqs = encode_all(student_tok, texts, spec.max_length, spec.truncation)
+    val_seqs = encode_all(student_tok, [e.text for e in splits.val], spec.max_length, spec.truncation)
     result = distill(student, seqs, teacher_logits, labels, val_seqs, [e.label for e in splits.val],
                      spec.train, desc=f"{spec.name} distill", teacher_cls=teacher_cls)
     save_hf(student, out)
     (out / TOKENIZER_FILE).write_text(json.dumps(student_tok_json, ensure_ascii=False))
     return {"format": "hf", "model_file": "model.safetensors", "parameters": _count_parameters(student),
-            "teacher": spec.source, "transfer_texts": len(transfer),
+            "teacher": spec.source, "transfer_texts": len(transfer), "augmented_texts": len(augmented),
             "vocab_size": config.vocab_size, "training": _training_record(result)}
 
 
@@ -401,7 +463,7 @@ def _derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
 
         export_onnx(model, out / "model.onnx", spec.max_length, model.config.vocab_size)
         record.update(format="onnx", model_file="model.onnx")
-        _write_probe_manifest(out, spec, record)
+        _write_probe_manifest(ctx, out, spec, record)
         diff = float(np.abs(_logits_of(out, check_texts, ctx.threads) - reference).max())
         record["checks"]["export_max_abs_logit_diff"] = diff
         if diff > EXPORT_TOLERANCE:
@@ -416,7 +478,7 @@ def _derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
             fp32.unlink()
     else:
         raise BuildError(f"{spec.name}: unsupported steps {spec.steps}")
-    _write_probe_manifest(out, spec, record)
+    _write_probe_manifest(ctx, out, spec, record)
     q = _logits_of(out, check_texts, ctx.threads)
     record["checks"]["max_abs_logit_diff_vs_source"] = float(np.abs(q - reference).max())
     record["checks"]["agreement_vs_source"] = float((q.argmax(-1) == reference.argmax(-1)).mean())
@@ -424,9 +486,17 @@ def _derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     return record
 
 
-def _write_probe_manifest(directory: Path, spec: VariantSpec, record: dict[str, Any]) -> None:
+def _truncation(ctx: BuildContext, spec: VariantSpec) -> str:
+    """A post-training step keeps its source's truncation: the model was trained with it."""
+    while spec.steps and spec.source:
+        spec = ctx.zoo.get(spec.source)
+    return spec.truncation
+
+
+def _write_probe_manifest(ctx: BuildContext, directory: Path, spec: VariantSpec, record: dict[str, Any]) -> None:
     (directory / MANIFEST).write_text(json.dumps({"format": record["format"], "model_file": record["model_file"],
-                                                  "max_length": spec.max_length}))
+                                                  "max_length": spec.max_length,
+                                                  "truncation": _truncation(ctx, spec)}))
 
 
 def _logits_of(directory: Path, texts: Sequence[str], threads: int) -> np.ndarray:
@@ -447,7 +517,9 @@ def find_artifact(ctx: BuildContext, name: str) -> Path:
 
 
 def default_context(zoo: Zoo | None = None, root: Path | None = None, threads: int | None = None,
-                    log: Callable[[str], None] = print, dataset: str = "movie-snippets") -> BuildContext:
+                    log: Callable[[str], None] = print, dataset: str = "movie-snippets",
+                    base: str | None = None, text_column: str = "text", label_column: str = "label",
+                    test_file: Path | None = None) -> BuildContext:
     """The default pipeline: pinned MiniLM and, unless another dataset is named, the movie snippets
     (the other Hutto & Gilbert snippet files serve as unlabelled distillation transfer data)."""
     from slimbench.data import load_dataset, transfer_texts
@@ -455,7 +527,7 @@ def default_context(zoo: Zoo | None = None, root: Path | None = None, threads: i
 
     return BuildContext(
         zoo=zoo or Zoo.load(), root=root or artifacts_dir(),
-        splits_loader=lambda: load_dataset(dataset),
+        splits_loader=lambda: load_dataset(dataset, text_column, label_column, test_file),
         transfer_loader=lambda: transfer_texts(dataset),
-        threads=threads or os.cpu_count() or 1, log=log,
+        threads=threads or os.cpu_count() or 1, log=log, base_override=base,
     )

@@ -31,10 +31,37 @@ class TrainResult:
     steps: int = 0
 
 
-def encode_all(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
-    """Token ids per text (with [CLS]/[SEP]), truncated, unpadded."""
+def augment(texts: Sequence[str], copies: int, seed: int = 0) -> list[str]:
+    """`copies` perturbed versions of each text, for teacher-labelled distillation data.
+
+    Each copy is a random contiguous span of 40-100 % of the words (a phrase of the sentence, as in
+    SST's phrase-level labels) with 10 % of its words dropped. The teacher labels them, so the
+    student sees the teacher's judgement on many more, shorter inputs.
+    """
+    rng = np.random.default_rng(seed)
+    out: list[str] = []
+    for _ in range(copies):
+        for text in texts:
+            words = text.split()
+            if len(words) < 3:
+                out.append(text)
+                continue
+            span = max(2, int(len(words) * rng.uniform(0.4, 1.0)))
+            start = int(rng.integers(0, len(words) - span + 1))
+            kept = [w for w in words[start : start + span] if rng.random() >= 0.1] or words[start : start + span]
+            out.append(" ".join(kept))
+    return out
+
+
+def encode_all(tokenizer: Any, texts: Sequence[str], max_length: int, truncation: str = "right") -> list[list[int]]:
+    """Token ids per text (with [CLS]/[SEP]), truncated as the runtime will, unpadded."""
+    from slimbench.runtime import head_tail
+
     tok = copy.deepcopy(tokenizer)
     tok.no_padding()
+    if truncation == "head-tail":
+        tok.no_truncation()
+        return [head_tail(e.ids, max_length) for e in tok.encode_batch(list(texts))]
     tok.enable_truncation(max_length)
     return [e.ids for e in tok.encode_batch(list(texts))]
 
