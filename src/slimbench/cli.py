@@ -17,15 +17,32 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="directory of variant specs (*.toml); default: the repository's models/")
     p.add_argument("--cache", type=Path, default=None,
                    help="cache root for assets and artifacts (default: $SLIMBENCH_CACHE or ~/.cache/slimbench)")
+    p.add_argument("--base", default=None, metavar="DIR|hub:ID",
+                   help="your checkpoint in place of the pinned MiniLM: a local Hugging Face directory "
+                        "(safetensors), or hub:ORG/NAME to download it (the only network use). A checkpoint "
+                        "that already has a classification head for your labels becomes `standard` as it is")
+    p.add_argument("--dataset", default="movie-snippets", metavar="NAME|FILE",
+                   help="movie-snippets (default), synthetic, or a CSV/TSV/JSONL file")
+    p.add_argument("--text-column", default="text", help="text column of a CSV/TSV/JSONL dataset (default: text)")
+    p.add_argument("--label-column", default="label",
+                   help="label column (strings or ints, two or more classes; default: label)")
+    p.add_argument("--test-file", type=Path, default=None,
+                   help="a separate test file (same columns); default: a deterministic split of --dataset")
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def _context(args: argparse.Namespace, threads: int | None = None, quiet: bool = False):  # type: ignore[no-untyped-def]
     from slimbench.build.builder import default_context
     from slimbench.zoo import Zoo
 
-    zoo = Zoo.load(args.models)
-    ctx = default_context(zoo, root=_artifacts(args), log=lambda s: None)
-    for spec in zoo.specs.values():
+    return default_context(Zoo.load(args.models), root=_artifacts(args), threads=threads,
+                           log=(lambda s: None) if quiet else print, dataset=args.dataset, base=args.base,
+                           text_column=args.text_column, label_column=args.label_column,
+                           test_file=args.test_file)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    ctx = _context(args, quiet=True)
+    for spec in ctx.zoo.specs.values():
         state = "built" if ctx.is_built(spec.name) else "not built"
         print(f"{spec.name:24s} {spec.runtime:12s} {spec.precision:5s} {state:10s} {spec.description}")
     return 0
@@ -43,12 +60,10 @@ def _artifacts(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from slimbench.build.builder import build, default_context
-    from slimbench.zoo import Zoo
+    from slimbench.build.builder import build
 
-    zoo = Zoo.load(args.models)
-    names = [s.name for s in zoo.select(args.variants)]
-    ctx = default_context(zoo, root=_artifacts(args), threads=args.threads)
+    ctx = _context(args, threads=args.threads)
+    names = [s.name for s in ctx.zoo.select(args.variants)]
     built = build(ctx, names, force=args.force)
     for name in names:
         print(f"{name}: {built[name]}")

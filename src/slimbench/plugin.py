@@ -37,6 +37,10 @@ class BenchConfig:
     cache: Path | None
     models: Path | None
     dataset: str
+    base: str | None
+    text_column: str
+    label_column: str
+    test_file: Path | None
     load_samples: int
     memory_samples: int
     latency_rounds: int
@@ -67,7 +71,10 @@ class BenchConfig:
         return cls(
             variants=config.getoption("variants"), threads=positive("threads"),
             cache=Path(cache).resolve() if cache else None, models=Path(models).resolve() if models else None,
-            dataset=config.getoption("slimbench_dataset"),
+            dataset=config.getoption("slimbench_dataset"), base=config.getoption("slimbench_base"),
+            text_column=config.getoption("slimbench_text_column"),
+            label_column=config.getoption("slimbench_label_column"),
+            test_file=Path(config.getoption("slimbench_test_file")).resolve() if config.getoption("slimbench_test_file") else None,
             load_samples=positive("load_samples"), memory_samples=positive("memory_samples"),
             latency_rounds=positive("latency_rounds"), latency_warmup=config.getoption("latency_warmup"),
             throughput_batch=positive("throughput_batch"), throughput_rounds=positive("throughput_rounds"),
@@ -86,6 +93,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--slimbench-models", default=None, help="directory of variant specs (default: models/)")
     g.addoption("--slimbench-dataset", default="movie-snippets",
                 help="movie-snippets (default), synthetic, or a CSV/TSV/JSONL file with text,label columns")
+    g.addoption("--slimbench-base", default=None, metavar="DIR|hub:ID",
+                help="your checkpoint in place of the pinned MiniLM (see `slimbench build --help`)")
+    g.addoption("--slimbench-text-column", default="text", help="text column of a dataset file (default: text)")
+    g.addoption("--slimbench-label-column", default="label", help="label column of a dataset file (default: label)")
+    g.addoption("--slimbench-test-file", default=None, help="a separate test file for a dataset file")
     g.addoption("--load-samples", type=int, default=5, help="fresh processes per variant for load time (default 5)")
     g.addoption("--memory-samples", type=int, default=3, help="fresh processes per variant for peak RSS (default 3)")
     g.addoption("--latency-rounds", type=int, default=300,
@@ -142,7 +154,10 @@ class BenchSession:
 
             if self.config.cache:
                 os.environ["SLIMBENCH_CACHE"] = str(self.config.cache)
-            self._ctx = default_context(Zoo.load(self.config.models), dataset=self.config.dataset,
+            cfg = self.config
+            self._ctx = default_context(Zoo.load(cfg.models), dataset=cfg.dataset, base=cfg.base,
+                                        text_column=cfg.text_column, label_column=cfg.label_column,
+                                        test_file=cfg.test_file,
                                         log=lambda s: print(s, file=sys.__stderr__, flush=True))
         return self._ctx
 
