@@ -243,6 +243,9 @@ class BenchSession:
             self._runner[1].close()
             self._runner = None
 
+    def set_reference_predictions(self, pred: list[int]) -> None:
+        self._reference = list(pred)
+
     def reference_predictions(self) -> list[int] | None:
         """The standard variant's test predictions (for agreement), or None without a standard."""
         if self._reference is None:

@@ -21,6 +21,7 @@ from typing import Any
 from tabulate import tabulate
 
 from slimbench.errors import SlimbenchError
+from slimbench.fsutil import atomic_write_text
 from slimbench.report_plots import PLOT_TITLES, draw_plots, plot_files
 from slimbench.report_summary import (
     ACCURACY_TOLERANCE,
@@ -486,10 +487,10 @@ def write_report(runs: Sequence[Run], out_dir: Path, baseline_runs: Sequence[Run
         if plots:
             draw_plots(reports, out_dir)
         path = out_dir / "REPORT.md"
-        path.write_text(render_reports(reports, links), encoding="utf-8")
+        atomic_write_text(path, render_reports(reports, links))
         summary = Path(summary_path) if summary_path is not None else out_dir / "summary.json"
         summary.parent.mkdir(parents=True, exist_ok=True)
-        summary.write_text(dumps_summary(summary_document(reports)), encoding="utf-8")
+        atomic_write_text(summary, dumps_summary(summary_document(reports)))
         if step_summary is not None:
             # GitHub's step summary cannot show the report's relative image links: leave them out.
             with open(step_summary, "a", encoding="utf-8") as f:
