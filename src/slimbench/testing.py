@@ -125,3 +125,22 @@ def _to_toml(spec: dict[str, Any]) -> str:
             lines.append(f"\n[{k}]")
             lines += [f"{kk} = {val(vv)}" for kk, vv in v.items()]
     return "\n".join(lines) + "\n"
+
+
+def write_example(directory: Path, n: int = 400) -> tuple[Path, Path]:
+    """A worked example for the README: a tiny BERT checkpoint (no head) and a reviews CSV."""
+    directory.mkdir(parents=True, exist_ok=True)
+    model = make_tiny_checkpoint(directory / "my-model")
+    csv_path = directory / "reviews.csv"
+    lines = ["review,sentiment"] + [f"{e.text},{'positive' if e.label else 'negative'}"
+                                    for e in synthetic_examples(n, seed=7)]
+    csv_path.write_text("\n".join(lines) + "\n")
+    return model, csv_path
+
+
+if __name__ == "__main__":
+    import sys
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "example")
+    model_dir, data = write_example(target)
+    print(f"wrote {model_dir} (a tiny randomly initialised BERT) and {data} ({len(data.read_text().splitlines()) - 1} rows)")

@@ -54,7 +54,10 @@ def check_checkpoint(path: Path) -> None:
 def tokenizer_json(path: Path) -> str:
     """The checkpoint's fast-tokenizer JSON, built from a WordPiece vocab.txt when there is none."""
     if (path / "tokenizer.json").is_file():
-        return (path / "tokenizer.json").read_text(encoding="utf-8")
+        try:
+            return (path / "tokenizer.json").read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise BuildError(f"{path / 'tokenizer.json'} is not UTF-8 text; it is corrupt") from None
     from tokenizers.implementations import BertWordPieceTokenizer
 
     lower = True

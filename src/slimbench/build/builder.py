@@ -255,6 +255,7 @@ def _finetune(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]
     """Fine-tune the base on the training split -- or, when the base already is a classifier for
     these labels (the user's own fine-tuned checkpoint), take it as it is."""
     import torch
+    from safetensors import SafetensorError
     from tokenizers import Tokenizer
     from transformers import AutoModelForSequenceClassification
 
@@ -275,13 +276,27 @@ def _finetune(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]
     else:
         torch.manual_seed(int(spec.train.get("seed", 0)))
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(
+            # ignore_mismatched_sizes lets a head of another label count be replaced; any other
+            # mismatch means config.json does not describe these weights, which we refuse below.
+            model, info = AutoModelForSequenceClassification.from_pretrained(
                 base, num_labels=splits.num_labels, id2label=dict(enumerate(splits.labels)),
                 label2id={n: i for i, n in enumerate(splits.labels)}, local_files_only=True,
-                ignore_mismatched_sizes=True)
-        except (OSError, ValueError, RuntimeError) as err:
-            raise BuildError(f"cannot load base model {base}: {str(err).splitlines()[0]}") from None
-        tok = Tokenizer.from_str(tok_json)
+                ignore_mismatched_sizes=True, output_loading_info=True)
+        except (OSError, ValueError, RuntimeError, SafetensorError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise BuildError(f"cannot load base model {base}: {first} -- the weights are corrupt, truncated "
+                             "or do not match config.json") from None
+        head = ("classifier", "pooler", "pre_classifier", "score")
+        bad = [str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", [])]
+        bad += [str(k) for k in info.get("missing_keys", [])]
+        bad = [k for k in bad if not any(part in k for part in head)]
+        if bad:
+            raise BuildError(f"the weights in {base} do not match its config.json ({len(bad)} tensors, e.g. "
+                             f"{bad[0]}); fix config.json or re-save the checkpoint")
+        try:
+            tok = Tokenizer.from_str(tok_json)
+        except Exception as err:  # tokenizers raises a bare Exception on malformed JSON
+            raise BuildError(f"cannot load the tokenizer of {base}: {err}") from None
         train_seqs = encode_all(tok, [e.text for e in splits.train], spec.max_length)
         val_seqs = encode_all(tok, [e.text for e in splits.val], spec.max_length)
         result = finetune(model, train_seqs, [e.label for e in splits.train], val_seqs,
