@@ -128,14 +128,26 @@ def _to_toml(spec: dict[str, Any]) -> str:
 
 
 def write_example(directory: Path, n: int = 400) -> tuple[Path, Path]:
-    """A worked example for the README: a tiny BERT checkpoint (no head) and a reviews CSV."""
+    """A worked example for the README: a reviews CSV and "your own" fine-tuned classifier -- a tiny
+    BERT trained on that CSV for a few seconds and saved with its head, like a hub checkpoint."""
+    from tokenizers import Tokenizer
+    from transformers import BertForSequenceClassification
+
+    from slimbench.build.train import encode_all, finetune
+
     directory.mkdir(parents=True, exist_ok=True)
-    model = make_tiny_checkpoint(directory / "my-model")
+    examples = synthetic_examples(n, seed=7)
     csv_path = directory / "reviews.csv"
-    lines = ["review,sentiment"] + [f"{e.text},{'positive' if e.label else 'negative'}"
-                                    for e in synthetic_examples(n, seed=7)]
+    lines = ["review,sentiment"] + [f"{e.text},{'positive' if e.label else 'negative'}" for e in examples]
     csv_path.write_text("\n".join(lines) + "\n")
-    return model, csv_path
+    model_dir = make_tiny_checkpoint(directory / "my-model", with_head=True)
+    model = BertForSequenceClassification.from_pretrained(model_dir)
+    model.config.id2label, model.config.label2id = {0: "negative", 1: "positive"}, {"negative": 0, "positive": 1}
+    seqs = encode_all(Tokenizer.from_file(str(model_dir / "tokenizer.json")), [e.text for e in examples], 16)
+    labels = [e.label for e in examples]
+    finetune(model, seqs, labels, seqs[:50], labels[:50], {"epochs": 3, "lr": 3e-3, "batch_size": 16}, "example")
+    model.save_pretrained(model_dir, safe_serialization=True)
+    return model_dir, csv_path
 
 
 if __name__ == "__main__":
@@ -143,4 +155,5 @@ if __name__ == "__main__":
 
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "example")
     model_dir, data = write_example(target)
-    print(f"wrote {model_dir} (a tiny randomly initialised BERT) and {data} ({len(data.read_text().splitlines()) - 1} rows)")
+    print(f"wrote {data} ({len(data.read_text().splitlines()) - 1} rows) and {model_dir} (a tiny BERT "
+          "sentiment classifier trained on it: your own fine-tuned checkpoint)")

@@ -25,7 +25,7 @@ import numpy as np
 
 from slimbench import __version__
 from slimbench.data import Splits
-from slimbench.errors import ArtifactError, BuildError
+from slimbench.errors import ArtifactError, BuildError, SlimbenchError
 from slimbench.measure import macro_f1
 from slimbench.runtime import MANIFEST, TOKENIZER_FILE, open_runner, read_manifest
 from slimbench.zoo import VariantSpec, Zoo
@@ -128,7 +128,16 @@ def build(ctx: BuildContext, names: Sequence[str], force: bool = False) -> dict[
             ctx.log(f"[{k}/{len(order)}] {spec.name}: cached at {target}")
         else:
             ctx.log(f"[{k}/{len(order)}] {spec.name}: building ({spec.description or spec.method})")
-            build_one(ctx, spec, target)
+            try:
+                build_one(ctx, spec, target)
+            except SlimbenchError:
+                raise
+            except Exception as err:  # a library failure deep in training or export: name the variant
+                if os.environ.get("SLIMBENCH_DEBUG"):
+                    raise
+                first = (str(err).strip().splitlines() or [""])[0]
+                raise BuildError(f"building {spec.name!r} failed: {type(err).__name__}: {first} (nothing was "
+                                 "cached; set SLIMBENCH_DEBUG=1 for the traceback)") from err
             m = read_manifest(target)
             acc = m.get("test_accuracy")
             ctx.log(f"[{k}/{len(order)}] {spec.name}: built in {m['build_seconds']:.0f} s, "
@@ -164,7 +173,19 @@ def _quiet_libraries() -> None:
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()  # "Writing model shards" on every save
+    except ImportError:
+        pass
     logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization warns through the root logger
+    import warnings
+
+    # torch.ao dynamic quantization is deprecated upstream (torchao replaces it) but is what torch 2.13
+    # offers without another dependency; its per-call deprecation warnings are noise to a user.
+    warnings.filterwarnings("ignore", message=".*quantiz.*", category=UserWarning)
+    warnings.filterwarnings("ignore", message=".*torch.ao.quantization.*", category=DeprecationWarning)
 
 
 def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
@@ -430,7 +451,8 @@ def _distill(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
             s_emb.LayerNorm.load_state_dict(t_emb.LayerNorm.state_dict())
         elif how == "pca":
             _, comps = pca_projection(word.numpy(), config.hidden_size)
-            proj = torch.from_numpy(comps.T.copy())  # [teacher hidden, student hidden]
+            proj = torch.zeros(word.shape[1], config.hidden_size)  # [teacher hidden, student hidden]
+            proj[:, : comps.shape[0]] = torch.from_numpy(comps.T.copy())  # zero-padded if the student is wider
             s_emb.word_embeddings.weight.copy_(word @ proj)
             s_emb.position_embeddings.weight.copy_(t_emb.position_embeddings.weight[:npos] @ proj)
             s_emb.token_type_embeddings.weight.copy_(t_emb.token_type_embeddings.weight @ proj)
