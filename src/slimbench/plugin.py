@@ -291,6 +291,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("variant", names, ids=names, indirect=True)
 
 
+METRIC_ORDER = ("size", "load", "memory", "latency", "throughput", "accuracy")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the benchmarks variant by variant (standard first), fresh-process probes before the
+    in-process ones: a probe proves the variant does not crash before it is loaded into this
+    process, each variant is loaded here once, and standard's predictions are ready as the reference."""
+    bench = [i for i in items if "variant" in getattr(getattr(i, "callspec", None), "params", {})]
+    if not bench:
+        return
+    names = _session(config).variant_names()
+    rank = {n: k for k, n in enumerate(names)}
+
+    def key(item: pytest.Item) -> tuple[int, int]:
+        metric = getattr(item, "originalname", item.name).removeprefix("test_")
+        order = METRIC_ORDER.index(metric) if metric in METRIC_ORDER else len(METRIC_ORDER)
+        return rank.get(item.callspec.params["variant"], len(rank)), order  # type: ignore[attr-defined]
+
+    others = [i for i in items if i not in bench]
+    items[:] = others + sorted(bench, key=key)
+
+
 @pytest.fixture(scope="session")
 def slimbench_session(request: pytest.FixtureRequest) -> BenchSession:
     """The benchmark session: config, build context, probes, recording."""
