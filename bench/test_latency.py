@@ -3,7 +3,12 @@ each round on the next real test sentence; and throughput at a larger batch."""
 
 import itertools
 
+import pytest
+
 from slimbench.measure import latency_figures, throughput_figures
+
+# Garbage collections of the (large) pytest process land at random inside sub-millisecond samples.
+pytestmark = pytest.mark.benchmark(disable_gc=True)
 
 
 def test_latency(benchmark, variant, slimbench_session, measure):

@@ -25,6 +25,7 @@ from typing import Any
 
 MARKER = "SLIMBENCH_PROBE "
 DEFAULT_TIMEOUT_S = 300.0
+WARMUP_PREDICTIONS = 10  # untimed predictions before the warm-latency samples
 
 
 def read_vm_kib(field_name: str, pid: str = "self") -> int:
@@ -153,10 +154,19 @@ def child_main(request_path: str, spawned: float) -> dict[str, Any]:
         t = time.perf_counter()
         runner.predict(texts[:1])
         out["phases_s"]["first_predict"] = time.perf_counter() - t
-        for k in range(int(req["n_predict"])):
-            t = time.perf_counter()
+        n = int(req["n_predict"])
+        for k in range(min(n, WARMUP_PREDICTIONS)):  # as the in-process timing loop does
             runner.predict([texts[k % len(texts)]])
-            out["warm_latency_s"].append(time.perf_counter() - t)
+        import gc
+
+        gc.disable()  # as pytest-benchmark's disable_gc does around the in-process samples
+        try:
+            for k in range(n):
+                t = time.perf_counter()
+                runner.predict([texts[k % len(texts)]])
+                out["warm_latency_s"].append(time.perf_counter() - t)
+        finally:
+            gc.enable()
         out["vmhwm_bytes"]["after_inference"] = peak_rss_bytes()
     except SlimbenchError as err:
         return {"error": str(err)}
