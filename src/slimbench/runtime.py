@@ -112,15 +112,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-class BaseRunner:
-    name = "base"
-
-    def __init__(self, artifact_dir: Path, threads: int, manifest: dict[str, Any]):
-        self.artifact_dir = Path(artifact_dir)
-        self.threads = threads
-        self.manifest = manifest
-        self.encoder = Encoder(self.artifact_dir / TOKENIZER_FILE, int(manifest["max_length"]),
-                               str(manifest.get("truncation", "right")))
+class LogitsToLabels:
+    """predict_proba and predict derived from predict_logits, for every runner."""
 
     def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
         raise NotImplementedError
@@ -130,6 +123,17 @@ class BaseRunner:
 
     def predict(self, texts: Sequence[str]) -> list[int]:
         return [int(i) for i in self.predict_logits(texts).argmax(axis=-1)]
+
+
+class BaseRunner(LogitsToLabels):
+    name = "base"
+
+    def __init__(self, artifact_dir: Path, threads: int, manifest: dict[str, Any]):
+        self.artifact_dir = Path(artifact_dir)
+        self.threads = threads
+        self.manifest = manifest
+        self.encoder = Encoder(self.artifact_dir / TOKENIZER_FILE, int(manifest["max_length"]),
+                               str(manifest.get("truncation", "right")))
 
     def close(self) -> None:
         pass
@@ -239,7 +243,7 @@ class CalibrationRunner(BaseRunner):
         return logits
 
 
-class ExtraWorkRunner:
+class ExtraWorkRunner(LogitsToLabels):
     """Wraps a runner so every predict does `fraction` more CPU work (a busy spin proportional to
     the call's own duration): a real, controlled slowdown for A/B tests of the regression gate."""
 
@@ -256,12 +260,6 @@ class ExtraWorkRunner:
         while time.perf_counter() < until:
             pass
         return out
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return softmax(self.predict_logits(texts))
-
-    def predict(self, texts: Sequence[str]) -> list[int]:
-        return [int(i) for i in self.predict_logits(texts).argmax(axis=-1)]
 
     def close(self) -> None:
         self.inner.close()
