@@ -10,10 +10,11 @@ from slimbench.zoo import Zoo, default_models_dir, spec_from_dict
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_default_zoo_has_the_seven_variants_in_order():
+def test_default_zoo_has_its_variants_in_order():
     zoo = Zoo.load(REPO / "models")
-    assert zoo.names == ["standard", "light", "ultra-light", "quantized", "onnx", "onnx-int8",
-                         "ultra-light-onnx-int8"]
+    assert zoo.names == ["standard", "light", "ultra-light", "quantized", "onnx", "onnx-int8", "onnx-static-int8",
+                         "ultra-light-onnx-int8", "pruned-heads", "sparse-50", "standard-numpy",
+                         "ultra-light-numpy"]
     ul = zoo.get("ultra-light")
     assert ul.architecture == {"num_hidden_layers": 2, "num_attention_heads": 2, "hidden_size": 128,
                                "intermediate_size": 512, "max_position_embeddings": 32}
@@ -43,6 +44,23 @@ def test_unknown_variant_lists_the_known_ones():
     ({"architecture": {"hidden_size": 100, "num_attention_heads": 3}}, "not divisible"),
     ({"max_length": 4}, "max_length must be an integer in 8..512"),
     ({"name": "a b"}, "name must be a non-empty string"),
+    ({"prune": {"sparsity": 1.5}}, r"sparsity is a fraction in \[0, 1\), got 1.5"),
+    ({"prune": {"heads": 0.0}}, "give at least one of heads, ffn, sparsity > 0"),
+    ({"prune": {"sparsity": 0.5, "scope": "row"}}, "scope must be 'global' or 'layer'"),
+    ({"prune": {"heads": 0.5, "rounds": 3}}, "rounds > 1 .progressive pruning. applies to 'sparsity'"),
+    ({"prune": {"sparsity": 0.5}, "train": {"method": "finetune"}}, "recovery is train.method"),
+    ({"prune": {"sparsity": 0.5}, "steps": ["export-onnx"], "runtime": "onnxruntime"}, "has no steps"),
+    ({"prune": {"density": 0.5}}, r"unknown key\(s\) \['density'\]"),
+    ({"runtime": "numpy", "steps": ["numpy-reference", "export-onnx"]}, "runtime 'numpy' goes with steps"),
+    ({"runtime": "numpy"}, "runtime 'numpy' goes with steps"),
+    ({"steps": ["onnx-static-int8", "export-onnx"], "runtime": "onnxruntime", "precision": "int8"},
+     "'export-onnx' must be the first step"),
+    ({"steps": ["export-onnx", "onnx-dynamic-int8", "onnx-static-int8"], "runtime": "onnxruntime",
+      "precision": "int8"}, "choose one of"),
+    ({"steps": ["export-onnx"], "runtime": "onnxruntime", "calibrate": {"texts": 10}},
+     r"\[calibrate\] table goes with the 'onnx-static-int8' step"),
+    ({"steps": ["export-onnx", "onnx-static-int8"], "runtime": "onnxruntime", "precision": "int8",
+      "calibrate": {"method": "guess"}}, "method must be one of"),
 ])
 def test_invalid_specs_name_the_bad_value(patch, message):
     data = {"name": "x", "source": "standard", "train": {"method": "distill"}}
@@ -80,3 +98,11 @@ def test_unreadable_spec_file_is_named(tmp_path):
         Zoo.load(tmp_path)
     with pytest.raises(SpecError, match="no variant specs"):
         Zoo.load(tmp_path / "empty")
+
+
+def test_new_spec_tables_enter_the_hash_only_when_present():
+    plain = spec_from_dict({"name": "x", "source": "standard", "train": {"method": "distill"}})
+    pruned = spec_from_dict({"name": "x", "source": "standard", "train": {"method": "distill"},
+                             "prune": {"sparsity": 0.5}})
+    assert "prune" not in plain.canonical() and "calibrate" not in plain.canonical()
+    assert pruned.canonical()["prune"] == {"sparsity": 0.5}

@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: all cores)")
     p.add_argument("--force", action="store_true", help="rebuild the named variants even if cached")
     p.set_defaults(func=cmd_build)
-    for module in ("slimbench.report", "slimbench.gate"):
+    for module in ("slimbench.sweep", "slimbench.report", "slimbench.gate"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:

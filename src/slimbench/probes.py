@@ -79,8 +79,8 @@ def run_probe(artifact_dir: Path, threads: int, texts: list[str], n_predict: int
                    "n_predict": n_predict}, f)
         request = f.name
     child_env = dict(os.environ if env is None else env)
-    child_env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-                      "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+    child_env.update({"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+                      "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                       "PYTHONWARNINGS": "ignore"})
     spawned = time.time()
     t0 = time.perf_counter()
@@ -115,12 +115,16 @@ def _import_runtime(fmt: str) -> None:
 
     import slimbench.runtime  # noqa: F401
 
-    if fmt in ("hf", "torch-int8"):
+    if fmt in ("hf", "hf-pruned", "torch-int8"):
         import torch  # noqa: F401
         import transformers  # noqa: F401
         from transformers import AutoModelForSequenceClassification  # noqa: F401
     elif fmt == "onnx":
         import onnxruntime  # noqa: F401
+    elif fmt == "numpy-bert":
+        import safetensors.numpy  # noqa: F401
+
+        import slimbench.numpy_bert  # noqa: F401
 
 
 def child_main(request_path: str, spawned: float) -> dict[str, Any]:

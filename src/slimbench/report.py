@@ -22,7 +22,7 @@ from tabulate import tabulate
 
 from slimbench.errors import SlimbenchError
 from slimbench.fsutil import atomic_write_text
-from slimbench.report_plots import PLOT_TITLES, draw_plots, plot_files
+from slimbench.report_plots import PLOT_DIR, PLOT_TITLES, SWEEP_PLOT, draw_plots, plot_accuracy_vs_sparsity, plot_files
 from slimbench.report_summary import (
     ACCURACY_TOLERANCE,
     ALL_COLUMNS,
@@ -421,7 +421,28 @@ def _machine_section(report: MachineReport, links: Mapping[str, str] | None, fir
     return out
 
 
-def render_reports(reports: Sequence[MachineReport], plots: Mapping[str, Mapping[str, str]] | None = None) -> str:
+def _sweep_section(sweep: Mapping[str, Any], plot: bool) -> list[str]:
+    """The sparsity ladder of `slimbench sweep` (sweep.json): accuracy and size at each sparsity."""
+    how = ("one-shot, no retraining" if not sweep.get("recover_epochs")
+           else f"each rung recovered by {sweep['recover_epochs']} epoch(s) of distillation from `{sweep['source']}`")
+    rows = [[f"`{r['variant']}`", f"{r['target_sparsity']:.0%}", f"{r['encoder_sparsity']:.1%}",
+             f"{r['model_sparsity']:.1%}", f"{r['test_accuracy'] * 100:.2f}", f"{r['val_accuracy'] * 100:.2f}",
+             f"{r['file_bytes'] / 1e6:.1f}", f"{r['compressed_bytes'] / 1e6:.1f}"] for r in sweep["levels"]]
+    out = ["## Accuracy vs sparsity", "",
+           f"`slimbench sweep`: `{sweep['source']}` with its encoder's Linear weights pruned by magnitude "
+           f"({sweep.get('scope', 'global')} ranking; {how}). Accuracy on the {sweep.get('test_split', '?')}-"
+           "sentence test split and on validation; sizes in MB (10⁶ bytes). Zeros do not shrink a dense "
+           "file, only its compressed form; they do not make dense inference faster either.", "",
+           tabulate(rows, headers=["rung", "target", "encoder sparsity", "all weights", "test acc %",
+                                   "val acc %", "file MB", "gzip MB"], tablefmt="github",
+                    colalign=("left",) + ("right",) * 7), ""]
+    if plot:
+        out += [f"![Accuracy vs sparsity]({PLOT_DIR}/{SWEEP_PLOT}.png)", ""]
+    return out
+
+
+def render_reports(reports: Sequence[MachineReport], plots: Mapping[str, Mapping[str, str]] | None = None,
+                   sweep: Mapping[str, Any] | None = None) -> str:
     """The whole REPORT.md for grouped runs; `plots` maps machine id -> plot kind -> relative path."""
     variants: list[str] = []
     for r in reports:
@@ -439,6 +460,8 @@ def render_reports(reports: Sequence[MachineReport], plots: Mapping[str, Mapping
         out += ["## Across machines", "",
                 "Each machine's ratios to its own `standard`: absolute times differ between machines, the "
                 "ratios should not (much).", "", render_cross_machine_table(reports), ""]
+    if sweep:
+        out += _sweep_section(sweep, plots is not None)
     out += ["## Run metadata", ""]
     for r in reports:
         out += _metadata_section(r)
@@ -447,14 +470,15 @@ def render_reports(reports: Sequence[MachineReport], plots: Mapping[str, Mapping
     return "\n".join(out) + "\n"
 
 
-def render_markdown(runs: Sequence[Run], baseline: Sequence[Run] | None = None, plots: bool = True) -> str:
+def render_markdown(runs: Sequence[Run], baseline: Sequence[Run] | None = None, plots: bool = True,
+                    sweep: Mapping[str, Any] | None = None) -> str:
     """REPORT.md for these runs (newest run per machine), compared with `baseline` if given.
 
     Without a baseline, a machine with several runs is compared with its previous run. With
     `plots`, the Markdown links the plots `write_report` draws (it does not draw them).
     """
     reports = group_runs(runs, baseline)
-    return render_reports(reports, plot_files(reports) if plots else None)
+    return render_reports(reports, plot_files(reports) if plots else None, sweep)
 
 
 # --- writing --------------------------------------------------------------------------------------
@@ -477,7 +501,8 @@ def dumps_summary(doc: Mapping[str, Any]) -> str:
 
 
 def write_report(runs: Sequence[Run], out_dir: Path, baseline_runs: Sequence[Run] | None = None,
-                 summary_path: Path | None = None, step_summary: Path | None = None, plots: bool = True) -> Path:
+                 summary_path: Path | None = None, step_summary: Path | None = None, plots: bool = True,
+                 sweep: Mapping[str, Any] | None = None) -> Path:
     """Write out_dir/REPORT.md, its plots and summary.json; append the Markdown to `step_summary`."""
     out_dir = Path(out_dir)
     reports = group_runs(runs, baseline_runs)
@@ -486,15 +511,17 @@ def write_report(runs: Sequence[Run], out_dir: Path, baseline_runs: Sequence[Run
         links = plot_files(reports) if plots else None
         if plots:
             draw_plots(reports, out_dir)
+            if sweep:
+                plot_accuracy_vs_sparsity(dict(sweep), out_dir / PLOT_DIR / f"{SWEEP_PLOT}.png")
         path = out_dir / "REPORT.md"
-        atomic_write_text(path, render_reports(reports, links))
+        atomic_write_text(path, render_reports(reports, links, sweep))
         summary = Path(summary_path) if summary_path is not None else out_dir / "summary.json"
         summary.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(summary, dumps_summary(summary_document(reports)))
         if step_summary is not None:
             # GitHub's step summary cannot show the report's relative image links: leave them out.
             with open(step_summary, "a", encoding="utf-8") as f:
-                f.write(render_reports(reports, None) + "\n")
+                f.write(render_reports(reports, None, sweep) + "\n")
     except OSError as err:
         raise ReportError(f"cannot write the report: {err}") from None
     return path
@@ -510,7 +537,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     if step is None and os.environ.get("GITHUB_STEP_SUMMARY"):
         step = Path(os.environ["GITHUB_STEP_SUMMARY"])
     summary = args.summary_json if args.summary_json is not None else args.out / "summary.json"
-    path = write_report(runs, args.out, baseline, summary_path=summary, step_summary=step, plots=not args.no_plots)
+    sweep = None
+    sweep_path = args.sweep if args.sweep is not None else args.out / "sweep.json"
+    if args.sweep is not None or sweep_path.is_file():
+        from slimbench.sweep import load_sweep
+
+        sweep = load_sweep(sweep_path)
+    path = write_report(runs, args.out, baseline, summary_path=summary, step_summary=step, plots=not args.no_plots,
+                        sweep=sweep)
     print(f"wrote {path} and {summary}")
     if step is not None:
         print(f"appended the report to {step}")
@@ -541,6 +575,9 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--step-summary", type=Path, default=None, metavar="PATH",
                    help="also append the Markdown (without images) to PATH (default: $GITHUB_STEP_SUMMARY if set)")
     p.add_argument("--no-plots", action="store_true", help="do not draw or link the PNG plots")
+    p.add_argument("--sweep", type=Path, default=None, metavar="FILE",
+                   help="a `slimbench sweep` ladder to add as the accuracy-vs-sparsity section "
+                        "(default: OUT/sweep.json if it exists)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 (after writing the report) if any measurement in RESULTS failed")
     p.set_defaults(func=cmd_report)

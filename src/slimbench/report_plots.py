@@ -183,3 +183,28 @@ def plot_latency_distributions(report: MachineReport, path: Path) -> None:
     ax.set_title(f"Latency distributions — {report.label}", fontsize=10)
     ax.grid(True, axis="x", which="both", alpha=0.3)
     _save(fig, path)
+
+
+SWEEP_PLOT = "accuracy_vs_sparsity"
+
+
+def plot_accuracy_vs_sparsity(sweep: dict[str, Any], path: Path) -> None:
+    """Test and validation accuracy (%) against encoder sparsity (%), from a sweep.json ladder."""
+    rows = sweep["levels"]
+    x = [r["encoder_sparsity"] * 100 for r in rows]
+    fig = _figure(6)
+    ax = fig.add_subplot()
+    ax.plot(x, [r["test_accuracy"] * 100 for r in rows], marker="o", label="test accuracy")
+    ax.plot(x, [r["val_accuracy"] * 100 for r in rows], marker=".", linestyle=":", color="0.5",
+            label="validation accuracy")
+    for r, xi in zip(rows, x, strict=True):
+        ax.annotate(f"{r['compressed_bytes'] / 1e6:.0f} MB", (xi, r["test_accuracy"] * 100),
+                    textcoords="offset points", xytext=(0, -13), fontsize=7, ha="center", color="0.35")
+    how = "one-shot" if not sweep.get("recover_epochs") else f"{sweep['recover_epochs']} recovery epoch(s)"
+    ax.set_xlabel(f"encoder weights pruned (%, {sweep.get('scope', 'global')} magnitude, {how}); "
+                  "labels: gzip size")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"Accuracy vs sparsity — {sweep['source']}", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    _save(fig, path)

@@ -200,6 +200,25 @@ class OnnxRunner(BaseRunner):
         return self.session.run(None, {k: v for k, v in feed.items() if k in self.input_names})[0]
 
 
+class NumpyRunner(BaseRunner):
+    """The NumPy reference runtime (slimbench.numpy_bert): an fp32 BERT read from model.safetensors
+    by tensor name and run in plain NumPy -- no torch, no onnxruntime. It shows what the frameworks
+    cost in import time and memory. NumPy's BLAS thread count is fixed at process start
+    (OPENBLAS_NUM_THREADS / OMP_NUM_THREADS); the probes set it to `threads`."""
+
+    name = "numpy"
+
+    def __init__(self, artifact_dir: Path, threads: int, manifest: dict[str, Any]):
+        super().__init__(artifact_dir, threads, manifest)
+        from slimbench.numpy_bert import NumpyBert
+
+        self.model = NumpyBert.load(self.artifact_dir)
+
+    def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
+        ids, mask = self.encoder(texts)
+        return self.model.logits(ids, mask)
+
+
 class CalibrationRunner(BaseRunner):
     """A runner with known costs, used to prove the probes: it sleeps a fixed time per call,
     holds a known number of bytes after load, touches a known number per call, or faults.
@@ -272,7 +291,8 @@ def _segfault() -> None:
 
 
 RUNNERS: dict[str, type[BaseRunner]] = {
-    "hf": TorchRunner, "torch-int8": TorchRunner, "onnx": OnnxRunner, "calibration": CalibrationRunner,
+    "hf": TorchRunner, "hf-pruned": TorchRunner, "torch-int8": TorchRunner, "onnx": OnnxRunner,
+    "numpy-bert": NumpyRunner, "calibration": CalibrationRunner,
 }
 
 

@@ -22,9 +22,9 @@ from slimbench.errors import SpecError
 # Bump when a builder changes what it produces for the same spec (invalidates cached builds).
 BUILDER_VERSION = 1
 
-RUNTIMES = ("torch", "onnxruntime", "calibration")
+RUNTIMES = ("torch", "onnxruntime", "numpy", "calibration")
 PRECISIONS = ("fp32", "int8")
-STEPS = ("torch-dynamic-int8", "export-onnx", "onnx-dynamic-int8")
+STEPS = ("torch-dynamic-int8", "export-onnx", "onnx-dynamic-int8", "onnx-static-int8", "numpy-reference")
 TRAIN_METHODS = ("finetune", "distill", "none")
 ARCH_KEYS = {
     "num_hidden_layers": int, "hidden_size": int, "num_attention_heads": int,
@@ -37,10 +37,18 @@ TRAIN_KEYS = {
 }
 INIT_KEYS = {"layers": list, "embeddings": str}
 TRANSFORM_KEYS = {"trim_vocab": bool}
+# heads / ffn: fractions of attention heads / FFN neurons removed (structured, physical);
+# sparsity: fraction of encoder Linear weights zeroed (unstructured magnitude), reached over
+# `rounds` prune -> recover rounds (progressive); scope: rank weights "global"ly or per "layer".
+PRUNE_KEYS = {"heads": float, "ffn": float, "sparsity": float, "scope": str, "rounds": int,
+              "importance_texts": int}
 CALIBRATION_KEYS = {"sleep_s": float, "load_alloc_bytes": int, "predict_alloc_bytes": int, "fault": str,
                     "padding_bytes": int}
+CALIBRATE_KEYS = {"texts": int, "method": str}  # static INT8: how many training texts, which calibrator
+CALIBRATE_METHODS = ("minmax", "percentile", "entropy")
 SPEC_KEYS = {"name", "description", "base", "source", "architecture", "init", "train", "steps",
-             "transforms", "runtime", "precision", "max_length", "calibration", "truncation"}
+             "transforms", "runtime", "precision", "max_length", "calibration", "truncation", "prune",
+             "calibrate"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,8 @@ class VariantSpec:
     max_length: int = 64
     calibration: Mapping[str, Any] = field(default_factory=dict)
     truncation: str = "right"
+    prune: Mapping[str, Any] = field(default_factory=dict)
+    calibrate: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def method(self) -> str:
@@ -78,6 +88,9 @@ class VariantSpec:
             d.pop("calibration")
         if d["truncation"] == "right":
             d.pop("truncation")
+        for key in ("prune", "calibrate"):
+            if not d[key]:
+                d.pop(key)
         d["steps"] = list(self.steps)
         return d
 
@@ -110,9 +123,12 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     train = dict(data.get("train", {}))
     transforms = dict(data.get("transforms", {}))
     calibration = dict(data.get("calibration", {}))
+    prune = dict(data.get("prune", {}))
+    calibrate = dict(data.get("calibrate", {}))
     for sub, table, types in (("architecture", arch, ARCH_KEYS), ("train", train, TRAIN_KEYS),
                               ("init", init, INIT_KEYS), ("transforms", transforms, TRANSFORM_KEYS),
-                              ("calibration", calibration, CALIBRATION_KEYS)):
+                              ("calibration", calibration, CALIBRATION_KEYS), ("prune", prune, PRUNE_KEYS),
+                              ("calibrate", calibrate, CALIBRATE_KEYS)):
         _check_keys(f"{where} [{sub}]", table, types)
         _check_types(f"{where} [{sub}]", table, types)
     for key, value in arch.items():
@@ -144,10 +160,24 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
         return VariantSpec(name=name, description=str(data.get("description", "")), runtime=runtime,
                            precision=precision, max_length=int(data.get("max_length", 64)),
                            calibration=calibration)
+    if ("numpy-reference" in steps) != (runtime == "numpy") or (runtime == "numpy" and steps != ["numpy-reference"]):
+        raise SpecError(f"{where}: runtime 'numpy' goes with steps = [\"numpy-reference\"] alone, got runtime "
+                        f"{runtime!r} and steps {steps}")
     onnx = "export-onnx" in steps
     if onnx != (runtime == "onnxruntime"):
         raise SpecError(f"{where}: runtime {runtime!r} does not match steps {steps} "
                         "(onnxruntime needs an 'export-onnx' step, torch must not have one)")
+    if onnx and steps[0] != "export-onnx":
+        raise SpecError(f"{where}: 'export-onnx' must be the first step, got {steps}")
+    if "onnx-dynamic-int8" in steps and "onnx-static-int8" in steps:
+        raise SpecError(f"{where}: choose one of 'onnx-dynamic-int8' and 'onnx-static-int8'")
+    if calibrate and "onnx-static-int8" not in steps:
+        raise SpecError(f"{where}: a [calibrate] table goes with the 'onnx-static-int8' step")
+    if calibrate.get("method", "minmax") not in CALIBRATE_METHODS:
+        raise SpecError(f"{where} [calibrate]: method must be one of {CALIBRATE_METHODS}, got {calibrate['method']!r}")
+    if "texts" in calibrate and calibrate["texts"] <= 0:
+        raise SpecError(f"{where} [calibrate]: texts must be positive, got {calibrate['texts']}")
+    _check_prune(where, prune, data, steps, train)
     int8 = any(s.endswith("int8") for s in steps)
     if int8 != (precision == "int8"):
         raise SpecError(f"{where}: precision {precision!r} does not match steps {steps}")
@@ -172,8 +202,31 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     return VariantSpec(
         name=name, description=description, base=base, source=source, architecture=arch, init=init,
         train=train, steps=tuple(steps), transforms=transforms, runtime=runtime, precision=precision,
-        max_length=max_length, truncation=truncation,
+        max_length=max_length, truncation=truncation, prune=prune, calibrate=calibrate,
     )
+
+
+def _check_prune(where: str, prune: Mapping[str, Any], data: Mapping[str, Any], steps: list[str],
+                 train: Mapping[str, Any]) -> None:
+    if not prune:
+        return
+    where = f"{where} [prune]"
+    if not data.get("source") or steps or data.get("runtime", "torch") != "torch":
+        raise SpecError(f"{where}: a pruned variant names its 'source' (the model pruned, also the teacher of "
+                        "the recovery distillation), runs on torch and has no steps (derive ONNX etc. from it)")
+    if train.get("method", "none") not in ("distill", "none"):
+        raise SpecError(f"{where}: recovery is train.method = \"distill\" (or \"none\" for one-shot pruning)")
+    for key in ("heads", "ffn", "sparsity"):
+        if key in prune and not 0.0 <= prune[key] < 1.0:
+            raise SpecError(f"{where}: {key} is a fraction in [0, 1), got {prune[key]}")
+    if not any(prune.get(k, 0.0) > 0 for k in ("heads", "ffn", "sparsity")):
+        raise SpecError(f"{where}: give at least one of heads, ffn, sparsity > 0")
+    if prune.get("scope", "global") not in ("global", "layer"):
+        raise SpecError(f"{where}: scope must be 'global' or 'layer', got {prune['scope']!r}")
+    if prune.get("rounds", 1) < 1 or prune.get("importance_texts", 1) < 1:
+        raise SpecError(f"{where}: rounds and importance_texts must be positive")
+    if prune.get("rounds", 1) > 1 and not prune.get("sparsity"):
+        raise SpecError(f"{where}: rounds > 1 (progressive pruning) applies to 'sparsity'")
 
 
 def load_spec(path: Path) -> VariantSpec:

@@ -211,6 +211,8 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
             manifest.update(_calibration(spec, tmp))
         elif spec.base == RANDOM_BASE and spec.method == "none":
             manifest.update(_random_init(ctx, spec, tmp))
+        elif spec.prune:
+            manifest.update(_prune(ctx, spec, tmp))
         elif spec.method == "finetune":
             manifest.update(_finetune(ctx, spec, tmp))
         elif spec.method == "distill":
@@ -479,20 +481,29 @@ def _distill(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
             "vocab_size": config.vocab_size, "training": _training_record(result)}
 
 
+FP32_TORCH_FORMATS = ("hf", "hf-pruned")
+NUMPY_TOLERANCE = 1e-4  # max |logit diff| torch fp32 vs the NumPy reference runtime, on the whole test split
+
+
 def _derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
-    """Post-training steps on the source variant: torch INT8, ONNX export, ORT INT8."""
-    from slimbench.torch_io import load_hf, quantize_dynamic_int8, save_int8
+    """Post-training steps on the source variant: torch INT8, ONNX export, ORT dynamic or static INT8,
+    the NumPy reference runtime."""
+    from slimbench.torch_io import load_torch_model, quantize_dynamic_int8, save_int8
 
     src_dir = ctx.artifact_dir(str(spec.source))
     sm = read_manifest(src_dir)
-    if sm.get("format") != "hf":
+    if sm.get("format") not in FP32_TORCH_FORMATS:
         raise BuildError(f"{spec.name}: source {spec.source!r} must be a torch fp32 variant")
     shutil.copyfile(src_dir / TOKENIZER_FILE, out / TOKENIZER_FILE)
-    model = load_hf(src_dir).eval()
     record: dict[str, Any] = {"parameters": sm["parameters"], "source_variant": spec.source, "checks": {}}
+    if spec.steps == ("numpy-reference",):
+        return {**record, **_numpy_reference(ctx, spec, src_dir, out)}
+    model = load_torch_model(src_dir, sm["format"]).eval()
     check_texts = [e.text for e in ctx.splits.val[:CHECK_TEXTS]]
     reference = _logits_of(src_dir, check_texts, ctx.threads)
     if spec.steps == ("torch-dynamic-int8",):
+        if sm["format"] != "hf":
+            raise BuildError(f"{spec.name}: torch dynamic INT8 needs a plain (unpruned) fp32 source")
         save_int8(quantize_dynamic_int8(model), model.config, out)
         record.update(format="torch-int8", model_file="model.int8.safetensors")
     elif spec.steps and spec.steps[0] == "export-onnx":
@@ -506,12 +517,19 @@ def _derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
         if diff > EXPORT_TOLERANCE:
             raise BuildError(f"{spec.name}: ONNX export disagrees with torch (max |Δlogit| {diff:.2e} > "
                              f"{EXPORT_TOLERANCE:g}); refusing to publish it")
-        if "onnx-dynamic-int8" in spec.steps:
-            from slimbench.build.compress import onnx_dynamic_int8
+        if "onnx-dynamic-int8" in spec.steps or "onnx-static-int8" in spec.steps:
+            from slimbench.build.compress import onnx_dynamic_int8, onnx_static_int8
 
             fp32 = out / "model.fp32.onnx"
             os.replace(out / "model.onnx", fp32)
-            onnx_dynamic_int8(fp32, out / "model.onnx")
+            if "onnx-dynamic-int8" in spec.steps:
+                onnx_dynamic_int8(fp32, out / "model.onnx")
+            else:
+                feeds, n = _calibration_feeds(ctx, spec, out)
+                method = str(spec.calibrate.get("method", "minmax"))
+                ctx.log(f"  static INT8: calibrating activation ranges ({method}) on {n} training texts")
+                onnx_static_int8(fp32, out / "model.onnx", feeds, method)
+                record["calibration"] = {"texts": n, "method": method, "split": "train"}
             fp32.unlink()
     else:
         raise BuildError(f"{spec.name}: unsupported steps {spec.steps}")
@@ -520,6 +538,136 @@ def _derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     record["checks"]["max_abs_logit_diff_vs_source"] = float(np.abs(q - reference).max())
     record["checks"]["agreement_vs_source"] = float((q.argmax(-1) == reference.argmax(-1)).mean())
     record["checks"]["n"] = len(check_texts)
+    return record
+
+
+def _calibration_feeds(ctx: BuildContext, spec: VariantSpec, out: Path) -> tuple[list[dict[str, np.ndarray]], int]:
+    """Batches of training texts, encoded exactly as the runtime will (the variant's own Encoder)."""
+    from slimbench.runtime import Encoder
+
+    n = min(int(spec.calibrate.get("texts", 512)), len(ctx.splits.train))
+    pick = np.random.default_rng(0).choice(len(ctx.splits.train), size=n, replace=False)
+    texts = sorted((ctx.splits.train[int(i)].text for i in pick), key=len)
+    encoder = Encoder(out / TOKENIZER_FILE, spec.max_length, _truncation(ctx, spec))
+    feeds = []
+    for start in range(0, n, 32):
+        ids, mask = encoder(texts[start : start + 32])
+        feeds.append({"input_ids": ids, "attention_mask": mask})
+    return feeds, n
+
+
+def _numpy_reference(ctx: BuildContext, spec: VariantSpec, src_dir: Path, out: Path) -> dict[str, Any]:
+    """The source's fp32 weights, unchanged, for the NumPy runtime -- checked against torch on the
+    whole test split."""
+    for name in ("config.json", "model.safetensors"):
+        if not (src_dir / name).is_file():
+            raise BuildError(f"{spec.name}: source {spec.source!r} has no {name}; the NumPy runtime reads "
+                             "Hugging Face safetensors checkpoints")
+        shutil.copyfile(src_dir / name, out / name)
+    record: dict[str, Any] = {"format": "numpy-bert", "model_file": "model.safetensors", "checks": {}}
+    _write_probe_manifest(ctx, out, spec, record)
+    texts = [e.text for e in ctx.splits.test]
+    diff = float(np.abs(_logits_of(out, texts, ctx.threads) - _logits_of(src_dir, texts, ctx.threads)).max())
+    record["checks"].update(max_abs_logit_diff_vs_source=diff, n=len(texts), split="test")
+    if diff > NUMPY_TOLERANCE:
+        raise BuildError(f"{spec.name}: the NumPy runtime disagrees with torch (max |Δlogit| {diff:.2e} > "
+                         f"{NUMPY_TOLERANCE:g} on the test split); refusing to publish it")
+    return record
+
+
+def _prune(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
+    """Prune the source (structured: heads and FFN neurons removed physically; unstructured:
+    magnitude, progressively over `rounds`), each stage followed by recovery distillation from the
+    source when train.method is "distill"."""
+    import torch
+
+    from slimbench.build import prune as P
+    from slimbench.build.train import accuracy, distill, encode_all, predict_logits
+    from slimbench.torch_io import load_hf, save_hf
+
+    src_dir = ctx.artifact_dir(str(spec.source))
+    sm = read_manifest(src_dir)
+    if sm.get("format") != "hf":
+        raise BuildError(f"{spec.name}: source {spec.source!r} must be a plain torch fp32 variant")
+    shutil.copyfile(src_dir / TOKENIZER_FILE, out / TOKENIZER_FILE)
+    tok = _load_tokenizer(src_dir)
+    splits = ctx.splits
+    train_texts = [e.text for e in splits.train]
+    train_labels = [e.label for e in splits.train]
+    seqs = encode_all(tok, train_texts, spec.max_length, spec.truncation)
+    val_seqs = encode_all(tok, [e.text for e in splits.val], spec.max_length, spec.truncation)
+    val_labels = [e.label for e in splits.val]
+    model = load_hf(src_dir).eval()
+    params_before = _count_parameters(model)
+    recover = spec.method == "distill"
+    teacher_logits = _teacher_outputs(ctx, src_dir, train_texts)[0] if recover else None
+    cfg = spec.prune
+    stages: list[dict[str, Any]] = []
+
+    def val_accuracy() -> float:
+        return accuracy(predict_logits(model, val_seqs), val_labels)
+
+    def recovery(label: str) -> dict[str, Any] | None:
+        if not recover:
+            return None
+        assert teacher_logits is not None
+        result = distill(model, seqs, teacher_logits, train_labels, val_seqs, val_labels, spec.train,
+                         desc=f"{spec.name} {label}")
+        return _training_record(result)
+
+    structured = cfg.get("heads", 0.0) > 0 or cfg.get("ffn", 0.0) > 0
+    if structured:
+        n = min(int(cfg.get("importance_texts", 2048)), len(seqs))
+        pick = np.random.default_rng(int(spec.train.get("seed", 0))).choice(len(seqs), size=n, replace=False)
+        batches = []
+        for start in range(0, n, 32):
+            idx = pick[start : start + 32]
+            from slimbench.build.train import collate
+
+            ids, mask = collate(seqs, idx)
+            batches.append({"input_ids": ids, "attention_mask": mask,
+                            "labels": torch.tensor([train_labels[i] for i in idx])})
+
+        def loss_fn(logits: Any, batch: dict[str, Any]) -> Any:
+            return torch.nn.functional.cross_entropy(logits, batch["labels"])
+
+        ctx.log(f"  scoring heads and FFN neurons on {n} training texts (Michel et al. 2019 gradient importance)")
+        if cfg.get("heads", 0.0) > 0:
+            keep = P.select_heads(P.head_importance(model, batches, loss_fn), float(cfg["heads"]))
+            P.prune_heads(model, keep)
+        if cfg.get("ffn", 0.0) > 0:
+            keep = P.select_neurons(P.ffn_importance(model, batches, loss_fn), float(cfg["ffn"]))
+            P.prune_ffn(model, keep)
+        stage = {"stage": "structured", "structure": P.structure_of(model), "val_accuracy_pruned": val_accuracy()}
+        ctx.log(f"  structured pruning: {params_before:,} -> {_count_parameters(model):,} parameters, "
+                f"val accuracy before recovery {stage['val_accuracy_pruned']:.4f}")
+        stage["recovery"] = recovery("recover")
+        stage["val_accuracy"] = val_accuracy()
+        stages.append(stage)
+    if cfg.get("sparsity", 0.0) > 0:
+        scope = str(cfg.get("scope", "global"))
+        for k, target in enumerate(P.sparsity_schedule(float(cfg["sparsity"]), int(cfg.get("rounds", 1))), 1):
+            P.magnitude_prune(model, target, scope)
+            stage = {"stage": f"magnitude {k}", "target_sparsity": target, "scope": scope,
+                     "val_accuracy_pruned": val_accuracy()}
+            ctx.log(f"  magnitude pruning round {k}: {target:.0%} of encoder weights zeroed, val accuracy "
+                    f"before recovery {stage['val_accuracy_pruned']:.4f}")
+            stage["recovery"] = recovery(f"recover {k}")
+            stage["val_accuracy"] = val_accuracy()
+            stages.append(stage)
+        P.make_permanent(model)
+    record: dict[str, Any] = {"model_file": "model.safetensors", "source_variant": spec.source,
+                              "teacher": spec.source if recover else None, "training": None}
+    if structured:
+        P.save_pruned(model, out)
+        record["format"] = "hf-pruned"
+    else:
+        save_hf(model, out)
+        record["format"] = "hf"
+    stats = P.sparsity_stats(model)
+    record["parameters"] = _count_parameters(model)
+    record["pruning"] = {"config": dict(cfg), "parameters_before": params_before, "stages": stages,
+                         "sparsity": stats, "compressed_bytes": P.compressed_size(out / "model.safetensors")}
     return record
 
 

@@ -1,11 +1,11 @@
-"""Post-training compression: torch dynamic INT8, onnxruntime dynamic INT8, vocabulary trimming,
-PCA embedding initialisation."""
+"""Post-training compression: torch dynamic INT8, onnxruntime dynamic and static INT8, vocabulary
+trimming, PCA embedding initialisation."""
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,16 +17,58 @@ def onnx_dynamic_int8(src: Path, dst: Path) -> None:
     The dynamo export carries value_info that makes ORT's quantizer fail shape inference
     (ShapeInferenceError), so it is cleared first; ORT re-infers what it needs.
     """
-    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        quantize_dynamic(str(_cleared_copy(src, Path(tmp))), str(dst), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul", "Gather"], extra_options={"WeightSymmetric": True})
+
+
+def _cleared_copy(src: Path, tmp: Path) -> Path:
+    import onnx
 
     model = onnx.load(str(src))
     del model.graph.value_info[:]
+    cleared = tmp / "cleared.onnx"
+    onnx.save(model, str(cleared))
+    return cleared
+
+
+STATIC_OPS = ["MatMul", "Gemm", "Add", "Mul", "Gather"]
+
+
+def onnx_static_int8(src: Path, dst: Path, calibration: Sequence[Mapping[str, np.ndarray]],
+                     method: str = "minmax") -> None:
+    """onnxruntime static INT8 in QDQ form: weights per channel (symmetric int8) AND activations
+    quantized with ranges calibrated beforehand on `calibration` feeds (training sentences).
+
+    Unlike dynamic INT8, no activation range is computed at run time; the price is that the
+    calibration must cover the activations the model will see. `method`: minmax | percentile | entropy.
+    """
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+
+    methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+               "entropy": CalibrationMethod.Entropy}
+    if method not in methods:
+        raise ValueError(f"calibration method must be one of {sorted(methods)}, got {method!r}")
+    if not calibration:
+        raise ValueError("static quantization needs at least one calibration batch")
+
+    class Feeds(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter(calibration)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return dict(next(self.it, None) or {}) or None
+
+    extra = {"WeightSymmetric": True, "ActivationSymmetric": False}
+    if method == "percentile":
+        extra["CalibPercentile"] = 99.99
     with tempfile.TemporaryDirectory() as tmp:
-        cleared = Path(tmp) / "cleared.onnx"
-        onnx.save(model, str(cleared))
-        quantize_dynamic(str(cleared), str(dst), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul", "Gather"], extra_options={"WeightSymmetric": True})
+        quantize_static(str(_cleared_copy(src, Path(tmp))), str(dst), Feeds(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        op_types_to_quantize=STATIC_OPS, calibrate_method=methods[method], extra_options=extra)
 
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")

@@ -1,0 +1,444 @@
+"""A NumPy-only BERT sequence classifier: the reference runtime with no framework at all.
+
+Every other runtime pays for a framework before it computes anything: torch and onnxruntime cost
+import time, resident memory and install size. `NumpyBert` runs the same fp32 forward pass
+(embeddings -> encoder layers -> pooler -> classifier) with nothing but NumPy, so the difference
+between it and a framework runner is what the framework itself costs.
+
+It reads the Hugging Face layout that `BertForSequenceClassification.save_pretrained(dir,
+safe_serialization=True)` writes (`config.json` + `model.safetensors`), looks every weight up by
+its tensor name and checks its shape against what `config.json` implies, so a checkpoint that does
+not match its config fails at load time with a message naming the tensor, never with wrong logits.
+
+Pruned checkpoints are supported: each layer's feed-forward width is read from its
+`intermediate.dense.weight` (it may be narrower than `config.intermediate_size`, and
+`output.dense.weight` must agree), and when `config.json` has a non-empty `pruned_heads` mapping
+each layer's head count is read from its `attention.self.query.weight` (rows / head size, where the
+head size is `hidden_size // num_attention_heads`); key, value and `attention.output.dense` must
+agree. Every other shape must match `config.json` exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slimbench.errors import ArtifactError
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+SUPPORTED_MODEL_TYPES = ("bert",)
+FIX = "the weights do not match config.json; rebuild the variant or fix config.json"
+
+# BertConfig's defaults, used the way transformers uses them when config.json leaves a key out.
+BERT_DEFAULTS: dict[str, Any] = {
+    "vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+    "intermediate_size": 3072, "hidden_act": "gelu", "max_position_embeddings": 512,
+    "type_vocab_size": 2, "layer_norm_eps": 1e-12,
+}
+
+_F32 = np.float32
+_MASKED = np.finfo(np.float32).min  # what transformers adds for masked keys: exp() of it is 0
+
+
+# --- activations (all float32 in, float32 out) ---------------------------------------------------
+
+# Rational approximation of erf on [-4, 4] (the one Eigen, XLA and TensorFlow use for float32):
+# erf(x) ~ x * P(x^2) / Q(x^2); outside the interval erf is +-1 to float32 precision. Evaluated in
+# float32 its absolute error is below 5e-7 (against math.erf), a few float32 ulps.
+_ERF_P = tuple(_F32(c) for c in (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+                                 -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+                                 -1.60960333262415e-02))
+_ERF_Q = tuple(_F32(c) for c in (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+                                 -7.37332916720468e-03, -1.42647390514189e-02))
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """Vectorised float32 error function (absolute error < 5e-7)."""
+    x = np.clip(np.asarray(x, dtype=_F32), _F32(-4.0), _F32(4.0))
+    x2 = x * x
+    p = np.full_like(x, _ERF_P[0])
+    for c in _ERF_P[1:]:
+        p *= x2
+        p += c
+    q = np.full_like(x, _ERF_Q[0])
+    for c in _ERF_Q[1:]:
+        q *= x2
+        q += c
+    p *= x
+    p /= q
+    return p
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """Exact GELU, x * Phi(x), as torch's `gelu` (transformers' "gelu")."""
+    out = erf(x * _F32(1.0 / math.sqrt(2.0)))
+    out += _F32(1.0)
+    out *= x
+    out *= _F32(0.5)
+    return out
+
+
+def gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """The tanh approximation of GELU ("gelu_new", "gelu_pytorch_tanh")."""
+    inner = x * x
+    inner *= _F32(0.044715)
+    inner += _F32(1.0)
+    inner *= x
+    inner *= _F32(math.sqrt(2.0 / math.pi))
+    out = np.tanh(inner, out=inner)
+    out += _F32(1.0)
+    out *= x
+    out *= _F32(0.5)
+    return out
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, _F32(0.0))
+
+
+def silu(x: np.ndarray) -> np.ndarray:
+    """x * sigmoid(x), written with tanh so large negative inputs cannot overflow exp()."""
+    out = np.tanh(x * _F32(0.5))
+    out += _F32(1.0)
+    out *= x
+    out *= _F32(0.5)
+    return out
+
+
+ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "gelu": gelu, "gelu_new": gelu_tanh, "gelu_pytorch_tanh": gelu_tanh, "relu": relu,
+    "silu": silu, "swish": silu,
+}
+
+
+def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    """LayerNorm over the last axis (biased variance, as torch)."""
+    centred = x - x.mean(axis=-1, keepdims=True)
+    var = np.mean(np.square(centred), axis=-1, keepdims=True)
+    var += _F32(eps)
+    centred /= np.sqrt(var, out=var)
+    centred *= weight
+    centred += bias
+    return centred
+
+
+def softmax_(scores: np.ndarray) -> np.ndarray:
+    """Numerically stable softmax over the last axis, in place."""
+    scores -= scores.max(axis=-1, keepdims=True)
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis=-1, keepdims=True)
+    return scores
+
+
+# --- weights -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Layer:
+    """One encoder layer, weights pre-transposed to (in, out) so the forward pass is `x @ w + b`."""
+
+    heads: int
+    qkv_w: np.ndarray  # (hidden, 3 * heads * head_dim): [query * head_dim**-0.5 | key | value]
+    qkv_b: np.ndarray
+    attn_out_w: np.ndarray  # (heads * head_dim, hidden)
+    attn_out_b: np.ndarray
+    attn_ln_w: np.ndarray
+    attn_ln_b: np.ndarray
+    ffn_in_w: np.ndarray  # (hidden, intermediate)
+    ffn_in_b: np.ndarray
+    ffn_out_w: np.ndarray  # (intermediate, hidden)
+    ffn_out_b: np.ndarray
+    ffn_ln_w: np.ndarray
+    ffn_ln_b: np.ndarray
+
+    @property
+    def intermediate(self) -> int:
+        return self.ffn_in_w.shape[1]
+
+
+def _num_labels(config: Mapping[str, Any]) -> int:
+    if isinstance(config.get("id2label"), dict):
+        return len(config["id2label"])
+    return int(config.get("num_labels", 2))
+
+
+def _has_pruned_heads(config: Mapping[str, Any]) -> bool:
+    pruned = config.get("pruned_heads")
+    return isinstance(pruned, dict) and any(pruned.values())
+
+
+class _Checker:
+    """Looks tensors up by name and checks their shapes; errors name the file and the tensor."""
+
+    def __init__(self, shapes: Mapping[str, tuple[int, ...]], get: Callable[[str], np.ndarray], where: str):
+        self.shapes, self._get, self.where = shapes, get, where
+        self.elements = 0  # elements of every tensor read: the checkpoint's parameter count
+
+    def fail(self, message: str) -> ArtifactError:
+        return ArtifactError(f"{self.where}: {message}; {FIX}")
+
+    def shape(self, name: str, expected: tuple[int | None, ...]) -> tuple[int, ...]:
+        """The tensor's shape, checked against `expected` (None: any size along that axis)."""
+        shown = tuple("*" if e is None else e for e in expected)
+        if name not in self.shapes:
+            hint = ""
+            if name.startswith("bert.pooler."):
+                hint = " (BertForSequenceClassification classifies the pooled [CLS] vector: it needs a pooler)"
+            raise self.fail(f"tensor {name!r} with shape {shown} is missing{hint}")
+        actual = tuple(self.shapes[name])
+        mismatch = len(actual) != len(expected) or any(
+            e is not None and e != a for e, a in zip(expected, actual, strict=False))
+        if mismatch:
+            raise self.fail(f"tensor {name!r} has shape {actual} but config.json implies {shown}")
+        return actual
+
+    def get(self, name: str, expected: tuple[int | None, ...]) -> np.ndarray:
+        self.shape(name, expected)
+        array = self._get(name)
+        self.elements += array.size
+        if not np.issubdtype(array.dtype, np.floating):
+            raise self.fail(f"tensor {name!r} has dtype {array.dtype}, expected floating point")
+        return array
+
+    def weight(self, name: str, expected: tuple[int | None, ...]) -> np.ndarray:
+        """A Linear weight (out, in), returned transposed to a contiguous float32 (in, out)."""
+        return np.ascontiguousarray(self.get(name, expected).T, dtype=_F32)
+
+    def vector(self, name: str, size: int) -> np.ndarray:
+        return np.ascontiguousarray(self.get(name, (size,)), dtype=_F32)
+
+
+class NumpyBert:
+    """BertForSequenceClassification's inference forward pass in fp32 NumPy."""
+
+    def __init__(self, config: Mapping[str, Any], checker: _Checker):
+        """Use `NumpyBert.load(directory)` or `NumpyBert.from_tensors(config, tensors)`."""
+        model_type = config.get("model_type")
+        if model_type not in SUPPORTED_MODEL_TYPES:
+            raise ArtifactError(f"{checker.where}: model_type {model_type!r} is not supported; the NumPy "
+                                f"runtime supports only BERT-family checkpoints (model_type 'bert')")
+        cfg = {**BERT_DEFAULTS, **{k: v for k, v in config.items() if k in BERT_DEFAULTS}}
+        act = cfg["hidden_act"]
+        if not isinstance(act, str) or act not in ACTIVATIONS:
+            raise ArtifactError(f"{checker.where}: hidden_act {act!r} is not supported by the NumPy runtime; "
+                                f"supported: {', '.join(sorted(ACTIVATIONS))}")
+        position_type = config.get("position_embedding_type", "absolute")
+        if position_type != "absolute":
+            raise ArtifactError(f"{checker.where}: position_embedding_type {position_type!r} is not "
+                                "supported; the NumPy runtime implements absolute position embeddings only")
+        hidden, n_heads = int(cfg["hidden_size"]), int(cfg["num_attention_heads"])
+        if n_heads <= 0 or hidden % n_heads:
+            raise ArtifactError(f"{checker.where}: hidden_size {hidden} is not a multiple of "
+                                f"num_attention_heads {n_heads}; fix config.json")
+        self.activation: Callable[[np.ndarray], np.ndarray] = ACTIVATIONS[act]
+        self.hidden_act: str = act
+        self.hidden_size = hidden
+        self.head_dim = hidden // n_heads
+        self.eps = float(cfg["layer_norm_eps"])
+        self.max_length = int(cfg["max_position_embeddings"])
+        self.vocab_size = int(cfg["vocab_size"])
+        self.num_labels = _num_labels(config)
+        c = checker
+
+        emb = "bert.embeddings."
+        self.word_embeddings = np.ascontiguousarray(
+            c.get(emb + "word_embeddings.weight", (self.vocab_size, hidden)), dtype=_F32)
+        positions = c.get(emb + "position_embeddings.weight", (self.max_length, hidden)).astype(_F32)
+        token_types = c.get(emb + "token_type_embeddings.weight", (int(cfg["type_vocab_size"]), hidden))
+        # token_type_ids are all zeros, so type embedding 0 is folded into every position's embedding.
+        self.position_embeddings = np.ascontiguousarray(positions + token_types[0].astype(_F32))
+        self.embeddings_ln = (c.vector(emb + "LayerNorm.weight", hidden),
+                              c.vector(emb + "LayerNorm.bias", hidden))
+
+        pruned = _has_pruned_heads(config)
+        self.layers: list[_Layer] = [self._load_layer(c, i, n_heads, int(cfg["intermediate_size"]), pruned)
+                                     for i in range(int(cfg["num_hidden_layers"]))]
+        self.pooler_w = c.weight("bert.pooler.dense.weight", (hidden, hidden))
+        self.pooler_b = c.vector("bert.pooler.dense.bias", hidden)
+        self.classifier_w = c.weight("classifier.weight", (self.num_labels, hidden))
+        self.classifier_b = c.vector("classifier.bias", self.num_labels)
+        self._parameters = c.elements
+
+    def _load_layer(self, c: _Checker, i: int, n_heads: int, intermediate: int, pruned: bool) -> _Layer:
+        p, hidden, hd = f"bert.encoder.layer.{i}.", self.hidden_size, self.head_dim
+        heads = n_heads
+        if pruned:  # pruned heads: this layer's head count is what its query projection holds
+            rows = c.shape(p + "attention.self.query.weight", (None, hidden))[0]
+            if rows % hd or rows > n_heads * hd:
+                raise c.fail(f"tensor {p + 'attention.self.query.weight'!r} has {rows} rows; with pruned "
+                             f"heads config.json implies a multiple of the head size {hd} up to {n_heads * hd}")
+            heads = rows // hd
+        width = heads * hd
+        names = [p + f"attention.self.{n}" for n in ("query", "key", "value")]
+        qkv_w = [c.weight(n + ".weight", (width, hidden)) for n in names]
+        qkv_b = [c.vector(n + ".bias", width) for n in names]
+        scale = _F32(hd**-0.5)  # folded into the query projection: (x @ Wq + bq) * s == x @ (s Wq) + s bq
+        qkv_w[0] = qkv_w[0] * scale
+        qkv_b[0] = qkv_b[0] * scale
+        # pruned FFN neurons: this layer's width is what intermediate.dense holds, at most the config's
+        ffn = c.shape(p + "intermediate.dense.weight", (None, hidden))[0]
+        if ffn > intermediate:
+            raise c.fail(f"tensor {p + 'intermediate.dense.weight'!r} has shape {(ffn, hidden)} but "
+                         f"config.json implies at most {(intermediate, hidden)} (intermediate_size {intermediate})")
+        return _Layer(
+            heads=heads,
+            qkv_w=np.ascontiguousarray(np.concatenate(qkv_w, axis=1)),
+            qkv_b=np.concatenate(qkv_b),
+            attn_out_w=c.weight(p + "attention.output.dense.weight", (hidden, width)),
+            attn_out_b=c.vector(p + "attention.output.dense.bias", hidden),
+            attn_ln_w=c.vector(p + "attention.output.LayerNorm.weight", hidden),
+            attn_ln_b=c.vector(p + "attention.output.LayerNorm.bias", hidden),
+            ffn_in_w=c.weight(p + "intermediate.dense.weight", (ffn, hidden)),
+            ffn_in_b=c.vector(p + "intermediate.dense.bias", ffn),
+            ffn_out_w=c.weight(p + "output.dense.weight", (hidden, ffn)),
+            ffn_out_b=c.vector(p + "output.dense.bias", hidden),
+            ffn_ln_w=c.vector(p + "output.LayerNorm.weight", hidden),
+            ffn_ln_b=c.vector(p + "output.LayerNorm.bias", hidden),
+        )
+
+    # --- construction ----------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, directory: Path | str) -> NumpyBert:
+        """Load `config.json` + `model.safetensors` from a `save_pretrained` directory."""
+        from safetensors import SafetensorError, safe_open
+
+        directory = Path(directory)
+        config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+        config = _read_config(config_path)
+        if not weights_path.is_file():
+            sharded = " (sharded checkpoints are not supported)" if (
+                directory / f"{WEIGHTS_FILE}.index.json").is_file() else ""
+            raise ArtifactError(f"{weights_path} is missing{sharded}; rebuild the variant")
+        try:
+            with safe_open(str(weights_path), framework="numpy") as handle:
+                names: list[str] = handle.keys()
+                shapes = {name: tuple(handle.get_slice(name).get_shape()) for name in names}
+
+                def get(name: str) -> np.ndarray:
+                    try:
+                        return handle.get_tensor(name)
+                    except (SafetensorError, OSError, ValueError, TypeError) as err:
+                        raise ArtifactError(f"cannot read tensor {name!r} from {weights_path} ({err}); the "
+                                            "file is corrupt or truncated: rebuild the variant") from None
+
+                return cls(config, _Checker(shapes, get, str(weights_path)))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise ArtifactError(f"cannot read {weights_path} ({err}); the file is corrupt or truncated: "
+                                "rebuild the variant") from None
+
+    @classmethod
+    def from_tensors(cls, config: Mapping[str, Any], tensors: Mapping[str, np.ndarray],
+                     where: str = "<tensors>") -> NumpyBert:
+        """Build from an in-memory config dict and {tensor name: array} (same checks as `load`)."""
+        shapes = {name: tuple(np.shape(t)) for name, t in tensors.items()}
+        return cls(config, _Checker(shapes, lambda name: np.asarray(tensors[name]), where))
+
+    # --- introspection ---------------------------------------------------------------------------
+
+    @property
+    def heads(self) -> tuple[int, ...]:
+        """Attention heads per layer."""
+        return tuple(layer.heads for layer in self.layers)
+
+    @property
+    def intermediate_sizes(self) -> tuple[int, ...]:
+        """Feed-forward width per layer."""
+        return tuple(layer.intermediate for layer in self.layers)
+
+    @property
+    def parameters(self) -> int:
+        """Parameters read from the checkpoint (what torch's `numel()` sum counts for the same model)."""
+        return self._parameters
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the (float32, pre-transposed) weights."""
+        arrays = [self.word_embeddings, self.position_embeddings, *self.embeddings_ln, self.pooler_w,
+                  self.pooler_b, self.classifier_w, self.classifier_b]
+        arrays += [getattr(layer, f) for layer in self.layers for f in _Layer.__slots__ if f != "heads"]
+        return sum(a.nbytes for a in arrays)
+
+    # --- forward ---------------------------------------------------------------------------------
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray | None = None) -> np.ndarray:
+        """float32 (batch, num_labels) logits for int (batch, seq) ids; mask 1 = token, 0 = padding."""
+        ids = np.asarray(input_ids)
+        if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"input_ids must be a 2-D integer array, got {ids.dtype} {ids.shape}")
+        mask = np.ones(ids.shape, dtype=bool) if attention_mask is None else np.asarray(attention_mask) != 0
+        if mask.shape != ids.shape:
+            raise ValueError(f"attention_mask shape {mask.shape} does not match input_ids shape {ids.shape}")
+        batch, seq = ids.shape
+        if seq > self.max_length:
+            raise ValueError(f"sequence length {seq} exceeds max_position_embeddings {self.max_length}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(f"input_ids must be in [0, {self.vocab_size})")
+
+        x = self.word_embeddings[ids.reshape(-1)]  # (batch * seq, hidden): every matmul is one 2-D GEMM
+        x = x.reshape(batch, seq, -1)
+        x += self.position_embeddings[:seq]
+        x = layer_norm(x.reshape(batch * seq, -1), *self.embeddings_ln, self.eps)
+        masked = ~mask[:, None, None, :]  # (batch, 1, 1, keys)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = self._layer(layer, x, batch, seq, masked, cls_only=i == last)
+        cls = x.reshape(batch, -1, self.hidden_size)[:, 0]
+        pooled = np.tanh(cls @ self.pooler_w + self.pooler_b)
+        return (pooled @ self.classifier_w + self.classifier_b).astype(_F32, copy=False)
+
+    __call__ = logits
+
+    def _layer(self, layer: _Layer, x: np.ndarray, batch: int, seq: int, masked: np.ndarray,
+               cls_only: bool) -> np.ndarray:
+        """One encoder layer on x (batch * seq, hidden). With `cls_only` (the last layer: only the [CLS]
+        vector reaches the pooler) queries, attention output and feed-forward run for position 0 only."""
+        heads, hd = layer.heads, self.head_dim
+        width = heads * hd
+        if cls_only:
+            keys_values = x @ layer.qkv_w[:, width:] + layer.qkv_b[width:]
+            x = x.reshape(batch, seq, -1)[:, 0]
+            query = (x @ layer.qkv_w[:, :width] + layer.qkv_b[:width]).reshape(batch, 1, heads, hd)
+            keys_values = keys_values.reshape(batch, seq, 2, heads, hd)
+            key, value = keys_values[:, :, 0], keys_values[:, :, 1]
+            n_queries = 1
+        else:
+            qkv = (x @ layer.qkv_w + layer.qkv_b).reshape(batch, seq, 3, heads, hd)
+            query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+            n_queries = seq
+        # (batch, heads, queries, hd) @ (batch, heads, hd, keys) -> (batch, heads, queries, keys)
+        scores = query.transpose(0, 2, 1, 3) @ key.transpose(0, 2, 3, 1)
+        np.copyto(scores, _MASKED, where=masked)
+        probs = softmax_(scores)
+        context = probs @ value.transpose(0, 2, 1, 3)  # (batch, heads, queries, hd)
+        context = context.transpose(0, 2, 1, 3).reshape(batch * n_queries, width)
+        attended = context @ layer.attn_out_w
+        attended += layer.attn_out_b
+        attended += x
+        x = layer_norm(attended, layer.attn_ln_w, layer.attn_ln_b, self.eps)
+        inner = x @ layer.ffn_in_w
+        inner += layer.ffn_in_b
+        inner = self.activation(inner)
+        out = inner @ layer.ffn_out_w
+        out += layer.ffn_out_b
+        out += x
+        return layer_norm(out, layer.ffn_ln_w, layer.ffn_ln_b, self.eps)
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ArtifactError(f"{path} is missing; rebuild the variant")
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ArtifactError(f"{path} is corrupt ({err}); rebuild the variant") from None
+    if not isinstance(config, dict):
+        raise ArtifactError(f"{path} is not a JSON object; rebuild the variant")
+    return config
