@@ -8,14 +8,22 @@ between it and a framework runner is what the framework itself costs.
 It reads the Hugging Face layout that `BertForSequenceClassification.save_pretrained(dir,
 safe_serialization=True)` writes (`config.json` + `model.safetensors`), looks every weight up by
 its tensor name and checks its shape against what `config.json` implies, so a checkpoint that does
-not match its config fails at load time with a message naming the tensor, never with wrong logits.
+not match its config fails at load time with a message naming the tensor, never with wrong logits
+(model tensors the config does not account for, such as an extra layer, are an error too).
 
-Pruned checkpoints are supported: each layer's feed-forward width is read from its
-`intermediate.dense.weight` (it may be narrower than `config.intermediate_size`, and
-`output.dense.weight` must agree), and when `config.json` has a non-empty `pruned_heads` mapping
-each layer's head count is read from its `attention.self.query.weight` (rows / head size, where the
-head size is `hidden_size // num_attention_heads`); key, value and `attention.output.dense` must
-agree. Every other shape must match `config.json` exactly.
+Structurally pruned checkpoints are supported. transformers 5 has no `prune_heads` and no
+`pruned_heads` config field, so a pruned model is saved with its original config.json and smaller
+tensors; the per-layer sizes are therefore read from the tensors: a layer's feed-forward width from
+its `intermediate.dense.weight` (0 .. `intermediate_size` rows; `output.dense.weight` must agree) and its head count from its `attention.self.query.weight` (rows / head size, 1 ..
+`num_attention_heads` heads, where the head size is `hidden_size // num_attention_heads`; key, value
+and `attention.output.dense` must agree). A transformers-4 style `pruned_heads` mapping in
+config.json, if present, is checked against those counts. Every other shape must match config.json
+exactly.
+
+Everything is float32. Weights are transposed once at load time (the forward pass is `x @ w + b`),
+query/key/value are one fused matmul per layer with the 1/sqrt(head size) scale folded into the query
+weights, and the last layer runs its queries and feed-forward for the [CLS] position only, the one
+the pooler reads. Logits agree with torch to about 1e-6.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import SafetensorError, safe_open
 
 from slimbench.errors import ArtifactError
 
@@ -44,10 +53,14 @@ BERT_DEFAULTS: dict[str, Any] = {
 }
 
 _F32 = np.float32
-_MASKED = np.finfo(np.float32).min  # what transformers adds for masked keys: exp() of it is 0
+_MASKED = np.finfo(np.float32).min  # the score of a padded key (transformers' mask value): exp() gives 0
 
 
-# --- activations (all float32 in, float32 out) ---------------------------------------------------
+# --- activations: in place on a float32 array, block by block -------------------------------------
+
+# Elementwise work runs on blocks of this many elements so that the temporaries stay in cache: about
+# four times faster than whole-array passes for an FFN activation of a few megabytes.
+_BLOCK = 1 << 16
 
 # Rational approximation of erf on [-4, 4] (the one Eigen, XLA and TensorFlow use for float32):
 # erf(x) ~ x * P(x^2) / Q(x^2); outside the interval erf is +-1 to float32 precision. Evaluated in
@@ -57,64 +70,88 @@ _ERF_P = tuple(_F32(c) for c in (-2.72614225801306e-10, 2.77068142495902e-08, -2
                                  -1.60960333262415e-02))
 _ERF_Q = tuple(_F32(c) for c in (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
                                  -7.37332916720468e-03, -1.42647390514189e-02))
+_SQRT_HALF = _F32(1.0 / math.sqrt(2.0))
+_SQRT_2_OVER_PI = _F32(math.sqrt(2.0 / math.pi))
 
 
-def erf(x: np.ndarray) -> np.ndarray:
-    """Vectorised float32 error function (absolute error < 5e-7)."""
-    x = np.clip(np.asarray(x, dtype=_F32), _F32(-4.0), _F32(4.0))
-    x2 = x * x
-    p = np.full_like(x, _ERF_P[0])
-    for c in _ERF_P[1:]:
-        p *= x2
-        p += c
-    q = np.full_like(x, _ERF_Q[0])
-    for c in _ERF_Q[1:]:
-        q *= x2
-        q += c
-    p *= x
-    p /= q
-    return p
-
-
-def gelu(x: np.ndarray) -> np.ndarray:
-    """Exact GELU, x * Phi(x), as torch's `gelu` (transformers' "gelu")."""
-    out = erf(x * _F32(1.0 / math.sqrt(2.0)))
-    out += _F32(1.0)
-    out *= x
-    out *= _F32(0.5)
+def _horner(z2: np.ndarray, coefficients: tuple[np.float32, ...]) -> np.ndarray:
+    out = z2 * coefficients[0]
+    for c in coefficients[1:-1]:
+        out += c
+        out *= z2
+    out += coefficients[-1]
     return out
 
 
-def gelu_tanh(x: np.ndarray) -> np.ndarray:
-    """The tanh approximation of GELU ("gelu_new", "gelu_pytorch_tanh")."""
+def _erf_block(z: np.ndarray) -> None:
+    np.clip(z, _F32(-4.0), _F32(4.0), out=z)
+    z2 = z * z
+    p = _horner(z2, _ERF_P)
+    p *= z
+    np.divide(p, _horner(z2, _ERF_Q), out=z)
+
+
+def _gelu_block(x: np.ndarray) -> None:
+    phi = x * _SQRT_HALF
+    _erf_block(phi)
+    phi += _F32(1.0)
+    phi *= _F32(0.5)
+    x *= phi
+
+
+def _gelu_tanh_block(x: np.ndarray) -> None:
     inner = x * x
     inner *= _F32(0.044715)
     inner += _F32(1.0)
     inner *= x
-    inner *= _F32(math.sqrt(2.0 / math.pi))
-    out = np.tanh(inner, out=inner)
-    out += _F32(1.0)
-    out *= x
-    out *= _F32(0.5)
-    return out
+    inner *= _SQRT_2_OVER_PI
+    np.tanh(inner, out=inner)
+    inner += _F32(1.0)
+    inner *= _F32(0.5)
+    x *= inner
 
 
-def relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, _F32(0.0))
+def _silu_block(x: np.ndarray) -> None:
+    sigmoid = x * _F32(0.5)  # sigmoid(x) = (1 + tanh(x / 2)) / 2: no exp() to overflow
+    np.tanh(sigmoid, out=sigmoid)
+    sigmoid += _F32(1.0)
+    sigmoid *= _F32(0.5)
+    x *= sigmoid
 
 
-def silu(x: np.ndarray) -> np.ndarray:
-    """x * sigmoid(x), written with tanh so large negative inputs cannot overflow exp()."""
-    out = np.tanh(x * _F32(0.5))
-    out += _F32(1.0)
-    out *= x
-    out *= _F32(0.5)
-    return out
+def _blockwise(kernel: Callable[[np.ndarray], None]) -> Callable[[np.ndarray], np.ndarray]:
+    def apply(x: np.ndarray) -> np.ndarray:
+        if not x.flags.c_contiguous:
+            raise ValueError("in-place activations need a C-contiguous array")
+        flat = x.reshape(-1)
+        for start in range(0, flat.size, _BLOCK):
+            kernel(flat[start : start + _BLOCK])
+        return x
+
+    apply.__doc__ = f"{kernel.__name__.strip('_').removesuffix('_block')} in place on a contiguous float32 array."
+    return apply
 
 
+gelu_ = _blockwise(_gelu_block)
+gelu_tanh_ = _blockwise(_gelu_tanh_block)
+silu_ = _blockwise(_silu_block)
+
+
+def relu_(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, _F32(0.0), out=x)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """Vectorised float32 error function (absolute error < 5e-7)."""
+    out = np.array(x, dtype=_F32, order="C")
+    return _blockwise(_erf_block)(out)
+
+
+# hidden_act -> activation applied in place (exact "gelu" as torch's erf GELU; the tanh approximation
+# for "gelu_new" / "gelu_pytorch_tanh", which are the same formula).
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "gelu": gelu, "gelu_new": gelu_tanh, "gelu_pytorch_tanh": gelu_tanh, "relu": relu,
-    "silu": silu, "swish": silu,
+    "gelu": gelu_, "gelu_new": gelu_tanh_, "gelu_pytorch_tanh": gelu_tanh_, "relu": relu_,
+    "silu": silu_, "swish": silu_,
 }
 
 
@@ -163,23 +200,34 @@ class _Layer:
         return self.ffn_in_w.shape[1]
 
 
-def _num_labels(config: Mapping[str, Any]) -> int:
+def _num_labels(config: Mapping[str, Any], where: str) -> int:
     if isinstance(config.get("id2label"), dict):
         return len(config["id2label"])
-    return int(config.get("num_labels", 2))
+    labels = config.get("num_labels", 2)
+    if type(labels) is not int:
+        raise ArtifactError(f"{where}: num_labels = {labels!r} is not an int; fix config.json")
+    return labels
 
 
-def _has_pruned_heads(config: Mapping[str, Any]) -> bool:
+def _pruned_heads(config: Mapping[str, Any]) -> dict[int, int]:
+    """{layer: number of heads removed} from a transformers-4 style `pruned_heads` entry, if any."""
     pruned = config.get("pruned_heads")
-    return isinstance(pruned, dict) and any(pruned.values())
+    if not isinstance(pruned, dict):
+        return {}
+    try:
+        return {int(layer): len(set(heads)) for layer, heads in pruned.items()}
+    except (TypeError, ValueError):
+        return {}
 
 
 class _Checker:
     """Looks tensors up by name and checks their shapes; errors name the file and the tensor."""
 
-    def __init__(self, shapes: Mapping[str, tuple[int, ...]], get: Callable[[str], np.ndarray], where: str):
-        self.shapes, self._get, self.where = shapes, get, where
+    def __init__(self, shapes: Mapping[str, tuple[int, ...]], get: Callable[[str], np.ndarray], where: str,
+                 config_where: str = "config"):
+        self.shapes, self._get, self.where, self.config_where = shapes, get, where, config_where
         self.elements = 0  # elements of every tensor read: the checkpoint's parameter count
+        self.used: set[str] = set()
 
     def fail(self, message: str) -> ArtifactError:
         return ArtifactError(f"{self.where}: {message}; {FIX}")
@@ -187,6 +235,7 @@ class _Checker:
     def shape(self, name: str, expected: tuple[int | None, ...]) -> tuple[int, ...]:
         """The tensor's shape, checked against `expected` (None: any size along that axis)."""
         shown = tuple("*" if e is None else e for e in expected)
+        self.used.add(name)
         if name not in self.shapes:
             hint = ""
             if name.startswith("bert.pooler."):
@@ -207,6 +256,16 @@ class _Checker:
             raise self.fail(f"tensor {name!r} has dtype {array.dtype}, expected floating point")
         return array
 
+    def check_all_used(self) -> None:
+        """Tensors of the model that the config does not account for (say, a layer too many) are an error;
+        buffers (`position_ids`) and tensors of other heads (`cls.*`) are ignored."""
+        unused = sorted(name for name in self.shapes if name not in self.used
+                        and name.startswith(("bert.", "classifier."))
+                        and not name.endswith(("position_ids", "token_type_ids")))
+        if unused:
+            shown = ", ".join(repr(n) for n in unused[:3]) + (f" and {len(unused) - 3} more" if len(unused) > 3 else "")
+            raise self.fail(f"tensor(s) {shown} are not part of the model config.json describes")
+
     def weight(self, name: str, expected: tuple[int | None, ...]) -> np.ndarray:
         """A Linear weight (out, in), returned transposed to a contiguous float32 (in, out)."""
         return np.ascontiguousarray(self.get(name, expected).T, dtype=_F32)
@@ -222,59 +281,68 @@ class NumpyBert:
         """Use `NumpyBert.load(directory)` or `NumpyBert.from_tensors(config, tensors)`."""
         model_type = config.get("model_type")
         if model_type not in SUPPORTED_MODEL_TYPES:
-            raise ArtifactError(f"{checker.where}: model_type {model_type!r} is not supported; the NumPy "
-                                f"runtime supports only BERT-family checkpoints (model_type 'bert')")
+            raise ArtifactError(f"{checker.config_where}: model_type {model_type!r} is not supported; the "
+                                "NumPy runtime supports only BERT-family checkpoints (model_type 'bert')")
         cfg = {**BERT_DEFAULTS, **{k: v for k, v in config.items() if k in BERT_DEFAULTS}}
+        for key, default in BERT_DEFAULTS.items():
+            if type(cfg[key]) is not type(default) and not (isinstance(default, float) and type(cfg[key]) is int):
+                raise ArtifactError(f"{checker.config_where}: {key} = {cfg[key]!r} is not "
+                                    f"{'an' if isinstance(default, int) else 'a'} {type(default).__name__}; "
+                                    "fix config.json")
         act = cfg["hidden_act"]
-        if not isinstance(act, str) or act not in ACTIVATIONS:
-            raise ArtifactError(f"{checker.where}: hidden_act {act!r} is not supported by the NumPy runtime; "
-                                f"supported: {', '.join(sorted(ACTIVATIONS))}")
+        if act not in ACTIVATIONS:
+            raise ArtifactError(f"{checker.config_where}: hidden_act {act!r} is not supported by the NumPy "
+                                f"runtime; supported: {', '.join(sorted(ACTIVATIONS))}")
         position_type = config.get("position_embedding_type", "absolute")
         if position_type != "absolute":
-            raise ArtifactError(f"{checker.where}: position_embedding_type {position_type!r} is not "
+            raise ArtifactError(f"{checker.config_where}: position_embedding_type {position_type!r} is not "
                                 "supported; the NumPy runtime implements absolute position embeddings only")
-        hidden, n_heads = int(cfg["hidden_size"]), int(cfg["num_attention_heads"])
+        hidden, n_heads = cfg["hidden_size"], cfg["num_attention_heads"]
         if n_heads <= 0 or hidden % n_heads:
-            raise ArtifactError(f"{checker.where}: hidden_size {hidden} is not a multiple of "
+            raise ArtifactError(f"{checker.config_where}: hidden_size {hidden} is not a multiple of "
                                 f"num_attention_heads {n_heads}; fix config.json")
-        self.activation: Callable[[np.ndarray], np.ndarray] = ACTIVATIONS[act]
+        self.activation: Callable[[np.ndarray], np.ndarray] = ACTIVATIONS[act]  # in place
         self.hidden_act: str = act
         self.hidden_size = hidden
         self.head_dim = hidden // n_heads
         self.eps = float(cfg["layer_norm_eps"])
-        self.max_length = int(cfg["max_position_embeddings"])
-        self.vocab_size = int(cfg["vocab_size"])
-        self.num_labels = _num_labels(config)
+        self.max_length: int = cfg["max_position_embeddings"]
+        self.vocab_size: int = cfg["vocab_size"]
+        self.num_labels = _num_labels(config, checker.config_where)
         c = checker
 
         emb = "bert.embeddings."
         self.word_embeddings = np.ascontiguousarray(
             c.get(emb + "word_embeddings.weight", (self.vocab_size, hidden)), dtype=_F32)
         positions = c.get(emb + "position_embeddings.weight", (self.max_length, hidden)).astype(_F32)
-        token_types = c.get(emb + "token_type_embeddings.weight", (int(cfg["type_vocab_size"]), hidden))
+        token_types = c.get(emb + "token_type_embeddings.weight", (cfg["type_vocab_size"], hidden))
         # token_type_ids are all zeros, so type embedding 0 is folded into every position's embedding.
         self.position_embeddings = np.ascontiguousarray(positions + token_types[0].astype(_F32))
         self.embeddings_ln = (c.vector(emb + "LayerNorm.weight", hidden),
                               c.vector(emb + "LayerNorm.bias", hidden))
 
-        pruned = _has_pruned_heads(config)
-        self.layers: list[_Layer] = [self._load_layer(c, i, n_heads, int(cfg["intermediate_size"]), pruned)
-                                     for i in range(int(cfg["num_hidden_layers"]))]
+        pruned = _pruned_heads(config)
+        self.layers: list[_Layer] = [self._load_layer(c, i, n_heads, cfg["intermediate_size"], pruned.get(i))
+                                     for i in range(cfg["num_hidden_layers"])]
         self.pooler_w = c.weight("bert.pooler.dense.weight", (hidden, hidden))
         self.pooler_b = c.vector("bert.pooler.dense.bias", hidden)
         self.classifier_w = c.weight("classifier.weight", (self.num_labels, hidden))
         self.classifier_b = c.vector("classifier.bias", self.num_labels)
         self._parameters = c.elements
+        c.check_all_used()
 
-    def _load_layer(self, c: _Checker, i: int, n_heads: int, intermediate: int, pruned: bool) -> _Layer:
+    def _load_layer(self, c: _Checker, i: int, n_heads: int, intermediate: int, removed: int | None) -> _Layer:
         p, hidden, hd = f"bert.encoder.layer.{i}.", self.hidden_size, self.head_dim
-        heads = n_heads
-        if pruned:  # pruned heads: this layer's head count is what its query projection holds
-            rows = c.shape(p + "attention.self.query.weight", (None, hidden))[0]
-            if rows % hd or rows > n_heads * hd:
-                raise c.fail(f"tensor {p + 'attention.self.query.weight'!r} has {rows} rows; with pruned "
-                             f"heads config.json implies a multiple of the head size {hd} up to {n_heads * hd}")
-            heads = rows // hd
+        # pruned heads: this layer's head count is what its query projection holds
+        query = p + "attention.self.query.weight"
+        rows = c.shape(query, (None, hidden))[0]
+        if rows % hd or not hd <= rows <= n_heads * hd:
+            raise c.fail(f"tensor {query!r} has shape {(rows, hidden)} but config.json implies "
+                         f"{(n_heads * hd, hidden)} ({n_heads} heads of {hd}; a pruned layer keeps 1 to {n_heads})")
+        heads = rows // hd
+        if removed is not None and heads != n_heads - removed:
+            raise c.fail(f"tensor {query!r} holds {heads} heads but config.json's pruned_heads leaves "
+                         f"{n_heads - removed} in layer {i}")
         width = heads * hd
         names = [p + f"attention.self.{n}" for n in ("query", "key", "value")]
         qkv_w = [c.weight(n + ".weight", (width, hidden)) for n in names]
@@ -308,8 +376,6 @@ class NumpyBert:
     @classmethod
     def load(cls, directory: Path | str) -> NumpyBert:
         """Load `config.json` + `model.safetensors` from a `save_pretrained` directory."""
-        from safetensors import SafetensorError, safe_open
-
         directory = Path(directory)
         config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
         config = _read_config(config_path)
@@ -329,7 +395,7 @@ class NumpyBert:
                         raise ArtifactError(f"cannot read tensor {name!r} from {weights_path} ({err}); the "
                                             "file is corrupt or truncated: rebuild the variant") from None
 
-                return cls(config, _Checker(shapes, get, str(weights_path)))
+                return cls(config, _Checker(shapes, get, str(weights_path), str(config_path)))
         except (SafetensorError, OSError, ValueError) as err:
             raise ArtifactError(f"cannot read {weights_path} ({err}); the file is corrupt or truncated: "
                                 "rebuild the variant") from None
@@ -377,9 +443,11 @@ class NumpyBert:
         if mask.shape != ids.shape:
             raise ValueError(f"attention_mask shape {mask.shape} does not match input_ids shape {ids.shape}")
         batch, seq = ids.shape
-        if seq > self.max_length:
-            raise ValueError(f"sequence length {seq} exceeds max_position_embeddings {self.max_length}")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+        if not 0 < seq <= self.max_length:
+            raise ValueError(f"sequence length {seq} is not in [1, {self.max_length}] (max_position_embeddings)")
+        if batch == 0:
+            return np.zeros((0, self.num_labels), dtype=_F32)
+        if ids.min() < 0 or ids.max() >= self.vocab_size:
             raise ValueError(f"input_ids must be in [0, {self.vocab_size})")
 
         x = self.word_embeddings[ids.reshape(-1)]  # (batch * seq, hidden): every matmul is one 2-D GEMM
@@ -403,14 +471,19 @@ class NumpyBert:
         heads, hd = layer.heads, self.head_dim
         width = heads * hd
         if cls_only:
-            keys_values = x @ layer.qkv_w[:, width:] + layer.qkv_b[width:]
-            x = x.reshape(batch, seq, -1)[:, 0]
-            query = (x @ layer.qkv_w[:, :width] + layer.qkv_b[:width]).reshape(batch, 1, heads, hd)
+            keys_values = x @ layer.qkv_w[:, width:]
+            keys_values += layer.qkv_b[width:]
             keys_values = keys_values.reshape(batch, seq, 2, heads, hd)
             key, value = keys_values[:, :, 0], keys_values[:, :, 1]
+            x = x.reshape(batch, seq, -1)[:, 0]
+            query = x @ layer.qkv_w[:, :width]
+            query += layer.qkv_b[:width]
+            query = query.reshape(batch, 1, heads, hd)
             n_queries = 1
         else:
-            qkv = (x @ layer.qkv_w + layer.qkv_b).reshape(batch, seq, 3, heads, hd)
+            qkv = x @ layer.qkv_w
+            qkv += layer.qkv_b
+            qkv = qkv.reshape(batch, seq, 3, heads, hd)
             query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
             n_queries = seq
         # (batch, heads, queries, hd) @ (batch, heads, hd, keys) -> (batch, heads, queries, keys)
@@ -425,7 +498,7 @@ class NumpyBert:
         x = layer_norm(attended, layer.attn_ln_w, layer.attn_ln_b, self.eps)
         inner = x @ layer.ffn_in_w
         inner += layer.ffn_in_b
-        inner = self.activation(inner)
+        self.activation(inner)
         out = inner @ layer.ffn_out_w
         out += layer.ffn_out_b
         out += x

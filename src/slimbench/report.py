@@ -22,7 +22,14 @@ from tabulate import tabulate
 
 from slimbench.errors import SlimbenchError
 from slimbench.fsutil import atomic_write_text
-from slimbench.report_plots import PLOT_DIR, PLOT_TITLES, SWEEP_PLOT, draw_plots, plot_accuracy_vs_sparsity, plot_files
+from slimbench.report_plots import (
+    PLOT_DIR,
+    PLOT_TITLES,
+    SWEEP_PLOT,
+    draw_plots,
+    plot_accuracy_vs_sparsity,
+    plot_files,
+)
 from slimbench.report_summary import (
     ACCURACY_TOLERANCE,
     ALL_COLUMNS,

@@ -73,7 +73,7 @@ def run_sweep(ctx: Any, source: str, levels: Sequence[float], scope: str = "glob
         rows.append({
             "variant": name, "target_sparsity": lv,
             "encoder_sparsity": (sparsity.get("prunable") or {}).get("sparsity", 0.0),
-            "model_sparsity": (sparsity.get("all_parameters") or {}).get("sparsity", _zero_fraction(weights)),
+            "model_sparsity": (sparsity.get("all") or {}).get("sparsity", _zero_fraction(weights)),
             "val_accuracy": m.get("val_accuracy"), "test_accuracy": m.get("test_accuracy"),
             "file_bytes": weights.stat().st_size,
             "compressed_bytes": pruning.get("compressed_bytes") or _compressed(weights),

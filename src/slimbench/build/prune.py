@@ -85,8 +85,8 @@ def _gated_importance(model: nn.Module, batches: Iterable[Batch], loss_fn: LossF
     """sum over examples of |dL/d gate| for one ones-gate per example and unit at each target's output.
 
     `gate_fn(output, module)` returns (view, gate): the shape to view the output as and the shape of
-    the per-example gate (batch first) that multiplies that view. Parameters are frozen meanwhile (their .grad is never touched);
-    hooks, requires_grad flags and train/eval mode are restored afterwards.
+    the per-example gate (batch first) that multiplies that view. Parameters are frozen meanwhile
+    (their .grad is never touched); hooks, requires_grad flags and train/eval mode are restored.
     """
     totals = [np.zeros(n) for n in sizes]
     gates: dict[int, torch.Tensor] = {}
@@ -419,6 +419,13 @@ def prunable_weights(model: nn.Module) -> list[tuple[str, nn.Linear]]:
     return out
 
 
+def _current_weight(module: nn.Module) -> torch.Tensor:
+    """The weight as the next forward will see it (`module.weight` of a masked module is only refreshed
+    by a forward pass, so after an optimizer step it is stale)."""
+    mask = getattr(module, "weight_mask", None)
+    return (module.weight_orig * mask).detach() if mask is not None else module.weight.detach()
+
+
 def _masked_zeros(module: nn.Module) -> int:
     mask = getattr(module, "weight_mask", None)
     return int((mask == 0).sum()) if mask is not None else 0
@@ -443,6 +450,7 @@ def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "global") ->
         if extra < 0:
             raise ValueError(f"the model is already {already / total:.4f} sparse, above the target {sparsity}")
         torch_prune.global_unstructured([(m, "weight") for _, m in targets], pruning_method=torch_prune.L1Unstructured,
+                                        importance_scores={(m, "weight"): _current_weight(m) for _, m in targets},
                                         amount=extra)
     elif scope == "layer":
         for name, module in targets:
@@ -451,7 +459,7 @@ def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "global") ->
             if extra < 0:
                 raise ValueError(f"{name} is already {already / module.weight.numel():.4f} sparse, above the "
                                  f"target {sparsity}")
-            torch_prune.l1_unstructured(module, "weight", amount=extra)
+            torch_prune.l1_unstructured(module, "weight", amount=extra, importance_scores=_current_weight(module))
     else:
         raise ValueError(f"unknown scope {scope!r}; use 'global' or 'layer'")
     return float(sparsity_stats(model)["prunable"]["sparsity"])
@@ -475,7 +483,7 @@ def _effective_parameters(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]
         for pname, param in module.named_parameters(recurse=False):
             base = pname.removesuffix("_orig")
             if pname.endswith("_orig") and hasattr(module, base + "_mask"):
-                param = getattr(module, base)
+                param = param.detach() * getattr(module, base + "_mask")
                 pname = base
             yield (f"{prefix}.{pname}" if prefix else pname), param
 
@@ -497,9 +505,10 @@ def sparsity_stats(model: nn.Module) -> dict[str, Any]:
     """
     targets = prunable_weights(model)
     per_layer = len(PRUNABLE)
-    tensors = {f"{name}.weight": _count([m.weight]) for name, m in targets}
-    layers = [_count(m.weight for _, m in targets[i : i + per_layer]) for i in range(0, len(targets), per_layer)]
-    return {"tensors": tensors, "layers": layers, "prunable": _count(m.weight for _, m in targets),
+    weights = [(f"{name}.weight", _current_weight(m)) for name, m in targets]
+    tensors = {name: _count([w]) for name, w in weights}
+    layers = [_count(w for _, w in weights[i : i + per_layer]) for i in range(0, len(weights), per_layer)]
+    return {"tensors": tensors, "layers": layers, "prunable": _count(w for _, w in weights),
             "all": _count(t for _, t in _effective_parameters(model))}
 
 

@@ -1,0 +1,171 @@
+"""The compression toolbox end to end on the tiny zoo: pruned variants (structured, progressive
+magnitude), onnxruntime static INT8, the NumPy reference runtime and the sparsity sweep."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slimbench.build.builder import build
+from slimbench.build.prune import compressed_size, sparsity_schedule
+from slimbench.errors import SlimbenchError
+from slimbench.runtime import open_runner, read_manifest
+from slimbench.testing import tiny_zoo_specs
+from slimbench.zoo import Zoo, spec_from_dict
+
+RECIPE = {"epochs": 2, "lr": 3e-3, "batch_size": 16, "warmup": 0.1, "seed": 0}
+TOOLBOX = [
+    {"name": "pruned-heads", "source": "standard", "max_length": 16,
+     "prune": {"heads": 0.5, "ffn": 0.25, "importance_texts": 64}, "train": {"method": "distill", **RECIPE}},
+    {"name": "sparse", "source": "standard", "max_length": 16, "prune": {"sparsity": 0.5, "rounds": 2},
+     "train": {"method": "distill", **dict(RECIPE, epochs=1)}},
+    {"name": "standard-numpy", "source": "standard", "steps": ["numpy-reference"], "runtime": "numpy",
+     "max_length": 16},
+    {"name": "pruned-heads-numpy", "source": "pruned-heads", "steps": ["numpy-reference"], "runtime": "numpy",
+     "max_length": 16},
+    {"name": "pruned-heads-onnx", "source": "pruned-heads", "steps": ["export-onnx"], "runtime": "onnxruntime",
+     "max_length": 16},
+    {"name": "onnx-static-int8", "source": "standard", "steps": ["export-onnx", "onnx-static-int8"],
+     "runtime": "onnxruntime", "precision": "int8", "max_length": 16, "calibrate": {"texts": 64}},
+]
+
+
+@pytest.fixture(scope="module")
+def toolbox(tiny_base, tiny_ctx, context_for):
+    """The toolbox variants over the tiny zoo's standard (reused from the shared tiny cache)."""
+    zoo = Zoo([spec_from_dict(d) for d in tiny_zoo_specs(tiny_base) + TOOLBOX])
+    ctx = context_for(zoo, tiny_ctx.root)
+    return ctx, build(ctx, [d["name"] for d in TOOLBOX] + ["standard"])
+
+
+def _weights(path: Path) -> Path:
+    return path / read_manifest(path)["model_file"]
+
+
+def test_structured_pruning_removes_heads_and_neurons_physically(toolbox):
+    ctx, built = toolbox
+    m, std = read_manifest(built["pruned-heads"]), read_manifest(built["standard"])
+    assert m["format"] == "hf-pruned"
+    structure = m["pruning"]["stages"][0]["structure"]
+    # tiny standard: 2 layers x 2 heads of size 16, hidden 32, FFN 64 per layer
+    assert sum(structure["heads"]) == 2 and min(structure["heads"]) >= 1
+    assert sum(structure["intermediate"]) == 96  # 25 % of 128 neurons removed
+    hidden, head = 32, 16
+    per_head = 3 * (hidden * head + head) + head * hidden  # q, k, v rows + biases, output columns
+    per_neuron = hidden + 1 + hidden  # intermediate row + bias, output column
+    assert std["parameters"] - m["parameters"] == 2 * per_head + 32 * per_neuron
+    saved = _weights(built["standard"]).stat().st_size - _weights(built["pruned-heads"]).stat().st_size
+    assert abs(saved - 4 * (2 * per_head + 32 * per_neuron)) < 1024  # fp32 bytes, headers aside
+    assert m["test_accuracy"] >= 0.85
+    with open_runner(built["pruned-heads"]) as runner:
+        assert len(runner.predict(["a good film", "a dull film"])) == 2
+
+
+def test_pruned_model_exports_to_onnx_and_runs_in_numpy(toolbox):
+    _, built = toolbox
+    assert read_manifest(built["pruned-heads-onnx"])["checks"]["export_max_abs_logit_diff"] < 1e-4
+    assert read_manifest(built["pruned-heads-numpy"])["checks"]["max_abs_logit_diff_vs_source"] < 1e-4
+
+
+def test_progressive_magnitude_pruning_reaches_the_target_and_compresses(toolbox):
+    _, built = toolbox
+    m, std = read_manifest(built["sparse"]), read_manifest(built["standard"])
+    pruning = m["pruning"]
+    assert [s["target_sparsity"] for s in pruning["stages"]] == sparsity_schedule(0.5, 2)
+    assert all(s["recovery"] is not None for s in pruning["stages"])
+    prunable = pruning["sparsity"]["prunable"]
+    assert abs(prunable["zeros"] - round(0.5 * prunable["total"])) <= 1
+    # the saved file really holds those zeros, and only they became zero
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(_weights(built["sparse"])))
+    zeros = sum(int((v == 0).sum()) for k, v in tensors.items()
+                if ".encoder." in k and k.endswith("weight") and "LayerNorm" not in k)
+    assert zeros == prunable["zeros"]
+    assert _weights(built["sparse"]).stat().st_size == _weights(built["standard"]).stat().st_size  # dense file
+    assert pruning["compressed_bytes"] < compressed_size(_weights(built["standard"]))
+    assert m["parameters"] == std["parameters"] and m["format"] == "hf"
+    assert m["test_accuracy"] >= 0.85
+
+
+def test_numpy_runtime_matches_torch_on_the_test_split(toolbox):
+    ctx, built = toolbox
+    checks = read_manifest(built["standard-numpy"])["checks"]
+    assert checks["max_abs_logit_diff_vs_source"] < 1e-4 and checks["n"] == len(ctx.splits.test)
+    texts = [e.text for e in ctx.splits.test]
+    with open_runner(built["standard-numpy"]) as a, open_runner(built["standard"]) as b:
+        assert a.name == "numpy"
+        np.testing.assert_allclose(a.predict_logits(texts), b.predict_logits(texts), atol=1e-4)
+
+
+def test_numpy_runner_imports_no_framework(toolbox):
+    _, built = toolbox
+    code = ("import sys; from slimbench.runtime import open_runner; r = open_runner(sys.argv[1]); "
+            "r.predict(['a good film']); print(sorted(m for m in ('torch', 'onnxruntime', 'transformers') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(built["standard-numpy"])], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_static_int8_quantizes_activations_and_agrees(toolbox, tiny_built):
+    import onnx
+
+    _, built = toolbox
+    m = read_manifest(built["onnx-static-int8"])
+    assert m["calibration"] == {"texts": 64, "method": "minmax", "split": "train"}
+    assert m["checks"]["agreement_vs_source"] >= 0.9 and m["precision"] == "int8"
+    graph = onnx.load(str(_weights(built["onnx-static-int8"]))).graph
+    initializers = {i.name for i in graph.initializer}
+    ops = [n.op_type for n in graph.node]
+    # static: activations pass through QuantizeLinear with fixed scales; no run-time range computation
+    assert any(n.op_type == "QuantizeLinear" and n.input[0] not in initializers for n in graph.node)
+    assert "DynamicQuantizeLinear" not in ops
+    dynamic_ops = [n.op_type for n in onnx.load(str(_weights(tiny_built["onnx-int8"]))).graph.node]
+    assert "DynamicQuantizeLinear" in dynamic_ops
+
+
+def test_sweep_ladder_and_its_report_section(toolbox, tmp_path):
+    from slimbench.report import cmd_report  # noqa: F401  (the CLI path is tested below)
+    from slimbench.sweep import load_sweep, parse_levels, run_sweep
+
+    ctx, _ = toolbox
+    doc = run_sweep(ctx, "standard", parse_levels("0,50,90"))
+    rows = doc["levels"]
+    assert [r["target_sparsity"] for r in rows] == [0.0, 0.5, 0.9]
+    assert [round(r["encoder_sparsity"], 3) for r in rows] == [0.0, 0.5, 0.9]
+    assert rows[0]["variant"] == "standard" and rows[1]["variant"] == "standard-sparse-50"
+    assert rows[0]["compressed_bytes"] > rows[1]["compressed_bytes"] > rows[2]["compressed_bytes"]
+    assert len({r["file_bytes"] for r in rows}) == 1  # zeros don't shrink a dense file
+    assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in rows)
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(doc))
+    assert load_sweep(path)["source"] == "standard"
+
+    from slimbench.cli import main
+
+    results = Path(__file__).parent / "golden" / "report" / "machine_a.json"
+    assert main(["report", str(results), "--out", str(tmp_path / "out"), "--sweep", str(path)]) == 0
+    text = (tmp_path / "out" / "REPORT.md").read_text()
+    assert "## Accuracy vs sparsity" in text and "`standard-sparse-90`" in text
+    assert "plots/accuracy_vs_sparsity.png" in text
+    assert (tmp_path / "out" / "plots" / "accuracy_vs_sparsity.png").stat().st_size > 1000
+
+
+def test_bad_sweep_input_is_a_clear_error(tmp_path):
+    from slimbench.sweep import load_sweep, parse_levels
+
+    with pytest.raises(SlimbenchError, match="--levels must be sparsities"):
+        parse_levels("0,150")
+    with pytest.raises(SlimbenchError, match="comma-separated numbers"):
+        parse_levels("ten")
+    assert parse_levels("0,0.5") == parse_levels("0,50") == [0.0, 0.5]
+    bad = tmp_path / "sweep.json"
+    bad.write_text("{\"schema\": 99}")
+    with pytest.raises(SlimbenchError, match="not a slimbench sweep file"):
+        load_sweep(bad)
