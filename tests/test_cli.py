@@ -23,7 +23,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 def test_help_lists_every_command():
     out = cli("--help")
     assert out.returncode == 0
-    for command in ("list", "build", "report", "gate", "baseline"):
+    for command in ("list", "build", "sweep", "report", "gate", "baseline"):
         assert command in out.stdout
     build_help = cli("build", "--help").stdout
     assert "--variants" in build_help and "--force" in build_help
@@ -34,7 +34,8 @@ def test_unknown_variant_is_one_line(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "slimbench: error: unknown variant 'standrad'; known variants: standard, light, ultra-light, "
-        "quantized, onnx, onnx-int8, ultra-light-onnx-int8"]
+        "quantized, onnx, onnx-int8, onnx-static-int8, ultra-light-onnx-int8, pruned-heads, sparse-50, "
+        "standard-numpy, ultra-light-numpy"]
     assert "Traceback" not in out.stderr
 
 
