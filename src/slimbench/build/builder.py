@@ -549,9 +549,15 @@ def _calibration_feeds(ctx: BuildContext, spec: VariantSpec, out: Path) -> tuple
     pick = np.random.default_rng(0).choice(len(ctx.splits.train), size=n, replace=False)
     texts = sorted((ctx.splits.train[int(i)].text for i in pick), key=len)
     encoder = Encoder(out / TOKENIZER_FILE, spec.max_length, _truncation(ctx, spec))
+    # The histogram calibrators (percentile, entropy) stack every batch's tensors, so they need one
+    # shape: pad those batches to max_length. MinMax takes each batch as it comes.
+    fixed = spec.calibrate.get("method", "minmax") != "minmax"
     feeds = []
     for start in range(0, n, 32):
         ids, mask = encoder(texts[start : start + 32])
+        if fixed:
+            width = ((0, 0), (0, spec.max_length - ids.shape[1]))
+            ids, mask = np.pad(ids, width, constant_values=encoder.pad_id), np.pad(mask, width)
         feeds.append({"input_ids": ids, "attention_mask": mask})
     return feeds, n
 
