@@ -294,3 +294,16 @@ def test_rendering_imports_no_model_and_no_matplotlib():
             "bad = [m for m in ('torch', 'transformers', 'onnxruntime', 'matplotlib') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    from slimbench.fsutil import atomic_write_text
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "REPORT.md", "x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "REPORT.md").stat().st_mode & 0o777 == 0o644

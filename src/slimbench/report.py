@@ -437,12 +437,13 @@ def _sweep_section(sweep: Mapping[str, Any], plot: bool) -> list[str]:
              f"{r['file_bytes'] / 1e6:.1f}", f"{r['compressed_bytes'] / 1e6:.1f}"] for r in sweep["levels"]]
     out = ["## Accuracy vs sparsity", "",
            f"`slimbench sweep`: `{sweep['source']}` with its encoder's Linear weights pruned by magnitude "
-           f"({sweep.get('scope', 'global')} ranking; {how}). Accuracy on the {sweep.get('test_split', '?')}-"
+           f"({sweep.get('scope', 'global')} ranking; {how}). Accuracy on the {sweep.get('test_split', 0):,}-"
            "sentence test split and on validation; sizes in MB (10⁶ bytes). Zeros do not shrink a dense "
-           "file, only its compressed form; they do not make dense inference faster either.", "",
+           "file, only its compressed form; they do not make dense inference faster either. Pruned variants "
+           "built with recovery training (the zoo's `sparse-50`, `pruned-heads`) are rows of the table above.", "",
            tabulate(rows, headers=["rung", "target", "encoder sparsity", "all weights", "test acc %",
                                    "val acc %", "file MB", "gzip MB"], tablefmt="github",
-                    colalign=("left",) + ("right",) * 7), ""]
+                    colalign=("left",) + ("right",) * 7, disable_numparse=True), ""]
     if plot:
         out += [f"![Accuracy vs sparsity]({PLOT_DIR}/{SWEEP_PLOT}.png)", ""]
     return out

@@ -107,9 +107,15 @@ def plot_accuracy_vs_latency(report: MachineReport, path: Path) -> None:
     on_front = {p.variant for p in front}
     fig = _figure(len(points))
     ax = fig.add_subplot()
-    for name, x, y in points:
+    placed: list[tuple[float, float, int]] = []
+    for name, x, y in sorted(points, key=lambda p: p[1]):
         ax.scatter([x], [y], color="C0" if name in on_front else "0.55", zorder=3)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        # labels of points at about the same accuracy and within ~2x latency would overlap: give each
+        # a text line (above, below, further below) its near neighbours do not use
+        taken = {slot for px, py, slot in placed if abs(py - y) < 0.15 and 0.5 < px / x < 2.0}
+        slot = next((k for k in range(4) if k not in taken), 0)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4 - 11 * slot), fontsize=8)
+        placed.append((x, y, slot))
     if front:
         ax.step([p.latency_s * 1e3 for p in front], [p.accuracy * 100 for p in front], where="post",
                 linestyle="--", color="C0", label="Pareto front (nothing is faster and more accurate)")
