@@ -23,7 +23,6 @@ download (`compressed_size`), not the raw file.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -513,23 +512,10 @@ def sparsity_stats(model: nn.Module) -> dict[str, Any]:
 
 
 def compressed_size(path: Path | str, level: int = 6) -> int:
-    """Bytes of the file after gzip -6 (deflate), streamed in 1 MiB blocks: what a download costs."""
-    size = 0
+    """Bytes of the file after gzip -6: what a download costs (the size benchmark's own measure)."""
+    from slimbench.measure import gzip_size
 
-    class _Counter:
-        def write(self, data: bytes) -> int:
-            nonlocal size
-            size += len(data)
-            return len(data)
-
-        def flush(self) -> None:
-            pass
-
-    with open(path, "rb") as src, gzip.GzipFile(fileobj=_Counter(), mode="wb",  # type: ignore[arg-type]
-                                                compresslevel=level, mtime=0) as gz:
-        while block := src.read(1 << 20):
-            gz.write(block)
-    return size
+    return gzip_size(Path(path), level)
 
 
 def sparsity_schedule(target: float, steps: int, initial: float = 0.0) -> list[float]:
