@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -22,6 +23,8 @@ def test_every_tiny_variant_builds_with_a_complete_manifest(tiny_built, tiny_ctx
         assert m["name"] == name and m["schema"] == 1
         assert set(m["libraries"]) >= {"torch", "transformers", "onnxruntime", "python"}
         assert m["files"] and all((path / f).stat().st_size == size for f, size in m["files"].items())
+        assert set(m["files_sha256"]) == set(m["files"])
+        assert all(hashlib.sha256((path / f).read_bytes()).hexdigest() == h for f, h in m["files_sha256"].items())
         assert m["parameters"] > 0 and m["build_seconds"] > 0
         assert 0.9 <= m["test_accuracy"] <= 1.0, name  # the synthetic task is easy
         assert m["dataset"]["test"] == len(tiny_ctx.splits.test)

@@ -47,6 +47,19 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def _dir_sha256(directory: Path) -> dict[str, str]:
+    """sha256 of every file: tells two builds of one spec apart (or proves them identical)."""
+    out = {}
+    for p in sorted(directory.iterdir()):
+        if p.is_file() and p.name != MANIFEST:
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                while block := f.read(1 << 20):
+                    h.update(block)
+            out[p.name] = h.hexdigest()
+    return out
+
+
 def _dir_files(directory: Path) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in sorted(directory.iterdir()) if p.is_file() and p.name != MANIFEST}
 
@@ -224,6 +237,7 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
         if spec.runtime != "calibration":  # calibration variants may be built to crash or hang
             manifest.update(_evaluate(ctx, tmp, manifest))
         manifest["files"] = _dir_files(tmp)
+        manifest["files_sha256"] = _dir_sha256(tmp)
         manifest["build_seconds"] = time.perf_counter() - start
         manifest["built_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
