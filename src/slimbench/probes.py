@@ -80,8 +80,8 @@ def run_probe(artifact_dir: Path, threads: int, texts: list[str], n_predict: int
         request = f.name
     child_env = dict(os.environ if env is None else env)
     child_env.update({"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
-                      "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                      "PYTHONWARNINGS": "ignore"})
+                      "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
+                      "TRANSFORMERS_OFFLINE": "1", "PYTHONWARNINGS": "ignore"})
     spawned = time.time()
     t0 = time.perf_counter()
     try:

@@ -53,6 +53,7 @@ def run_sweep(ctx: Any, source: str, levels: Sequence[float], scope: str = "glob
               recover_epochs: int = 0) -> dict[str, Any]:
     """Build every rung (cached) and collect its figures; level 0 is the source itself."""
     from slimbench.build.builder import build
+    from slimbench.measure import gzip_size
     from slimbench.runtime import read_manifest
     from slimbench.zoo import Zoo, spec_from_dict
 
@@ -76,17 +77,11 @@ def run_sweep(ctx: Any, source: str, levels: Sequence[float], scope: str = "glob
             "model_sparsity": (sparsity.get("all") or {}).get("sparsity", _zero_fraction(weights)),
             "val_accuracy": m.get("val_accuracy"), "test_accuracy": m.get("test_accuracy"),
             "file_bytes": weights.stat().st_size,
-            "compressed_bytes": pruning.get("compressed_bytes") or _compressed(weights),
+            "compressed_bytes": pruning.get("compressed_bytes") or gzip_size(weights),
         })
     return {"schema": SCHEMA, "source": source, "scope": scope, "recover_epochs": recover_epochs,
             "method": "magnitude (|w|) pruning of the encoder's Linear weights; embeddings, pooler and "
                       "classifier kept dense", "test_split": len(ctx.splits.test), "levels": rows}
-
-
-def _compressed(path: Path) -> int:
-    from slimbench.build.prune import compressed_size
-
-    return compressed_size(path)
 
 
 def _zero_fraction(path: Path) -> float:

@@ -26,7 +26,7 @@ import numpy as np
 from slimbench import __version__
 from slimbench.data import Splits
 from slimbench.errors import ArtifactError, BuildError, SlimbenchError
-from slimbench.measure import macro_f1
+from slimbench.measure import macro_f1, runtime_files
 from slimbench.runtime import MANIFEST, TOKENIZER_FILE, open_runner, read_manifest
 from slimbench.zoo import VariantSpec, Zoo
 
@@ -47,21 +47,15 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def _dir_files(directory: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in runtime_files(directory)}
+
+
 def _dir_sha256(directory: Path) -> dict[str, str]:
     """sha256 of every file: tells two builds of one spec apart (or proves them identical)."""
-    out = {}
-    for p in sorted(directory.iterdir()):
-        if p.is_file() and p.name != MANIFEST:
-            h = hashlib.sha256()
-            with open(p, "rb") as f:
-                while block := f.read(1 << 20):
-                    h.update(block)
-            out[p.name] = h.hexdigest()
-    return out
+    from slimbench.assets import sha256_file
 
-
-def _dir_files(directory: Path) -> dict[str, int]:
-    return {p.name: p.stat().st_size for p in sorted(directory.iterdir()) if p.is_file() and p.name != MANIFEST}
+    return {p.name: sha256_file(p) for p in runtime_files(directory)}
 
 
 @dataclass
@@ -602,7 +596,7 @@ def _prune(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     import torch
 
     from slimbench.build import prune as P
-    from slimbench.build.train import accuracy, distill, encode_all, predict_logits
+    from slimbench.build.train import accuracy, collate, distill, encode_all, predict_logits
     from slimbench.torch_io import load_hf, save_hf
 
     src_dir = ctx.artifact_dir(str(spec.source))
@@ -627,13 +621,16 @@ def _prune(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     def val_accuracy() -> float:
         return accuracy(predict_logits(model, val_seqs), val_labels)
 
-    def recovery(label: str) -> dict[str, Any] | None:
-        if not recover:
-            return None
-        assert teacher_logits is not None
-        result = distill(model, seqs, teacher_logits, train_labels, val_seqs, val_labels, spec.train,
-                         desc=f"{spec.name} {label}")
-        return _training_record(result)
+    def recover_stage(stage: dict[str, Any], label: str) -> None:
+        """Distil the pruned model from its source (when the recipe says so) and record the stage."""
+        stage["recovery"] = None
+        if recover:
+            assert teacher_logits is not None
+            result = distill(model, seqs, teacher_logits, train_labels, val_seqs, val_labels, spec.train,
+                             desc=f"{spec.name} {label}")
+            stage["recovery"] = _training_record(result)
+        stage["val_accuracy"] = val_accuracy()
+        stages.append(stage)
 
     structured = cfg.get("heads", 0.0) > 0 or cfg.get("ffn", 0.0) > 0
     if structured:
@@ -642,8 +639,6 @@ def _prune(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
         batches = []
         for start in range(0, n, 32):
             idx = pick[start : start + 32]
-            from slimbench.build.train import collate
-
             ids, mask = collate(seqs, idx)
             batches.append({"input_ids": ids, "attention_mask": mask,
                             "labels": torch.tensor([train_labels[i] for i in idx])})
@@ -661,9 +656,7 @@ def _prune(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
         stage = {"stage": "structured", "structure": P.structure_of(model), "val_accuracy_pruned": val_accuracy()}
         ctx.log(f"  structured pruning: {params_before:,} -> {_count_parameters(model):,} parameters, "
                 f"val accuracy before recovery {stage['val_accuracy_pruned']:.4f}")
-        stage["recovery"] = recovery("recover")
-        stage["val_accuracy"] = val_accuracy()
-        stages.append(stage)
+        recover_stage(stage, "recover")
     if cfg.get("sparsity", 0.0) > 0:
         scope = str(cfg.get("scope", "global"))
         for k, target in enumerate(P.sparsity_schedule(float(cfg["sparsity"]), int(cfg.get("rounds", 1))), 1):
@@ -672,9 +665,7 @@ def _prune(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
                      "val_accuracy_pruned": val_accuracy()}
             ctx.log(f"  magnitude pruning round {k}: {target:.0%} of encoder weights zeroed, val accuracy "
                     f"before recovery {stage['val_accuracy_pruned']:.4f}")
-            stage["recovery"] = recovery(f"recover {k}")
-            stage["val_accuracy"] = val_accuracy()
-            stages.append(stage)
+            recover_stage(stage, f"recover {k}")
         P.make_permanent(model)
     record: dict[str, Any] = {"model_file": "model.safetensors", "source_variant": spec.source,
                               "teacher": spec.source if recover else None, "training": None}

@@ -67,7 +67,8 @@ def onnx_static_int8(src: Path, dst: Path, calibration: Sequence[Mapping[str, np
             self.it = iter(calibration)
 
         def get_next(self) -> dict[str, np.ndarray] | None:
-            return dict(next(self.it, None) or {}) or None
+            batch = next(self.it, None)
+            return None if batch is None else dict(batch)
 
     extra = {"WeightSymmetric": True, "ActivationSymmetric": False}
     if method == "percentile":
