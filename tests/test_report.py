@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -243,10 +242,7 @@ def test_write_report_plots_and_step_summary(tmp_path):
     step = tmp_path / "step_summary.md"
     step.write_text("earlier step\n", encoding="utf-8")
     current, baseline = runs("machine_a"), runs("machine_a_baseline")
-    t = time.perf_counter()
     path = write_report(current, tmp_path / "out", baseline_runs=baseline, step_summary=step)
-    elapsed = time.perf_counter() - t
-    assert elapsed <= 5.0, f"rendering took {elapsed:.1f} s (target: 5 s)"
     links = plot_files(group_runs(current, baseline))["a1a1a1a1a1"]
     assert list(links) == ["accuracy_vs_latency", "sizes", "load_phases", "latency_distributions"]
     for rel in links.values():
