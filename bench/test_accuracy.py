@@ -1,17 +1,25 @@
 """Accuracy on the fixed test split (never used for training or selection): accuracy, macro-F1 and
-agreement with the standard variant's predictions. The timed value is one pass over the split."""
+agreement with the standard variant's predictions. The predictions come from the variant's timing
+worker (its own process and runtime); the timed value is that worker's one pass over the split."""
 
-from slimbench.build.builder import predict_in_batches
+import pytest
+
 from slimbench.measure import accuracy_figures
+from slimbench.plugin import REPLAY_CLOCK, VariantFailed
+
+pytestmark = pytest.mark.benchmark(timer=REPLAY_CLOCK)
 
 
 def test_accuracy(benchmark, variant, slimbench_session, measure):
-    runner = measure(lambda: slimbench_session.runner(variant))
-    texts = slimbench_session.test_texts()
+    def predictions():
+        timed = slimbench_session.timed()
+        if variant.name in timed.errors:
+            raise VariantFailed(timed.errors[variant.name])
+        return timed.labels[variant.name], timed.accuracy_pass_s[variant.name]
+
+    pred, pass_s = measure(predictions)
+    measure(lambda: REPLAY_CLOCK.replay(benchmark, [pass_s]))
     gold = [e.label for e in slimbench_session.splits.test]
-    pred = measure(lambda: benchmark.pedantic(predict_in_batches, args=(runner, texts), rounds=1, iterations=1))
-    if variant.name == "standard":
-        slimbench_session.set_reference_predictions(pred)
-    reference = measure(slimbench_session.reference_predictions)
+    reference = slimbench_session.labels("standard")
     figures = accuracy_figures(pred, gold, slimbench_session.splits.num_labels, reference)
     slimbench_session.record(benchmark, variant, "accuracy", figures)

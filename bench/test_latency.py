@@ -1,36 +1,49 @@
 """Per-inference latency through the public predict path (tokenize + forward + argmax), batch 1,
-each round on the next real test sentence; and throughput at a larger batch."""
+on real test sentences; and throughput at a larger batch.
 
-import itertools
+Timed out of this process: each variant runs in its own worker process, all workers alive
+together, sampled in interleaved rounds (every variant one block per round, rotated order, the
+block's first call discarded; see `slimbench.interleave`). pytest-benchmark receives exactly those
+samples through the replay clock. Ratios to `standard` come from the paired rounds, with 95 % CIs.
+"""
 
 import pytest
 
-from slimbench.measure import latency_figures, throughput_figures
+from slimbench.measure import flatten_rounds, latency_figures, paired_figures, throughput_figures
+from slimbench.plugin import REPLAY_CLOCK
 
-# Garbage collections of the (large) pytest process land at random inside sub-millisecond samples.
-pytestmark = pytest.mark.benchmark(disable_gc=True)
+pytestmark = pytest.mark.benchmark(timer=REPLAY_CLOCK)
+REFERENCE = "standard"
+
+
+def _reference_rounds(slimbench_session, variant, metric):
+    if variant.name == REFERENCE or REFERENCE not in slimbench_session.variant_names():
+        return None
+    try:
+        return slimbench_session.timed_rounds(slimbench_session.variant(REFERENCE), metric)
+    except Exception:  # the reference failed: its own row says why; no ratios here
+        return None
 
 
 def test_latency(benchmark, variant, slimbench_session, measure):
-    cfg = slimbench_session.config
-    runner = measure(lambda: slimbench_session.runner(variant))
-    sentences = itertools.cycle(slimbench_session.test_texts())
-
-    def next_sentence():
-        return ([next(sentences)],), {}
-
-    measure(lambda: benchmark.pedantic(runner.predict, setup=next_sentence, rounds=cfg.latency_rounds,
-                                       warmup_rounds=cfg.latency_warmup))
-    samples = list(benchmark.stats.stats.data)
-    slimbench_session.record(benchmark, variant, "latency", latency_figures(samples), {"latency_s": samples})
+    rounds = measure(lambda: slimbench_session.timed_rounds(variant, "latency"))
+    samples, index = flatten_rounds(rounds)
+    measure(lambda: REPLAY_CLOCK.replay(benchmark, samples))
+    figures = latency_figures(samples)
+    ref = _reference_rounds(slimbench_session, variant, "latency")
+    if ref is not None:
+        figures.update(paired_figures(rounds, ref, {"p50_ratio": 50, "p90_ratio": 90}))
+    slimbench_session.record(benchmark, variant, "latency", figures, {"latency_s": samples, "latency_round": index},
+                             timing=slimbench_session.timed().how)
 
 
 def test_throughput(benchmark, variant, slimbench_session, measure):
-    cfg = slimbench_session.config
-    runner = measure(lambda: slimbench_session.runner(variant))
-    batch = slimbench_session.test_texts(cfg.throughput_batch)
-    measure(lambda: benchmark.pedantic(runner.predict, args=(batch,), rounds=cfg.throughput_rounds,
-                                       warmup_rounds=1))
-    samples = list(benchmark.stats.stats.data)
-    slimbench_session.record(benchmark, variant, "throughput", throughput_figures(len(batch), samples),
-                             {"batch_s": samples})
+    rounds = measure(lambda: slimbench_session.timed_rounds(variant, "throughput"))
+    samples, index = flatten_rounds(rounds)
+    measure(lambda: REPLAY_CLOCK.replay(benchmark, samples))
+    figures = throughput_figures(slimbench_session.config.throughput_batch, samples)
+    ref = _reference_rounds(slimbench_session, variant, "throughput")
+    if ref is not None:
+        figures.update(paired_figures(rounds, ref, {"batch_ratio": 50}))
+    slimbench_session.record(benchmark, variant, "throughput", figures, {"batch_s": samples, "batch_round": index},
+                             timing=slimbench_session.timed().how)

@@ -1,27 +1,23 @@
-"""Load time: fresh processes, as an application starts (import, load, first prediction), plus a
-warm in-process reload. The timed value is one whole child process, spawn to exit."""
+"""Load time: fresh processes, as an application starts (interpreter, import, load, first
+prediction, each timed in the child), taken round-robin across variants; plus a warm reload in the
+variant's timing worker. The pytest-benchmark samples are the probes' spawn-to-exit wall times."""
 
-import time
+import pytest
 
 from slimbench.measure import LOAD_PHASES, load_figures
-from slimbench.runtime import open_runner
+from slimbench.plugin import REPLAY_CLOCK
+
+pytestmark = pytest.mark.benchmark(timer=REPLAY_CLOCK)
 
 
 def test_load(benchmark, variant, slimbench_session, measure):
     cfg = slimbench_session.config
-    results = measure(lambda: slimbench_session.probe_rounds(benchmark, variant, cfg.load_samples, n_predict=0))
-
-    def warm_reloads(n=3):
-        slimbench_session.ensure_healthy(variant)
-        out = []
-        for _ in range(n):
-            t = time.perf_counter()
-            runner = open_runner(variant.artifact_dir, threads=cfg.threads)
-            out.append(time.perf_counter() - t)
-            runner.close()
-        return out
-
-    warm = measure(warm_reloads)
+    results = measure(lambda: slimbench_session.probe_results(variant, cfg.load_samples))
+    measure(lambda: REPLAY_CLOCK.replay(benchmark, [r.wall_s for r in results]))
+    warm = slimbench_session.timed().reload_s.get(variant.name, []) if slimbench_session.timed_done else []
     samples = {f"{p}_s": [r.phases_s[p] for r in results] for p in LOAD_PHASES}
-    samples["warm_reload_s"] = warm
-    slimbench_session.record(benchmark, variant, "load", load_figures(results, warm), samples)
+    if warm:
+        samples["warm_reload_s"] = warm
+    slimbench_session.record(benchmark, variant, "load", load_figures(results, warm), samples,
+                             timing={"method": "fresh process per sample, round-robin across variants",
+                                     "samples": len(results)})

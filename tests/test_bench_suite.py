@@ -27,7 +27,7 @@ def run_bench(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "pytest", str(REPO / "bench"), "--benchmark-only", "-p", "no:cacheprovider",
            "--slimbench-models", str(models), "--slimbench-cache", str(tmp_path / "cache"),
            "--slimbench-dataset", "synthetic", "--load-samples", "2", "--memory-samples", "1",
-           "--latency-rounds", "60", "--latency-warmup", "5", "--throughput-rounds", "3", "--threads", "1",
+           "--latency-rounds", "20", "--latency-block", "4", "--latency-warmup", "5", "--throughput-rounds", "3", "--threads", "1",
            f"--benchmark-json={tmp_path / 'results.json'}", "-q", *extra]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
 
@@ -58,13 +58,16 @@ def test_latency_and_ratios_match_the_known_sleeps(full_run):
     run = load_run(tmp / "results.json")
     std = run.get("standard", "latency")
     fast = run.get("fast", "latency")
-    assert std.figures["p50_s"].n == 60 and len(std.samples["latency_s"]) == 60
+    assert std.figures["p50_s"].n == 60 and len(std.samples["latency_s"]) == 60  # 20 rounds x (4 - 1 discarded)
+    assert std.samples["latency_round"] == [float(r) for r in range(20) for _ in range(3)]
     assert 0.005 <= std.figures["p50_s"].value <= 0.0065
     assert 0.001 <= fast.figures["p50_s"].value <= 0.0025
     ratio = fast.figures["p50_s"].value / std.figures["p50_s"].value
     assert 0.15 <= ratio <= 0.45  # (1 ms + overhead) / (5 ms + overhead)
     child = run.get("standard", "memory").figures["child_latency_p50_s"].value
-    assert abs(child - std.figures["p50_s"].value) <= 0.001  # in-process and fresh-process agree
+    assert abs(child - std.figures["p50_s"].value) <= 0.001  # timing worker and fresh process agree
+    paired = fast.figures["p50_ratio"]  # from the paired rounds, with its CI
+    assert paired.unit == "x" and paired.n == 20 and 0.15 <= paired.value <= 0.45
     assert run.get("fast", "size").figures["weights_bytes"].value == 1000
 
 

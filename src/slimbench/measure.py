@@ -7,7 +7,7 @@ renderers scale. Every figure carries the number of samples it summarises.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from slimbench.probes import ProbeResult
 from slimbench.runtime import MANIFEST
-from slimbench.stats import summarize
+from slimbench.stats import paired_ratio, summarize
 
 Figure = dict[str, Any]
 
@@ -140,6 +140,48 @@ def latency_figures(samples_s: Sequence[float]) -> dict[str, Figure]:
         "mean_s": figure(s.mean, "s", n), "min_s": figure(s.min, "s", n),
         "iqr_s": figure(s.iqr, "s", n),
     }
+
+
+RoundBlocks = Sequence[Sequence[float] | None]
+
+
+def flatten_rounds(rounds: RoundBlocks) -> tuple[list[float], list[float]]:
+    """(samples, the round each came from): raw samples keep their pairing for later statistics."""
+    samples: list[float] = []
+    index: list[float] = []
+    for r, block in enumerate(rounds):
+        for s in block or ():
+            samples.append(float(s))
+            index.append(float(r))
+    return samples, index
+
+
+def unflatten_rounds(samples: Sequence[float], index: Sequence[float]) -> list[list[float] | None]:
+    """The inverse of `flatten_rounds` (rounds without samples are None)."""
+    if len(samples) != len(index):
+        raise ValueError(f"{len(samples)} samples but {len(index)} round indices")
+    n = int(max(index)) + 1 if index else 0
+    out: list[list[float] | None] = [None] * n
+    for s, r in zip(samples, index, strict=True):
+        block = out[int(r)]
+        if block is None:
+            block = out[int(r)] = []
+        block.append(float(s))
+    return out
+
+
+def paired_figures(rounds: RoundBlocks, reference_rounds: RoundBlocks,
+                   quantiles: Mapping[str, float]) -> dict[str, Figure]:
+    """Ratios to the reference variant from rounds paired in time and input, with 95 % CIs:
+    {name: {value, unit "x", n = paired rounds, low, high}}."""
+    out: dict[str, Figure] = {}
+    for name, q in quantiles.items():
+        try:
+            r = paired_ratio(rounds, reference_rounds, q)
+        except ValueError:
+            continue
+        out[name] = {"value": r.value, "unit": "x", "n": r.rounds, "low": r.low, "high": r.high}
+    return out
 
 
 def throughput_figures(batch_size: int, samples_s: Sequence[float]) -> dict[str, Figure]:

@@ -44,6 +44,7 @@ class BenchConfig:
     load_samples: int
     memory_samples: int
     latency_rounds: int
+    latency_block: int
     latency_warmup: int
     throughput_batch: int
     throughput_rounds: int
@@ -53,10 +54,11 @@ class BenchConfig:
 
     @classmethod
     def from_pytest_config(cls, config: pytest.Config) -> BenchConfig:
-        def positive(name: str) -> int:
+        def positive(name: str, least: int = 1) -> int:
             value = config.getoption(name)
-            if value is None or value < 1:
-                raise pytest.UsageError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+            if value is None or value < least:
+                what = "a positive integer" if least == 1 else f"an integer >= {least}"
+                raise pytest.UsageError(f"--{name.replace('_', '-')} must be {what}, got {value!r}")
             return int(value)
 
         extra: dict[str, float] = {}
@@ -76,11 +78,18 @@ class BenchConfig:
             label_column=config.getoption("slimbench_label_column"),
             test_file=Path(config.getoption("slimbench_test_file")).resolve() if config.getoption("slimbench_test_file") else None,
             load_samples=positive("load_samples"), memory_samples=positive("memory_samples"),
-            latency_rounds=positive("latency_rounds"), latency_warmup=config.getoption("latency_warmup"),
+            latency_rounds=positive("latency_rounds"), latency_block=positive("latency_block", 2),
+            latency_warmup=positive("latency_warmup", 0),
             throughput_batch=positive("throughput_batch"), throughput_rounds=positive("throughput_rounds"),
-            probe_timeout=float(config.getoption("probe_timeout")),
+            probe_timeout=_positive_seconds(config.getoption("probe_timeout")),
             build_missing=not config.getoption("no_build"), extra_work=extra,
         )
+
+
+def _positive_seconds(value: Any) -> float:
+    if value is None or not value > 0:
+        raise pytest.UsageError(f"--probe-timeout must be a positive number of seconds, got {value!r}")
+    return float(value)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -98,15 +107,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--slimbench-text-column", default="text", help="text column of a dataset file (default: text)")
     g.addoption("--slimbench-label-column", default="label", help="label column of a dataset file (default: label)")
     g.addoption("--slimbench-test-file", default=None, help="a separate test file for a dataset file")
-    g.addoption("--load-samples", type=int, default=5, help="fresh processes per variant for load time (default 5)")
-    g.addoption("--memory-samples", type=int, default=3, help="fresh processes per variant for peak RSS (default 3)")
-    g.addoption("--latency-rounds", type=int, default=300,
-                help="batch-1 predictions timed per variant, each on the next test sentence (default 300)")
-    g.addoption("--latency-warmup", type=int, default=20, help="untimed warm-up predictions (default 20)")
+    g.addoption("--load-samples", type=int, default=5,
+                help="fresh processes per variant for start-up time, taken round-robin across variants (default 5)")
+    g.addoption("--memory-samples", type=int, default=3,
+                help="of those fresh processes, how many give peak RSS (default 3; more than --load-samples "
+                     "adds probes)")
+    g.addoption("--latency-rounds", type=int, default=40,
+                help="interleaved rounds: in each, every variant's worker process runs one block of batch-1 "
+                     "predictions on the same test sentences, in a rotated order (default 40)")
+    g.addoption("--latency-block", type=int, default=10,
+                help="batch-1 calls per block; the first of each block is discarded (default 10: 9 samples "
+                     "per round)")
+    g.addoption("--latency-warmup", type=int, default=20,
+                help="untimed warm-up predictions per worker before the first round (default 20)")
     g.addoption("--throughput-batch", type=int, default=32, help="batch size for throughput (default 32)")
-    g.addoption("--throughput-rounds", type=int, default=10, help="batches timed for throughput (default 10)")
+    g.addoption("--throughput-rounds", type=int, default=10,
+                help="interleaved rounds of two batches each (the first discarded) for throughput (default 10)")
     g.addoption("--probe-timeout", type=float, default=300.0,
-                help="seconds before a fresh-process probe counts as hung (default 300)")
+                help="seconds before a fresh-process probe or a timing worker's answer counts as hung (default 300)")
     g.addoption("--no-build", action="store_true",
                 help="fail instead of building variants that are not in the cache")
     g.addoption("--slimbench-extra-work", action="append", default=[], metavar="NAME=FRACTION",
@@ -135,15 +153,78 @@ class Variant:
                 "untrained": bool(m.get("untrained", False))}
 
 
+class ReplayClock:
+    """A pytest-benchmark timer that replays durations measured elsewhere.
+
+    Latency and throughput are timed in worker processes (one per variant, interleaved), and load
+    and memory in fresh processes; pytest-benchmark then receives exactly those samples -- so its
+    statistics, `--benchmark-json`, `--benchmark-compare` and `--benchmark-autosave` see the real
+    numbers, not the time this process spent waiting for them. `play(s)` makes the clock read s
+    after the timed call started at 0; the duration pytest-benchmark computes is s, exactly.
+    """
+
+    __name__ = "slimbench.ReplayClock"
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def __repr__(self) -> str:
+        return "slimbench.ReplayClock (samples timed in worker or fresh processes)"
+
+    def play(self, duration_s: float) -> None:
+        self.now = duration_s
+
+    def replay(self, benchmark: Any, samples_s: Sequence[float]) -> None:
+        """Feed `samples_s` to the benchmark fixture as its rounds (the test module must use this
+        clock: `pytest.mark.benchmark(timer=REPLAY_CLOCK)`)."""
+        queue = list(samples_s)
+        if not queue:
+            raise VariantFailed("no samples to record")
+
+        def setup() -> tuple[tuple[float], dict[str, Any]]:
+            self.now = 0.0
+            return (queue.pop(0),), {}
+
+        benchmark.pedantic(self.play, setup=setup, rounds=len(queue), iterations=1, warmup_rounds=0)
+
+
+REPLAY_CLOCK = ReplayClock()
+
+
+@dataclass
+class ProbeSet:
+    """Fresh-process probes of every variant, taken round-robin (not five in a row)."""
+
+    results: dict[str, list[Any]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class TimedSet:
+    """What the timing workers measured: rounds of latency and throughput samples, labels of the
+    test split, warm reloads; errors per variant; and how it was done."""
+
+    latency: Any = None  # interleave.Rounds
+    throughput: Any = None  # interleave.Rounds
+    labels: dict[str, list[int]] = field(default_factory=dict)
+    accuracy_pass_s: dict[str, float] = field(default_factory=dict)
+    reload_s: dict[str, list[float]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    how: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class BenchSession:
     config: BenchConfig
     failures: list[dict[str, Any]] = field(default_factory=list)
-    health: dict[str, str | None] = field(default_factory=dict)  # name -> error (None = healthy)
     _ctx: Any = None
-    _runner: tuple[str, Any] | None = None
-    _reference: list[int] | None = None
     _variants: dict[str, Variant] = field(default_factory=dict)
+    _resolve_errors: dict[str, str] = field(default_factory=dict)
+    _probes: ProbeSet | None = None
+    _timed: TimedSet | None = None
 
     # --- set-up --------------------------------------------------------------------------------
     @property
@@ -157,8 +238,7 @@ class BenchSession:
             cfg = self.config
             self._ctx = default_context(Zoo.load(cfg.models), dataset=cfg.dataset, base=cfg.base,
                                         text_column=cfg.text_column, label_column=cfg.label_column,
-                                        test_file=cfg.test_file,
-                                        log=lambda s: print(s, file=sys.__stderr__, flush=True))
+                                        test_file=cfg.test_file, log=log)
         return self._ctx
 
     def variant_names(self) -> list[str]:
@@ -178,6 +258,20 @@ class BenchSession:
             self._variants[name] = Variant(name, path, manifest, self)
         return self._variants[name]
 
+    def _resolved(self) -> list[Variant]:
+        """Every selected variant that resolves to a built artifact; the others' errors are kept."""
+        from slimbench.errors import SlimbenchError
+
+        out = []
+        for name in self.variant_names():
+            if name in self._resolve_errors:
+                continue
+            try:
+                out.append(self.variant(name))
+            except SlimbenchError as err:
+                self._resolve_errors[name] = str(err)
+        return out
+
     @property
     def splits(self) -> Any:
         return self.ctx.splits
@@ -186,84 +280,117 @@ class BenchSession:
         texts = [e.text for e in self.splits.test]
         return texts if n is None else list(itertools.islice(itertools.cycle(texts), n))
 
-    # --- fresh-process probes --------------------------------------------------------------------
-    def probe(self, variant: Variant, n_predict: int) -> Any:
-        from slimbench.probes import run_probe
+    # --- fresh-process probes, round-robin across variants ----------------------------------------
+    def probes(self) -> ProbeSet:
+        """Load and memory probes of every variant: round k probes each variant once, in a rotated
+        order, so the machine's drift spreads over all variants instead of landing on one."""
+        if self._probes is None:
+            from slimbench.interleave import rotated
+            from slimbench.probes import run_probe
 
-        env = None
-        if variant.name in self.config.extra_work:
-            env = dict(os.environ, SLIMBENCH_EXTRA_WORK=str(self.config.extra_work[variant.name]))
-        result = run_probe(variant.artifact_dir, self.config.threads, self.test_texts(max(1, n_predict)),
-                           n_predict=n_predict, timeout_s=self.config.probe_timeout, env=env)
-        self.health.setdefault(variant.name, None if result.ok else result.error)
-        if not result.ok:
-            self.health[variant.name] = result.error
-        return result
+            cfg, out = self.config, ProbeSet()
+            variants = {v.name: v for v in self._resolved()}
+            rounds = max(cfg.load_samples, cfg.memory_samples)
+            texts = self.test_texts(PROBE_PREDICTIONS)
+            log(f"slimbench: {rounds} fresh-process probes of each of {len(variants)} variants, round-robin")
+            for k in range(rounds):
+                for name in rotated([n for n in variants if n not in out.errors], k):
+                    v = variants[name]
+                    env = None
+                    if name in cfg.extra_work:
+                        env = dict(os.environ, SLIMBENCH_EXTRA_WORK=str(cfg.extra_work[name]))
+                    r = run_probe(v.artifact_dir, cfg.threads, texts, n_predict=PROBE_PREDICTIONS,
+                                  timeout_s=cfg.probe_timeout, env=env)
+                    if r.ok:
+                        out.results.setdefault(name, []).append(r)
+                    else:
+                        out.errors[name] = r.error or "probe failed"
+            self._probes = out
+        return self._probes
 
-    def ensure_healthy(self, variant: Variant) -> None:
-        """Before loading a variant into *this* process, prove in a child that it does not crash."""
-        if variant.name not in self.health:
-            self.probe(variant, n_predict=1)
-        if self.health[variant.name]:
-            raise VariantFailed(f"not measured in-process because its fresh-process probe failed: "
-                                f"{self.health[variant.name]}")
+    def probe_results(self, variant: Variant, n: int) -> list[Any]:
+        probes = self.probes()
+        if variant.name in probes.errors:
+            raise VariantFailed(probes.errors[variant.name])
+        return probes.results[variant.name][:n]
 
-    def probe_rounds(self, benchmark: Any, variant: Variant, rounds: int, n_predict: int) -> list[Any]:
-        """`rounds` fresh-process probes, each timed by pytest-benchmark (spawn -> exit)."""
-        results: list[Any] = []
+    # --- timing workers: one process per variant, interleaved rounds --------------------------------
+    @property
+    def timed_done(self) -> bool:
+        return self._timed is not None
 
-        def once() -> None:
-            r = self.probe(variant, n_predict)
-            if not r.ok:
-                raise VariantFailed(r.error)
-            results.append(r)
+    def timed(self) -> TimedSet:
+        if self._timed is None:
+            self._timed = self._run_workers()
+        return self._timed
 
-        benchmark.pedantic(once, rounds=rounds, iterations=1, warmup_rounds=0)
-        return results
+    def _run_workers(self) -> TimedSet:
+        from slimbench.interleave import run_rounds
+        from slimbench.workers import WorkerPool, WorkerSpec
 
-    # --- in-process runners ----------------------------------------------------------------------
-    def runner(self, variant: Variant) -> Any:
-        """The variant's runner in this process; only one is kept, so variants don't share memory."""
-        from slimbench.runtime import open_runner
+        cfg, out = self.config, TimedSet()
+        probe_errors = self._probes.errors if self._probes else {}
+        variants = [v for v in self._resolved() if v.name not in probe_errors]
+        out.errors.update({n: e for n, e in probe_errors.items()})
+        texts = self.test_texts()
+        specs = [WorkerSpec(v.name, v.artifact_dir, cfg.threads, cfg.extra_work.get(v.name, 0.0)) for v in variants]
+        log(f"slimbench: starting {len(specs)} timing workers (one process per variant, all alive together)")
+        with WorkerPool(specs, texts, timeout_s=cfg.probe_timeout) as pool:
+            block, size = cfg.latency_block, cfg.throughput_batch
+            for key in pool.alive:  # untimed warm-up
+                pool.request(key, {"op": "latency", "start": 0, "n": cfg.latency_warmup})
+            log(f"slimbench: latency, {cfg.latency_rounds} interleaved rounds of {block} batch-1 calls "
+                f"per variant (first of each block discarded)")
+            out.latency = run_rounds(pool.alive, cfg.latency_rounds, self._block(pool, "latency", block),
+                                     discard=LATENCY_DISCARD, progress=_progress("latency"))
+            log(f"slimbench: throughput, {cfg.throughput_rounds} interleaved rounds of 2 batches of {size}")
+            out.throughput = run_rounds(pool.alive, cfg.throughput_rounds, self._block(pool, "batch", 2, size),
+                                        discard=1, progress=_progress("throughput"))
+            for key in pool.alive:
+                reply = pool.request(key, {"op": "predict_all", "batch_size": 64})
+                if reply is not None:
+                    out.labels[key], out.accuracy_pass_s[key] = reply["labels"], reply["s"][0]
+                reply = pool.request(key, {"op": "reload", "n": WARM_RELOADS})
+                if reply is not None:
+                    out.reload_s[key] = reply["s"]
+            out.errors.update(pool.errors)
+            out.how = {"method": "worker process per variant, all alive together, interleaved rounds in a "
+                                 "rotated order, first call of each block discarded",
+                       "rounds": cfg.latency_rounds, "block": block, "discard": LATENCY_DISCARD,
+                       "throughput_rounds": cfg.throughput_rounds, "variants": [s.key for s in specs],
+                       "workers_start_s": round(pool.start_s, 3)}
+        return out
 
-        if self._runner and self._runner[0] == variant.name:
-            return self._runner[1]
-        self.ensure_healthy(variant)
-        self.close_runner()
-        runner = open_runner(variant.artifact_dir, threads=self.config.threads)
-        if variant.name in self.config.extra_work:
-            from slimbench.runtime import ExtraWorkRunner
+    @staticmethod
+    def _block(pool: Any, op: str, n: int, size: int = 1) -> Callable[[str, int], list[float] | None]:
+        def run(key: str, r: int) -> list[float] | None:
+            msg: dict[str, Any] = {"op": op, "start": r * n * size, "n": n}
+            if op == "batch":
+                msg["size"] = size
+            reply = pool.request(key, msg)
+            return None if reply is None else reply["s"]
+        return run
 
-            runner = ExtraWorkRunner(runner, self.config.extra_work[variant.name])
-        self._runner = (variant.name, runner)
-        return runner
+    def timed_rounds(self, variant: Variant, metric: str) -> list[list[float] | None]:
+        t = self.timed()
+        if variant.name in t.errors:
+            raise VariantFailed(t.errors[variant.name])
+        return (t.latency if metric == "latency" else t.throughput).rounds_of(variant.name)
 
-    def close_runner(self) -> None:
-        if self._runner:
-            self._runner[1].close()
-            self._runner = None
-
-    def set_reference_predictions(self, pred: list[int]) -> None:
-        self._reference = list(pred)
-
-    def reference_predictions(self) -> list[int] | None:
-        """The standard variant's test predictions (for agreement), or None without a standard."""
-        if self._reference is None:
-            if "standard" not in self.ctx.zoo.specs or not self.ctx.is_built("standard"):
-                return None
-            from slimbench.build.builder import predict_in_batches
-
-            standard = self.variant("standard")
-            self._reference = predict_in_batches(self.runner(standard), self.test_texts())
-        return self._reference
+    def labels(self, name: str) -> list[int] | None:
+        t = self.timed()
+        return t.labels.get(name)
 
     # --- recording -------------------------------------------------------------------------------
     def record(self, benchmark: Any, variant: Variant, metric: str, figures: dict[str, Any],
-               samples: dict[str, Sequence[float]] | None = None) -> None:
+               samples: dict[str, Sequence[float]] | None = None, timing: dict[str, Any] | None = None) -> None:
+        context = variant.context()
+        if timing:
+            context["timing"] = timing
         benchmark.extra_info.update({
             "slimbench_schema": SCHEMA, "variant": variant.name, "metric": metric, "status": "ok",
             "figures": figures, "samples": {k: list(map(float, v)) for k, v in (samples or {}).items()},
-            "context": variant.context(),
+            "context": context,
         })
 
     def fail(self, name: str, metric: str, error: str, variant: Variant | None = None) -> None:
@@ -271,6 +398,26 @@ class BenchSession:
                               "error": error, "figures": {}, "samples": {},
                               "context": variant.context() if variant else {"threads": self.config.threads}})
         pytest.fail(f"{name} / {metric}: {error}", pytrace=False)
+
+
+PROBE_PREDICTIONS = 50  # warm predictions in each fresh-process probe (memory after inference)
+LATENCY_DISCARD = 1  # calls dropped at the start of each block (the previous worker's hand-over)
+WARM_RELOADS = 3
+
+
+def log(message: str) -> None:
+    print(message, file=sys.__stderr__, flush=True)
+
+
+def _progress(what: str) -> Callable[[int, int], None]:
+    started = time.perf_counter()
+
+    def show(done: int, total: int) -> None:
+        if done == total or done % 10 == 0:
+            elapsed = time.perf_counter() - started
+            eta = elapsed / done * (total - done)
+            log(f"slimbench: {what} round {done}/{total}, {elapsed:.0f} s elapsed, ~{eta:.0f} s to go")
+    return show
 
 
 def _session(config: pytest.Config) -> BenchSession:
@@ -291,13 +438,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("variant", names, ids=names, indirect=True)
 
 
-METRIC_ORDER = ("size", "load", "memory", "latency", "throughput", "accuracy")
+METRIC_ORDER = ("size", "latency", "throughput", "accuracy", "load", "memory")
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the benchmarks variant by variant (standard first), fresh-process probes before the
-    in-process ones: a probe proves the variant does not crash before it is loaded into this
-    process, each variant is loaded here once, and standard's predictions are ready as the reference."""
+    """Run the benchmarks metric by metric: sizes, then the timing workers of every variant
+    (interleaved; their predictions also give accuracy), then the fresh-process probes of every
+    variant (round-robin). No model is loaded into this process."""
     bench = [i for i in items if "variant" in getattr(getattr(i, "callspec", None), "params", {})]
     if not bench:
         return
@@ -307,7 +454,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     def key(item: pytest.Item) -> tuple[int, int]:
         metric = getattr(item, "originalname", item.name).removeprefix("test_")
         order = METRIC_ORDER.index(metric) if metric in METRIC_ORDER else len(METRIC_ORDER)
-        return rank.get(item.callspec.params["variant"], len(rank)), order  # type: ignore[attr-defined]
+        return order, rank.get(item.callspec.params["variant"], len(rank))  # type: ignore[attr-defined]
 
     others = [i for i in items if i not in bench]
     items[:] = others + sorted(bench, key=key)
@@ -358,12 +505,6 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     machine_info["slimbench_machine"] = machine_facts()
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    bs = session.config.stash.get(SESSION_KEY, None)
-    if bs is not None:
-        bs.close_runner()
-
-
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     bs = config.stash.get(SESSION_KEY, None)
     if bs is None or not bs.failures:
@@ -371,9 +512,3 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("slimbench: failed measurements")
     for f in bs.failures:
         terminalreporter.line(f"{f['variant']} / {f['metric']}: {f['error']}")
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t

@@ -71,6 +71,16 @@ def _describe_exit(code: int) -> str:
     return f"exited with status {code}"
 
 
+def measuring_env(threads: int, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of every measuring child (probe or timing worker): fixed thread counts for
+    every BLAS/OpenMP runtime, no tokenizer threads, no hub, no warnings on stderr."""
+    child_env = dict(os.environ if env is None else env)
+    child_env.update({"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+                      "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
+                      "TRANSFORMERS_OFFLINE": "1", "PYTHONWARNINGS": "ignore"})
+    return child_env
+
+
 def run_probe(artifact_dir: Path, threads: int, texts: list[str], n_predict: int = 0,
               timeout_s: float = DEFAULT_TIMEOUT_S, env: dict[str, str] | None = None) -> ProbeResult:
     """Run one fresh-process probe of the artifact; never raises for a failing child."""
@@ -78,10 +88,7 @@ def run_probe(artifact_dir: Path, threads: int, texts: list[str], n_predict: int
         json.dump({"artifact": str(artifact_dir), "threads": threads, "texts": texts,
                    "n_predict": n_predict}, f)
         request = f.name
-    child_env = dict(os.environ if env is None else env)
-    child_env.update({"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
-                      "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
-                      "TRANSFORMERS_OFFLINE": "1", "PYTHONWARNINGS": "ignore"})
+    child_env = measuring_env(threads, env)
     spawned = time.time()
     t0 = time.perf_counter()
     try:
@@ -90,7 +97,7 @@ def run_probe(artifact_dir: Path, threads: int, texts: list[str], n_predict: int
     except subprocess.TimeoutExpired as err:
         tail = (err.stderr.decode(errors="replace") if isinstance(err.stderr, bytes) else (err.stderr or ""))[-500:]
         return ProbeResult(ok=False, error=f"probe of {artifact_dir.name} timed out after {timeout_s:.0f} s "
-                                           "(hang?); raise --slimbench-timeout if it is just slow",
+                                           "(hang?); raise --probe-timeout if it is just slow",
                            wall_s=time.perf_counter() - t0, stderr_tail=tail)
     finally:
         os.unlink(request)

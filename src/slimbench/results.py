@@ -45,11 +45,13 @@ class Figure:
     min: float | None = None
     max: float | None = None
     iqr: float | None = None
+    low: float | None = None  # confidence interval of a paired ratio (95 %)
+    high: float | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Figure:
         return cls(value=float(d["value"]), unit=str(d["unit"]), n=int(d.get("n", 1)),
-                   min=d.get("min"), max=d.get("max"), iqr=d.get("iqr"))
+                   min=d.get("min"), max=d.get("max"), iqr=d.get("iqr"), low=d.get("low"), high=d.get("high"))
 
 
 @dataclass

@@ -296,6 +296,17 @@ RUNNERS: dict[str, type[BaseRunner]] = {
 }
 
 
+def predict_in_batches(runner: LogitsToLabels, texts: Sequence[str], batch_size: int = 64) -> list[int]:
+    """Labels of every text, predicted in length-sorted batches (order of `texts` kept)."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    pred = [0] * len(texts)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        for i, p in zip(idx, runner.predict([texts[i] for i in idx]), strict=True):
+            pred[i] = p
+    return pred
+
+
 def open_runner(artifact_dir: Path, threads: int = 1) -> BaseRunner:
     """Load a built variant for prediction; the manifest says which runtime it needs."""
     manifest = read_manifest(artifact_dir)

@@ -75,3 +75,34 @@ def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
     if len(a) < 2 or len(b) < 2:
         return 1.0
     return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+@dataclass(frozen=True)
+class PairedRatio:
+    """num/den from samples paired by round: the median over rounds of each round's ratio of
+    block quantiles, with a percentile-bootstrap CI over rounds (rounds resampled, pairs kept)."""
+
+    value: float
+    low: float
+    high: float
+    rounds: int  # rounds in which both sides had samples
+    per_round: tuple[float, ...]
+
+
+def paired_ratio(num_rounds: Sequence[Sequence[float] | None], den_rounds: Sequence[Sequence[float] | None],
+                 q: float = 50.0, confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> PairedRatio:
+    """The paired ratio of two variants' q-quantiles (q=50: p50), robust to slow machine drift.
+
+    Each round's ratio compares blocks taken moments apart on the same inputs, so a drift that
+    slows both sides cancels in it; the median over rounds ignores a round hit by a burst of noise.
+    """
+    ratios = [float(np.percentile(a, q) / np.percentile(b, q))
+              for a, b in zip(num_rounds, den_rounds, strict=False)
+              if a and b and np.percentile(b, q) > 0]
+    if not ratios:
+        raise ValueError("no round has samples of both sides")
+    r = np.asarray(ratios)
+    rng = np.random.default_rng(seed)
+    boot = np.median(r[rng.integers(0, r.size, (resamples, r.size))], axis=1)
+    lo, hi = np.percentile(boot, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
+    return PairedRatio(float(np.median(r)), float(lo), float(hi), int(r.size), tuple(ratios))

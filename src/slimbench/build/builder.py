@@ -27,7 +27,7 @@ from slimbench import __version__
 from slimbench.data import Splits
 from slimbench.errors import ArtifactError, BuildError, SlimbenchError
 from slimbench.measure import macro_f1, runtime_files
-from slimbench.runtime import MANIFEST, TOKENIZER_FILE, open_runner, read_manifest
+from slimbench.runtime import MANIFEST, TOKENIZER_FILE, open_runner, predict_in_batches, read_manifest
 from slimbench.zoo import VariantSpec, Zoo
 
 MANIFEST_SCHEMA = 1
@@ -257,16 +257,6 @@ def _evaluate(ctx: BuildContext, directory: Path, manifest: dict[str, Any]) -> d
         return out
     finally:
         runner.close()
-
-
-def predict_in_batches(runner: Any, texts: Sequence[str], batch_size: int = 64) -> list[int]:
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    pred = [0] * len(texts)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        for i, p in zip(idx, runner.predict([texts[i] for i in idx]), strict=True):
-            pred[i] = p
-    return pred
 
 
 def _load_tokenizer(directory: Path) -> Any:

@@ -1,0 +1,70 @@
+"""Interleaved rounds: every variant runs a short block each round, in a rotated order.
+
+A shared 2-core machine drifts by tens of percent over minutes. Timing variant A for a minute and
+then variant B puts that drift into the ratio B/A; timing them in alternating blocks, a few hundred
+milliseconds apart, puts the same drift into both, and a ratio computed round by round cancels it
+(paired benchmarking, as tango, perfgate-paired and asv `continuous` do for two commands).
+
+Blocks, not single calls: an idle worker's runtime threads keep spinning for a while after its
+last call (onnxruntime's thread pool, OpenMP), which would steal a core from the next worker. The
+first `discard` calls of each block absorb that hand-over and are not kept as samples.
+
+Round r of every variant uses the same sentences (texts[r * block ...]), so rounds are paired by
+input as well as by time. This module only schedules: `run_block(key, round)` does the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+RunBlock = Callable[[str, int], "list[float] | None"]  # None: the key failed and is dropped
+
+
+@dataclass
+class Rounds:
+    """Kept samples per key and round (None where the key had failed before that round)."""
+
+    blocks: dict[str, list[list[float] | None]] = field(default_factory=dict)
+    orders: list[list[str]] = field(default_factory=list)  # who ran when, for the record
+
+    def samples(self, key: str) -> list[float]:
+        return [s for block in self.blocks.get(key, []) if block for s in block]
+
+    def rounds_of(self, key: str) -> list[list[float] | None]:
+        return self.blocks.get(key, [])
+
+
+def rotated(keys: Sequence[str], k: int) -> list[str]:
+    """keys rotated left by k: each key leads equally often over len(keys) rounds."""
+    if not keys:
+        return []
+    k %= len(keys)
+    return [*keys[k:], *keys[:k]]
+
+
+def run_rounds(keys: Sequence[str], rounds: int, run_block: RunBlock, discard: int = 1,
+               progress: Callable[[int, int], None] | None = None) -> Rounds:
+    """`rounds` rounds over `keys`; each block's first `discard` samples are dropped."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    if discard < 0:
+        raise ValueError(f"discard must be >= 0, got {discard}")
+    out = Rounds(blocks={k: [] for k in keys})
+    alive = list(keys)
+    for r in range(rounds):
+        order = rotated(alive, r)
+        out.orders.append(order)
+        for key in order:
+            block = run_block(key, r)
+            if block is None:
+                alive.remove(key)
+                out.blocks[key].append(None)
+                continue
+            out.blocks[key].append(list(block[discard:]))
+        for key in keys:  # keys that failed earlier: keep rounds aligned
+            if len(out.blocks[key]) < r + 1:
+                out.blocks[key].append(None)
+        if progress:
+            progress(r + 1, rounds)
+    return out

@@ -1,0 +1,155 @@
+"""A timing worker: one process, one variant, one runtime, loaded once, timed in blocks on request.
+
+The parent (`slimbench.workers`) starts one worker per variant and keeps them all alive together,
+so that latency can be sampled in interleaved rounds: every variant runs a short block each round,
+and the drift of a shared machine lands on all of them alike. The parent blocks on the pipe while a
+worker runs a block; an idle worker blocks on its stdin. Nothing in the pytest process (which may
+hold torch, onnxruntime and other runners) ever shares a timing loop with a runtime.
+
+Protocol (JSON lines; stdout is reserved for it, stray library output goes to stderr):
+  parent -> {"protocol": 1, "artifact": DIR, "threads": N, "texts": [...], "extra_work": 0.0}
+  worker -> {"ok": true, "protocol": 1, "pid": P, "load_s": T, "runtime": NAME}
+  parent -> {"op": "latency", "start": K, "n": N}            batch-1 predict on texts[K..K+N) (cyclic)
+         -> {"op": "batch", "start": K, "size": B, "n": N}   N calls of predict on B texts
+         -> {"op": "predict_all", "batch_size": 64}          labels of every text (for accuracy), and the time
+         -> {"op": "reload", "n": N}                         warm in-process reload times
+         -> {"op": "quit"}
+  worker -> {"ok": true, "s": [seconds, ...]} | {"ok": true, "labels": [...]} | {"ok": false, "error": MSG}
+
+Keep the top-level imports tiny: the worker imports its runtime only after the handshake.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+PROTOCOL = 1
+
+
+def _timed_calls(fn: Callable[[Sequence[str]], Any], batches: Sequence[Sequence[str]]) -> list[float]:
+    """perf_counter around each call, garbage collector off (as pytest-benchmark's disable_gc)."""
+    out: list[float] = []
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for batch in batches:
+            t = time.perf_counter()
+            fn(batch)
+            out.append(time.perf_counter() - t)
+    finally:
+        if enabled:
+            gc.enable()
+    return out
+
+
+def _cyclic(texts: Sequence[str], start: int, n: int) -> list[str]:
+    return [texts[(start + i) % len(texts)] for i in range(n)]
+
+
+class Server:
+    """The worker's state: the runner and the texts it is timed on."""
+
+    def __init__(self, request: dict[str, Any]):
+        from slimbench.runtime import open_runner
+
+        self.artifact = str(request["artifact"])
+        self.threads = int(request["threads"])
+        self.texts: list[str] = list(request["texts"])
+        if not self.texts:
+            raise ValueError("the worker needs at least one text")
+        self.extra_work = float(request.get("extra_work") or 0.0)
+        t = time.perf_counter()
+        self.runner = self._open(open_runner)
+        self.load_s = time.perf_counter() - t
+        self.runner.predict(self.texts[:1])  # first prediction: lazy initialisation is not a sample
+
+    def _open(self, open_runner: Callable[..., Any]) -> Any:
+        runner = open_runner(self.artifact, threads=self.threads)
+        if self.extra_work:
+            from slimbench.runtime import ExtraWorkRunner
+
+            runner = ExtraWorkRunner(runner, self.extra_work)
+        return runner
+
+    def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
+        op = msg.get("op")
+        if op == "latency":
+            batches = [[t] for t in _cyclic(self.texts, int(msg["start"]), int(msg["n"]))]
+            return {"ok": True, "s": _timed_calls(self.runner.predict, batches)}
+        if op == "batch":
+            size, start = int(msg["size"]), int(msg["start"])
+            batches = [_cyclic(self.texts, start + k * size, size) for k in range(int(msg["n"]))]
+            return {"ok": True, "s": _timed_calls(self.runner.predict, batches)}
+        if op == "predict_all":
+            from slimbench.runtime import predict_in_batches
+
+            t = time.perf_counter()
+            labels = predict_in_batches(self.runner, self.texts, int(msg.get("batch_size", 64)))
+            return {"ok": True, "labels": labels, "s": [time.perf_counter() - t]}
+        if op == "reload":
+            from slimbench.runtime import open_runner
+
+            times = []
+            for _ in range(int(msg["n"])):
+                t = time.perf_counter()
+                runner = open_runner(self.artifact, threads=self.threads)
+                times.append(time.perf_counter() - t)
+                runner.close()
+            return {"ok": True, "s": times}
+        return {"ok": False, "error": f"unknown worker op {op!r}"}
+
+
+def _reply(out: IO[str], data: dict[str, Any]) -> None:
+    out.write(json.dumps(data) + "\n")
+    out.flush()
+
+
+def serve(inp: IO[str], out: IO[str]) -> int:
+    """Answer requests until "quit" or end of input; a failing request is an error reply, not a crash."""
+    line = inp.readline()
+    if not line:
+        return 1
+    try:
+        request = json.loads(line)
+        if int(request.get("protocol", -1)) != PROTOCOL:
+            _reply(out, {"ok": False, "error": f"worker protocol {PROTOCOL}, parent sent {request.get('protocol')!r}; "
+                                              "the two sides must run compatible slimbench versions"})
+            return 1
+        server = Server(request)
+    except Exception as err:  # the message reaches the parent as this variant's failure
+        _reply(out, {"ok": False, "error": _describe(err)})
+        return 1
+    _reply(out, {"ok": True, "protocol": PROTOCOL, "pid": os.getpid(), "load_s": server.load_s,
+                 "runtime": getattr(server.runner, "name", "")})
+    for line in inp:
+        msg = json.loads(line)
+        if msg.get("op") == "quit":
+            break
+        try:
+            _reply(out, server.handle(msg))
+        except Exception as err:
+            _reply(out, {"ok": False, "error": _describe(err)})
+    server.runner.close()
+    return 0
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+
+
+def main() -> int:
+    # The protocol owns the real stdout; anything a library prints goes to stderr instead.
+    proto = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return serve(sys.stdin, proto)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Parent side of the timing workers: start one process per variant, ask it for timed blocks.
+
+The parent never busy-waits: it blocks in `select` on the worker's pipe, with a timeout that turns
+a hung worker into a failure (the worker is killed). A worker that crashes, hangs or answers with
+an error raises `WorkerError` naming the variant; the caller drops it and goes on with the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from slimbench.errors import SlimbenchError
+from slimbench.probes import measuring_env
+from slimbench.worker import PROTOCOL
+
+DEFAULT_TIMEOUT_S = 300.0
+
+
+class WorkerError(SlimbenchError):
+    """A timing worker crashed, hung or could not load its variant."""
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What one worker runs: `key` names it (a variant, or `side:variant` in a paired A/B run)."""
+
+    key: str
+    artifact: Path
+    threads: int
+    extra_work: float = 0.0
+    pythonpath: str | None = None  # a code checkout's src/ to import slimbench from (A/B runs)
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "stopped answering"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        return "was killed by SIGKILL (out of memory? check `dmesg`)" if name == "SIGKILL" else f"crashed with {name}"
+    return f"exited with status {code}"
+
+
+class Worker:
+    """One running worker process and its pipes."""
+
+    def __init__(self, spec: WorkerSpec, texts: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S):
+        self.spec, self.timeout_s = spec, timeout_s
+        self.info: dict[str, Any] = {}
+        env = measuring_env(spec.threads)
+        if spec.pythonpath:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (spec.pythonpath, env.get("PYTHONPATH")) if p)
+        self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 -- lives as long as the worker
+        self.proc = subprocess.Popen([sys.executable, "-m", "slimbench.worker"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
+        self._send({"protocol": PROTOCOL, "artifact": str(spec.artifact), "threads": spec.threads,
+                    "texts": list(texts), "extra_work": spec.extra_work})
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    def _send(self, msg: Mapping[str, Any]) -> None:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(json.dumps(msg) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise self._failure() from None
+
+    def _stderr_tail(self) -> str:
+        self._stderr.seek(0)
+        lines = [ln for ln in self._stderr.read().strip().splitlines() if ln.strip()]
+        return lines[-1].strip() if lines else "no output"
+
+    def _failure(self, hung: bool = False) -> WorkerError:
+        if hung:
+            self.kill()
+            return WorkerError(f"{self.key}: worker gave no answer within {self.timeout_s:.0f} s (hang?); "
+                               "raise --probe-timeout if it is just slow")
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+            self.kill()
+        return WorkerError(f"{self.key}: worker {_exit_text(code)}: {self._stderr_tail()}")
+
+    def _receive(self) -> dict[str, Any]:
+        out: IO[str] | None = self.proc.stdout
+        assert out is not None
+        ready, _, _ = select.select([out], [], [], self.timeout_s)
+        if not ready:
+            raise self._failure(hung=True)
+        line = out.readline()
+        if not line:
+            raise self._failure()
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            raise WorkerError(f"{self.key}: {reply.get('error', 'worker error')}")
+        return reply
+
+    def ready(self) -> dict[str, Any]:
+        """Wait for the handshake (runtime imported, artifact loaded, first prediction made)."""
+        if not self.info:
+            self.info = self._receive()
+        return self.info
+
+    def request(self, msg: Mapping[str, Any]) -> dict[str, Any]:
+        self.ready()
+        self._send(msg)
+        return self._receive()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self._send({"op": "quit"})
+                self.proc.wait(timeout=10)
+            except (WorkerError, subprocess.TimeoutExpired):
+                self.kill()
+        self._stderr.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class WorkerPool:
+    """All workers of a run, alive together; failures are collected per key, never raised."""
+
+    def __init__(self, specs: Sequence[WorkerSpec], texts: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S):
+        self.errors: dict[str, str] = {}
+        self.workers: dict[str, Worker] = {}
+        started = time.perf_counter()
+        for spec in specs:  # all start loading at once; then wait for each
+            self.workers[spec.key] = Worker(spec, texts, timeout_s)
+        for key in list(self.workers):
+            try:
+                self.workers[key].ready()
+            except WorkerError as err:
+                self.drop(key, str(err))
+        self.start_s = time.perf_counter() - started
+
+    @property
+    def alive(self) -> list[str]:
+        return list(self.workers)
+
+    def drop(self, key: str, error: str) -> None:
+        self.errors[key] = error
+        worker = self.workers.pop(key, None)
+        if worker is not None:
+            worker.kill()
+            worker.close()
+
+    def request(self, key: str, msg: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The worker's reply, or None when it failed (then it is dropped and its error kept)."""
+        try:
+            return self.workers[key].request(msg)
+        except WorkerError as err:
+            self.drop(key, str(err))
+            return None
+
+    def close(self) -> None:
+        for key in list(self.workers):
+            self.workers.pop(key).close()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
