@@ -164,6 +164,8 @@ class WorkerPool:
 
     def request(self, key: str, msg: Mapping[str, Any]) -> dict[str, Any] | None:
         """The worker's reply, or None when it failed (then it is dropped and its error kept)."""
+        if key not in self.workers:
+            return None
         try:
             return self.workers[key].request(msg)
         except WorkerError as err:
