@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from slimbench.build.builder import build
-from slimbench.interleave import rotated, run_rounds
+from slimbench.interleave import paired_order, rotated, run_rounds
 from slimbench.measure import flatten_rounds, paired_figures, unflatten_rounds
 from slimbench.stats import paired_ratio
 from slimbench.workers import WorkerError, WorkerPool, WorkerSpec
@@ -165,3 +165,11 @@ def test_a_missing_artifact_is_a_clear_worker_error(tmp_path):
         assert pool.alive == []
         assert "is not a built variant" in pool.errors["gone"]
     assert issubclass(WorkerError, Exception)
+
+
+def test_paired_order_keeps_the_two_sides_of_a_variant_together_and_alternates_them():
+    keys = ["base:a", "cand:a", "base:b", "cand:b"]
+    assert paired_order(keys, 0) == ["base:a", "cand:a", "base:b", "cand:b"]
+    assert paired_order(keys, 1) == ["cand:b", "base:b", "cand:a", "base:a"]
+    assert paired_order(keys, 2) == ["base:a", "cand:a", "base:b", "cand:b"]
+    assert paired_order(["base:a", "base:b", "cand:b"], 1) == ["cand:b", "base:b", "base:a"]

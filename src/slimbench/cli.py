@@ -42,6 +42,13 @@ def _context(args: argparse.Namespace, threads: int | None = None, quiet: bool =
 
 def cmd_list(args: argparse.Namespace) -> int:
     ctx = _context(args, quiet=True)
+    if args.json:  # for tools: `slimbench compare` resolves each checkout's artifacts this way
+        import json
+
+        print(json.dumps({"variants": [
+            {"name": spec.name, "runtime": spec.runtime, "built": ctx.is_built(spec.name),
+             "artifact": str(ctx.artifact_dir(spec.name))} for spec in ctx.zoo.specs.values()]}))
+        return 0
     for spec in ctx.zoo.specs.values():
         state = "built" if ctx.is_built(spec.name) else "not built"
         print(f"{spec.name:24s} {spec.runtime:12s} {spec.precision:5s} {state:10s} {spec.description}")
@@ -79,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="list the variants of the zoo and whether they are built")
     _add_common(p)
+    p.add_argument("--json", action="store_true", help="one JSON document: name, runtime, built, artifact path")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("build", help="build variants (and what they derive from) into the artifact cache")
     _add_common(p)
@@ -86,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: all cores)")
     p.add_argument("--force", action="store_true", help="rebuild the named variants even if cached")
     p.set_defaults(func=cmd_build)
-    for module in ("slimbench.sweep", "slimbench.report", "slimbench.gate"):
+    for module in ("slimbench.sweep", "slimbench.report", "slimbench.gate", "slimbench.ab"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from slimbench.compare import IMPROVEMENT, REGRESSION, judge, judge_drop, judge_growth
 from slimbench.gate_rules import (
     Budget,
     GateConfig,
@@ -236,9 +237,10 @@ def check_deterministic(pair: Pair, variant: str, rule: Rule) -> Finding | None:
     common: dict[str, Any] = dict(baseline=b, current=c, unit=figs[1].unit, threshold=f"{pct(tol)} max growth",
                                   confidence="deterministic")
     ch = pct(change) if math.isfinite(change) else "from zero"
-    if change > tol:
+    kind = judge_growth(b, c, tol)
+    if kind == REGRESSION:
         return Finding("regression", variant, rule.metric, rule.figure, change=ch, **common)
-    if change < -tol and c != b:
+    if kind == IMPROVEMENT:
         return Finding("improvement", variant, rule.metric, rule.figure, change=ch,
                        message="smaller than the baseline; consider promoting a new baseline", **common)
     return None
@@ -255,20 +257,12 @@ def check_accuracy(pair: Pair, variant: str, rule: Rule) -> Finding | None:
     common: dict[str, Any] = dict(baseline=b, current=c, unit=figs[1].unit, change=f"{-drop * 100:+.2f} points",
                                   threshold=f"-{tol * 100:.2f} points max drop",
                                   confidence=f"deterministic on the fixed test split (n={figs[1].n})")
-    if drop > tol + 1e-12:
+    kind = judge_drop(b, c, tol)
+    if kind == REGRESSION:
         return Finding("regression", variant, rule.metric, rule.figure, **common)
-    if -drop > tol + 1e-12:
+    if kind == IMPROVEMENT:
         return Finding("improvement", variant, rule.metric, rule.figure,
                        message="better than the baseline; consider promoting a new baseline", **common)
-    return None
-
-
-def _judge(change: float, lo: float, hi: float, p: float, floor: float, alpha: float) -> str | None:
-    """regression / inconclusive / improvement / None from a ratio (1 = no change), its CI and p."""
-    if change - 1 > floor:
-        return "regression" if lo > 1 and p < alpha else "inconclusive"
-    if 1 - change > floor and hi < 1 and p < alpha:
-        return "improvement"
     return None
 
 
@@ -331,7 +325,7 @@ def check_timing(pair: Pair, variant: str, rule: Rule) -> Finding | None:
                                             cfg.confidence, cfg.resamples, cfg.seed)
     base_d, cur_d = _median(base_ref_s), _median(cur_ref_s)
     p = mann_whitney_p([x / base_d for x in base_s], [x / cur_d for x in cur_s])
-    kind = _judge(change, lo, hi, p, floor, cfg.alpha)
+    kind = judge(change, lo, hi, floor, p, cfg.alpha)
     if kind is None:
         return None
     n = f"n={len(base_s)}→{len(cur_s)}"

@@ -43,8 +43,24 @@ def rotated(keys: Sequence[str], k: int) -> list[str]:
     return [*keys[k:], *keys[:k]]
 
 
+Order = Callable[[Sequence[str], int], "list[str]"]  # (keys still alive, round) -> who runs, in order
+
+
+def paired_order(keys: Sequence[str], r: int) -> list[str]:
+    """For A/B runs, keys "side:variant": variants in rotated order, the two sides of a variant
+    back to back, the side that goes first alternating by round."""
+    variants: dict[str, list[str]] = {}
+    for key in keys:
+        variants.setdefault(key.split(":", 1)[-1], []).append(key)
+    out: list[str] = []
+    for v in rotated(list(variants), r):
+        group = variants[v]
+        out.extend(group if r % 2 == 0 else group[::-1])
+    return out
+
+
 def run_rounds(keys: Sequence[str], rounds: int, run_block: RunBlock, discard: int = 1,
-               progress: Callable[[int, int], None] | None = None) -> Rounds:
+               progress: Callable[[int, int], None] | None = None, order: Order = rotated) -> Rounds:
     """`rounds` rounds over `keys`; each block's first `discard` samples are dropped."""
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
@@ -53,9 +69,9 @@ def run_rounds(keys: Sequence[str], rounds: int, run_block: RunBlock, discard: i
     out = Rounds(blocks={k: [] for k in keys})
     alive = list(keys)
     for r in range(rounds):
-        order = rotated(alive, r)
-        out.orders.append(order)
-        for key in order:
+        now = order(alive, r)
+        out.orders.append(now)
+        for key in now:
             block = run_block(key, r)
             if block is None:
                 alive.remove(key)

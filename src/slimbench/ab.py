@@ -1,0 +1,480 @@
+"""Paired A/B: `slimbench compare` measures two builds of the zoo, interleaved, in one run.
+
+A baseline and a candidate -- each a code checkout with its own `src/` and `models/`, each with
+its artifacts already built (`slimbench build` in that checkout; a shared cache makes unchanged
+specs free) -- are measured side by side on the same machine in the same minutes:
+
+- every (side, variant) gets its own timing worker, importing slimbench from *its* checkout, all
+  alive together; latency and throughput are sampled in rounds in which the two sides of a
+  variant run back to back (which goes first alternates), so the machine's drift hits both;
+- each figure's change is the paired ratio candidate / baseline over rounds, with a bootstrap CI,
+  judged by `slimbench.compare.judge` against a floor calibrated from A/A runs on this machine;
+- fresh-process start-up and peak-RSS probes alternate between the sides the same way;
+- deterministic figures (bytes on disk, parameters, test accuracy from the workers' predictions on
+  the same sentences) are compared exactly, with the gate's tolerances.
+
+Measurement loops and statistics are this checkout's; the runtime and the artifacts are each
+side's. Both checkouts must speak worker protocol 1 (slimbench with `slimbench.worker`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slimbench.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, judge, judge_drop, judge_growth
+from slimbench.errors import SlimbenchError
+
+SIDES = ("baseline", "candidate")
+CORE = ("standard", "light", "ultra-light", "quantized", "onnx", "onnx-int8", "ultra-light-onnx-int8")
+SCHEMA = 1
+
+# Floors on a paired ratio, calibrated from A/A runs on the 2-core reference VM (reports/evidence/
+# paired/): the largest |change| of 20 A/A compares, rounded up. Override with --floor FIGURE=F.
+DEFAULT_FLOORS: dict[str, float] = {"p50": 0.05, "p90": 0.10, "batch": 0.08, "start": 0.15, "peak_rss": 0.10}
+# Deterministic tolerances: the gate's defaults (gate_rules.CATALOGUE).
+SIZE_TOLERANCE, PARAM_TOLERANCE, ACCURACY_TOLERANCE = 0.01, 0.0, 0.005
+
+
+class CompareError(SlimbenchError):
+    """A side cannot be compared: not a checkout, or its variants are not built."""
+
+
+@dataclass(frozen=True)
+class Side:
+    name: str  # baseline | candidate
+    checkout: Path
+    extra_work: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def src(self) -> Path:
+        return self.checkout / "src"
+
+    def key(self, variant: str) -> str:
+        return f"{self.name}:{variant}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One compared figure of one variant."""
+
+    variant: str
+    figure: str
+    unit: str
+    baseline: float | None
+    candidate: float | None
+    change: float | None  # candidate / baseline (1 = same); for accuracy: candidate - baseline
+    low: float | None
+    high: float | None
+    n: int
+    floor: float
+    how: str
+    kind: str | None  # regression | improvement | inconclusive | None
+
+    @property
+    def failing(self) -> bool:
+        return self.kind == REGRESSION
+
+
+# --- resolving each side's artifacts ------------------------------------------------------------------
+
+def resolve_side(side: Side, variants: Sequence[str], list_args: Sequence[str]) -> dict[str, Path]:
+    """Each variant's artifact directory, as the side's own code computes it (`slimbench list --json`)."""
+    if not (side.src / "slimbench" / "__init__.py").is_file():
+        raise CompareError(f"{side.name} checkout {side.checkout} has no src/slimbench; give the root of a "
+                           "slimbench checkout")
+    env = dict(os.environ, PYTHONPATH=str(side.src), HF_HUB_OFFLINE="1")
+    env.pop("SLIMBENCH_MODELS", None)  # each side's own models/
+    proc = subprocess.run([sys.executable, "-m", "slimbench.cli", "list", "--json", *list_args],
+                          capture_output=True, text=True, env=env, cwd=side.checkout, timeout=600)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise CompareError(f"{side.name} checkout {side.checkout}: `slimbench list --json` failed: {last}")
+    listed = {v["name"]: v for v in json.loads(proc.stdout)["variants"]}
+    out: dict[str, Path] = {}
+    for name in variants:
+        if name not in listed:
+            raise CompareError(f"{side.name} checkout {side.checkout} has no variant {name!r}; "
+                               f"it has: {', '.join(listed)}")
+        if not listed[name]["built"]:
+            raise CompareError(f"{side.name} variant {name!r} is not built (expected {listed[name]['artifact']}); "
+                               f"run `slimbench build --variants {name}` in {side.checkout}")
+        out[name] = Path(listed[name]["artifact"])
+    return out
+
+
+# --- measuring ------------------------------------------------------------------------------------
+
+@dataclass
+class Settings:
+    rounds: int = 30
+    block: int = 10
+    warmup: int = 10
+    throughput_rounds: int = 6
+    throughput_batch: int = 32
+    probes: int = 3
+    threads: int = 2
+    timeout_s: float = 300.0
+    floors: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FLOORS))
+
+
+@dataclass
+class Measured:
+    latency: Any = None
+    throughput: Any = None
+    labels: dict[str, list[int]] = field(default_factory=dict)
+    start: dict[str, list[float | None]] = field(default_factory=dict)  # key -> per probe round
+    peak_rss: dict[str, list[float]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],
+            texts: Sequence[str], st: Settings, log: Callable[[str], None] = _log) -> Measured:
+    """Every (side, variant) worker alive together; rounds in paired order; then probes."""
+    from slimbench.interleave import paired_order, run_rounds
+    from slimbench.workers import WorkerPool, WorkerSpec
+
+    out = Measured()
+    specs = [WorkerSpec(s.key(v), artifacts[s.name][v], st.threads, s.extra_work.get(v, 0.0), str(s.src))
+             for v in variants for s in sides]
+    t0 = time.perf_counter()
+    log(f"compare: starting {len(specs)} timing workers ({len(variants)} variants x 2 sides)")
+    with WorkerPool(specs, texts, timeout_s=st.timeout_s) as pool:
+        out.seconds["workers_start"] = time.perf_counter() - t0
+        for key in pool.alive:
+            pool.request(key, {"op": "latency", "start": 0, "n": st.warmup})
+
+        def block(op: str, n: int, size: int = 1) -> Callable[[str, int], list[float] | None]:
+            def run(key: str, r: int) -> list[float] | None:
+                msg: dict[str, Any] = {"op": op, "start": r * n * size, "n": n}
+                if op == "batch":
+                    msg["size"] = size
+                reply = pool.request(key, msg)
+                return None if reply is None else reply["s"]
+            return run
+
+        t = time.perf_counter()
+        out.latency = run_rounds(pool.alive, st.rounds, block("latency", st.block), discard=1,
+                                 order=paired_order, progress=_progress(log, "latency", st.rounds))
+        out.seconds["latency"] = time.perf_counter() - t
+        t = time.perf_counter()
+        out.throughput = run_rounds(pool.alive, st.throughput_rounds, block("batch", 2, st.throughput_batch),
+                                    discard=1, order=paired_order)
+        out.seconds["throughput"] = time.perf_counter() - t
+        t = time.perf_counter()
+        for key in pool.alive:
+            reply = pool.request(key, {"op": "predict_all", "batch_size": 64})
+            if reply is not None:
+                out.labels[key] = reply["labels"]
+        out.seconds["accuracy"] = time.perf_counter() - t
+        out.errors.update(pool.errors)
+    if st.probes:
+        t = time.perf_counter()
+        _probe(sides, artifacts, variants, texts, st, out, log)
+        out.seconds["probes"] = time.perf_counter() - t
+    return out
+
+
+def _progress(log: Callable[[str], None], what: str, total: int) -> Callable[[int, int], None]:
+    started = time.perf_counter()
+
+    def show(done: int, _: int) -> None:
+        if done % 10 == 0 or done == total:
+            el = time.perf_counter() - started
+            log(f"compare: {what} round {done}/{total}, {el:.0f} s, ~{el / done * (total - done):.0f} s to go")
+    return show
+
+
+def _probe(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],
+           texts: Sequence[str], st: Settings, out: Measured, log: Callable[[str], None]) -> None:
+    """Fresh-process probes: round k runs each variant's two sides back to back (alternating)."""
+    from slimbench.interleave import paired_order
+    from slimbench.probes import run_probe
+
+    by_key = {s.key(v): (s, v) for v in variants for s in sides}
+    alive = [k for k in by_key if k not in out.errors]
+    log(f"compare: {st.probes} fresh-process probes of each of {len(alive)} workers' variants")
+    for k in range(st.probes):
+        for key in paired_order(alive, k):
+            side, v = by_key[key]
+            env = dict(os.environ, PYTHONPATH=str(side.src))
+            if side.extra_work.get(v):
+                env["SLIMBENCH_EXTRA_WORK"] = str(side.extra_work[v])
+            r = run_probe(artifacts[side.name][v], st.threads, list(texts[:5]), n_predict=5,
+                          timeout_s=st.timeout_s, env=env)
+            if r.ok:
+                out.start.setdefault(key, []).append(r.start_to_first_prediction_s)
+                out.peak_rss.setdefault(key, []).append(float(r.vmhwm_bytes["after_inference"]))
+            else:
+                out.start.setdefault(key, []).append(None)
+                out.errors.setdefault(key, r.error or "probe failed")
+
+
+# --- judging --------------------------------------------------------------------------------------
+
+def _paired(variant: str, figure: str, num: Sequence[Sequence[float] | None], den: Sequence[Sequence[float] | None],
+            q: float, floor: float, how: str) -> Verdict | None:
+    from slimbench.stats import paired_ratio
+
+    try:
+        r = paired_ratio(num, den, q)
+    except ValueError:
+        return None
+    base = float(np.median([np.percentile(b, q) for b in den if b]))
+    cand = float(np.median([np.percentile(a, q) for a in num if a]))
+    return Verdict(variant, figure, "s", base, cand, r.value, r.low, r.high, r.rounds, floor, how,
+                   judge(r.value, r.low, r.high, floor))
+
+
+def judge_all(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],
+              gold: Sequence[int], num_labels: int, m: Measured, st: Settings) -> list[Verdict]:
+    from slimbench.measure import accuracy_figures
+
+    base, cand = sides
+    out: list[Verdict] = []
+    for v in variants:
+        kb, kc = base.key(v), cand.key(v)
+        if kb in m.errors or kc in m.errors:
+            continue
+        lat_b, lat_c = m.latency.rounds_of(kb), m.latency.rounds_of(kc)
+        how = "paired rounds (worker processes, interleaved)"
+        for figure, q in (("p50", 50.0), ("p90", 90.0)):
+            verdict = _paired(v, figure, lat_c, lat_b, q, st.floors[figure], how)
+            if verdict:
+                out.append(verdict)
+        verdict = _paired(v, "batch", m.throughput.rounds_of(kc), m.throughput.rounds_of(kb), 50.0,
+                          st.floors["batch"], how)
+        if verdict:
+            out.append(verdict)
+        if m.start.get(kb) and m.start.get(kc):
+            rounds_b = [[x] if x is not None else None for x in m.start[kb]]
+            rounds_c = [[x] if x is not None else None for x in m.start[kc]]
+            verdict = _paired(v, "start", rounds_c, rounds_b, 50.0, st.floors["start"],
+                              "paired fresh-process probes (start to first prediction)")
+            if verdict:
+                out.append(verdict)
+        if m.peak_rss.get(kb) and m.peak_rss.get(kc):
+            b, c = float(np.median(m.peak_rss[kb])), float(np.median(m.peak_rss[kc]))
+            out.append(Verdict(v, "peak_rss", "B", b, c, c / b, None, None, len(m.peak_rss[kc]),
+                               st.floors["peak_rss"], "median VmHWM of the probes",
+                               judge_growth(b, c, st.floors["peak_rss"])))
+        out.extend(_deterministic(v, artifacts[base.name][v], artifacts[cand.name][v]))
+        if kb in m.labels and kc in m.labels:
+            ab = accuracy_figures(m.labels[kb], gold, num_labels)["accuracy"]["value"]
+            ac = accuracy_figures(m.labels[kc], gold, num_labels)["accuracy"]["value"]
+            out.append(Verdict(v, "accuracy", "ratio", ab, ac, ac - ab, None, None, len(gold), ACCURACY_TOLERANCE,
+                               "test split, same sentences (deterministic)", judge_drop(ab, ac, ACCURACY_TOLERANCE)))
+    return out
+
+
+def _deterministic(variant: str, base_dir: Path, cand_dir: Path) -> list[Verdict]:
+    from slimbench.measure import size_figures
+    from slimbench.runtime import read_manifest
+
+    fb, fc = size_figures(base_dir, read_manifest(base_dir)), size_figures(cand_dir, read_manifest(cand_dir))
+    out = []
+    for figure, tol in (("total_bytes", SIZE_TOLERANCE), ("gzip_bytes", SIZE_TOLERANCE), ("parameters", PARAM_TOLERANCE)):
+        b, c = float(fb[figure]["value"]), float(fc[figure]["value"])
+        out.append(Verdict(variant, figure, fb[figure]["unit"], b, c, c / b if b else None, None, None, 1, tol,
+                           "deterministic", judge_growth(b, c, tol)))
+    return out
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+def _value(x: float | None, unit: str) -> str:
+    if x is None:
+        return "—"
+    if unit == "s":
+        return f"{x * 1e3:.3g} ms" if x < 1 else f"{x:.3g} s"
+    if unit == "B":
+        return f"{x / 1e6:.3g} MB"
+    if unit == "ratio":
+        return f"{x * 100:.2f} %"
+    return f"{x:,.0f}"
+
+
+def _change(v: Verdict) -> str:
+    if v.change is None:
+        return "—"
+    if v.figure == "accuracy":
+        return f"{v.change * 100:+.2f} points"
+    text = f"{(v.change - 1) * 100:+.1f} %"
+    if v.low is not None and v.high is not None:
+        text += f" [{(v.low - 1) * 100:+.1f}, {(v.high - 1) * 100:+.1f}]"
+    return text
+
+
+MARK = {REGRESSION: "✗ regression", IMPROVEMENT: "✓ improvement", INCONCLUSIVE: "? inconclusive", None: "="}
+
+
+def render_markdown(verdicts: Sequence[Verdict], errors: Mapping[str, str], header: str) -> str:
+    from tabulate import tabulate
+
+    rows = [[v.variant, v.figure, _value(v.baseline, v.unit), _value(v.candidate, v.unit), _change(v),
+             v.n, f"{v.floor * 100:g} %" if v.figure != "accuracy" else f"{v.floor * 100:g} points",
+             MARK[v.kind]] for v in verdicts]
+    table = tabulate(rows, headers=["variant", "figure", "baseline", "candidate", "change [95 % CI]", "n",
+                                    "floor", "verdict"], tablefmt="github", disable_numparse=True)
+    lines = [header, "", table]
+    if errors:
+        lines += ["", "Failed (not compared):", ""] + [f"- `{k}`: {e}" for k, e in errors.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _finding_line(v: Verdict) -> str:
+    return (f"{(v.kind or 'same').upper():<12} {v.variant} {v.figure}: {_value(v.baseline, v.unit)} → "
+            f"{_value(v.candidate, v.unit)} ({_change(v)}); floor {v.floor * 100:g} %; {v.how}, n={v.n}")
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+def _parse_pairs(items: Sequence[str], what: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise CompareError(f"{what} expects NAME=NUMBER, got {item!r}") from None
+        if not name or out[name] < 0:
+            raise CompareError(f"{what} expects NAME=NUMBER with a non-negative number, got {item!r}")
+    return out
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    for name in ("rounds", "block", "throughput_rounds", "threads"):
+        if getattr(args, name) < (2 if name == "block" else 1):
+            raise CompareError(f"--{name.replace('_', '-')} must be >= {2 if name == 'block' else 1}, "
+                               f"got {getattr(args, name)}")
+    if args.probes < 0:
+        raise CompareError(f"--probes must be >= 0, got {args.probes}")
+    floors = dict(DEFAULT_FLOORS)
+    for name, value in _parse_pairs(args.floor, "--floor").items():
+        if name not in floors:
+            raise CompareError(f"--floor: unknown figure {name!r}; known: {', '.join(floors)}")
+        floors[name] = value
+    return Settings(rounds=args.rounds, block=args.block, throughput_rounds=args.throughput_rounds,
+                    probes=args.probes, threads=args.threads, floors=floors)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from slimbench.data import load_dataset
+    from slimbench.zoo import Zoo
+
+    started = time.perf_counter()
+    st = _settings(args)
+    extra = _parse_pairs(args.candidate_extra_work, "--candidate-extra-work")
+    sides = (Side("baseline", args.baseline.resolve()), Side("candidate", args.candidate.resolve(), extra))
+    if args.variants.strip() == "":
+        raise CompareError("--variants is empty; name at least one variant, `core` or `all`")
+    if args.variants in ("core", "all"):
+        names = list(Zoo.load(sides[1].checkout / "models").names)
+        variants = [v for v in names if args.variants == "all" or v in CORE]
+    else:
+        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in extra if v not in variants]
+    if unknown:
+        raise CompareError(f"--candidate-extra-work names {', '.join(unknown)}, not among the compared variants")
+    list_args = ["--dataset", args.dataset, "--text-column", args.text_column, "--label-column", args.label_column]
+    if args.cache:
+        list_args += ["--cache", str(args.cache.resolve())]
+    if args.base:
+        list_args += ["--base", args.base]
+    if args.test_file:
+        list_args += ["--test-file", str(args.test_file.resolve())]
+    artifacts = {s.name: resolve_side(s, variants, list_args) for s in sides}
+    if args.cache:
+        os.environ["SLIMBENCH_CACHE"] = str(args.cache.resolve())
+    splits = load_dataset(args.dataset, args.text_column, args.label_column, args.test_file)
+    texts = [e.text for e in splits.test]
+    gold = [e.label for e in splits.test]
+    measured = measure(sides, artifacts, variants, texts, st)
+    verdicts = judge_all(sides, artifacts, variants, gold, splits.num_labels, measured, st)
+    elapsed = time.perf_counter() - started
+    regressions = [v for v in verdicts if v.failing]
+    status = "FAIL" if regressions or measured.errors else "PASS"
+    header = (f"## slimbench compare: {status}\n\n{len(variants)} variants, baseline `{sides[0].checkout}` vs "
+              f"candidate `{sides[1].checkout}`, measured interleaved in one run ({st.rounds} latency rounds of "
+              f"{st.block} calls, first discarded; {st.probes} probe rounds; {st.threads} threads; "
+              f"{elapsed:.0f} s). Change = candidate / baseline, paired by round, with its 95 % bootstrap CI; "
+              "a regression is beyond the floor and significant.")
+    markdown = render_markdown(verdicts, measured.errors, header)
+    for v in verdicts:
+        if v.kind:
+            print(_finding_line(v))
+    for key, err in measured.errors.items():
+        print(f"FAILED       {key}: {err}")
+    print(f"slimbench compare: {status} — {len(regressions)} regression(s), "
+          f"{sum(v.kind == INCONCLUSIVE for v in verdicts)} inconclusive, {len(verdicts)} figures compared, "
+          f"{len(measured.errors)} failed, in {elapsed:.0f} s")
+    if args.markdown:
+        args.markdown.write_text(markdown)
+    if args.step_summary:
+        with open(args.step_summary, "a") as f:
+            f.write(markdown)
+    if args.out:
+        doc = {"slimbench_compare_schema": SCHEMA, "status": status, "elapsed_s": elapsed,
+               "baseline": str(sides[0].checkout), "candidate": str(sides[1].checkout),
+               "candidate_extra_work": extra, "variants": variants, "settings": asdict(st),
+               "seconds": measured.seconds, "errors": measured.errors,
+               "verdicts": [asdict(v) for v in verdicts],
+               "rounds": {"latency": measured.latency.blocks if measured.latency else {},
+                          "throughput": measured.throughput.blocks if measured.throughput else {}},
+               "start_s": measured.start, "peak_rss_bytes": measured.peak_rss}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_name(args.out.name + ".partial")
+        tmp.write_text(json.dumps(doc, indent=1))
+        tmp.replace(args.out)
+    return 1 if status == "FAIL" else 0
+
+
+def register_cli(sub: Any) -> None:
+    p = sub.add_parser(
+        "compare", help="paired A/B: measure a baseline and a candidate checkout interleaved; exit 1 on a regression",
+        description="Measure two builds of the zoo -- BASELINE and CANDIDATE, each a slimbench checkout whose "
+                    "variants are built -- interleaved in one run on this machine, and judge every figure: "
+                    "latency/throughput/start-up by the paired ratio and its CI against a floor calibrated from "
+                    "A/A runs, size/parameters/accuracy exactly. Exit 1 on a regression or a failed variant.")
+    p.add_argument("--baseline", type=Path, required=True, help="the baseline checkout (root with src/ and models/)")
+    p.add_argument("--candidate", type=Path, default=Path("."), help="the candidate checkout (default: .)")
+    p.add_argument("--variants", default="core",
+                   help=f"comma-separated variants, `core` ({', '.join(CORE)}; the default) or `all`")
+    p.add_argument("--rounds", type=int, default=30, help="interleaved latency rounds (default 30)")
+    p.add_argument("--block", type=int, default=10, help="batch-1 calls per block, the first discarded (default 10)")
+    p.add_argument("--throughput-rounds", type=int, default=6, help="interleaved rounds of 2 batches of 32 (default 6)")
+    p.add_argument("--probes", type=int, default=3,
+                   help="fresh-process start-up/peak-RSS probes per side and variant, 0 to skip (default 3)")
+    p.add_argument("--threads", type=int, default=2, help="intra-op threads for every runtime (default 2)")
+    p.add_argument("--floor", action="append", default=[], metavar="FIGURE=FRACTION",
+                   help="override a floor, e.g. p50=0.05 (figures: " + ", ".join(
+                       f"{k} {v:g}" for k, v in DEFAULT_FLOORS.items()) + ")")
+    p.add_argument("--candidate-extra-work", action="append", default=[], metavar="NAME=FRACTION",
+                   help="make the candidate's variant NAME do FRACTION more CPU work per call (a real, known "
+                        "slowdown: for A/B tests of this gate)")
+    p.add_argument("--cache", type=Path, default=None, help="cache root (default: $SLIMBENCH_CACHE or ~/.cache/slimbench)")
+    p.add_argument("--dataset", default="movie-snippets", help="dataset both sides were built on (default: movie-snippets)")
+    p.add_argument("--base", default=None, help="the checkpoint both sides were built from (see `slimbench build`)")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--test-file", type=Path, default=None)
+    p.add_argument("--out", type=Path, default=None, help="write the full comparison (raw rounds too) as JSON")
+    p.add_argument("--markdown", type=Path, default=None, help="write the comparison table as Markdown")
+    p.add_argument("--step-summary", type=Path, default=None, metavar="FILE",
+                   help="append the Markdown to FILE (e.g. \"$GITHUB_STEP_SUMMARY\")")
+    p.set_defaults(func=cmd_compare)

@@ -1,0 +1,122 @@
+"""`slimbench compare`: two checkouts measured interleaved in one run, end to end, on calibration
+variants with known costs -- a known 2x slowdown of one variant in the candidate is caught on that
+variant only, an unchanged checkout passes, and bad input is one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from slimbench.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, judge, judge_drop, judge_growth
+from slimbench.testing import write_specs
+
+REPO = Path(__file__).resolve().parents[1]
+SPECS = [
+    {"name": "standard", "runtime": "calibration", "calibration": {"sleep_s": 0.004}},
+    {"name": "fast", "runtime": "calibration", "calibration": {"sleep_s": 0.001}},
+]
+# Generous floors: these tests prove the mechanics on a possibly busy CI machine; the floors that
+# real A/A runs support are calibrated in reports/evidence/paired/.
+LOOSE = ["--floor", "p50=0.3", "--floor", "p90=1", "--floor", "batch=1", "--floor", "start=2", "--floor", "peak_rss=1"]
+
+
+def checkout(root: Path) -> Path:
+    shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    write_specs(root / "models", SPECS)
+    return root
+
+
+def slimbench(*args: str, cwd: Path, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    if pythonpath:
+        env["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run([sys.executable, "-m", "slimbench.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def two_checkouts(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ab")
+    cache = tmp / "cache"
+    sides = [checkout(tmp / "base"), checkout(tmp / "head")]
+    for side in sides:
+        proc = slimbench("build", "--cache", str(cache), "--dataset", "synthetic", cwd=side, pythonpath=side / "src")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    return tmp, cache, sides
+
+
+def compare(tmp: Path, cache: Path, sides: list[Path], *extra: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    out = tmp / "compare.json"
+    out.unlink(missing_ok=True)
+    proc = slimbench("compare", "--baseline", str(sides[0]), "--candidate", str(sides[1]), "--variants",
+                     "standard,fast", "--rounds", "8", "--block", "5", "--throughput-rounds", "2", "--probes", "1",
+                     "--threads", "1", "--cache", str(cache), "--dataset", "synthetic", "--out", str(out),
+                     "--markdown", str(tmp / "compare.md"), *LOOSE, *extra, cwd=tmp)
+    return proc, (json.loads(out.read_text()) if out.exists() else {})
+
+
+def test_a_known_slowdown_is_caught_on_that_variant_only(two_checkouts):
+    tmp, cache, sides = two_checkouts
+    proc, doc = compare(tmp, cache, sides, "--candidate-extra-work", "fast=1.0")
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
+    failing = {(v["variant"], v["figure"]) for v in doc["verdicts"] if v["kind"] == REGRESSION}
+    assert ("fast", "p50") in failing and not any(v == "standard" for v, _ in failing), failing
+    p50 = next(v for v in doc["verdicts"] if v["variant"] == "fast" and v["figure"] == "p50")
+    assert 1.6 <= p50["change"] <= 3.0 and p50["low"] > 1 and p50["n"] == 8
+    assert "REGRESSION   fast p50" in proc.stdout and "slimbench compare: FAIL" in proc.stdout
+    md = (tmp / "compare.md").read_text()
+    assert "✗ regression" in md and "| fast" in md
+    assert {(v["variant"], v["figure"]) for v in doc["verdicts"]} >= {
+        ("standard", "total_bytes"), ("standard", "accuracy"), ("fast", "start"), ("fast", "peak_rss")}
+
+
+def test_the_same_build_passes(two_checkouts):
+    tmp, cache, sides = two_checkouts
+    proc, doc = compare(tmp, cache, sides)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert doc["status"] == "PASS" and not doc["errors"]
+    acc = [v for v in doc["verdicts"] if v["figure"] == "accuracy"]
+    assert acc and all(v["change"] == 0 for v in acc)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--variants", "nope"], "has no variant 'nope'"),
+    (["--variants", ""], "--variants is empty"),
+    (["--rounds", "0"], "--rounds must be >= 1"),
+    (["--floor", "p51=0.1"], "unknown figure 'p51'"),
+    (["--candidate-extra-work", "fast=x"], "expects NAME=NUMBER"),
+])
+def test_bad_input_is_one_line(two_checkouts, args, message):
+    tmp, cache, sides = two_checkouts
+    proc = slimbench("compare", "--baseline", str(sides[0]), "--candidate", str(sides[1]), "--cache", str(cache),
+                     "--dataset", "synthetic", *args, cwd=tmp)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert message in proc.stderr
+
+
+def test_not_a_checkout_and_not_built(two_checkouts, tmp_path):
+    _, cache, sides = two_checkouts
+    proc = slimbench("compare", "--baseline", str(tmp_path), "--candidate", str(sides[1]), "--cache", str(cache),
+                     "--dataset", "synthetic", "--variants", "fast", cwd=tmp_path)
+    assert proc.returncode == 2 and "has no src/slimbench" in proc.stderr
+    proc = slimbench("compare", "--baseline", str(sides[0]), "--candidate", str(sides[1]),
+                     "--cache", str(tmp_path / "empty"), "--dataset", "synthetic", "--variants", "fast", cwd=tmp_path)
+    assert proc.returncode == 2 and "variant 'fast' is not built" in proc.stderr, proc.stderr[-1000:]
+
+
+def test_the_one_judgement_on_literal_numbers():
+    assert judge(1.12, 1.08, 1.16, floor=0.05) == REGRESSION
+    assert judge(1.12, 0.97, 1.30, floor=0.05) == INCONCLUSIVE  # beyond the floor, not significant
+    assert judge(1.12, 1.08, 1.16, floor=0.05, p=0.2) == INCONCLUSIVE  # the test disagrees
+    assert judge(1.03, 1.01, 1.05, floor=0.05) is None  # significant but within the floor
+    assert judge(0.80, 0.75, 0.85, floor=0.05) == IMPROVEMENT
+    assert judge(0.80, 0.70, 1.02, floor=0.05) is None
+    assert judge_growth(100, 102, 0.01) == REGRESSION and judge_growth(100, 100.5, 0.01) is None
+    assert judge_growth(100, 90, 0.01) == IMPROVEMENT and judge_growth(0, 0, 0.0) is None
+    assert judge_drop(0.868, 0.860, 0.005) == REGRESSION and judge_drop(0.868, 0.865, 0.005) is None
