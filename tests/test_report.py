@@ -69,6 +69,14 @@ def test_single_machine_golden():
     check_golden("single_machine.md", render_markdown(runs("machine_a")))
 
 
+def test_paired_run_golden():
+    """A run of the paired harness (`pytest bench` on calibration variants): paired ratios with their
+    intervals, how the timings were taken, a variant whose worker and probes crashed."""
+    text = render_markdown(runs("paired_run"))
+    assert "### Paired ratios to `standard`" in text and "Timed out of the measuring process" in text
+    check_golden("paired.md", text)
+
+
 def test_comparison_golden():
     check_golden("comparison.md", render_markdown(runs("machine_a"), baseline=runs("machine_a_baseline")))
 

@@ -50,10 +50,11 @@ from slimbench.report_summary import (
     group_runs,
     machine_label,
     noisy_latencies,
+    paired_ratios,
     ship_advice,
     summary_document,
 )
-from slimbench.results import Run, load_runs
+from slimbench.results import Figure, Run, load_runs
 
 __all__ = ["ReportError", "build_rows", "cmd_report", "group_runs", "register_cli", "render_comparison_table",
            "render_headline_table", "render_markdown", "render_reports", "write_report"]
@@ -253,8 +254,8 @@ HOW_TO_READ = [
     "predicted, median over processes.",
     "**accuracy / macro-F1**: on the held-out test split; `untrained` marks a randomly initialised variant, "
     "whose accuracy means nothing.",
-    "**× columns**: ratios to `standard` measured in the same run. speed-up = standard p50 / variant p50 "
-    "(above 1 is faster); size, memory and accuracy = variant / standard (below 1 is smaller; accuracy 0.99 "
+    "**× columns**: ratios to `standard` measured in the same run. speed-up = standard p50 / variant p50, "
+    "above 1 is faster (in a paired run: 1 / the paired p50 ratio of the interleaved rounds); size, memory and accuracy = variant / standard (below 1 is smaller; accuracy 0.99 "
     "keeps 99 % of standard's).",
     "**bold**: the best value of its column. **–**: not measured (or nothing to compare with). "
     "**failed**: the measurement failed; see below.",
@@ -270,6 +271,38 @@ def _failures_section(report: MachineReport) -> list[str]:
         else:
             lines.extend(f"- `{row.variant}` / {metric}: {short_error(err, 300)}" for metric, err in row.failures.items())
     return ["### Failed measurements", "", *lines, ""] if lines else []
+
+
+def _ci(f: Figure) -> str:
+    if f.low is None or f.high is None:
+        return fmt_sig(f.value)
+    return f"{fmt_sig(f.value)} [{fmt_sig(f.low)}, {fmt_sig(f.high)}]"
+
+
+def _paired_section(report: MachineReport) -> list[str]:
+    """Ratios to `standard` from interleaved rounds, with their 95 % confidence intervals."""
+    rows = []
+    for row in report.rows:
+        paired = paired_ratios(report.run, row.variant)
+        if not paired:
+            continue
+        cells = [f"`{row.variant}`"]
+        for name in ("p50_ratio", "p90_ratio", "batch_ratio"):
+            cells.append(_ci(paired[name]) if name in paired else "–")
+        p50 = paired.get("p50_ratio")
+        cells.append(f"{1 / p50.value:.3g}" if p50 and p50.value > 0 else "–")
+        cells.append(str(p50.n) if p50 else "–")
+        rows.append(cells)
+    if not rows:
+        return []
+    table = tabulate(rows, headers=["variant", "p50 ÷ standard [95 % CI]", "p90 ÷ standard [95 % CI]",
+                                    "batch time ÷ standard [95 % CI]", "speed-up ×", "rounds"],
+                     tablefmt="github", colalign=("left",) + ("right",) * 5, disable_numparse=True)
+    return ["### Paired ratios to `standard`", "",
+            "Every variant ran in its own worker process, all alive together, in interleaved rounds: each "
+            "round, every variant timed one block on the same sentences, in a rotated order. A ratio is the "
+            "median over rounds of the round's ratio of block percentiles, so the machine's drift cancels; "
+            "the interval is a 95 % bootstrap over rounds. Below 1 is faster than `standard`.", "", table, ""]
 
 
 def _noise_section(report: MachineReport) -> list[str]:
@@ -349,6 +382,23 @@ def _ns(run: Run, metric: str, figure: str) -> str:
                      if m.metric == metric and m.ok and figure in m.figures])
 
 
+def _timing(run: Run) -> dict[str, Any] | None:
+    """How the run's latency was timed (None: results from before paired timing)."""
+    return next((m.context["timing"] for m in run.measurements
+                 if m.metric == "latency" and m.ok and isinstance(m.context.get("timing"), dict)), None)
+
+
+def _timing_how(run: Run) -> str:
+    how = _timing(run)
+    if not how:
+        return " Timed in the measuring process, variant after variant (results from before paired timing)."
+    return (f" Timed out of the measuring process: one worker process per variant, all "
+            f"{len(how.get('variants', []))} alive together, {how.get('rounds')} interleaved rounds of "
+            f"{how.get('block')} calls per variant (the first of each block discarded: the hand-over from the "
+            f"previous worker), order rotated each round; throughput likewise in {how.get('throughput_rounds')} "
+            "rounds. Ratios to `standard` come from the paired rounds, with 95 % bootstrap intervals.")
+
+
 def _measured_how(run: Run) -> list[str]:
     metrics = {m.metric for m in run.measurements if m.ok}
     datasets = sorted({str(m.context["dataset"]) for m in run.measurements if m.context.get("dataset")})
@@ -357,13 +407,15 @@ def _measured_how(run: Run) -> list[str]:
                 "gzip = the same files at gzip -6; parameters counted in the artifact.",
         "load": f"**load**: {_ns(run, 'load', 'start_to_first_prediction_s')} fresh processes per variant, each "
                 "timing its phases (interpreter start, runtime import, artifact load, first prediction); cold "
-                "load = median of their sum; warm reload = re-opening in the measuring process (median of "
-                f"{_ns(run, 'load', 'warm_reload_s')}).",
+                "load = median of their sum; warm reload = re-opening in "
+                + ("the variant's timing worker" if _timing(run) else "the measuring process")
+                + f" (median of {_ns(run, 'load', 'warm_reload_s')})."
+                + (" The probes ran round-robin across variants, not one variant's in a row." if _timing(run) else ""),
         "memory": f"**memory**: peak RSS = the kernel's high-water mark (VmHWM) of {_ns(run, 'memory', 'peak_rss_bytes')} "
                   "fresh processes after load and batch-1 predictions, median; no sampler runs beside them.",
         "latency": f"**latency**: {_ns(run, 'latency', 'p50_s')} batch-1 predictions per variant through the public "
                    "predict path (tokenize + forward + argmax), each on the next test sentence; percentiles of "
-                   "the raw samples.",
+                   "the raw samples." + _timing_how(run),
         "throughput": f"**throughput**: {_ns(run, 'throughput', 'sentences_per_s')} batches of "
                       f"{_fmt_set([int(m.figures['batch_size'].value) for m in run.measurements if m.metric == 'throughput' and m.ok and 'batch_size' in m.figures])} "
                       "test sentences; sentences per second from the median batch time.",
@@ -421,6 +473,7 @@ def _machine_section(report: MachineReport, links: Mapping[str, str] | None, fir
     else:
         out += ["The columns are explained under the first table.", ""]
     out += _failures_section(report)
+    out += _paired_section(report)
     out += _noise_section(report)
     out += _comparison_section(report)
     out += _ship_section(report)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from slimbench.results import Measurement, ResultsError, Run
+from slimbench.results import Figure, Measurement, ResultsError, Run
 
 SUMMARY_SCHEMA = 1
 STANDARD = "standard"
@@ -154,7 +154,23 @@ def build_rows(run: Run) -> list[Row]:
     for row in rows:
         for c in RATIO_COLUMNS:
             row.cells[c.key] = _ratio(row, standard, c)
+        paired = paired_ratios(run, row.variant).get("p50_ratio")
+        if paired is not None and paired.value > 0 and row.cells["speedup"].state == "ok":
+            row.cells["speedup"] = Cell(1 / paired.value, n=paired.n)  # from rounds paired in time
     return rows
+
+
+PAIRED_FIGURES = (("latency", "p50_ratio"), ("latency", "p90_ratio"), ("throughput", "batch_ratio"))
+
+
+def paired_ratios(run: Run, variant: str) -> dict[str, Figure]:
+    """The variant's ratios to `standard` computed from interleaved rounds, with their CIs."""
+    out: dict[str, Figure] = {}
+    for metric, name in PAIRED_FIGURES:
+        m = run.get(variant, metric)
+        if m is not None and m.ok and name in m.figures:
+            out[name] = m.figures[name]
+    return out
 
 
 # --- which variant to ship ---------------------------------------------------------------------
