@@ -494,3 +494,17 @@ def test_cli_baseline_promotes_atomically(files: dict[str, Path], tmp_path: Path
     assert load_run(out).commit["id"] == f"{1:040d}"  # untouched
     promote_baseline(broken, out, allow_failures=True)
     assert load_run(out).commit["id"] == f"{2:040d}"
+
+
+def test_timings_as_history_never_fail_but_are_reported() -> None:
+    """`timings = "history"`: a 2x slowdown between unpaired runs is shown, not failed (the paired
+    `slimbench compare` gives the verdict); deterministic figures still fail."""
+    cur = make_run(tweak("onnx-int8", mul={"latency": 2.0}), seed=1)
+    assert not gate(BASELINE, cur).passed
+    result = gate(BASELINE, cur, parse_config({"timings": "history"}))
+    assert result.passed
+    hist = [f for f in result.findings if f.kind == "history"]
+    assert {(f.variant, f.figure) for f in hist} >= {("onnx-int8", "p50_s")}
+    assert "was regression" in hist[0].message and "slimbench compare" in hist[0].message
+    with pytest.raises(GateConfigError, match="timings must be one of"):
+        parse_config({"timings": "maybe"})

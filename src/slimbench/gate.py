@@ -18,7 +18,7 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import numpy as np
 
 from slimbench.compare import IMPROVEMENT, REGRESSION, judge, judge_drop, judge_growth
 from slimbench.gate_rules import (
+    CATALOGUE,
     Budget,
     GateConfig,
     GateConfigError,
@@ -43,7 +44,7 @@ from slimbench.stats import bootstrap_ratio_ci, mann_whitney_p
 __all__ = ["FAILING", "Finding", "GateConfig", "GateConfigError", "GateResult", "gate", "load_config",
            "promote_baseline", "register_cli", "render_markdown"]
 
-KINDS = ("regression", "budget", "missing", "inconclusive", "machine", "improvement", "note")
+KINDS = ("regression", "budget", "missing", "inconclusive", "history", "machine", "improvement", "note")
 FAILING = frozenset({"regression", "budget", "missing"})
 
 
@@ -467,11 +468,25 @@ def checks_for(pair: Pair) -> list[Callable[[], Finding | None]]:
     return checks
 
 
+TIMING_FIGURES = frozenset(r.figure for r in CATALOGUE if r.kind == "timing")
+
+
+def _as_history(f: Finding) -> Finding:
+    """A timing change between unpaired runs: recorded as history, never a failing verdict."""
+    if f.figure not in TIMING_FIGURES or f.kind not in ("regression", "improvement", "inconclusive"):
+        return f
+    note = (f"was {f.kind}; unpaired runs (minutes or machines apart) are history, not a verdict: "
+            "`slimbench compare` measures both sides interleaved")
+    return replace(f, kind="history", message=f"{f.message}; {note}" if f.message else note)
+
+
 def gate(baseline: Run, current: Run, config: GateConfig | None = None) -> GateResult:
     """Run every check of `current` against `baseline`; collect all findings, decide once."""
     pair = Pair(baseline=baseline, current=current, config=config or GateConfig())
     checks = checks_for(pair)
     findings = [f for check in checks if (f := check()) is not None]
+    if pair.config.timings == "history":
+        findings = [_as_history(f) for f in findings]
     return GateResult(findings=findings, checks=len(checks), baseline=baseline, current=current)
 
 

@@ -156,6 +156,9 @@ class GateConfig:
     variants: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
     budgets: Mapping[str, Sequence[Budget]] = field(default_factory=dict)
     source: str = "built-in defaults"
+    # "verdict": timing changes against the baseline fail the gate; "history": they are reported but
+    # never fail it -- runs minutes or machines apart are not paired, `slimbench compare` is.
+    timings: str = "verdict"
 
     @property
     def alpha(self) -> float:
@@ -176,7 +179,8 @@ class GateConfig:
         return out
 
 
-TOP_KEYS = ("reference", "confidence", "resamples", "seed", "thresholds", "variants", "budgets")
+TOP_KEYS = ("reference", "confidence", "resamples", "seed", "timings", "thresholds", "variants", "budgets")
+TIMINGS = ("verdict", "history")
 
 
 def _known(keys: Sequence[str]) -> str:
@@ -243,6 +247,9 @@ def parse_config(table: Mapping[str, Any], source: str = "<memory>") -> GateConf
         raise GateConfigError(f"{where}.resamples must be an integer >= 100, got {resamples!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise GateConfigError(f"{where}.seed must be an integer, got {seed!r}")
+    timings = table.get("timings", "verdict")
+    if timings not in TIMINGS:
+        raise GateConfigError(f"{where}.timings must be one of {', '.join(map(repr, TIMINGS))}, got {timings!r}")
     thresholds = _thresholds(table.get("thresholds", {}), f"{where}.thresholds")
     variants_table = table.get("variants", {})
     if not isinstance(variants_table, dict):
@@ -258,7 +265,7 @@ def parse_config(table: Mapping[str, Any], source: str = "<memory>") -> GateConf
             raise GateConfigError(f"{bw} must be a table, got {t!r}")
         budgets[name] = [parse_budget_key(name, k, v, bw) for k, v in t.items()]
     return GateConfig(reference=reference, confidence=confidence, resamples=resamples, seed=seed,
-                      thresholds=thresholds, variants=variants, budgets=budgets, source=source)
+                      thresholds=thresholds, variants=variants, budgets=budgets, source=source, timings=timings)
 
 
 def load_config(path: Path | None = None) -> GateConfig:
