@@ -123,6 +123,7 @@ class Settings:
     throughput_rounds: int = 6
     throughput_batch: int = 32
     probes: int = 3
+    accuracy: bool = True
     threads: int = 2
     timeout_s: float = 300.0
     floors: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FLOORS))
@@ -172,16 +173,18 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
         out.latency = run_rounds(pool.alive, st.rounds, block("latency", st.block), discard=1,
                                  order=paired_order, progress=_progress(log, "latency", st.rounds))
         out.seconds["latency"] = time.perf_counter() - t
-        t = time.perf_counter()
-        out.throughput = run_rounds(pool.alive, st.throughput_rounds, block("batch", 2, st.throughput_batch),
-                                    discard=1, order=paired_order)
-        out.seconds["throughput"] = time.perf_counter() - t
-        t = time.perf_counter()
-        for key in pool.alive:
-            reply = pool.request(key, {"op": "predict_all", "batch_size": 64})
-            if reply is not None:
-                out.labels[key] = reply["labels"]
-        out.seconds["accuracy"] = time.perf_counter() - t
+        if st.throughput_rounds:
+            t = time.perf_counter()
+            out.throughput = run_rounds(pool.alive, st.throughput_rounds, block("batch", 2, st.throughput_batch),
+                                        discard=1, order=paired_order)
+            out.seconds["throughput"] = time.perf_counter() - t
+        if st.accuracy:
+            t = time.perf_counter()
+            for key in pool.alive:
+                reply = pool.request(key, {"op": "predict_all", "batch_size": 64})
+                if reply is not None:
+                    out.labels[key] = reply["labels"]
+            out.seconds["accuracy"] = time.perf_counter() - t
         out.errors.update(pool.errors)
     if st.probes:
         t = time.perf_counter()
@@ -257,10 +260,11 @@ def judge_all(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]]
             verdict = _paired(v, figure, lat_c, lat_b, q, st.floors[figure], how)
             if verdict:
                 out.append(verdict)
-        verdict = _paired(v, "batch", m.throughput.rounds_of(kc), m.throughput.rounds_of(kb), 50.0,
-                          st.floors["batch"], how)
-        if verdict:
-            out.append(verdict)
+        if m.throughput is not None:
+            verdict = _paired(v, "batch", m.throughput.rounds_of(kc), m.throughput.rounds_of(kb), 50.0,
+                              st.floors["batch"], how)
+            if verdict:
+                out.append(verdict)
         if m.start.get(kb) and m.start.get(kc):
             rounds_b = [[x] if x is not None else None for x in m.start[kb]]
             rounds_c = [[x] if x is not None else None for x in m.start[kc]]
@@ -358,10 +362,10 @@ def _parse_pairs(items: Sequence[str], what: str) -> dict[str, float]:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    for name in ("rounds", "block", "throughput_rounds", "threads"):
-        if getattr(args, name) < (2 if name == "block" else 1):
-            raise CompareError(f"--{name.replace('_', '-')} must be >= {2 if name == 'block' else 1}, "
-                               f"got {getattr(args, name)}")
+    least = {"rounds": 1, "block": 2, "throughput_rounds": 0, "threads": 1}
+    for name, low in least.items():
+        if getattr(args, name) < low:
+            raise CompareError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
     if args.probes < 0:
         raise CompareError(f"--probes must be >= 0, got {args.probes}")
     floors = dict(DEFAULT_FLOORS)
@@ -370,7 +374,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             raise CompareError(f"--floor: unknown figure {name!r}; known: {', '.join(floors)}")
         floors[name] = value
     return Settings(rounds=args.rounds, block=args.block, throughput_rounds=args.throughput_rounds,
-                    probes=args.probes, threads=args.threads, floors=floors)
+                    probes=args.probes, accuracy=not args.no_accuracy, threads=args.threads, floors=floors)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -457,9 +461,12 @@ def register_cli(sub: Any) -> None:
                    help=f"comma-separated variants, `core` ({', '.join(CORE)}; the default) or `all`")
     p.add_argument("--rounds", type=int, default=30, help="interleaved latency rounds (default 30)")
     p.add_argument("--block", type=int, default=10, help="batch-1 calls per block, the first discarded (default 10)")
-    p.add_argument("--throughput-rounds", type=int, default=6, help="interleaved rounds of 2 batches of 32 (default 6)")
+    p.add_argument("--throughput-rounds", type=int, default=6,
+                   help="interleaved rounds of 2 batches of 32, the first discarded; 0 to skip (default 6)")
     p.add_argument("--probes", type=int, default=3,
                    help="fresh-process start-up/peak-RSS probes per side and variant, 0 to skip (default 3)")
+    p.add_argument("--no-accuracy", action="store_true",
+                   help="skip the test-split predictions (accuracy is deterministic per artifact; timing-only runs)")
     p.add_argument("--threads", type=int, default=2, help="intra-op threads for every runtime (default 2)")
     p.add_argument("--floor", action="append", default=[], metavar="FIGURE=FRACTION",
                    help="override a floor, e.g. p50=0.05 (figures: " + ", ".join(

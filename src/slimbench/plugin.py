@@ -225,6 +225,13 @@ class BenchSession:
     _resolve_errors: dict[str, str] = field(default_factory=dict)
     _probes: ProbeSet | None = None
     _timed: TimedSet | None = None
+    wanted: dict[str, set[str]] | None = None  # metric -> variants the selected tests need (None: all)
+
+    def needs(self, *metrics: str) -> set[str] | None:
+        """The variants that the selected tests of these metrics need (None: no selection known)."""
+        if self.wanted is None:
+            return None
+        return set().union(*(self.wanted.get(m, set()) for m in metrics))
 
     # --- set-up --------------------------------------------------------------------------------
     @property
@@ -289,7 +296,8 @@ class BenchSession:
             from slimbench.probes import run_probe
 
             cfg, out = self.config, ProbeSet()
-            variants = {v.name: v for v in self._resolved()}
+            need = self.needs("load", "memory")
+            variants = {v.name: v for v in self._resolved() if need is None or v.name in need}
             rounds = max(cfg.load_samples, cfg.memory_samples)
             texts = self.test_texts(PROBE_PREDICTIONS)
             log(f"slimbench: {rounds} fresh-process probes of each of {len(variants)} variants, round-robin")
@@ -330,7 +338,10 @@ class BenchSession:
 
         cfg, out = self.config, TimedSet()
         probe_errors = self._probes.errors if self._probes else {}
-        variants = [v for v in self._resolved() if v.name not in probe_errors]
+        need = self.needs("latency", "throughput", "accuracy", "load")
+        if need is not None and "standard" in self.variant_names() and self.needs("latency", "throughput", "accuracy"):
+            need.add("standard")  # the reference of every paired ratio and of agreement
+        variants = [v for v in self._resolved() if v.name not in probe_errors and (need is None or v.name in need)]
         out.errors.update({n: e for n, e in probe_errors.items()})
         texts = self.test_texts()
         specs = [WorkerSpec(v.name, v.artifact_dir, cfg.threads, cfg.extra_work.get(v.name, 0.0)) for v in variants]
@@ -339,20 +350,24 @@ class BenchSession:
             block, size = cfg.latency_block, cfg.throughput_batch
             for key in pool.alive:  # untimed warm-up
                 pool.request(key, {"op": "latency", "start": 0, "n": cfg.latency_warmup})
-            log(f"slimbench: latency, {cfg.latency_rounds} interleaved rounds of {block} batch-1 calls "
-                f"per variant (first of each block discarded)")
-            out.latency = run_rounds(pool.alive, cfg.latency_rounds, self._block(pool, "latency", block),
-                                     discard=LATENCY_DISCARD, progress=_progress("latency"))
-            log(f"slimbench: throughput, {cfg.throughput_rounds} interleaved rounds of 2 batches of {size}")
-            out.throughput = run_rounds(pool.alive, cfg.throughput_rounds, self._block(pool, "batch", 2, size),
-                                        discard=1, progress=_progress("throughput"))
+            if self.needs("latency") != set():
+                log(f"slimbench: latency, {cfg.latency_rounds} interleaved rounds of {block} batch-1 calls "
+                    f"per variant (first of each block discarded)")
+                out.latency = run_rounds(pool.alive, cfg.latency_rounds, self._block(pool, "latency", block),
+                                         discard=LATENCY_DISCARD, progress=_progress("latency"))
+            if self.needs("throughput") != set():
+                log(f"slimbench: throughput, {cfg.throughput_rounds} interleaved rounds of 2 batches of {size}")
+                out.throughput = run_rounds(pool.alive, cfg.throughput_rounds, self._block(pool, "batch", 2, size),
+                                            discard=1, progress=_progress("throughput"))
             for key in pool.alive:
-                reply = pool.request(key, {"op": "predict_all", "batch_size": 64})
-                if reply is not None:
-                    out.labels[key], out.accuracy_pass_s[key] = reply["labels"], reply["s"][0]
-                reply = pool.request(key, {"op": "reload", "n": WARM_RELOADS})
-                if reply is not None:
-                    out.reload_s[key] = reply["s"]
+                if self.needs("accuracy") != set():
+                    reply = pool.request(key, {"op": "predict_all", "batch_size": 64})
+                    if reply is not None:
+                        out.labels[key], out.accuracy_pass_s[key] = reply["labels"], reply["s"][0]
+                if self.needs("load") != set():
+                    reply = pool.request(key, {"op": "reload", "n": WARM_RELOADS})
+                    if reply is not None:
+                        out.reload_s[key] = reply["s"]
             out.errors.update(pool.errors)
             out.how = {"method": "worker process per variant, all alive together, interleaved rounds in a "
                                  "rotated order, first call of each block discarded",
@@ -375,7 +390,10 @@ class BenchSession:
         t = self.timed()
         if variant.name in t.errors:
             raise VariantFailed(t.errors[variant.name])
-        return (t.latency if metric == "latency" else t.throughput).rounds_of(variant.name)
+        rounds = t.latency if metric == "latency" else t.throughput
+        if rounds is None or variant.name not in rounds.blocks:
+            raise VariantFailed(f"no {metric} samples were taken (the variant was not selected for {metric})")
+        return rounds.rounds_of(variant.name)
 
     def labels(self, name: str) -> list[int] | None:
         t = self.timed()
@@ -458,6 +476,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
     others = [i for i in items if i not in bench]
     items[:] = others + sorted(bench, key=key)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Remember which metrics and variants the selected tests (after -k/-m) need, so that the
+    workers and probes do only that work."""
+    wanted: dict[str, set[str]] = {}
+    for item in session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "variant" in params:
+            metric = getattr(item, "originalname", item.name).removeprefix("test_")
+            wanted.setdefault(metric, set()).add(params["variant"])
+    if wanted and SESSION_KEY in session.config.stash:
+        session.config.stash[SESSION_KEY].wanted = wanted
 
 
 @pytest.fixture(scope="session")
