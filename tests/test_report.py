@@ -35,7 +35,6 @@ from slimbench.report_summary import (
     group_runs,
     noisy_latencies,
     pareto_front,
-    sample_shift,
     ship_advice,
 )
 from slimbench.results import Run, load_runs
@@ -197,31 +196,35 @@ def test_noise_warning_only_for_wide_latency():
 
 # --- comparison -------------------------------------------------------------------------------------
 
-def test_sample_shift_literal_samples():
-    before = [1.0, 1.1, 0.9, 1.05, 0.95, 1.0, 1.02, 0.98]
-    assert sample_shift(before, [x * 1.3 for x in before]).sign == 1
-    assert sample_shift(before, list(reversed(before))).sign == 0
-    small = sample_shift([10.0, 10.1, 10.2], [11.0, 11.1, 11.2])
-    assert (small.sign, small.method) == (1, "ranges")
-    assert sample_shift([], [1.0]).method == "none"
+def test_comparison_verdicts_are_the_gates():
+    """One judge: every ✓/✗ of the report is the gate's regression/improvement on the same files."""
+    from slimbench.gate import gate
+    from slimbench.gate_rules import parse_config
+    from slimbench.report_summary import GATE_FIGURE
 
-
-def test_comparison_verdicts():
-    changes = {vc.variant: vc for vc in compare_runs(runs("machine_a")[0], runs("machine_a_baseline")[0])}
+    current, baseline = runs("machine_a")[0], runs("machine_a_baseline")[0]
+    changes = {vc.variant: vc for vc in compare_runs(current, baseline)}
     onnx = changes["onnx-int8"].changes
-    assert onnx["p50"].verdict == "worse" and onnx["p50"].method == "mann-whitney" and onnx["p50"].p < 0.05
+    assert onnx["p50"].verdict == "worse" and onnx["p50"].method == "regression" and onnx["p50"].p < 0.05
     assert onnx["p50"].delta == pytest.approx(0.3)
-    assert onnx["throughput"].verdict == "worse"  # tested on batch times, reported as throughput
-    assert (onnx["peak_rss"].verdict, onnx["peak_rss"].method) == ("worse", "ranges")  # 3 samples a side
+    assert onnx["throughput"].verdict == "worse"  # judged on batch times, reported as throughput
     assert onnx["size"].verdict == "same"
     std = changes["standard"].changes
-    assert std["p50"].verdict == "noise" and std["p90"].verdict == "noise"
+    assert std["p50"].verdict == "noise" and std["first_pred"].verdict == "unknown"  # no rule for 1st pred.
     ul = changes["ultra-light-onnx-int8"].changes
-    assert (ul["size"].verdict, ul["size"].method) == ("better", "exact")
-    assert ul["accuracy"].verdict == "worse" and ul["accuracy"].delta == pytest.approx(-0.002)
+    assert ul["size"].verdict == "better"
+    assert ul["accuracy"].verdict == "noise" and ul["accuracy"].delta == pytest.approx(-0.002)  # within 0.5 pt
     assert changes["light"].changes["cold_load"].verdict == "failed"
     assert changes["quantized"].changes["peak_rss"].verdict == "missing"
     assert (changes["broken"].status, changes["onnx"].status) == ("new", "gone")
+    marks = {(v, GATE_FIGURE[k]): c.verdict for v, vc in changes.items() if vc.status == "both"
+             for k, c in vc.changes.items() if c.verdict in ("better", "worse")}
+    findings = {(f.variant, f.figure): f.kind for f in gate(baseline, current).findings
+                if f.kind in ("regression", "improvement") and f.figure in GATE_FIGURE.values()}
+    assert marks == {k: {"regression": "worse", "improvement": "better"}[v] for k, v in findings.items()}
+    # with this project's config, timings between unpaired runs are history: no ✗ on any timing
+    history = compare_runs(current, baseline, parse_config({"timings": "history"}))
+    assert {vc.variant: vc for vc in history}["onnx-int8"].changes["p50"].verdict == "noise"
 
 
 def test_previous_run_of_the_same_machine_is_the_default_baseline():

@@ -35,8 +35,6 @@ from slimbench.report_summary import (
     ALL_COLUMNS,
     COLUMN,
     COMPARE_COLUMNS,
-    MIN_EFFECT,
-    MIN_TEST_N,
     POINT_COLUMNS,
     STANDARD,
     Cell,
@@ -325,12 +323,13 @@ def _comparison_section(report: MachineReport) -> list[str]:
                 "changes compare machines, not code.", ""]
     out += ["Δ = (this run − baseline) / baseline, in %; accuracy and macro-F1 in percentage points.", "",
             render_comparison_table(report.changes), "",
-            f"- **✓ / ✗**: a real improvement / regression. Timings: p < 0.05 (Mann-Whitney U on the raw "
-            f"samples), the bootstrap 95 % CI of the median ratio excludes 1, and |Δ| ≥ {MIN_EFFECT * 100:.0f} %; "
-            f"with fewer than {MIN_TEST_N} samples a side (e.g. peak RSS), the two ranges do not overlap. "
-            "Size, parameters, accuracy and macro-F1 are deterministic, so any change is exact.",
-            "- **≈**: within noise. **?**: no raw samples or range to judge by. **=**: unchanged. "
-            "**–**: not measured in one of the two runs.", ""]
+            "- **✓ / ✗**: the gate's verdict on the same two files (`slimbench gate`, rules of "
+            "`[tool.slimbench.gate]`): timings and peak RSS as ratios to `standard` in each run, beyond the "
+            "rule's floor and significant (bootstrap CI and Mann-Whitney U on the raw samples); size, parameters, "
+            "accuracy and macro-F1 beyond their tolerance (deterministic).",
+            "- **≈**: within the gate's threshold, not significant, or history (timings of two unpaired runs; "
+            "`slimbench compare` measures both interleaved for a verdict). **?**: no gate rule for this figure. "
+            "**=**: unchanged. ""**–**: not measured in one of the two runs.", ""]
     return out
 
 
@@ -532,13 +531,13 @@ def render_reports(reports: Sequence[MachineReport], plots: Mapping[str, Mapping
 
 
 def render_markdown(runs: Sequence[Run], baseline: Sequence[Run] | None = None, plots: bool = True,
-                    sweep: Mapping[str, Any] | None = None) -> str:
+                    sweep: Mapping[str, Any] | None = None, gate_config: Any = None) -> str:
     """REPORT.md for these runs (newest run per machine), compared with `baseline` if given.
 
     Without a baseline, a machine with several runs is compared with its previous run. With
     `plots`, the Markdown links the plots `write_report` draws (it does not draw them).
     """
-    reports = group_runs(runs, baseline)
+    reports = group_runs(runs, baseline, gate_config)
     return render_reports(reports, plot_files(reports) if plots else None, sweep)
 
 
@@ -563,10 +562,10 @@ def dumps_summary(doc: Mapping[str, Any]) -> str:
 
 def write_report(runs: Sequence[Run], out_dir: Path, baseline_runs: Sequence[Run] | None = None,
                  summary_path: Path | None = None, step_summary: Path | None = None, plots: bool = True,
-                 sweep: Mapping[str, Any] | None = None) -> Path:
+                 sweep: Mapping[str, Any] | None = None, gate_config: Any = None) -> Path:
     """Write out_dir/REPORT.md, its plots and summary.json; append the Markdown to `step_summary`."""
     out_dir = Path(out_dir)
-    reports = group_runs(runs, baseline_runs)
+    reports = group_runs(runs, baseline_runs, gate_config)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         links = plot_files(reports) if plots else None
@@ -604,8 +603,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         from slimbench.sweep import load_sweep
 
         sweep = load_sweep(sweep_path)
+    from slimbench.gate_rules import load_config
+
     path = write_report(runs, args.out, baseline, summary_path=summary, step_summary=step, plots=not args.no_plots,
-                        sweep=sweep)
+                        sweep=sweep, gate_config=load_config(args.config))
     print(f"wrote {path} and {summary}")
     if step is not None:
         print(f"appended the report to {step}")
@@ -636,6 +637,9 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--step-summary", type=Path, default=None, metavar="PATH",
                    help="also append the Markdown (without images) to PATH (default: $GITHUB_STEP_SUMMARY if set)")
     p.add_argument("--no-plots", action="store_true", help="do not draw or link the PNG plots")
+    p.add_argument("--config", type=Path, default=None,
+                   help="pyproject.toml whose [tool.slimbench.gate] judges the comparison with the baseline, as "
+                        "`slimbench gate` does (default: ./pyproject.toml if present, else built-in defaults)")
     p.add_argument("--sweep", type=Path, default=None, metavar="FILE",
                    help="a `slimbench sweep` ladder to add as the accuracy-vs-sparsity section "
                         "(default: OUT/sweep.json if it exists)")

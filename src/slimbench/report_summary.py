@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,6 @@ from slimbench.results import Figure, Measurement, ResultsError, Run
 SUMMARY_SCHEMA = 1
 STANDARD = "standard"
 ACCURACY_TOLERANCE = 0.99  # "keeps 99 % of the reference's accuracy" (the MLPerf rule)
-ALPHA = 0.05  # significance level of the Mann-Whitney test
-MIN_EFFECT = 0.01  # relative changes below 1 % are never called significant
-MIN_TEST_N = 5  # fewer samples a side: compare ranges instead of testing
 NOISY_SPREAD = 0.2  # latency IQR above 20 % of the median earns a noise warning
 LOAD_PHASES = ("interpreter", "import", "load", "first_predict")
 
@@ -69,8 +66,6 @@ COMPARE_COLUMNS = ("size", "gzip", "params", "cold_load", "first_pred", "p50", "
                    "peak_rss", "accuracy", "macro_f1")
 EXACT_COLUMNS = frozenset({"size", "gzip", "params", "accuracy", "macro_f1"})
 POINT_COLUMNS = frozenset({"accuracy", "macro_f1"})  # change in percentage points, not percent
-SAMPLE_KEYS = {"first_pred": "first_predict_s", "p50": "latency_s", "p90": "latency_s", "p99": "latency_s",
-               "throughput": "batch_s", "peak_rss": "after_inference"}
 
 
 # --- rows -----------------------------------------------------------------------------------------
@@ -285,40 +280,6 @@ def noisy_latencies(run: Run, threshold: float = NOISY_SPREAD) -> list[tuple[str
 # --- comparison with a baseline ------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Shift:
-    """Whether samples moved significantly: sign +1 (after larger), -1 (smaller), 0 (no)."""
-
-    sign: int
-    method: str  # "mann-whitney" | "ranges" | "none"
-    p: float | None = None
-
-
-def _range_shift(before: tuple[float, float], after: tuple[float, float]) -> Shift:
-    if after[0] > before[1]:
-        return Shift(1, "ranges")
-    if after[1] < before[0]:
-        return Shift(-1, "ranges")
-    return Shift(0, "ranges")
-
-
-def sample_shift(before: Sequence[float], after: Sequence[float]) -> Shift:
-    """Mann-Whitney U plus a bootstrap CI of the median ratio; with few samples, disjoint ranges."""
-    from slimbench.stats import bootstrap_ratio_ci, mann_whitney_p
-
-    if len(before) >= MIN_TEST_N and len(after) >= MIN_TEST_N:
-        p = mann_whitney_p(before, after)
-        if p >= ALPHA:
-            return Shift(0, "mann-whitney", p)
-        ratio, lo, hi = bootstrap_ratio_ci(before, after)
-        if lo <= 1.0 <= hi:
-            return Shift(0, "mann-whitney", p)
-        return Shift(1 if ratio > 1 else -1, "mann-whitney", p)
-    if before and after:
-        return _range_shift((min(before), max(before)), (min(after), max(after)))
-    return Shift(0, "none")
-
-
-@dataclass(frozen=True)
 class Change:
     """One metric of one variant against the baseline."""
 
@@ -337,26 +298,17 @@ class VariantChanges:
     changes: dict[str, Change] = field(default_factory=dict)
 
 
-def _samples(m: Measurement, key: str) -> list[float]:
-    if key == "cold_load":
-        phases = [m.samples.get(f"{p}_s") or [] for p in LOAD_PHASES]
-        if all(phases) and len({len(p) for p in phases}) == 1:
-            return [sum(v) for v in zip(*phases, strict=True)]
-        return []
-    name = SAMPLE_KEYS.get(key)
-    return list(m.samples.get(name) or []) if name else []
-
-
-def _figure_range(m: Measurement, column: Column) -> tuple[float, float] | None:
-    fig = m.figures.get(column.figure)
-    if fig is None or fig.min is None or fig.max is None:
-        return None
-    return float(fig.min), float(fig.max)
+# The gate figure that judges each comparison column (throughput is judged on its batch times).
+GATE_FIGURE = {"size": "total_bytes", "gzip": "gzip_bytes", "params": "parameters",
+               "cold_load": "start_to_first_prediction_s", "first_pred": "first_predict_s", "p50": "p50_s",
+               "p90": "p90_s", "p99": "p99_s", "throughput": "batch_s", "peak_rss": "peak_rss_bytes",
+               "accuracy": "accuracy", "macro_f1": "macro_f1"}
+KIND_VERDICT = {"regression": "worse", "improvement": "better", "inconclusive": "noise", "history": "noise"}
 
 
 def compare_measurements(key: str, before: Measurement | None, after: Measurement | None,
-                         untrained: bool = False, cache: dict[tuple[int, int, str], Shift] | None = None) -> Change:
-    """The change of one column between two measurements, and whether it is beyond noise."""
+                         untrained: bool = False) -> Change:
+    """The values of one column in both runs and the raw change; the verdict comes from the gate."""
     column = COLUMN[key]
     if after is not None and not after.ok:
         return Change(None, None, None, "failed")
@@ -368,49 +320,37 @@ def compare_measurements(key: str, before: Measurement | None, after: Measuremen
     if untrained and column.metric == "accuracy":
         return Change(fb.value, fa.value, None, "untrained")
     b, a = fb.value, fa.value
-    if key in POINT_COLUMNS:
-        delta: float | None = a - b
-    else:
-        delta = a / b - 1 if b else None
-    if a == b:
-        return Change(b, a, 0.0, "same", "exact" if key in EXACT_COLUMNS else "none")
-    improved = (a < b) if column.better == "low" else (a > b)
-    if key in EXACT_COLUMNS:
-        return Change(b, a, delta, "better" if improved else "worse", "exact")
-    sb, sa = _samples(before, key), _samples(after, key)
-    if sb and sa:
-        ck = (id(before), id(after), SAMPLE_KEYS.get(key, key))
-        if cache is not None and ck in cache:
-            shift = cache[ck]
-        else:
-            shift = sample_shift(sb, sa)
-            if cache is not None:
-                cache[ck] = shift
-    else:
-        rb, ra = _figure_range(before, column), _figure_range(after, column)
-        shift = _range_shift(rb, ra) if rb and ra else Shift(0, "none")
-    if shift.method == "none":
-        return Change(b, a, delta, "unknown")
-    # The samples of throughput are batch times: more sentences per second means shorter batches.
-    expected = (1 if a > b else -1) * (-1 if key == "throughput" else 1)
-    significant = shift.sign == expected and delta is not None and abs(delta) >= MIN_EFFECT
-    verdict = ("better" if improved else "worse") if significant else "noise"
-    return Change(b, a, delta, verdict, shift.method, shift.p)
+    delta: float | None = a - b if key in POINT_COLUMNS else (a / b - 1 if b else None)
+    return Change(b, a, delta, "same" if a == b else "unknown", "exact" if key in EXACT_COLUMNS else "none")
 
 
-def compare_runs(current: Run, baseline: Run) -> list[VariantChanges]:
-    """Every comparison column of every variant: this run's variants first, then those it lost."""
+def compare_runs(current: Run, baseline: Run, config: Any = None) -> list[VariantChanges]:
+    """Every comparison column of every variant, judged by the gate on the same two runs (one judge:
+    the report's ✓/✗ and `slimbench gate`'s verdict cannot disagree); this run's variants first,
+    then those it lost."""
+    from slimbench.gate import GateConfig, gate
+
+    cfg = config or GateConfig()
+    judged = {(f.variant, f.figure): f for f in gate(baseline, current, cfg).findings if f.figure}
     out: list[VariantChanges] = []
-    cache: dict[tuple[int, int, str], Shift] = {}
     base_variants = set(baseline.variants)
     for variant in current.variants:
         if variant not in base_variants:
             out.append(VariantChanges(variant, "new"))
             continue
         untrained = any(bool(m.context.get("untrained")) for m in current.measurements if m.variant == variant)
-        changes = {key: compare_measurements(key, baseline.get(variant, COLUMN[key].metric),
-                                             current.get(variant, COLUMN[key].metric), untrained, cache)
-                   for key in COMPARE_COLUMNS}
+        gated = {r.figure for r in cfg.rules_for(variant)}
+        changes = {}
+        for key in COMPARE_COLUMNS:
+            c = compare_measurements(key, baseline.get(variant, COLUMN[key].metric),
+                                     current.get(variant, COLUMN[key].metric), untrained)
+            if c.verdict in ("same", "unknown"):
+                f = judged.get((variant, GATE_FIGURE[key]))
+                if f is not None and f.kind in KIND_VERDICT:
+                    c = replace(c, verdict=KIND_VERDICT[f.kind], method=f.kind, p=f.p_value)
+                elif GATE_FIGURE[key] in gated and c.verdict == "unknown":
+                    c = replace(c, verdict="noise", method="within the gate's threshold")
+            changes[key] = c
         out.append(VariantChanges(variant, "both", changes))
     out.extend(VariantChanges(v, "gone") for v in baseline.variants if v not in current.variants)
     return out
@@ -539,7 +479,7 @@ def _by_machine(runs: Sequence[Run]) -> dict[str, list[Run]]:
     return {k: sorted(v, key=_when) for k, v in groups.items()}  # sorted() is stable: ties keep file order
 
 
-def group_runs(runs: Sequence[Run], baseline: Sequence[Run] | None = None) -> list[MachineReport]:
+def group_runs(runs: Sequence[Run], baseline: Sequence[Run] | None = None, config: Any = None) -> list[MachineReport]:
     """One MachineReport per machine: its newest run, compared with `baseline` (the newest baseline
     run of the same machine, else the only baseline machine) or, without one, with its previous run."""
     if not runs:
@@ -557,7 +497,7 @@ def group_runs(runs: Sequence[Run], baseline: Sequence[Run] | None = None) -> li
         elif report.older:
             report.baseline, report.baseline_kind = report.older[-1], "previous"
         if report.baseline is not None:
-            report.changes = compare_runs(run, report.baseline)
+            report.changes = compare_runs(run, report.baseline, config)
         reports.append(report)
     labels = [r.label for r in reports]
     for r in reports:

@@ -1,0 +1,312 @@
+"""Evidence for the paired timing harness (issue 11), re-runnable on any machine with a built zoo.
+
+    python reports/evidence/paired/evidence.py bare-loop   # harness vs a bare perf_counter loop, interleaved
+    python reports/evidence/paired/evidence.py spin        # does an idle worker steal CPU? blocks vs single calls
+    python reports/evidence/paired/evidence.py aa-ab       # 20 A/A + 20 A/B `slimbench compare` runs
+    python reports/evidence/paired/evidence.py repro       # 5 back-to-back `pytest bench -k latency` runs
+
+Each writes <name>.json (raw numbers) and <name>.md (the summary) next to this file. Run it on an
+idle machine (check `uptime`), one at a time: the point is to measure the harness, not a neighbour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
+THREE = ("standard", "onnx-int8", "ultra-light-onnx-int8")
+AB_VARIANTS = ("standard", "quantized", "onnx-int8", "ultra-light-onnx-int8")
+
+
+def context() -> Any:
+    from slimbench.build.builder import default_context
+
+    return default_context(log=lambda s: None)
+
+
+def write(name: str, data: dict[str, Any], md: list[str]) -> None:
+    (HERE / f"{name}.json").write_text(json.dumps(data, indent=1))
+    header = [f"<!-- written by `python reports/evidence/paired/evidence.py {name}` -->",
+              f"machine: {os.uname().nodename}, {os.cpu_count()} cores; load average before: {data['loadavg_before']}", ""]
+    (HERE / f"{name}.md").write_text("\n".join(header + md) + "\n")
+    print("\n".join(md))
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# --- harness vs bare loop -------------------------------------------------------------------------
+
+class Bare:
+    """The bare-loop child (bare_loop_child.py), block by block."""
+
+    def __init__(self, artifact: Path, threads: int, texts_file: Path):
+        from slimbench.probes import measuring_env
+
+        self.proc = subprocess.Popen([sys.executable, str(HERE / "bare_loop_child.py"), str(artifact), str(threads),
+                                      str(texts_file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=measuring_env(threads))
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
+
+    def block(self, start: int, n: int) -> list[float]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{start} {n}\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def bare_loop(args: argparse.Namespace) -> None:
+    from slimbench.interleave import paired_order, run_rounds
+    from slimbench.stats import paired_ratio
+    from slimbench.workers import WorkerPool, WorkerSpec
+
+    ctx = context()
+    texts = [e.text for e in ctx.splits.test]
+    texts_file = HERE / ".texts.json"
+    texts_file.write_text(json.dumps(texts))
+    before = loadavg()
+    specs = [WorkerSpec(f"harness:{v}", ctx.artifact_dir(v), args.threads) for v in THREE]
+    bares = {f"bare:{v}": Bare(ctx.artifact_dir(v), args.threads, texts_file) for v in THREE}
+    with WorkerPool(specs, texts) as pool:
+        for key in pool.alive:
+            pool.request(key, {"op": "latency", "start": 0, "n": 20})
+        for b in bares.values():
+            b.block(0, 20)
+
+        def run(key: str, r: int) -> list[float] | None:
+            start = r * args.block
+            if key.startswith("bare:"):
+                return bares[key].block(start, args.block)
+            reply = pool.request(key, {"op": "latency", "start": start, "n": args.block})
+            return None if reply is None else reply["s"]
+
+        rounds = run_rounds([k for v in THREE for k in (f"harness:{v}", f"bare:{v}")], args.rounds, run,
+                            discard=1, order=paired_order)
+    for b in bares.values():
+        b.close()
+    texts_file.unlink()
+    rows, data = [], {"loadavg_before": before, "rounds": args.rounds, "block": args.block, "variants": {}}
+    for v in THREE:
+        h, b = rounds.samples(f"harness:{v}"), rounds.samples(f"bare:{v}")
+        pr = paired_ratio(rounds.rounds_of(f"harness:{v}"), rounds.rounds_of(f"bare:{v}"))
+        diff = np.median(h) / np.median(b) - 1
+        data["variants"][v] = {"harness_p50_s": float(np.median(h)), "bare_p50_s": float(np.median(b)),
+                               "n": len(h), "paired_ratio": [pr.value, pr.low, pr.high],
+                               "harness_rounds": rounds.rounds_of(f"harness:{v}"), "bare_rounds": rounds.rounds_of(f"bare:{v}")}
+        rows.append(f"| {v} | {np.median(h) * 1e3:.3f} | {np.median(b) * 1e3:.3f} | {diff * 100:+.1f} % | "
+                    f"{pr.value:.3f} [{pr.low:.3f}, {pr.high:.3f}] | {len(h)} | {'yes' if abs(diff) <= 0.05 else 'NO'} |")
+    md = ["# Harness vs bare loop, interleaved in one run", "",
+          f"Each variant: slimbench's timing worker (`slimbench.worker`, GC off, JSON protocol) and a bare "
+          f"`perf_counter` loop in its own fresh process (`bare_loop_child.py`), both loaded once, alternating "
+          f"blocks of {args.block} calls on the same sentences ({args.rounds} rounds, first call of each block "
+          f"dropped, {args.threads} threads). Load average before: {before}.", "",
+          "| variant | harness p50 (ms) | bare p50 (ms) | difference | paired ratio [95 % CI] | n each | within 5 % |",
+          "|---|---|---|---|---|---|---|", *rows]
+    write("bare-loop", data, md)
+
+
+# --- idle workers: do they steal CPU? ---------------------------------------------------------------
+
+def _cpu_s(pid: int) -> float:
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
+
+
+def spin(args: argparse.Namespace) -> None:
+    """Per variant: p50 alone; p50 with the other workers alive and blocks of 10 (default);
+    p50 with alternating single calls. And the CPU seconds idle workers burn while another runs."""
+    from slimbench.workers import WorkerPool, WorkerSpec
+
+    ctx = context()
+    texts = [e.text for e in ctx.splits.test]
+    before = loadavg()
+    data: dict[str, Any] = {"loadavg_before": before, "variants": {}}
+    solo: dict[str, float] = {}
+    for v in THREE:
+        with WorkerPool([WorkerSpec(v, ctx.artifact_dir(v), args.threads)], texts) as pool:
+            pool.request(v, {"op": "latency", "start": 0, "n": 20})
+            s = [x for r in range(args.rounds) for x in pool.request(v, {"op": "latency", "start": r * 10, "n": 10})["s"][1:]]
+            solo[v] = float(np.median(s))
+    with WorkerPool([WorkerSpec(v, ctx.artifact_dir(v), args.threads) for v in THREE], texts) as pool:
+        pids = {v: pool.workers[v].proc.pid for v in THREE}
+        for v in THREE:
+            pool.request(v, {"op": "latency", "start": 0, "n": 20})
+        modes: dict[str, dict[str, list[float]]] = {"blocks of 10": {v: [] for v in THREE},
+                                                    "single calls": {v: [] for v in THREE}}
+        position: dict[str, list[list[float]]] = {v: [] for v in THREE}
+        steal: dict[str, list[float]] = {v: [] for v in THREE}
+        for r in range(args.rounds):
+            for v in THREE:  # blocks of 10, first dropped; idle workers' CPU while v runs
+                others = [o for o in THREE if o != v]
+                c0 = sum(_cpu_s(pids[o]) for o in others)
+                t0 = time.perf_counter()
+                s = pool.request(v, {"op": "latency", "start": r * 10, "n": 10})["s"]
+                wall = time.perf_counter() - t0
+                steal[v].append((sum(_cpu_s(pids[o]) for o in others) - c0) / wall)
+                position[v].append(s)
+                modes["blocks of 10"][v].extend(s[1:])
+            for k in range(10):  # alternating single calls
+                for v in THREE:
+                    modes["single calls"][v].extend(pool.request(v, {"op": "latency", "start": r * 10 + k, "n": 1})["s"])
+    rows = []
+    for v in THREE:
+        pos = np.median(np.asarray(position[v]), axis=0)
+        rel = pos / np.median(pos[2:])
+        b, s1 = np.median(modes["blocks of 10"][v]), np.median(modes["single calls"][v])
+        data["variants"][v] = {"solo_p50_s": solo[v], "blocks_p50_s": float(b), "single_p50_s": float(s1),
+                               "position_median_rel": rel.tolist(),
+                               "idle_workers_cpu_per_wall_s": float(np.median(steal[v]))}
+        rows.append(f"| {v} | {solo[v] * 1e3:.3f} | {b * 1e3:.3f} ({b / solo[v]:.2f}×) | {s1 * 1e3:.3f} "
+                    f"({s1 / solo[v]:.2f}×) | {rel[0]:.2f} / {rel[1]:.2f} / {rel[2]:.2f} | "
+                    f"{np.median(steal[v]):.3f} |")
+    md = ["# Do idle workers steal CPU from the one being timed?", "",
+          f"Three workers ({', '.join(THREE)}), {args.threads} threads each, {args.rounds} rounds. 'alone' = only "
+          "that worker alive; 'blocks of 10' = all alive, blocks of 10 calls, the first dropped (slimbench's "
+          "default); 'single calls' = all alive, one call each in turn. Position = median latency of the "
+          "block's 1st / 2nd / 3rd call relative to calls 3-10. Idle CPU = CPU-seconds the other two workers "
+          f"used per wall-second of this worker's block. Load average before: {before}.", "",
+          "| variant | alone p50 (ms) | blocks of 10 p50 (ms) | single calls p50 (ms) | position 1/2/3 | idle CPU (s/s) |",
+          "|---|---|---|---|---|---|", *rows]
+    write("spin", data, md)
+
+
+# --- A/A and A/B compares -------------------------------------------------------------------------
+
+def compare_once(extra: str | None, out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "slimbench.cli", "compare", "--baseline", str(REPO), "--candidate", str(REPO),
+           "--variants", ",".join(AB_VARIANTS), "--rounds", str(args.rounds), "--probes", "0",
+           "--throughput-rounds", "0", "--no-accuracy", "--out", str(out)]
+    if extra:
+        cmd += ["--candidate-extra-work", extra]
+    subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=1800)
+    doc = json.loads(out.read_text())
+    out.unlink()
+    return doc
+
+
+def aa_ab(args: argparse.Namespace) -> None:
+    before = loadavg()
+    runs: dict[str, list[dict[str, Any]]] = {"aa": [], "ab10": [], "ab5": []}
+    plan = [("aa", None)] * args.n + [("ab10", "onnx-int8=0.10")] * args.n + [("ab5", "onnx-int8=0.05")] * args.n_5
+    plan = [p for pair in zip(plan[: args.n], plan[args.n : 2 * args.n], strict=True) for p in pair] + plan[2 * args.n :]
+    tmp = HERE / ".compare.json"
+    t0 = time.perf_counter()
+    for i, (kind, extra) in enumerate(plan):
+        doc = compare_once(extra, tmp, args)
+        p50 = {v["variant"]: v for v in doc["verdicts"] if v["figure"] == "p50"}
+        runs[kind].append({"status": doc["status"], "elapsed_s": doc["elapsed_s"],
+                           "p50": {k: [x["change"], x["low"], x["high"], x["kind"]] for k, x in p50.items()},
+                           "failing": [(v["variant"], v["figure"]) for v in doc["verdicts"] if v["kind"] == "regression"]})
+        print(f"[{i + 1}/{len(plan)}] {kind}: {doc['status']} in {doc['elapsed_s']:.0f} s; onnx-int8 p50 change "
+              f"{p50['onnx-int8']['change']:.3f}", flush=True)
+    aa_changes = {v: [r["p50"][v][0] for r in runs["aa"]] for v in AB_VARIANTS}
+    worst = max(abs(c - 1) for cs in aa_changes.values() for c in cs)
+    false_alarms = sum(r["status"] == "FAIL" for r in runs["aa"])
+    caught10 = sum(("onnx-int8", "p50") in map(tuple, r["failing"]) for r in runs["ab10"])
+    caught5 = sum(("onnx-int8", "p50") in map(tuple, r["failing"]) for r in runs["ab5"])
+    other_fail = sum(any(v != "onnx-int8" for v, _ in r["failing"]) for r in runs["ab10"] + runs["ab5"])
+    data = {"loadavg_before": before, "rounds": args.rounds, "variants": AB_VARIANTS, "runs": runs,
+            "elapsed_s": time.perf_counter() - t0}
+    rows = [f"| {v} | {min(cs):.3f} | {np.median(cs):.3f} | {max(cs):.3f} | {max(abs(c - 1) for c in cs) * 100:.1f} % |"
+            for v, cs in aa_changes.items()]
+    ab10 = [r["p50"]["onnx-int8"][0] for r in runs["ab10"]]
+    ab5 = [r["p50"]["onnx-int8"][0] for r in runs["ab5"]]
+    md = ["# Paired A/A and A/B compares", "",
+          f"`slimbench compare` of this checkout against itself ({', '.join(AB_VARIANTS)}; {args.rounds} latency "
+          f"rounds of 10 calls, timing only), A/A and A/B runs alternating; A/B = `--candidate-extra-work "
+          f"onnx-int8=0.10` (and 0.05): the candidate's onnx-int8 does 10 % (5 %) more CPU work per call. "
+          f"Load average before: {before}; {data['elapsed_s'] / 60:.0f} min in all.", "",
+          f"- **A/A false alarms: {false_alarms} of {len(runs['aa'])}** (any failing figure).",
+          f"- **A/B +10 % caught: {caught10} of {len(runs['ab10'])}** (onnx-int8 p50 regression); measured change "
+          f"{min(ab10):.3f}–{max(ab10):.3f} (median {np.median(ab10):.3f})." if ab10 else "",
+          f"- **A/B +5 % caught: {caught5} of {len(runs['ab5'])}**; measured change {min(ab5):.3f}–{max(ab5):.3f}."
+          if ab5 else "",
+          f"- Other variants failing in A/B runs: {other_fail}.",
+          f"- Largest A/A |change| of a p50 ratio: {worst * 100:.1f} % (the p50 floor is set above it).", "",
+          "A/A p50 change (candidate / baseline) per variant:", "",
+          "| variant | min | median | max | max abs |", "|---|---|---|---|---|", *rows]
+    write("aa-ab", data, md)
+
+
+# --- ratio reproducibility ------------------------------------------------------------------------
+
+def repro(args: argparse.Namespace) -> None:
+    before = loadavg()
+    ratios: dict[str, list[float]] = {}
+    elapsed = []
+    for i in range(args.n):
+        out = HERE / ".repro.json"
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pytest", "bench", "--benchmark-only", "-k", "test_latency", "-q",
+                        "-p", "no:cacheprovider", f"--benchmark-json={out}"], capture_output=True, text=True,
+                       cwd=REPO, timeout=3600)
+        elapsed.append(time.perf_counter() - t)
+        doc = json.loads(out.read_text())
+        out.unlink()
+        for b in doc["benchmarks"]:
+            info = b["extra_info"]
+            fig = info["figures"].get("p50_ratio")
+            if fig:
+                ratios.setdefault(info["variant"], []).append(fig["value"])
+        print(f"run {i + 1}/{args.n}: {elapsed[-1]:.0f} s", flush=True)
+    rows, worst = [], 0.0
+    for v, rs in ratios.items():
+        med = float(np.median(rs))
+        dev = max(abs(r / med - 1) for r in rs)
+        worst = max(worst, dev)
+        rows.append(f"| {v} | {' · '.join(f'{r:.3f}' for r in rs)} | {med:.3f} | {dev * 100:.1f} % |")
+    data = {"loadavg_before": before, "ratios": ratios, "elapsed_s": elapsed}
+    md = ["# Ratio reproducibility: back-to-back runs of the default zoo", "",
+          f"{args.n} runs of `pytest bench --benchmark-only -k test_latency` (defaults: 40 interleaved rounds of 10 "
+          f"calls), one after the other; p50 ratio to `standard` from the paired rounds. "
+          f"Load average before: {before}; each run {min(elapsed):.0f}–{max(elapsed):.0f} s.", "",
+          f"**Largest deviation of a run's ratio from its variant's median: {worst * 100:.1f} %.**", "",
+          "| variant | p50 ratio per run | median | max deviation |", "|---|---|---|---|", *rows]
+    write("repro", data, md)
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("bare-loop")
+    p.add_argument("--rounds", type=int, default=40)
+    p.add_argument("--block", type=int, default=10)
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(func=bare_loop)
+    p = sub.add_parser("spin")
+    p.add_argument("--rounds", type=int, default=30)
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(func=spin)
+    p = sub.add_parser("aa-ab")
+    p.add_argument("--n", type=int, default=20, help="A/A runs, and as many A/B +10 %% runs")
+    p.add_argument("--n-5", type=int, default=10, help="A/B +5 %% runs")
+    p.add_argument("--rounds", type=int, default=30)
+    p.set_defaults(func=aa_ab)
+    p = sub.add_parser("repro")
+    p.add_argument("--n", type=int, default=5)
+    p.set_defaults(func=repro)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
