@@ -91,3 +91,56 @@ def test_selected_variants_only_and_unknown_names(tmp_path):
     bad = run_bench(tmp_path, "--variants", "fats")
     assert bad.returncode != 0
     assert "unknown variant 'fats'; known variants: standard, fast, crashy" in bad.stdout + bad.stderr
+
+
+def _one_line_usage_error(proc: subprocess.CompletedProcess[str], message: str) -> None:
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stdout + proc.stderr and message in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--variants", ""], "--variants is empty"),
+    (["--variants", "fats"], "unknown variant 'fats'"),
+    (["--latency-warmup", "-1"], "--latency-warmup must be an integer >= 0, got -1"),
+    (["--probe-timeout", "0"], "--probe-timeout must be a positive number of seconds, got 0.0"),
+    (["--latency-block", "1"], "--latency-block must be an integer >= 2"),
+])
+def test_usage_errors_are_one_line_before_anything_runs(tmp_path, args, message):
+    _one_line_usage_error(run_bench(tmp_path, *args), message)
+
+
+def test_results_into_a_missing_directory_are_refused_before_measuring(tmp_path):
+    proc = run_bench(tmp_path, f"--benchmark-json={tmp_path / 'nope' / 'out.json'}")
+    _one_line_usage_error(proc, "does not exist or is not writable")
+
+
+def test_a_run_whose_every_measurement_fails_still_writes_its_failures(tmp_path):
+    proc = run_bench(tmp_path, "--variants", "crashy", "-k", "latency or accuracy")
+    assert proc.returncode == 1
+    run = load_run(tmp_path / "results.json")
+    assert {m.metric for m in run.measurements} == {"latency", "throughput", "accuracy"} and not any(
+        m.ok for m in run.measurements)
+
+
+def test_an_interrupted_run_publishes_a_file_marked_incomplete(tmp_path):
+    import signal
+    import time
+
+    specs = [*SPECS, {"name": "hang", "runtime": "calibration", "calibration": {"fault": "hang"}}]
+    models = write_specs(tmp_path / "models", specs)
+    (tmp_path / "results.json").write_text('{"old": "complete"}')
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", str(REPO / "bench"), "--benchmark-only", "-q",
+                             "-p", "no:cacheprovider", "--slimbench-models", str(models), "--slimbench-cache",
+                             str(tmp_path / "cache"), "--slimbench-dataset", "synthetic", "--threads", "1",
+                             f"--benchmark-json={tmp_path / 'results.json'}"], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "cache" / "artifacts").glob("hang-*/manifest.json")):
+        time.sleep(0.5)
+    time.sleep(8)  # sizes measured; the workers are starting, the hanging one never answers
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["slimbench"]["incomplete"] is True, out[-2000:]
+    assert any(b["extra_info"]["metric"] == "size" for b in data["benchmarks"])
+    assert not list(tmp_path.glob(".results.json.*"))  # no partial file left behind

@@ -226,6 +226,7 @@ class BenchSession:
     _probes: ProbeSet | None = None
     _timed: TimedSet | None = None
     wanted: dict[str, set[str]] | None = None  # metric -> variants the selected tests need (None: all)
+    results_path: Path | None = None  # the --benchmark-json target, published atomically at the end
 
     def needs(self, *metrics: str) -> set[str] | None:
         """The variants that the selected tests of these metrics need (None: no selection known)."""
@@ -436,6 +437,76 @@ def _progress(what: str) -> Callable[[int, int], None]:
             eta = elapsed / done * (total - done)
             log(f"slimbench: {what} round {done}/{total}, {elapsed:.0f} s elapsed, ~{eta:.0f} s to go")
     return show
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark has made its session
+def pytest_configure(config: pytest.Config) -> None:
+    """Validate every slimbench option, and the variant selection, once: a bad value is one line
+    (`ERROR: ...`, exit 4) before anything runs. Take over where results are written, so that no run
+    can leave a half-written or silently partial results file."""
+    from slimbench.errors import SlimbenchError
+
+    if not hasattr(config.option, "variants"):
+        return
+    variants = config.getoption("variants")
+    if variants is not None and not variants.strip(" ,"):
+        raise pytest.UsageError("--variants is empty; name at least one variant (or leave it out for the whole zoo)")
+    session = _session(config)
+    try:
+        session.variant_names()
+    except SlimbenchError as err:
+        raise pytest.UsageError(str(err)) from None
+    bs = getattr(config, "_benchmarksession", None)
+    target = getattr(bs, "json", None)
+    if bs is not None and target:
+        target = Path(target)
+        if not target.parent.is_dir() or not os.access(target.parent, os.W_OK):
+            raise pytest.UsageError(f"--benchmark-json={target}: directory {target.parent} does not exist or is "
+                                    "not writable; create it first (nothing was measured)")
+        session.results_path = target
+        bs.json = target.with_name(f".{target.name}.partial")  # pytest-benchmark writes here; we publish
+
+
+def _publish_results(config: pytest.Config, exitstatus: int) -> None:
+    """Move the results file into place atomically; an interrupted run's file is marked incomplete;
+    a run whose every measurement failed still gets a file holding its failures."""
+    import json
+
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None or session.results_path is None:
+        return
+    target = session.results_path
+    partial = target.with_name(f".{target.name}.partial")
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    if partial.is_file():
+        try:
+            doc = json.loads(partial.read_text())
+        except (OSError, ValueError):  # cut short while writing: keep whatever was there before
+            partial.unlink(missing_ok=True)
+            return
+    elif session.failures:
+        from slimbench.machine import machine_facts
+
+        doc = {"machine_info": {"slimbench_machine": machine_facts()}, "commit_info": {}, "benchmarks": [],
+               "datetime": time.strftime("%Y-%m-%dT%H:%M:%S"), "version": "slimbench"}
+    else:
+        return
+    block = doc.setdefault("slimbench", {"schema": SCHEMA, "failures": session.failures})
+    if interrupted:
+        block["incomplete"] = True
+        block["incomplete_reason"] = "the run was interrupted (Ctrl-C or SIGTERM) before every test ran"
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=4))
+    os.replace(tmp, target)
+    partial.unlink(missing_ok=True)
+    if interrupted:
+        log(f"slimbench: the run was interrupted; {target} holds what was measured, marked incomplete")
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: runs after pytest-benchmark has written
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Any:
+    yield
+    _publish_results(session.config, int(exitstatus))
 
 
 def _session(config: pytest.Config) -> BenchSession:
