@@ -1,11 +1,19 @@
 """pytest plugin: the zoo's variants as a parametrized `variant` fixture, and result recording.
 
-Registered through the `pytest11` entry point (and the repository's conftest.py). Importing it
-is cheap: nothing heavy is imported until a benchmark actually runs.
+Registered by the repository's conftest.py (`pytest_plugins = ["slimbench.plugin"]`; in your own
+project, the same line or `-p slimbench.plugin`). Importing it is cheap: nothing heavy is imported
+until a benchmark actually runs, and no model is ever loaded into the pytest process:
+
+- latency, throughput and accuracy come from timing workers (`slimbench.worker`), one process per
+  variant, all alive together, sampled in interleaved rounds (`slimbench.interleave`);
+- load time and peak memory come from fresh-process probes (`slimbench.probes`), round-robin;
+- pytest-benchmark receives those samples through `REPLAY_CLOCK`, so its JSON, compare and
+  autosave see exactly what the workers measured.
 
 Options (all in the "slimbench" group of `pytest --help`):
   --variants a,b        which variants (default: all of the zoo)
   --threads N           intra-op threads for every runtime (default 2)
+  --latency-rounds N    interleaved rounds (default 40) of --latency-block calls (default 10)
   --slimbench-cache D   cache root (assets + artifacts); default $SLIMBENCH_CACHE or ~/.cache/slimbench
   ... see `pytest bench --help`.
 """
@@ -109,9 +117,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--slimbench-test-file", default=None, help="a separate test file for a dataset file")
     g.addoption("--load-samples", type=int, default=5,
                 help="fresh processes per variant for start-up time, taken round-robin across variants (default 5)")
-    g.addoption("--memory-samples", type=int, default=3,
-                help="of those fresh processes, how many give peak RSS (default 3; more than --load-samples "
-                     "adds probes)")
+    g.addoption("--memory-samples", type=int, default=5,
+                help="of those fresh processes (each makes 50 predictions after its first), how many give peak "
+                     "RSS (default 5: the same processes; more than --load-samples adds probes)")
     g.addoption("--latency-rounds", type=int, default=40,
                 help="interleaved rounds: in each, every variant's worker process runs one block of batch-1 "
                      "predictions on the same test sentences, in a rotated order (default 40)")

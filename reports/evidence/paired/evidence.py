@@ -81,8 +81,9 @@ def bare_loop(args: argparse.Namespace) -> None:
     texts_file = HERE / ".texts.json"
     texts_file.write_text(json.dumps(texts))
     before = loadavg()
-    specs = [WorkerSpec(f"harness:{v}", ctx.artifact_dir(v), args.threads) for v in THREE]
-    bares = {f"bare:{v}": Bare(ctx.artifact_dir(v), args.threads, texts_file) for v in THREE}
+    three = args.variants.split(",")
+    specs = [WorkerSpec(f"harness:{v}", ctx.artifact_dir(v), args.threads) for v in three]
+    bares = {f"bare:{v}": Bare(ctx.artifact_dir(v), args.threads, texts_file) for v in three}
     with WorkerPool(specs, texts) as pool:
         for key in pool.alive:
             pool.request(key, {"op": "latency", "start": 0, "n": 20})
@@ -96,13 +97,13 @@ def bare_loop(args: argparse.Namespace) -> None:
             reply = pool.request(key, {"op": "latency", "start": start, "n": args.block})
             return None if reply is None else reply["s"]
 
-        rounds = run_rounds([k for v in THREE for k in (f"harness:{v}", f"bare:{v}")], args.rounds, run,
+        rounds = run_rounds([k for v in three for k in (f"harness:{v}", f"bare:{v}")], args.rounds, run,
                             discard=1, order=paired_order)
     for b in bares.values():
         b.close()
     texts_file.unlink()
     rows, data = [], {"loadavg_before": before, "rounds": args.rounds, "block": args.block, "variants": {}}
-    for v in THREE:
+    for v in three:
         h, b = rounds.samples(f"harness:{v}"), rounds.samples(f"bare:{v}")
         pr = paired_ratio(rounds.rounds_of(f"harness:{v}"), rounds.rounds_of(f"bare:{v}"))
         diff = np.median(h) / np.median(b) - 1
@@ -291,6 +292,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=40)
     p.add_argument("--block", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--variants", default=",".join(THREE))
     p.set_defaults(func=bare_loop)
     p = sub.add_parser("spin")
     p.add_argument("--rounds", type=int, default=30)
