@@ -147,7 +147,7 @@ def _log(message: str) -> None:
 def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],
             texts: Sequence[str], st: Settings, log: Callable[[str], None] = _log) -> Measured:
     """Every (side, variant) worker alive together; rounds in paired order; then probes."""
-    from slimbench.interleave import paired_order, run_rounds
+    from slimbench.interleave import paired_order, progress_log, run_rounds
     from slimbench.workers import WorkerPool, WorkerSpec
 
     out = Measured()
@@ -157,25 +157,14 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
     log(f"compare: starting {len(specs)} timing workers ({len(variants)} variants x 2 sides)")
     with WorkerPool(specs, texts, timeout_s=st.timeout_s) as pool:
         out.seconds["workers_start"] = time.perf_counter() - t0
-        for key in pool.alive:
-            pool.request(key, {"op": "latency", "start": 0, "n": st.warmup})
-
-        def block(op: str, n: int, size: int = 1) -> Callable[[str, int], list[float] | None]:
-            def run(key: str, r: int) -> list[float] | None:
-                msg: dict[str, Any] = {"op": op, "start": r * n * size, "n": n}
-                if op == "batch":
-                    msg["size"] = size
-                reply = pool.request(key, msg)
-                return None if reply is None else reply["s"]
-            return run
-
+        pool.warm_up(st.warmup)
         t = time.perf_counter()
-        out.latency = run_rounds(pool.alive, st.rounds, block("latency", st.block), discard=1,
-                                 order=paired_order, progress=_progress(log, "latency", st.rounds))
+        out.latency = run_rounds(pool.alive, st.rounds, pool.blocks("latency", st.block), discard=1,
+                                 order=paired_order, progress=progress_log(log, "compare: latency"))
         out.seconds["latency"] = time.perf_counter() - t
         if st.throughput_rounds:
             t = time.perf_counter()
-            out.throughput = run_rounds(pool.alive, st.throughput_rounds, block("batch", 2, st.throughput_batch),
+            out.throughput = run_rounds(pool.alive, st.throughput_rounds, pool.blocks("batch", 2, st.throughput_batch),
                                         discard=1, order=paired_order)
             out.seconds["throughput"] = time.perf_counter() - t
         if st.accuracy:
@@ -191,16 +180,6 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
         _probe(sides, artifacts, variants, texts, st, out, log)
         out.seconds["probes"] = time.perf_counter() - t
     return out
-
-
-def _progress(log: Callable[[str], None], what: str, total: int) -> Callable[[int, int], None]:
-    started = time.perf_counter()
-
-    def show(done: int, _: int) -> None:
-        if done % 10 == 0 or done == total:
-            el = time.perf_counter() - started
-            log(f"compare: {what} round {done}/{total}, {el:.0f} s, ~{el / done * (total - done):.0f} s to go")
-    return show
 
 
 def _probe(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],

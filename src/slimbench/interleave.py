@@ -84,3 +84,16 @@ def run_rounds(keys: Sequence[str], rounds: int, run_block: RunBlock, discard: i
         if progress:
             progress(r + 1, rounds)
     return out
+
+
+def progress_log(log: Callable[[str], None], what: str, every: int = 10) -> Callable[[int, int], None]:
+    """A `run_rounds` progress callback: a line every `every` rounds with the time to go."""
+    import time
+
+    started = time.perf_counter()
+
+    def show(done: int, total: int) -> None:
+        if done == total or done % every == 0:
+            elapsed = time.perf_counter() - started
+            log(f"{what} round {done}/{total}, {elapsed:.0f} s elapsed, ~{elapsed / done * (total - done):.0f} s to go")
+    return show

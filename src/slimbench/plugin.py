@@ -342,7 +342,7 @@ class BenchSession:
         return self._timed
 
     def _run_workers(self) -> TimedSet:
-        from slimbench.interleave import run_rounds
+        from slimbench.interleave import progress_log, run_rounds
         from slimbench.workers import WorkerPool, WorkerSpec
 
         cfg, out = self.config, TimedSet()
@@ -357,17 +357,16 @@ class BenchSession:
         log(f"slimbench: starting {len(specs)} timing workers (one process per variant, all alive together)")
         with WorkerPool(specs, texts, timeout_s=cfg.probe_timeout) as pool:
             block, size = cfg.latency_block, cfg.throughput_batch
-            for key in pool.alive:  # untimed warm-up
-                pool.request(key, {"op": "latency", "start": 0, "n": cfg.latency_warmup})
+            pool.warm_up(cfg.latency_warmup)
             if self.needs("latency") != set():
                 log(f"slimbench: latency, {cfg.latency_rounds} interleaved rounds of {block} batch-1 calls "
                     f"per variant (first of each block discarded)")
-                out.latency = run_rounds(pool.alive, cfg.latency_rounds, self._block(pool, "latency", block),
-                                         discard=LATENCY_DISCARD, progress=_progress("latency"))
+                out.latency = run_rounds(pool.alive, cfg.latency_rounds, pool.blocks("latency", block),
+                                         discard=LATENCY_DISCARD, progress=progress_log(log, "slimbench: latency"))
             if self.needs("throughput") != set():
                 log(f"slimbench: throughput, {cfg.throughput_rounds} interleaved rounds of 2 batches of {size}")
-                out.throughput = run_rounds(pool.alive, cfg.throughput_rounds, self._block(pool, "batch", 2, size),
-                                            discard=1, progress=_progress("throughput"))
+                out.throughput = run_rounds(pool.alive, cfg.throughput_rounds, pool.blocks("batch", 2, size),
+                                            discard=1, progress=progress_log(log, "slimbench: throughput"))
             for key in pool.alive:
                 if self.needs("accuracy") != set():
                     reply = pool.request(key, {"op": "predict_all", "batch_size": 64})
@@ -384,16 +383,6 @@ class BenchSession:
                        "throughput_rounds": cfg.throughput_rounds, "variants": [s.key for s in specs],
                        "workers_start_s": round(pool.start_s, 3)}
         return out
-
-    @staticmethod
-    def _block(pool: Any, op: str, n: int, size: int = 1) -> Callable[[str, int], list[float] | None]:
-        def run(key: str, r: int) -> list[float] | None:
-            msg: dict[str, Any] = {"op": op, "start": r * n * size, "n": n}
-            if op == "batch":
-                msg["size"] = size
-            reply = pool.request(key, msg)
-            return None if reply is None else reply["s"]
-        return run
 
     def timed_rounds(self, variant: Variant, metric: str) -> list[list[float] | None]:
         t = self.timed()
@@ -434,17 +423,6 @@ WARM_RELOADS = 3
 
 def log(message: str) -> None:
     print(message, file=sys.__stderr__, flush=True)
-
-
-def _progress(what: str) -> Callable[[int, int], None]:
-    started = time.perf_counter()
-
-    def show(done: int, total: int) -> None:
-        if done == total or done % 10 == 0:
-            elapsed = time.perf_counter() - started
-            eta = elapsed / done * (total - done)
-            log(f"slimbench: {what} round {done}/{total}, {elapsed:.0f} s elapsed, ~{eta:.0f} s to go")
-    return show
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-benchmark has made its session

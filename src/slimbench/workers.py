@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -171,6 +171,23 @@ class WorkerPool:
         except WorkerError as err:
             self.drop(key, str(err))
             return None
+
+    def warm_up(self, n: int) -> None:
+        """`n` untimed batch-1 calls in every worker before the first round."""
+        if n:
+            for key in self.alive:
+                self.request(key, {"op": "latency", "start": 0, "n": n})
+
+    def blocks(self, op: str, n: int, size: int = 1) -> Callable[[str, int], list[float] | None]:
+        """A block runner for `interleave.run_rounds`: round r of every worker times the same inputs
+        (batch-1 "latency" calls from text r*n, or n "batch" calls of `size` texts)."""
+        def run(key: str, r: int) -> list[float] | None:
+            msg: dict[str, Any] = {"op": op, "start": r * n * size, "n": n}
+            if op == "batch":
+                msg["size"] = size
+            reply = self.request(key, msg)
+            return None if reply is None else reply["s"]
+        return run
 
     def close(self) -> None:
         for key in list(self.workers):
