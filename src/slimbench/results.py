@@ -127,11 +127,16 @@ def _is_number(v: Any) -> bool:
 
 
 def _number(where: _Where, path: str, v: Any, optional: bool = False) -> float | None:
+    """A finite number (NaN and infinity are no measurement), or None where that is allowed."""
     if v is None and optional:
         return None
-    if not _is_number(v):
-        raise where.fail(path, f"is {v!r}, not a number")
+    if not _is_number(v) or not math.isfinite(v):
+        raise where.fail(path, f"is {_short(v)}, not a finite number")
     return float(v)
+
+
+def _is_integer(v: Any) -> bool:
+    return _is_number(v) and math.isfinite(v) and v == int(v)
 
 
 def _mapping(where: _Where, path: str, v: Any, optional: bool = True) -> dict[str, Any]:
@@ -162,7 +167,7 @@ def _figure(where: _Where, path: str, d: Any) -> Figure:
     value = _number(where, f"{path}.value", d["value"])
     unit = _string(where, f"{path}.unit", d.get("unit"))
     n = d.get("n", 1)
-    if not _is_number(n) or not math.isfinite(n) or n != int(n) or n < 0:
+    if not _is_integer(n) or n < 0:
         raise where.fail(f"{path}.n", f"is {_short(n)}, not a count")
     extra = {k: _number(where, f"{path}.{k}", d.get(k), optional=True) for k in ("min", "max", "iqr")}
     return Figure(value=float(value or 0.0), unit=str(unit), n=int(n), **extra)
@@ -188,13 +193,47 @@ def _measurement(info: dict[str, Any], timing: dict[str, float] | None = None,
     if error is not None and not isinstance(error, str):
         raise where.fail("error", f"is {_short(error)}, not a string")
     return Measurement(variant=str(variant), metric=str(metric), status=status, figures=figures, samples=samples,
-                       context=dict(_mapping(where, "context", info.get("context"))), error=error,
+                       context=_context(where, info.get("context")), error=error,
                        timing=timing or {})
+
+
+# Context keys readers use, and what each must be when present (other keys are free-form).
+_CONTEXT_TYPES: dict[str, tuple[type, ...]] = {
+    "threads": (int,), "spec_hash": (str,), "runtime": (str,), "precision": (str,), "format": (str,),
+    "description": (str,), "dataset": (str,), "artifact": (str,), "build_test_accuracy": (int, float),
+    "untrained": (bool,),
+}
+
+
+_MACHINE_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,), "label": (str,), "cpu": (str,), "cores": (int,), "ram_bytes": (int, float), "os": (str,),
+    "hostname": (str,), "libraries": (dict,),
+}
+
+
+def _typed(where: _Where, prefix: str, mapping: dict[str, Any], types: dict[str, tuple[type, ...]]) -> None:
+    """Each known key, when present and not null, has its type (a bool is not a number here)."""
+    for key, allowed in types.items():
+        value = mapping.get(key)
+        if value is None:
+            continue
+        if (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)
+                or (isinstance(value, float) and not math.isfinite(value))):
+            raise where.fail(f"{prefix}.{key}", f"is {_short(value)}, not {' or '.join(t.__name__ for t in allowed)}")
+
+
+def _context(where: _Where, v: Any) -> dict[str, Any]:
+    context = dict(_mapping(where, "context", v))
+    _typed(where, "context", context, _CONTEXT_TYPES)
+    threads = context.get("threads")
+    if threads is not None and threads < 1:
+        raise where.fail("context.threads", f"is {threads}, not a positive count")
+    return context
 
 
 def _schema(where: _Where, info: dict[str, Any]) -> None:
     version = info["slimbench_schema"]
-    if not _is_number(version) or version != int(version):
+    if not _is_integer(version):
         raise where.fail("slimbench_schema", f"is {_short(version)}, not an integer")
     if int(version) > SCHEMA:
         raise ResultsError(f"{where.source} has slimbench schema {version}, newer than this slimbench ({SCHEMA}); "
@@ -233,7 +272,8 @@ def parse_run(data: dict[str, Any], source: str = "<memory>") -> Run:
         raise top.fail("slimbench.incomplete", f"is {_short(incomplete)}, not true or false")
     reason = block.get("reason")
     machine = _mapping(top, "machine_info", data.get("machine_info"))
-    _mapping(top, "machine_info.slimbench_machine", machine.get("slimbench_machine"))
+    facts = _mapping(top, "machine_info.slimbench_machine", machine.get("slimbench_machine"))
+    _typed(top, "machine_info.slimbench_machine", facts, _MACHINE_TYPES)
     commit = _mapping(top, "commit_info", data.get("commit_info"))
     return Run(source=source, machine=machine, commit=commit, datetime=str(data.get("datetime") or ""),
                measurements=measurements, incomplete=incomplete,
