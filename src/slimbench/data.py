@@ -60,11 +60,15 @@ class Splits:
         return h.hexdigest()
 
 
-def _read_text(path: Path) -> str:
+def _check_file(path: Path) -> None:
     if path.is_dir():
         raise DatasetError(f"dataset {path} is a directory; give a CSV, TSV or JSONL file")
     if not path.is_file():
         raise DatasetError(f"dataset file {path} does not exist")
+
+
+def _read_text(path: Path) -> str:
+    _check_file(path)
     try:
         raw = path.read_bytes()
     except OSError as err:
@@ -287,6 +291,7 @@ def read_table(path: Path, text_column: str = "text", label_column: str = "label
     """Rows of a CSV, TSV or JSONL file, each holding the text and label columns."""
     path = Path(path)
     _check_columns(path, text_column, label_column)
+    _check_file(path)
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".json", ".csv", ".tsv", ".txt"):
         raise DatasetError(f"{path}: unsupported extension {suffix!r}; use .csv, .tsv or .jsonl")
