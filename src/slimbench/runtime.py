@@ -63,7 +63,7 @@ def _rebuild(artifact_dir: Path) -> str:
 def _check_runner_keys(artifact_dir: Path, manifest: dict[str, Any]) -> None:
     """The manifest keys a runner reads, with the types it needs."""
     fmt = manifest.get("format")
-    if fmt not in RUNNERS:
+    if not isinstance(fmt, str) or fmt not in RUNNERS:
         raise ArtifactError(f"{artifact_dir}: unknown artifact format {fmt!r}; known: {sorted(RUNNERS)}")
     max_length = manifest.get("max_length")
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
@@ -94,11 +94,34 @@ def _check_identity(artifact_dir: Path, manifest: dict[str, Any]) -> bool:
                             f"{spec_hash[:12]}, which belongs in a directory named {expected}; the manifest "
                             "was copied from another variant or the directory was renamed -- "
                             + _rebuild(artifact_dir))
-    spec = manifest.get("spec")
-    if isinstance(spec, dict) and spec.get("name", name) != name:
-        raise ArtifactError(f"{artifact_dir / MANIFEST} names variant {name!r} but holds the spec of "
-                            f"{spec.get('name')!r}; " + _rebuild(artifact_dir))
+    _check_consistent(artifact_dir, manifest)
     return bool(staging)
+
+
+RUNTIME_OF_FORMAT = {"hf": "torch", "hf-pruned": "torch", "torch-int8": "torch", "onnx": "onnxruntime",
+                     "numpy-bert": "numpy", "calibration": "calibration"}
+
+
+def _check_consistent(artifact_dir: Path, manifest: dict[str, Any]) -> None:
+    """The keys a runner obeys agree with the spec the artifact was built from: an edited `format`,
+    `max_length` or `runtime` would measure something else under the variant's name."""
+    spec = manifest.get("spec")
+    if not isinstance(spec, dict):
+        raise ArtifactError(f"{artifact_dir / MANIFEST} holds no spec (it was edited after the build); "
+                            + _rebuild(artifact_dir))
+    runtime = RUNTIME_OF_FORMAT[manifest["format"]]
+    expected = {"name": manifest["name"], "runtime": runtime, "max_length": manifest["max_length"],
+                "precision": manifest.get("precision", spec.get("precision"))}
+    found = {key: spec.get(key) for key in expected}
+    if not spec.get("steps"):  # a post-training step keeps its source's truncation, which is not in its spec
+        expected["truncation"] = manifest.get("truncation", "right")
+        found["truncation"] = spec.get("truncation", "right")
+    if manifest.get("runtime") is not None:
+        found["runtime (manifest)"], expected["runtime (manifest)"] = manifest.get("runtime"), runtime
+    wrong = [f"{k} {found[k]!r} vs {expected[k]!r}" for k in expected if found[k] != expected[k]]
+    if wrong:
+        raise ArtifactError(f"{artifact_dir / MANIFEST} contradicts itself ({'; '.join(wrong)}: spec vs what the "
+                            "runner would do); it was edited after the build -- " + _rebuild(artifact_dir))
 
 
 def _stamp_path(artifact_dir: Path) -> Path:
@@ -143,7 +166,7 @@ def _check_files(artifact_dir: Path, manifest: dict[str, Any], staging: bool) ->
     A file is hashed once: its stat at that time is stamped, so later checks cost a stat per file."""
     present = {p.name: p for p in Path(artifact_dir).iterdir() if p.is_file() and p.name != MANIFEST}
     hashes, sizes = manifest.get("files_sha256"), manifest.get("files")
-    listed = set(hashes or {}) | set(sizes or {})
+    listed = {*(hashes if isinstance(hashes, dict) else ()), *(sizes if isinstance(sizes, dict) else ())}
     for name in sorted(set(present) - listed - {manifest.get("model_file")}):
         if name.endswith(PICKLE_SUFFIXES):
             raise ArtifactError(f"{artifact_dir} holds {name}, a pickle its build did not write; slimbench never "
@@ -158,6 +181,10 @@ def _check_files(artifact_dir: Path, manifest: dict[str, Any], staging: bool) ->
     for name in sorted(hashes):
         if name not in present:
             raise ArtifactError(f"{artifact_dir / name} is missing (the build wrote it); " + _rebuild(artifact_dir))
+    model_file = manifest.get("model_file")
+    if model_file is not None and model_file not in hashes:
+        raise ArtifactError(f"{artifact_dir / MANIFEST}: model_file {model_file!r} is not one of the files its build "
+                            "wrote; " + _rebuild(artifact_dir))
     extra = sorted(set(present) - set(hashes))
     if extra:
         raise ArtifactError(f"{artifact_dir} holds {extra}, which its build did not write (it would be measured "
