@@ -87,7 +87,12 @@ def load_int8(directory: Path) -> nn.Module:
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as err:
         raise ArtifactError(f"cannot read {path}: {err}; the file is corrupt or truncated -- rebuild") from None
-    model = quantize_dynamic_int8(_empty_model(config))
+    try:
+        model = quantize_dynamic_int8(_empty_model(config))
+    except Exception as err:  # config.json values the model classes cannot build from
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ArtifactError(f"cannot build the model config.json in {directory} describes: {first}; "
+                            f"{ARTIFACT_FIX}") from None
     dyn = _dynamic_linear_types()
     used: set[str] = set()
     for name, module in model.named_modules():
