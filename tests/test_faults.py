@@ -41,6 +41,8 @@ def example(tmp_path_factory):
     (b"review,sentiment\ngood,pos\nbad,pos\n", "only one class"),
     (b"review,sentiment\n\xff\xfe bad bytes,pos\n", "is not valid UTF-8"),
     (b"review,sentiment\n,pos\nok,neg\n", "row 2 has an empty 'review'"),
+    (b"review,sentiment\ngreat, really,pos\nbad,neg\n", "data.csv:2: 3 fields, but the header has 2"),
+    (b'review,sentiment\n"unclosed,pos\nbad,neg\n', "data.csv:2: malformed"),
 ])
 def test_bad_datasets(tmp_path, content, expected):
     f = tmp_path / "data.csv"
@@ -48,6 +50,17 @@ def test_bad_datasets(tmp_path, content, expected):
     msg = one_line_error(cli("list", "--dataset", str(f), "--text-column", "review", "--label-column", "sentiment",
                              cache=tmp_path / "cache"))
     assert expected in msg and "data.csv" in msg
+
+
+def test_valid_odd_texts_and_a_directory(tmp_path):
+    f = tmp_path / "data.csv"
+    f.write_text('review,sentiment\n"a\u2028b",pos\n"c\u0085d\x0ce",neg\n"' + "long " * 40_000 + '",pos\n',
+                 encoding="utf-8")
+    proc = cli("list", "--dataset", str(f), "--text-column", "review", "--label-column", "sentiment",
+               cache=tmp_path / "cache")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    msg = one_line_error(cli("list", "--dataset", str(tmp_path), cache=tmp_path / "cache"))
+    assert f"dataset {tmp_path} is a directory" in msg
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from slimbench.errors import ArtifactError
-from slimbench.runtime import Encoder, ExtraWorkRunner, open_runner
+from slimbench.runtime import RUNNERS, Encoder, ExtraWorkRunner, open_runner, read_manifest
+
+
+def load_unverified(directory):
+    """The runner's own loading, past `verify_artifact`: its errors must be clear too."""
+    manifest = read_manifest(directory)
+    return RUNNERS[manifest["format"]](directory, 1, manifest)
 
 
 @pytest.mark.parametrize("name", ["standard", "quantized", "onnx", "onnx-int8", "ultra-light"])
@@ -46,12 +52,14 @@ def test_onnx_runner_does_not_import_torch(tiny_built):
     ("onnx", "tokenizer.json", "cannot load tokenizer .*tokenizer.json"),
 ])
 def test_truncated_files_give_a_clear_error(tiny_built, tmp_path, name, victim, message):
-    copy = tmp_path / name
+    copy = tmp_path / tiny_built[name].name
     shutil.copytree(tiny_built[name], copy)
     data = (copy / victim).read_bytes()
     (copy / victim).write_bytes(data[: len(data) // 2])
-    with pytest.raises(ArtifactError, match=message):
+    with pytest.raises(ArtifactError, match=f"{victim} is {len(data) // 2:,} bytes but its build wrote {len(data):,}"):
         open_runner(copy)
+    with pytest.raises(ArtifactError, match=message):
+        load_unverified(copy)
 
 
 def test_missing_or_corrupt_manifest(tmp_path, tiny_built):
@@ -68,16 +76,24 @@ def test_missing_or_corrupt_manifest(tmp_path, tiny_built):
 
 
 def test_config_that_does_not_match_the_weights(tiny_built, tmp_path):
-    copy = tmp_path / "std"
+    copy = tmp_path / tiny_built["standard"].name
     shutil.copytree(tiny_built["standard"], copy)
     config = json.loads((copy / "config.json").read_text())
     config["hidden_size"] = 64
     (copy / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ArtifactError, match="cannot load the model in"):
+    with pytest.raises(ArtifactError, match="config.json (is .* bytes but its build wrote|does not match the sha256)"):
         open_runner(copy)
+    with pytest.raises(ArtifactError, match="cannot load the model in .*do not match config.json.*rebuild the variant"):
+        load_unverified(copy)
+    config["hidden_size"], config["num_hidden_layers"] = 32, 3  # an extra layer the weights lack
+    (copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ArtifactError, match=r"weights do not match config.json \(16 tensors, e.g. bert.encoder.layer.2"):
+        load_unverified(copy)
     (copy / "config.json").unlink()
-    with pytest.raises(ArtifactError, match="has no config.json"):
+    with pytest.raises(ArtifactError, match="config.json is missing .the build wrote it."):
         open_runner(copy)
+    with pytest.raises(ArtifactError, match="has no config.json"):
+        load_unverified(copy)
 
 
 def test_extra_work_runner_adds_the_requested_fraction(tiny_built):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from slimbench.errors import SlimbenchError
+from slimbench.errors import SlimbenchError, SpecError
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -69,6 +72,8 @@ def _artifacts(args: argparse.Namespace) -> Path | None:
 def cmd_build(args: argparse.Namespace) -> int:
     from slimbench.build.builder import build
 
+    if not [n for n in args.variants.split(",") if n.strip()]:
+        raise SpecError(f"--variants {args.variants!r} names no variant; give comma-separated names, or 'all'")
     ctx = _context(args, threads=args.threads)
     names = [s.name for s in ctx.zoo.select(args.variants)]
     built = build(ctx, names, force=args.force)
@@ -109,11 +114,27 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # run the `finally` clauses that discard half-written builds
 
 
+INTERNAL_ERROR = 3
+DEBUG_ENV = "SLIMBENCH_DEBUG"
+
+
+def _write_traceback(err: BaseException) -> str:
+    """Put the full traceback in a temporary file (the terminal gets one line); returns its path."""
+    text = "".join(traceback.format_exception(err))
+    try:
+        fd, path = tempfile.mkstemp(prefix="slimbench-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"slimbench {' '.join(sys.argv[1:])}\n\n{text}")
+        return path
+    except OSError:
+        return "(could not be written: set SLIMBENCH_DEBUG=1 to see it)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except SlimbenchError as err:
         print(f"slimbench: error: {err}", file=sys.stderr)
@@ -123,6 +144,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("slimbench: interrupted; partial builds were discarded, finished ones are kept", file=sys.stderr)
         return 130
+    except OSError as err:  # the environment, not slimbench: a full disk, a permission, a missing directory
+        where = f": {err.filename}" if err.filename else ""
+        print(f"slimbench: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a bug: one line here, the whole story in a file
+        if os.environ.get(DEBUG_ENV):
+            raise
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        print(f"slimbench: internal error: {type(err).__name__}: {first} -- this is a bug in slimbench; the full "
+              f"traceback is in {_write_traceback(err)} (please include it in a report)", file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

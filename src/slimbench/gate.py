@@ -490,6 +490,52 @@ def gate(baseline: Run, current: Run, config: GateConfig | None = None) -> GateR
     return GateResult(findings=findings, checks=len(checks), baseline=baseline, current=current)
 
 
+# --- comparability: the same model, dataset and test set, or no verdict ----------------------------
+
+# Context keys that name what was measured on. `dataset` is recorded today; the others are read when a
+# results file carries them (fingerprints of the data, the test split and the base checkpoint).
+INPUT_KEYS = ("dataset", "dataset_fingerprint", "test_fingerprint", "labels", "base", "base_fingerprint")
+
+
+class MismatchError(ResultsError):
+    """The baseline and the current run were not measured on the same model and data."""
+
+
+def run_inputs(run: Run) -> dict[str, str]:
+    """What a run was measured on, as far as its results file says: key -> its value(s)."""
+    out: dict[str, str] = {}
+    for key in INPUT_KEYS:
+        values = sorted({json.dumps(m.context[key], sort_keys=True) if not isinstance(m.context[key], str)
+                         else m.context[key] for m in run.measurements if m.context.get(key) not in (None, "")})
+        if values:
+            out[key] = ", ".join(values)
+    sizes = sorted({m.figures["accuracy"].n for m in run.measurements
+                    if m.ok and m.metric == "accuracy" and "accuracy" in m.figures})
+    if sizes:
+        out["test examples"] = ", ".join(map(str, sizes))
+    return out
+
+
+def input_mismatches(baseline: Run, current: Run) -> list[str]:
+    """Each way the two runs' models or data differ, e.g. "dataset: movie-snippets vs synthetic"."""
+    b, c = run_inputs(baseline), run_inputs(current)
+    return [f"{key}: {b[key]} vs {c[key]}" for key in b if key in c and b[key] != c[key]]
+
+
+def check_comparable(baseline: Run, current: Run, allow_mismatch: bool = False) -> str | None:
+    """Refuse (MismatchError) runs of another model, dataset or test set unless `allow_mismatch`;
+    then return the differences as a note to show beside the verdict."""
+    diffs = input_mismatches(baseline, current)
+    if not diffs:
+        return None
+    text = "; ".join(diffs)
+    if not allow_mismatch:
+        raise MismatchError(f"baseline {baseline.source} and {current.source} were not measured on the same model "
+                            f"and data ({text}); their comparison would mean nothing -- promote a baseline from a "
+                            "matching run, or pass --allow-mismatch to compare anyway")
+    return f"compared although measured on different inputs ({text}): --allow-mismatch"
+
+
 # --- rendering ------------------------------------------------------------------------------------
 
 def _cell(text: str) -> str:
@@ -550,9 +596,12 @@ def cmd_gate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     baseline = load_run(baseline_path)
     runs = load_runs(args.results)
+    notes = {run.source: check_comparable(baseline, run, args.allow_mismatch) for run in runs}
     code = 0
     for run in runs:
         result = gate(baseline, run, config)
+        if notes[run.source]:
+            result.findings.insert(0, Finding("note", "", "inputs", message=str(notes[run.source])))
         for finding in result.findings:
             print(finding)
         markdown = render_markdown(result)
@@ -583,6 +632,9 @@ def register_cli(sub: Any) -> None:
                         "else built-in defaults)")
     p.add_argument("--step-summary", type=Path, default=None, metavar="FILE",
                    help="also append the Markdown table to FILE (e.g. \"$GITHUB_STEP_SUMMARY\")")
+    p.add_argument("--allow-mismatch", action="store_true",
+                   help="compare even runs measured on another dataset, test set or base model (refused by "
+                        "default: the verdict would be meaningless)")
     p.set_defaults(func=cmd_gate)
     p = sub.add_parser("baseline", help="promote a results file to the gate's baseline")
     p.add_argument("results", type=Path, metavar="RESULTS", help="a pytest-benchmark JSON results file")

@@ -457,6 +457,15 @@ def _metadata_section(report: MachineReport) -> list[str]:
     return out
 
 
+def incomplete_note(run: Run) -> str | None:
+    """One line saying that a results file is marked incomplete, or None."""
+    if not run.incomplete:
+        return None
+    why = f" ({run.incomplete_reason})" if run.incomplete_reason else ""
+    return (f"{run.source} is marked incomplete{why}: its run was interrupted or did not finish, so variants "
+            "and metrics it did not reach are missing from it")
+
+
 def _machine_section(report: MachineReport, links: Mapping[str, str] | None, first: bool) -> list[str]:
     run = report.run
     has_standard = any(r.variant == STANDARD and not r.failed for r in report.rows)
@@ -466,7 +475,11 @@ def _machine_section(report: MachineReport, links: Mapping[str, str] | None, fir
         units += " This run has no `standard` variant, so the × columns are empty."
     out = [f"## Results: {report.label}", "",
            f"{_threads(run)} threads · commit {_commit(run)} · {fmt_date(run.datetime)} · `{Path(run.source).name}`", "",
-           units, "", render_headline_table(report.rows), ""]
+           units, ""]
+    note = incomplete_note(run)
+    if note:
+        out += [f"> **Incomplete run.** {_esc(note)}.", ""]
+    out += [render_headline_table(report.rows), ""]
     if first:
         out += ["How to read this:", "", *[f"- {line}" for line in HOW_TO_READ], ""]
     else:
@@ -593,6 +606,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     """`slimbench report RESULTS...`: render saved results; never measures."""
     runs = load_runs(args.results)
     baseline = load_runs([args.baseline]) if args.baseline is not None else None
+    incomplete = [note for run in [*runs, *(baseline or [])] if (note := incomplete_note(run))]
+    for note in incomplete:
+        print(f"slimbench: warning: {note}", file=sys.stderr)
     step = args.step_summary
     if step is None and os.environ.get("GITHUB_STEP_SUMMARY"):
         step = Path(os.environ["GITHUB_STEP_SUMMARY"])
@@ -615,7 +631,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"slimbench: {len(failed)} measurement(s) failed ({', '.join(failed[:5])}); "
               "they are marked in the report", file=sys.stderr)
         return 1
-    return 0
+    return 1 if incomplete and args.strict else 0
 
 
 def register_cli(subparsers: Any) -> None:
@@ -644,5 +660,6 @@ def register_cli(subparsers: Any) -> None:
                    help="a `slimbench sweep` ladder to add as the accuracy-vs-sparsity section "
                         "(default: OUT/sweep.json if it exists)")
     p.add_argument("--strict", action="store_true",
-                   help="exit 1 (after writing the report) if any measurement in RESULTS failed")
+                   help="exit 1 (after writing the report) if any measurement in RESULTS failed or a results "
+                        "file is marked incomplete")
     p.set_defaults(func=cmd_report)

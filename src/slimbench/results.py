@@ -15,6 +15,11 @@ slimbench benchmark puts its figures in `extra_info`:
 
 A variant × metric that failed (crash, timeout, corrupt artifact) has no timing stats, so it is
 kept in the top-level `"slimbench": {"schema": 1, "failures": [...]}` block with the same keys.
+A run that was interrupted or did not finish writes `"incomplete": true` there (and optionally a
+`"reason"`); readers say so.
+
+Every file is validated against this schema on read: a wrong shape is a `ResultsError` naming the file
+and the entry (`benchmarks[3] (onnx / latency): figures.p50_s.value ...`), never a TypeError later.
 The file's `machine_info` gains `slimbench_machine` (CPU, cores, RAM, OS, library versions) and
 `commit_info` is pytest-benchmark's (git commit, dirty flag).
 """
@@ -22,6 +27,7 @@ The file's `machine_info` gains `slimbench_machine` (CPU, cores, RAM, OS, librar
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +87,8 @@ class Run:
     commit: dict[str, Any]
     datetime: str
     measurements: list[Measurement]
+    incomplete: bool = False  # the run was interrupted or did not finish: measurements may be missing
+    incomplete_reason: str | None = None
 
     @property
     def machine_id(self) -> str:
@@ -102,45 +110,194 @@ class Run:
         return seen
 
 
-def _measurement(info: dict[str, Any], timing: dict[str, float] | None = None) -> Measurement:
-    return Measurement(
-        variant=str(info["variant"]), metric=str(info["metric"]), status=str(info.get("status", "ok")),
-        figures={k: Figure.from_dict(v) for k, v in (info.get("figures") or {}).items()},
-        samples={k: list(map(float, v)) for k, v in (info.get("samples") or {}).items()},
-        context=dict(info.get("context") or {}), error=info.get("error"), timing=timing or {},
-    )
+# --- validation on read: name the file and the entry, never a TypeError later --------------------
+
+class _Where:
+    """Where in a results file a value sits, for messages: `benchmarks[3] (onnx / latency): figures.p50_s`."""
+
+    def __init__(self, source: str, entry: str):
+        self.source, self.entry = source, entry
+
+    def fail(self, path: str, problem: str) -> ResultsError:
+        at = f"{self.entry}: {path}" if path else self.entry
+        return ResultsError(f"{self.source}: {at} {problem}; the file is not slimbench results of a known "
+                            "shape (was it edited or truncated?)")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _number(where: _Where, path: str, v: Any, optional: bool = False) -> float | None:
+    """A finite number (NaN and infinity are no measurement), or None where that is allowed."""
+    if v is None and optional:
+        return None
+    if not _is_number(v) or not math.isfinite(v):
+        raise where.fail(path, f"is {_short(v)}, not a finite number")
+    return float(v)
+
+
+def _is_integer(v: Any) -> bool:
+    return _is_number(v) and math.isfinite(v) and v == int(v)
+
+
+def _mapping(where: _Where, path: str, v: Any, optional: bool = True) -> dict[str, Any]:
+    if v is None and optional:
+        return {}
+    if not isinstance(v, dict):
+        raise where.fail(path, f"is {type(v).__name__} {_short(v)}, not an object")
+    return v
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _string(where: _Where, path: str, v: Any, optional: bool = False) -> str | None:
+    if v is None and optional:
+        return None
+    if not isinstance(v, str) or (not optional and not v):
+        raise where.fail(path, f"is {_short(v)}, not a non-empty string")
+    return v
+
+
+def _figure(where: _Where, path: str, d: Any) -> Figure:
+    d = _mapping(where, path, d, optional=False)
+    if "value" not in d:
+        raise where.fail(path, "has no 'value'")
+    value = _number(where, f"{path}.value", d["value"])
+    unit = _string(where, f"{path}.unit", d.get("unit"))
+    n = d.get("n", 1)
+    if not _is_integer(n) or n < 0:
+        raise where.fail(f"{path}.n", f"is {_short(n)}, not a count")
+    extra = {k: _number(where, f"{path}.{k}", d.get(k), optional=True) for k in ("min", "max", "iqr")}
+    return Figure(value=float(value or 0.0), unit=str(unit), n=int(n), **extra)
+
+
+def _measurement(info: dict[str, Any], timing: dict[str, float] | None = None,
+                 where: _Where | None = None) -> Measurement:
+    where = where or _Where("<memory>", "entry")
+    variant = _string(where, "variant", info.get("variant"))
+    metric = _string(where, "metric", info.get("metric"))
+    where.entry = f"{where.entry} ({variant} / {metric})"
+    status = info.get("status", "ok")
+    if status not in ("ok", "failed"):
+        raise where.fail("status", f"is {_short(status)}, not 'ok' or 'failed'")
+    figures = {str(k): _figure(where, f"figures.{k}", v)
+               for k, v in _mapping(where, "figures", info.get("figures")).items()}
+    samples: dict[str, list[float]] = {}
+    for k, v in _mapping(where, "samples", info.get("samples")).items():
+        if not isinstance(v, list):
+            raise where.fail(f"samples.{k}", f"is {_short(v)}, not a list of numbers")
+        samples[str(k)] = [float(_number(where, f"samples.{k}[{i}]", x) or 0.0) for i, x in enumerate(v)]
+    error = info.get("error")
+    if error is not None and not isinstance(error, str):
+        raise where.fail("error", f"is {_short(error)}, not a string")
+    return Measurement(variant=str(variant), metric=str(metric), status=status, figures=figures, samples=samples,
+                       context=_context(where, info.get("context")), error=error,
+                       timing=timing or {})
+
+
+# Context keys readers use, and what each must be when present (other keys are free-form).
+_CONTEXT_TYPES: dict[str, tuple[type, ...]] = {
+    "threads": (int,), "spec_hash": (str,), "runtime": (str,), "precision": (str,), "format": (str,),
+    "description": (str,), "dataset": (str,), "artifact": (str,), "build_test_accuracy": (int, float),
+    "untrained": (bool,),
+}
+
+
+_MACHINE_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,), "label": (str,), "cpu": (str,), "cores": (int,), "ram_bytes": (int, float), "os": (str,),
+    "hostname": (str,), "libraries": (dict,),
+}
+
+
+def _typed(where: _Where, prefix: str, mapping: dict[str, Any], types: dict[str, tuple[type, ...]]) -> None:
+    """Each known key, when present and not null, has its type (a bool is not a number here)."""
+    for key, allowed in types.items():
+        value = mapping.get(key)
+        if value is None:
+            continue
+        if (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)
+                or (isinstance(value, float) and not math.isfinite(value))):
+            raise where.fail(f"{prefix}.{key}", f"is {_short(value)}, not {' or '.join(t.__name__ for t in allowed)}")
+
+
+def _context(where: _Where, v: Any) -> dict[str, Any]:
+    context = dict(_mapping(where, "context", v))
+    _typed(where, "context", context, _CONTEXT_TYPES)
+    threads = context.get("threads")
+    if threads is not None and threads < 1:
+        raise where.fail("context.threads", f"is {threads}, not a positive count")
+    return context
+
+
+def _schema(where: _Where, info: dict[str, Any]) -> None:
+    version = info["slimbench_schema"]
+    if not _is_integer(version):
+        raise where.fail("slimbench_schema", f"is {_short(version)}, not an integer")
+    if int(version) > SCHEMA:
+        raise ResultsError(f"{where.source} has slimbench schema {version}, newer than this slimbench ({SCHEMA}); "
+                           "upgrade slimbench to read it")
 
 
 def parse_run(data: dict[str, Any], source: str = "<memory>") -> Run:
-    """A Run from a pytest-benchmark JSON document (non-slimbench benchmarks are ignored)."""
+    """A Run from a pytest-benchmark JSON document (non-slimbench benchmarks are ignored), validated:
+    a wrong shape raises ResultsError naming the file and the entry."""
     if not isinstance(data, dict) or "benchmarks" not in data:
         raise ResultsError(f"{source} is not a pytest-benchmark results file (no 'benchmarks' key)")
+    top = _Where(source, "the file")
+    if not isinstance(data["benchmarks"], list):
+        raise top.fail("'benchmarks'", f"is {_short(data['benchmarks'])}, not a list")
     measurements: list[Measurement] = []
-    for bench in data["benchmarks"]:
-        info = bench.get("extra_info") or {}
+    for k, bench in enumerate(data["benchmarks"]):
+        where = _Where(source, f"benchmarks[{k}]")
+        bench = _mapping(where, "", bench, optional=False)
+        info = _mapping(where, "extra_info", bench.get("extra_info"))
         if "slimbench_schema" not in info:
             continue
-        if int(info["slimbench_schema"]) > SCHEMA:
-            raise ResultsError(f"{source} has slimbench schema {info['slimbench_schema']}, newer than this "
-                               f"slimbench ({SCHEMA}); upgrade slimbench to read it")
-        stats = bench.get("stats") or {}
-        timing = {k: float(stats[k]) for k in ("min", "max", "mean", "median", "stddev", "rounds") if k in stats}
-        measurements.append(_measurement(info, timing))
-    for failure in (data.get("slimbench") or {}).get("failures", []):
-        measurements.append(_measurement(failure))
-    return Run(source=source, machine=data.get("machine_info") or {}, commit=data.get("commit_info") or {},
-               datetime=str(data.get("datetime", "")), measurements=measurements)
+        _schema(where, info)
+        stats = _mapping(where, "stats", bench.get("stats"))
+        timing = {key: float(_number(where, f"stats.{key}", stats[key]) or 0.0)
+                  for key in ("min", "max", "mean", "median", "stddev", "rounds") if stats.get(key) is not None}
+        measurements.append(_measurement(info, timing, _Where(source, f"benchmarks[{k}].extra_info")))
+    block = _mapping(top, "'slimbench'", data.get("slimbench"))
+    failures = block.get("failures") or []
+    if not isinstance(failures, list):
+        raise top.fail("slimbench.failures", f"is {_short(failures)}, not a list")
+    for k, failure in enumerate(failures):
+        where = _Where(source, f"slimbench.failures[{k}]")
+        measurements.append(_measurement(_mapping(where, "", failure, optional=False), None, where))
+    incomplete = block.get("incomplete", False)
+    if not isinstance(incomplete, bool):
+        raise top.fail("slimbench.incomplete", f"is {_short(incomplete)}, not true or false")
+    reason = block.get("reason")
+    machine = _mapping(top, "machine_info", data.get("machine_info"))
+    facts = _mapping(top, "machine_info.slimbench_machine", machine.get("slimbench_machine"))
+    _typed(top, "machine_info.slimbench_machine", facts, _MACHINE_TYPES)
+    commit = _mapping(top, "commit_info", data.get("commit_info"))
+    return Run(source=source, machine=machine, commit=commit, datetime=str(data.get("datetime") or ""),
+               measurements=measurements, incomplete=incomplete,
+               incomplete_reason=reason if isinstance(reason, str) and reason else None)
 
 
 def load_run(path: Path) -> Run:
+    """One results file, validated (see `parse_run`)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ResultsError(f"results file {path} is a directory; give a --benchmark-json file")
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(path.read_bytes())
     except FileNotFoundError:
         raise ResultsError(f"results file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise ResultsError(f"results file {path} is not valid JSON ({err})") from None
     run = parse_run(data, str(path))
     if not run.measurements:
+        if run.incomplete:
+            raise ResultsError(f"{path} is marked incomplete and holds no measurements: its run was interrupted "
+                               "before anything was measured")
         raise ResultsError(f"{path} holds no slimbench measurements (was it written by `pytest bench`?)")
     return run
 
@@ -151,6 +308,8 @@ def load_runs(paths: Iterable[Path]) -> list[Run]:
     for path in paths:
         path = Path(path)
         files: Sequence[Path] = sorted(path.rglob("*.json")) if path.is_dir() else [path]
+        if path.is_dir() and not files:
+            raise ResultsError(f"{path} holds no *.json results files")
         for f in files:
             runs.append(load_run(f))
     if not runs:

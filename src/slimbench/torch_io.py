@@ -76,13 +76,23 @@ def load_int8(directory: Path) -> nn.Module:
     from safetensors.torch import load_file
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(directory, local_files_only=True)
+    _require_config(directory, user_checkpoint=False)
+    try:
+        config = AutoConfig.from_pretrained(directory, local_files_only=True)
+    except Exception as err:  # a malformed config.json: any exception type
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ArtifactError(f"cannot read {Path(directory) / 'config.json'}: {first}; {ARTIFACT_FIX}") from None
     path = Path(directory) / INT8_WEIGHTS
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as err:
         raise ArtifactError(f"cannot read {path}: {err}; the file is corrupt or truncated -- rebuild") from None
-    model = quantize_dynamic_int8(_empty_model(config))
+    try:
+        model = quantize_dynamic_int8(_empty_model(config))
+    except Exception as err:  # config.json values the model classes cannot build from
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ArtifactError(f"cannot build the model config.json in {directory} describes: {first}; "
+                            f"{ARTIFACT_FIX}") from None
     dyn = _dynamic_linear_types()
     used: set[str] = set()
     for name, module in model.named_modules():
@@ -119,18 +129,60 @@ def load_int8(directory: Path) -> nn.Module:
     return model
 
 
-def load_hf(directory: Path) -> nn.Module:
-    from safetensors import SafetensorError
-    from transformers import AutoModelForSequenceClassification
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+ARTIFACT_FIX = "the artifact is corrupt or incomplete: delete it and rebuild the variant"
+CHECKPOINT_FIX = "fix config.json or re-save the checkpoint with save_pretrained(..., safe_serialization=True)"
 
+
+def pickled_files(directory: Path) -> list[str]:
+    """Names of pickled-weight files in `directory` (never loaded: a pickle can run code)."""
+    return sorted(p.name for p in Path(directory).iterdir() if p.is_file() and p.suffix in PICKLE_SUFFIXES)
+
+
+def _fix(user_checkpoint: bool) -> str:
+    return CHECKPOINT_FIX if user_checkpoint else ARTIFACT_FIX
+
+
+def _require_config(directory: Path, user_checkpoint: bool) -> None:
     if not (Path(directory) / "config.json").is_file():
-        raise ArtifactError(f"{directory} has no config.json; it is not a Hugging Face checkpoint")
+        raise ArtifactError(f"{directory} has no config.json; it is not a Hugging Face checkpoint -- "
+                            f"{_fix(user_checkpoint)}")
+
+
+def load_hf(directory: Path, user_checkpoint: bool = False) -> nn.Module:
+    """A transformers classifier from config.json + model.safetensors, refused unless every weight
+    matches config.json. Only safetensors are read: pickled weights are never passed to a loader."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    directory = Path(directory)
+    _require_config(directory, user_checkpoint)
+    if not (directory / HF_WEIGHTS).is_file():
+        found = pickled_files(directory)
+        hint = f" (found {found}: pickled weights are never loaded; convert them to safetensors)" if found else ""
+        raise ArtifactError(f"{directory} has no {HF_WEIGHTS}{hint} -- {_fix(user_checkpoint)}")
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # our one line replaces transformers' load report
     try:
-        return AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True)
-    except (OSError, ValueError, RuntimeError, SafetensorError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ArtifactError(f"cannot load the model in {directory}: {first} -- the weights are corrupt, "
-                            "truncated or do not match config.json; rebuild the variant") from None
+        # ignore_mismatched_sizes + output_loading_info: transformers would otherwise either raise
+        # ("look at the above report!") or silently initialise weights the file lacks; we judge instead.
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            directory, local_files_only=True, use_safetensors=True, ignore_mismatched_sizes=True,
+            output_loading_info=True)
+    except Exception as err:  # any exception type: the bytes are the user's, not ours
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ArtifactError(f"cannot load the model in {directory}: {first} -- the weights are corrupt, truncated "
+                            f"or do not match config.json; {_fix(user_checkpoint)}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    bad = [str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", [])]
+    bad += [str(k) for k in info.get("missing_keys", [])]
+    if not user_checkpoint:  # a checkpoint may carry extra heads (pre-training); an artifact may not
+        bad += [str(k) for k in info.get("unexpected_keys", [])]
+    if bad:
+        raise ArtifactError(f"cannot load the model in {directory}: its weights do not match config.json "
+                            f"({len(bad)} tensors, e.g. {sorted(bad)[0]}); {_fix(user_checkpoint)}")
+    return model
 
 
 def load_torch_model(directory: Path, fmt: str) -> nn.Module:

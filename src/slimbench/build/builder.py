@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from slimbench import __version__
-from slimbench.data import Splits
+from slimbench.data import Splits, check_trainable, size_warnings
 from slimbench.errors import ArtifactError, BuildError, SlimbenchError
 from slimbench.measure import macro_f1, runtime_files
 from slimbench.runtime import MANIFEST, TOKENIZER_FILE, open_runner, predict_in_batches, read_manifest
@@ -129,6 +129,9 @@ def build(ctx: BuildContext, names: Sequence[str], force: bool = False) -> dict[
             if spec not in order:
                 order.append(spec)
     out: dict[str, Path] = {}
+    if any(not ctx.is_built(spec.name) or (force and spec.name in names) for spec in order):
+        for warning in size_warnings(ctx.splits):
+            ctx.log(f"warning: {warning}")
     for k, spec in enumerate(order, start=1):
         target = ctx.artifact_dir(spec.name)
         if ctx.is_built(spec.name) and not (force and spec.name in names):
@@ -291,10 +294,11 @@ def _finetune(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]
                               "base": ctx.effective_base(str(spec.base))}
     if ctx.effective_base(str(spec.base)) != "minilm" and classification_head(base, splits.num_labels):
         ctx.log(f"  {base} already has a {splits.num_labels}-class head: used as it is, no training")
-        model = load_hf(base)
+        model = load_hf(base, user_checkpoint=True)
         record["training"] = None
         record["used_as_is"] = True
     else:
+        _check_training_rows(ctx, spec, "fine-tuning")
         torch.manual_seed(int(spec.train.get("seed", 0)))
         try:
             # ignore_mismatched_sizes lets a head of another label count be replaced; any other
@@ -302,7 +306,7 @@ def _finetune(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 base, num_labels=splits.num_labels, id2label=dict(enumerate(splits.labels)),
                 label2id={n: i for i, n in enumerate(splits.labels)}, local_files_only=True,
-                ignore_mismatched_sizes=True, output_loading_info=True)
+                ignore_mismatched_sizes=True, output_loading_info=True, use_safetensors=True)
         except (OSError, ValueError, RuntimeError, SafetensorError) as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise BuildError(f"cannot load base model {base}: {first} -- the weights are corrupt, truncated "
@@ -367,6 +371,14 @@ def _calibration(spec: VariantSpec, out: Path) -> dict[str, Any]:
     return {"format": "calibration", "model_file": weights.name, "calibration": cal, "parameters": 0}
 
 
+CALIBRATION_BATCH = 32
+
+
+def _check_training_rows(ctx: BuildContext, spec: VariantSpec, what: str) -> None:
+    """Refuse a recipe the training split is too small for, naming the numbers (see data.check_trainable)."""
+    check_trainable(ctx.splits, int(spec.train.get("batch_size", 32)), f"{spec.name} ({what})")
+
+
 def _training_record(result: Any) -> dict[str, Any]:
     return {"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy,
             "history": result.history, "seconds": result.seconds, "steps": result.steps}
@@ -409,6 +421,7 @@ def _distill(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     tm = read_manifest(teacher_dir)
     if tm.get("format") != "hf":
         raise BuildError(f"{spec.name}: teacher {spec.source!r} must be a torch fp32 variant, not {tm.get('format')}")
+    _check_training_rows(ctx, spec, "distillation")
     splits = ctx.splits
     train_texts = [e.text for e in splits.train]
     transfer = list(ctx.transfer_loader()) if spec.train.get("transfer_data") else []
@@ -544,6 +557,9 @@ def _calibration_feeds(ctx: BuildContext, spec: VariantSpec, out: Path) -> tuple
     from slimbench.runtime import Encoder
 
     n = min(int(spec.calibrate.get("texts", 512)), len(ctx.splits.train))
+    if n < min(CALIBRATION_BATCH, int(spec.calibrate.get("texts", 512))):
+        raise BuildError(f"{spec.name}: static INT8 calibration needs at least {CALIBRATION_BATCH} training texts, "
+                         f"the training split has {len(ctx.splits.train)}; give a larger dataset")
     pick = np.random.default_rng(0).choice(len(ctx.splits.train), size=n, replace=False)
     texts = sorted((ctx.splits.train[int(i)].text for i in pick), key=len)
     encoder = Encoder(out / TOKENIZER_FILE, spec.max_length, _truncation(ctx, spec))
@@ -551,8 +567,8 @@ def _calibration_feeds(ctx: BuildContext, spec: VariantSpec, out: Path) -> tuple
     # shape: pad those batches to max_length. MinMax takes each batch as it comes.
     fixed = spec.calibrate.get("method", "minmax") != "minmax"
     feeds = []
-    for start in range(0, n, 32):
-        ids, mask = encoder(texts[start : start + 32])
+    for start in range(0, n, CALIBRATION_BATCH):
+        ids, mask = encoder(texts[start : start + CALIBRATION_BATCH])
         if fixed:
             width = ((0, 0), (0, spec.max_length - ids.shape[1]))
             ids, mask = np.pad(ids, width, constant_values=encoder.pad_id), np.pad(mask, width)
@@ -593,6 +609,9 @@ def _prune(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     sm = read_manifest(src_dir)
     if sm.get("format") != "hf":
         raise BuildError(f"{spec.name}: source {spec.source!r} must be a plain torch fp32 variant")
+    cfg = spec.prune
+    if spec.method == "distill" or cfg.get("heads", 0.0) > 0 or cfg.get("ffn", 0.0) > 0:
+        _check_training_rows(ctx, spec, "pruning (importance scoring and recovery)")
     shutil.copyfile(src_dir / TOKENIZER_FILE, out / TOKENIZER_FILE)
     tok = _load_tokenizer(src_dir)
     splits = ctx.splits
@@ -605,7 +624,6 @@ def _prune(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     params_before = _count_parameters(model)
     recover = spec.method == "distill"
     teacher_logits = _teacher_outputs(ctx, src_dir, train_texts)[0] if recover else None
-    cfg = spec.prune
     stages: list[dict[str, Any]] = []
 
     def val_accuracy() -> float:
