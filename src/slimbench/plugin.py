@@ -158,7 +158,11 @@ class Variant:
                 "runtime": m.get("runtime"), "precision": m.get("precision"), "format": m.get("format"),
                 "description": m.get("description", ""), "dataset": (m.get("dataset") or {}).get("name"),
                 "artifact": str(self.artifact_dir), "build_test_accuracy": m.get("test_accuracy"),
-                "untrained": bool(m.get("untrained", False))}
+                "untrained": bool(m.get("untrained", False)),
+                # what the run was measured on: the gate refuses to compare runs that differ here
+                "dataset_fingerprint": (m.get("inputs") or {}).get("dataset"),
+                "labels": (m.get("dataset") or {}).get("labels"),
+                "test_fingerprint": self.session.test_fingerprint()}
 
 
 class ReplayClock:
@@ -235,6 +239,7 @@ class BenchSession:
     _timed: TimedSet | None = None
     wanted: dict[str, set[str]] | None = None  # metric -> variants the selected tests need (None: all)
     results_path: Path | None = None  # the --benchmark-json target, published atomically at the end
+    _test_fp: str | None = None
 
     def needs(self, *metrics: str) -> set[str] | None:
         """The variants that the selected tests of these metrics need (None: no selection known)."""
@@ -263,13 +268,14 @@ class BenchSession:
     def variant(self, name: str) -> Variant:
         if name not in self._variants:
             from slimbench.build.builder import build, find_artifact
-            from slimbench.runtime import read_manifest
+            from slimbench.runtime import read_manifest, verify_artifact
 
             if not self.ctx.is_built(name):
                 if not self.config.build_missing:
                     find_artifact(self.ctx, name)  # raises with the build command to run
                 build(self.ctx, [name])
             path = self.ctx.artifact_dir(name)
+            verify_artifact(path)  # before anything measures it; also hashes once, ahead of the probes
             manifest = read_manifest(path)
             self._variants[name] = Variant(name, path, manifest, self)
         return self._variants[name]
@@ -291,6 +297,18 @@ class BenchSession:
     @property
     def splits(self) -> Any:
         return self.ctx.splits
+
+    def test_fingerprint(self) -> str:
+        """sha256 of the test split's (label, text) pairs: two runs on different test sets differ here."""
+        if self._test_fp is None:
+            import hashlib
+            import json
+
+            h = hashlib.sha256()
+            for e in self.splits.test:
+                h.update(json.dumps([e.label, e.text]).encode())
+            self._test_fp = h.hexdigest()
+        return self._test_fp
 
     def test_texts(self, n: int | None = None) -> list[str]:
         texts = [e.text for e in self.splits.test]
@@ -480,7 +498,7 @@ def _publish_results(config: pytest.Config, exitstatus: int) -> None:
     block = doc.setdefault("slimbench", {"schema": SCHEMA, "failures": session.failures})
     if interrupted:
         block["incomplete"] = True
-        block["incomplete_reason"] = "the run was interrupted (Ctrl-C or SIGTERM) before every test ran"
+        block["reason"] = "the run was interrupted (Ctrl-C or SIGTERM) before every test ran"
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(json.dumps(doc, indent=4))
     os.replace(tmp, target)
