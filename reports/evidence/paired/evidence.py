@@ -151,7 +151,9 @@ def spin(args: argparse.Namespace) -> None:
         for v in THREE:
             pool.request(v, {"op": "latency", "start": 0, "n": 20})
         modes: dict[str, dict[str, list[float]]] = {"blocks of 10": {v: [] for v in THREE},
-                                                    "single calls": {v: [] for v in THREE}}
+                                                    "single calls": {v: [] for v in THREE},
+                                                    "settled blocks": {v: [] for v in THREE}}
+        settled_pos: dict[str, list[list[float]]] = {v: [] for v in THREE}
         position: dict[str, list[list[float]]] = {v: [] for v in THREE}
         steal: dict[str, list[float]] = {v: [] for v in THREE}
         for r in range(args.rounds):
@@ -164,6 +166,11 @@ def spin(args: argparse.Namespace) -> None:
                 steal[v].append((sum(_cpu_s(pids[o]) for o in others) - c0) / wall)
                 position[v].append(s)
                 modes["blocks of 10"][v].extend(s[1:])
+            for v in THREE:  # blocks of 10 after a 50 ms pause: spinning threads of the others have gone idle
+                time.sleep(0.05)
+                s = pool.request(v, {"op": "latency", "start": r * 10, "n": 10})["s"]
+                settled_pos[v].append(s)
+                modes["settled blocks"][v].extend(s[1:])
             for k in range(10):  # alternating single calls
                 for v in THREE:
                     modes["single calls"][v].extend(pool.request(v, {"op": "latency", "start": r * 10 + k, "n": 1})["s"])
@@ -172,20 +179,26 @@ def spin(args: argparse.Namespace) -> None:
         pos = np.median(np.asarray(position[v]), axis=0)
         rel = pos / np.median(pos[2:])
         b, s1 = np.median(modes["blocks of 10"][v]), np.median(modes["single calls"][v])
+        spos = np.median(np.asarray(settled_pos[v]), axis=0)
+        srel = spos / np.median(spos[2:])
+        sb = np.median(modes["settled blocks"][v])
         data["variants"][v] = {"solo_p50_s": solo[v], "blocks_p50_s": float(b), "single_p50_s": float(s1),
-                               "position_median_rel": rel.tolist(),
+                               "position_median_rel": rel.tolist(), "settled_p50_s": float(sb),
+                               "settled_position_median_rel": srel.tolist(),
                                "idle_workers_cpu_per_wall_s": float(np.median(steal[v]))}
         rows.append(f"| {v} | {solo[v] * 1e3:.3f} | {b * 1e3:.3f} ({b / solo[v]:.2f}×) | {s1 * 1e3:.3f} "
-                    f"({s1 / solo[v]:.2f}×) | {rel[0]:.2f} / {rel[1]:.2f} / {rel[2]:.2f} | "
-                    f"{np.median(steal[v]):.3f} |")
+                    f"({s1 / solo[v]:.2f}×) | {sb * 1e3:.3f} ({sb / solo[v]:.2f}×) | {rel[0]:.2f} / {rel[1]:.2f} / "
+                    f"{rel[2]:.2f} | {srel[0]:.2f} / {srel[1]:.2f} | {np.median(steal[v]):.3f} |")
     md = ["# Do idle workers steal CPU from the one being timed?", "",
           f"Three workers ({', '.join(THREE)}), {args.threads} threads each, {args.rounds} rounds. 'alone' = only "
           "that worker alive; 'blocks of 10' = all alive, blocks of 10 calls, the first dropped (slimbench's "
-          "default); 'single calls' = all alive, one call each in turn. Position = median latency of the "
+          "default); 'single calls' = all alive, one call each in turn; 'after a 50 ms pause' = blocks of 10 "
+          "with the parent sleeping 50 ms before each. Position = median latency of the "
           "block's 1st / 2nd / 3rd call relative to calls 3-10. Idle CPU = CPU-seconds the other two workers "
           f"used per wall-second of this worker's block. Load average before: {before}.", "",
-          "| variant | alone p50 (ms) | blocks of 10 p50 (ms) | single calls p50 (ms) | position 1/2/3 | idle CPU (s/s) |",
-          "|---|---|---|---|---|---|", *rows]
+          "| variant | alone p50 (ms) | blocks of 10 p50 (ms) | single calls p50 (ms) | blocks after a 50 ms pause p50 (ms) "
+          "| position 1/2/3 | paused: position 1/2 | idle CPU (s/s) |",
+          "|---|---|---|---|---|---|---|---|", *rows]
     write("spin", data, md)
 
 
