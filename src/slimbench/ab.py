@@ -120,6 +120,7 @@ class Settings:
     rounds: int = 30
     block: int = 10
     warmup: int = 10
+    settle_s: float = 0.06
     throughput_rounds: int = 6
     throughput_batch: int = 32
     probes: int = 3
@@ -160,12 +161,13 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
         pool.warm_up(st.warmup)
         t = time.perf_counter()
         out.latency = run_rounds(pool.alive, st.rounds, pool.blocks("latency", st.block), discard=1,
-                                 order=paired_order, progress=progress_log(log, "compare: latency"))
+                                 order=paired_order, progress=progress_log(log, "compare: latency"),
+                                 settle_s=st.settle_s)
         out.seconds["latency"] = time.perf_counter() - t
         if st.throughput_rounds:
             t = time.perf_counter()
             out.throughput = run_rounds(pool.alive, st.throughput_rounds, pool.blocks("batch", 2, st.throughput_batch),
-                                        discard=1, order=paired_order)
+                                        discard=1, order=paired_order, settle_s=st.settle_s)
             out.seconds["throughput"] = time.perf_counter() - t
         if st.accuracy:
             t = time.perf_counter()

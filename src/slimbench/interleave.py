@@ -5,9 +5,12 @@ then variant B puts that drift into the ratio B/A; timing them in alternating bl
 milliseconds apart, puts the same drift into both, and a ratio computed round by round cancels it
 (paired benchmarking, as tango, perfgate-paired and asv `continuous` do for two commands).
 
-Blocks, not single calls: an idle worker's runtime threads keep spinning for a while after its
-last call (onnxruntime's thread pool, OpenMP), which would steal a core from the next worker. The
-first `discard` calls of each block absorb that hand-over and are not kept as samples.
+Blocks, not single calls, and a pause before each block: an idle worker's runtime threads keep
+spinning after its last call -- measured here (reports/evidence/paired/spin.md): an onnxruntime
+worker keeps a core busy for ~50 ms, torch's OpenMP threads for ~10-20 ms -- which would steal a
+core from the next worker (alternating single calls made standard 5x slower). So the parent sleeps
+`settle_s` (default 60 ms) before each block, and the first `discard` calls of each block (the
+wake-up of the block's own threads) are not kept as samples.
 
 Round r of every variant uses the same sentences (texts[r * block ...]), so rounds are paired by
 input as well as by time. This module only schedules: `run_block(key, round)` does the work.
@@ -59,9 +62,16 @@ def paired_order(keys: Sequence[str], r: int) -> list[str]:
     return out
 
 
+SETTLE_S = 0.06  # pause before each block: longer than an idle onnxruntime worker's spinning tail
+
+
 def run_rounds(keys: Sequence[str], rounds: int, run_block: RunBlock, discard: int = 1,
-               progress: Callable[[int, int], None] | None = None, order: Order = rotated) -> Rounds:
-    """`rounds` rounds over `keys`; each block's first `discard` samples are dropped."""
+               progress: Callable[[int, int], None] | None = None, order: Order = rotated,
+               settle_s: float = 0.0) -> Rounds:
+    """`rounds` rounds over `keys`; a pause of `settle_s` before each block, whose first `discard`
+    samples are dropped."""
+    import time
+
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     if discard < 0:
@@ -72,6 +82,8 @@ def run_rounds(keys: Sequence[str], rounds: int, run_block: RunBlock, discard: i
         now = order(alive, r)
         out.orders.append(now)
         for key in now:
+            if settle_s:
+                time.sleep(settle_s)
             block = run_block(key, r)
             if block is None:
                 alive.remove(key)

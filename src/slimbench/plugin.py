@@ -54,6 +54,7 @@ class BenchConfig:
     latency_rounds: int
     latency_block: int
     latency_warmup: int
+    latency_settle_s: float
     throughput_batch: int
     throughput_rounds: int
     probe_timeout: float
@@ -88,6 +89,7 @@ class BenchConfig:
             load_samples=positive("load_samples"), memory_samples=positive("memory_samples"),
             latency_rounds=positive("latency_rounds"), latency_block=positive("latency_block", 2),
             latency_warmup=positive("latency_warmup", 0),
+            latency_settle_s=positive("latency_settle_ms", 0) / 1000,
             throughput_batch=positive("throughput_batch"), throughput_rounds=positive("throughput_rounds"),
             probe_timeout=_positive_seconds(config.getoption("probe_timeout")),
             build_missing=not config.getoption("no_build"), extra_work=extra,
@@ -126,6 +128,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--latency-block", type=int, default=10,
                 help="batch-1 calls per block; the first of each block is discarded (default 10: 9 samples "
                      "per round)")
+    g.addoption("--latency-settle-ms", type=int, default=60,
+                help="pause before each block, so that the previous worker's spinning runtime threads "
+                     "(onnxruntime ~50 ms, OpenMP ~10-20 ms) have gone idle (default 60)")
     g.addoption("--latency-warmup", type=int, default=20,
                 help="untimed warm-up predictions per worker before the first round (default 20)")
     g.addoption("--throughput-batch", type=int, default=32, help="batch size for throughput (default 32)")
@@ -380,11 +385,13 @@ class BenchSession:
                 log(f"slimbench: latency, {cfg.latency_rounds} interleaved rounds of {block} batch-1 calls "
                     f"per variant (first of each block discarded)")
                 out.latency = run_rounds(pool.alive, cfg.latency_rounds, pool.blocks("latency", block),
-                                         discard=LATENCY_DISCARD, progress=progress_log(log, "slimbench: latency"))
+                                         discard=LATENCY_DISCARD, progress=progress_log(log, "slimbench: latency"),
+                                         settle_s=cfg.latency_settle_s)
             if self.needs("throughput") != set():
                 log(f"slimbench: throughput, {cfg.throughput_rounds} interleaved rounds of 2 batches of {size}")
                 out.throughput = run_rounds(pool.alive, cfg.throughput_rounds, pool.blocks("batch", 2, size),
-                                            discard=1, progress=progress_log(log, "slimbench: throughput"))
+                                            discard=1, progress=progress_log(log, "slimbench: throughput"),
+                                            settle_s=cfg.latency_settle_s)
             for key in pool.alive:
                 if self.needs("accuracy") != set():
                     reply = pool.request(key, {"op": "predict_all", "batch_size": 64})
@@ -396,8 +403,9 @@ class BenchSession:
                         out.reload_s[key] = reply["s"]
             out.errors.update(pool.errors)
             out.how = {"method": "worker process per variant, all alive together, interleaved rounds in a "
-                                 "rotated order, first call of each block discarded",
+                                 "rotated order, a pause before each block, first call of each block discarded",
                        "rounds": cfg.latency_rounds, "block": block, "discard": LATENCY_DISCARD,
+                       "settle_s": cfg.latency_settle_s,
                        "throughput_rounds": cfg.throughput_rounds, "variants": [s.key for s in specs],
                        "workers_start_s": round(pool.start_s, 3)}
         return out

@@ -393,8 +393,10 @@ def _timing_how(run: Run) -> str:
         return " Timed in the measuring process, variant after variant (results from before paired timing)."
     return (f" Timed out of the measuring process: one worker process per variant, all "
             f"{len(how.get('variants', []))} alive together, {how.get('rounds')} interleaved rounds of "
-            f"{how.get('block')} calls per variant (the first of each block discarded: the hand-over from the "
-            f"previous worker), order rotated each round; throughput likewise in {how.get('throughput_rounds')} "
+            f"{how.get('block')} calls per variant, order rotated each round"
+            + (f", a {how['settle_s'] * 1e3:.0f} ms pause before each block (the previous worker's runtime threads "
+               "stop spinning)" if how.get("settle_s") else "")
+            + f", the first call of each block discarded; throughput likewise in {how.get('throughput_rounds')} "
             "rounds. Ratios to `standard` come from the paired rounds, with 95 % bootstrap intervals.")
 
 

@@ -171,7 +171,7 @@ def _figure(where: _Where, path: str, d: Any) -> Figure:
     n = d.get("n", 1)
     if not _is_integer(n) or n < 0:
         raise where.fail(f"{path}.n", f"is {_short(n)}, not a count")
-    extra = {k: _number(where, f"{path}.{k}", d.get(k), optional=True) for k in ("min", "max", "iqr")}
+    extra = {k: _number(where, f"{path}.{k}", d.get(k), optional=True) for k in ("min", "max", "iqr", "low", "high")}
     return Figure(value=float(value or 0.0), unit=str(unit), n=int(n), **extra)
 
 
