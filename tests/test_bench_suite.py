@@ -27,7 +27,7 @@ def run_bench(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "pytest", str(REPO / "bench"), "--benchmark-only", "-p", "no:cacheprovider",
            "--slimbench-models", str(models), "--slimbench-cache", str(tmp_path / "cache"),
            "--slimbench-dataset", "synthetic", "--load-samples", "2", "--memory-samples", "1",
-           "--latency-rounds", "20", "--latency-block", "4", "--latency-warmup", "5", "--throughput-rounds", "3", "--threads", "1",
+           "--latency-rounds", "20", "--latency-block", "5", "--latency-warmup", "5", "--throughput-rounds", "3", "--threads", "1",
            f"--benchmark-json={tmp_path / 'results.json'}", "-q", *extra]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
 
@@ -58,7 +58,7 @@ def test_latency_and_ratios_match_the_known_sleeps(full_run):
     run = load_run(tmp / "results.json")
     std = run.get("standard", "latency")
     fast = run.get("fast", "latency")
-    assert std.figures["p50_s"].n == 60 and len(std.samples["latency_s"]) == 60  # 20 rounds x (4 - 1 discarded)
+    assert std.figures["p50_s"].n == 60 and len(std.samples["latency_s"]) == 60  # 20 rounds x (5 - 2 discarded)
     assert std.samples["latency_round"] == [float(r) for r in range(20) for _ in range(3)]
     assert 0.005 <= std.figures["p50_s"].value <= 0.0065
     assert 0.001 <= fast.figures["p50_s"].value <= 0.0025
@@ -103,7 +103,7 @@ def _one_line_usage_error(proc: subprocess.CompletedProcess[str], message: str) 
     (["--variants", "fats"], "unknown variant 'fats'"),
     (["--latency-warmup", "-1"], "--latency-warmup must be an integer >= 0, got -1"),
     (["--probe-timeout", "0"], "--probe-timeout must be a positive number of seconds, got 0.0"),
-    (["--latency-block", "1"], "--latency-block must be an integer >= 2"),
+    (["--latency-block", "2"], "--latency-block must be an integer >= 3"),
 ])
 def test_usage_errors_are_one_line_before_anything_runs(tmp_path, args, message):
     _one_line_usage_error(run_bench(tmp_path, *args), message)

@@ -118,7 +118,7 @@ def resolve_side(side: Side, variants: Sequence[str], list_args: Sequence[str]) 
 @dataclass
 class Settings:
     rounds: int = 30
-    block: int = 10
+    block: int = 12
     warmup: int = 10
     settle_s: float = 0.06
     throughput_rounds: int = 6
@@ -148,7 +148,7 @@ def _log(message: str) -> None:
 def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],
             texts: Sequence[str], st: Settings, log: Callable[[str], None] = _log) -> Measured:
     """Every (side, variant) worker alive together; rounds in paired order; then probes."""
-    from slimbench.interleave import paired_order, progress_log, run_rounds
+    from slimbench.interleave import DISCARD, paired_order, progress_log, run_rounds
     from slimbench.workers import WorkerPool, WorkerSpec
 
     out = Measured()
@@ -160,7 +160,7 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
         out.seconds["workers_start"] = time.perf_counter() - t0
         pool.warm_up(st.warmup)
         t = time.perf_counter()
-        out.latency = run_rounds(pool.alive, st.rounds, pool.blocks("latency", st.block), discard=1,
+        out.latency = run_rounds(pool.alive, st.rounds, pool.blocks("latency", st.block), discard=DISCARD,
                                  order=paired_order, progress=progress_log(log, "compare: latency"),
                                  settle_s=st.settle_s)
         out.seconds["latency"] = time.perf_counter() - t
@@ -343,7 +343,7 @@ def _parse_pairs(items: Sequence[str], what: str) -> dict[str, float]:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    least = {"rounds": 1, "block": 2, "throughput_rounds": 0, "threads": 1}
+    least = {"rounds": 1, "block": 3, "throughput_rounds": 0, "threads": 1}
     for name, low in least.items():
         if getattr(args, name) < low:
             raise CompareError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
@@ -396,7 +396,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     status = "FAIL" if regressions or measured.errors else "PASS"
     header = (f"## slimbench compare: {status}\n\n{len(variants)} variants, baseline `{sides[0].checkout}` vs "
               f"candidate `{sides[1].checkout}`, measured interleaved in one run ({st.rounds} latency rounds of "
-              f"{st.block} calls, first discarded; {st.probes} probe rounds; {st.threads} threads; "
+              f"{st.block} calls, the first two discarded, 60 ms apart; {st.probes} probe rounds; {st.threads} threads; "
               f"{elapsed:.0f} s). Change = candidate / baseline, paired by round, with its 95 % bootstrap CI; "
               "a regression is beyond the floor and significant.")
     markdown = render_markdown(verdicts, measured.errors, header)
@@ -441,7 +441,8 @@ def register_cli(sub: Any) -> None:
     p.add_argument("--variants", default="core",
                    help=f"comma-separated variants, `core` ({', '.join(CORE)}; the default) or `all`")
     p.add_argument("--rounds", type=int, default=30, help="interleaved latency rounds (default 30)")
-    p.add_argument("--block", type=int, default=10, help="batch-1 calls per block, the first discarded (default 10)")
+    p.add_argument("--block", type=int, default=12,
+                   help="batch-1 calls per block, the first two discarded (default 12)")
     p.add_argument("--throughput-rounds", type=int, default=6,
                    help="interleaved rounds of 2 batches of 32, the first discarded; 0 to skip (default 6)")
     p.add_argument("--probes", type=int, default=3,

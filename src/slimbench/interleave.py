@@ -9,8 +9,9 @@ Blocks, not single calls, and a pause before each block: an idle worker's runtim
 spinning after its last call -- measured here (reports/evidence/paired/spin.md): an onnxruntime
 worker keeps a core busy for ~50 ms, torch's OpenMP threads for ~10-20 ms -- which would steal a
 core from the next worker (alternating single calls made standard 5x slower). So the parent sleeps
-`settle_s` (default 60 ms) before each block, and the first `discard` calls of each block (the
-wake-up of the block's own threads) are not kept as samples.
+`settle_s` (default 60 ms) before each block, and the first `discard` calls of each block (default
+2: the wake-up of the block's own threads, measured at +17-134 % on the first call and +8-46 % on
+the second) are not kept as samples.
 
 Round r of every variant uses the same sentences (texts[r * block ...]), so rounds are paired by
 input as well as by time. This module only schedules: `run_block(key, round)` does the work.
@@ -63,6 +64,7 @@ def paired_order(keys: Sequence[str], r: int) -> list[str]:
 
 
 SETTLE_S = 0.06  # pause before each block: longer than an idle onnxruntime worker's spinning tail
+DISCARD = 2  # calls dropped at the start of a latency block: its own threads waking (2nd call still +8-46 %)
 
 
 def run_rounds(keys: Sequence[str], rounds: int, run_block: RunBlock, discard: int = 1,

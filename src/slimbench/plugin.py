@@ -87,7 +87,7 @@ class BenchConfig:
             label_column=config.getoption("slimbench_label_column"),
             test_file=Path(config.getoption("slimbench_test_file")).resolve() if config.getoption("slimbench_test_file") else None,
             load_samples=positive("load_samples"), memory_samples=positive("memory_samples"),
-            latency_rounds=positive("latency_rounds"), latency_block=positive("latency_block", 2),
+            latency_rounds=positive("latency_rounds"), latency_block=positive("latency_block", 3),
             latency_warmup=positive("latency_warmup", 0),
             latency_settle_s=positive("latency_settle_ms", 0) / 1000,
             throughput_batch=positive("throughput_batch"), throughput_rounds=positive("throughput_rounds"),
@@ -125,9 +125,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--latency-rounds", type=int, default=40,
                 help="interleaved rounds: in each, every variant's worker process runs one block of batch-1 "
                      "predictions on the same test sentences, in a rotated order (default 40)")
-    g.addoption("--latency-block", type=int, default=10,
-                help="batch-1 calls per block; the first of each block is discarded (default 10: 9 samples "
-                     "per round)")
+    g.addoption("--latency-block", type=int, default=12,
+                help="batch-1 calls per block; the first two of each block are discarded (default 12: 10 "
+                     "samples per round)")
     g.addoption("--latency-settle-ms", type=int, default=60,
                 help="pause before each block, so that the previous worker's spinning runtime threads "
                      "(onnxruntime ~50 ms, OpenMP ~10-20 ms) have gone idle (default 60)")
@@ -365,7 +365,7 @@ class BenchSession:
         return self._timed
 
     def _run_workers(self) -> TimedSet:
-        from slimbench.interleave import progress_log, run_rounds
+        from slimbench.interleave import DISCARD, progress_log, run_rounds
         from slimbench.workers import WorkerPool, WorkerSpec
 
         cfg, out = self.config, TimedSet()
@@ -383,9 +383,9 @@ class BenchSession:
             pool.warm_up(cfg.latency_warmup)
             if self.needs("latency") != set():
                 log(f"slimbench: latency, {cfg.latency_rounds} interleaved rounds of {block} batch-1 calls "
-                    f"per variant (first of each block discarded)")
+                    f"per variant (first {DISCARD} of each block discarded)")
                 out.latency = run_rounds(pool.alive, cfg.latency_rounds, pool.blocks("latency", block),
-                                         discard=LATENCY_DISCARD, progress=progress_log(log, "slimbench: latency"),
+                                         discard=DISCARD, progress=progress_log(log, "slimbench: latency"),
                                          settle_s=cfg.latency_settle_s)
             if self.needs("throughput") != set():
                 log(f"slimbench: throughput, {cfg.throughput_rounds} interleaved rounds of 2 batches of {size}")
@@ -404,7 +404,7 @@ class BenchSession:
             out.errors.update(pool.errors)
             out.how = {"method": "worker process per variant, all alive together, interleaved rounds in a "
                                  "rotated order, a pause before each block, first call of each block discarded",
-                       "rounds": cfg.latency_rounds, "block": block, "discard": LATENCY_DISCARD,
+                       "rounds": cfg.latency_rounds, "block": block, "discard": DISCARD,
                        "settle_s": cfg.latency_settle_s,
                        "throughput_rounds": cfg.throughput_rounds, "variants": [s.key for s in specs],
                        "workers_start_s": round(pool.start_s, 3)}
@@ -443,7 +443,6 @@ class BenchSession:
 
 
 PROBE_PREDICTIONS = 50  # warm predictions in each fresh-process probe (memory after inference)
-LATENCY_DISCARD = 1  # calls dropped at the start of each block (the previous worker's hand-over)
 WARM_RELOADS = 3
 
 

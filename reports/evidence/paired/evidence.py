@@ -72,7 +72,7 @@ class Bare:
 
 
 def bare_loop(args: argparse.Namespace) -> None:
-    from slimbench.interleave import paired_order, run_rounds
+    from slimbench.interleave import DISCARD, SETTLE_S, paired_order, run_rounds
     from slimbench.stats import paired_ratio
     from slimbench.workers import WorkerPool, WorkerSpec
 
@@ -98,7 +98,7 @@ def bare_loop(args: argparse.Namespace) -> None:
             return None if reply is None else reply["s"]
 
         rounds = run_rounds([k for v in three for k in (f"harness:{v}", f"bare:{v}")], args.rounds, run,
-                            discard=1, order=paired_order)
+                            discard=DISCARD, order=paired_order, settle_s=SETTLE_S)
     for b in bares.values():
         b.close()
     texts_file.unlink()
@@ -115,8 +115,8 @@ def bare_loop(args: argparse.Namespace) -> None:
     md = ["# Harness vs bare loop, interleaved in one run", "",
           f"Each variant: slimbench's timing worker (`slimbench.worker`, GC off, JSON protocol) and a bare "
           f"`perf_counter` loop in its own fresh process (`bare_loop_child.py`), both loaded once, alternating "
-          f"blocks of {args.block} calls on the same sentences ({args.rounds} rounds, first call of each block "
-          f"dropped, {args.threads} threads). Load average before: {before}.", "",
+          f"blocks of {args.block} calls on the same sentences ({args.rounds} rounds, a 60 ms pause before each "
+          f"block, its first two calls dropped, {args.threads} threads). Load average before: {before}.", "",
           "| variant | harness p50 (ms) | bare p50 (ms) | difference | paired ratio [95 % CI] | n each | within 5 % |",
           "|---|---|---|---|---|---|---|", *rows]
     write("bare-loop", data, md)
@@ -303,7 +303,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     p = sub.add_parser("bare-loop")
     p.add_argument("--rounds", type=int, default=40)
-    p.add_argument("--block", type=int, default=10)
+    p.add_argument("--block", type=int, default=12)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--variants", default=",".join(THREE))
     p.set_defaults(func=bare_loop)
