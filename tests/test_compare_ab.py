@@ -84,6 +84,8 @@ def test_the_same_build_passes(two_checkouts):
     assert doc["status"] == "PASS" and not doc["errors"]
     acc = [v for v in doc["verdicts"] if v["figure"] == "accuracy"]
     assert acc and all(v["change"] == 0 for v in acc)
+    # the two checkouts hold the same code and resolve to the same artifacts: predicted once
+    assert all(v["how"] == "same artifact and code: predicted once" for v in acc)
 
 
 @pytest.mark.parametrize("args, message", [
