@@ -219,11 +219,18 @@ def compare_once(extra: str | None, out: Path, args: argparse.Namespace) -> dict
 def aa_ab(args: argparse.Namespace) -> None:
     before = loadavg()
     runs: dict[str, list[dict[str, Any]]] = {"aa": [], "ab10": [], "ab5": []}
-    plan = [("aa", None)] * args.n + [("ab10", "onnx-int8=0.10")] * args.n + [("ab5", "onnx-int8=0.05")] * args.n_5
-    plan = [p for pair in zip(plan[: args.n], plan[args.n : 2 * args.n], strict=True) for p in pair] + plan[2 * args.n :]
+    plan: list[tuple[str, str | None]] = []
+    for i in range(args.n):  # A/A and A/B alternate, so that a run cut short by --deadline stays balanced
+        plan += [("aa", None), ("ab10", "onnx-int8=0.10")]
+        if i < args.n_5:
+            plan.append(("ab5", "onnx-int8=0.05"))
     tmp = HERE / ".compare.json"
     t0 = time.perf_counter()
+    deadline = time.time() + args.minutes * 60 if args.minutes else None
     for i, (kind, extra) in enumerate(plan):
+        if deadline and time.time() > deadline:
+            print(f"deadline reached after {i} of {len(plan)} compares", flush=True)
+            break
         doc = compare_once(extra, tmp, args)
         p50 = {v["variant"]: v for v in doc["verdicts"] if v["figure"] == "p50"}
         runs[kind].append({"status": doc["status"], "elapsed_s": doc["elapsed_s"],
@@ -289,8 +296,8 @@ def repro(args: argparse.Namespace) -> None:
         rows.append(f"| {v} | {' · '.join(f'{r:.3f}' for r in rs)} | {med:.3f} | {dev * 100:.1f} % |")
     data = {"loadavg_before": before, "ratios": ratios, "elapsed_s": elapsed}
     md = ["# Ratio reproducibility: back-to-back runs of the default zoo", "",
-          f"{args.n} runs of `pytest bench --benchmark-only -k test_latency` (defaults: 40 interleaved rounds of 10 "
-          f"calls), one after the other; p50 ratio to `standard` from the paired rounds. "
+          f"{args.n} runs of `pytest bench --benchmark-only -k test_latency` (defaults: 40 interleaved rounds of 12 "
+          f"calls, the first two discarded, 60 ms apart), one after the other; p50 ratio to `standard` from the paired rounds. "
           f"Load average before: {before}; each run {min(elapsed):.0f}–{max(elapsed):.0f} s.", "",
           f"**Largest deviation of a run's ratio from its variant's median: {worst * 100:.1f} %.**", "",
           "| variant | p50 ratio per run | median | max deviation |", "|---|---|---|---|", *rows]
@@ -313,8 +320,9 @@ def main() -> None:
     p.set_defaults(func=spin)
     p = sub.add_parser("aa-ab")
     p.add_argument("--n", type=int, default=20, help="A/A runs, and as many A/B +10 %% runs")
-    p.add_argument("--n-5", type=int, default=10, help="A/B +5 %% runs")
+    p.add_argument("--n-5", type=int, default=5, help="A/B +5 %% runs")
     p.add_argument("--rounds", type=int, default=30)
+    p.add_argument("--minutes", type=float, default=0, help="start no compare after this many minutes (0: no limit)")
     p.set_defaults(func=aa_ab)
     p = sub.add_parser("repro")
     p.add_argument("--n", type=int, default=5)
