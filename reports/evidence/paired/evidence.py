@@ -261,7 +261,7 @@ def aa_ab(args: argparse.Namespace) -> None:
           f"- **A/B +5 % caught: {caught5} of {len(runs['ab5'])}**; measured change {min(ab5):.3f}–{max(ab5):.3f}."
           if ab5 else "",
           f"- Other variants failing in A/B runs: {other_fail}.",
-          f"- Largest A/A |change| of a p50 ratio: {worst * 100:.1f} % (the p50 floor is set above it).", "",
+          f"- Largest A/A |change| of a p50 ratio: {worst * 100:.1f} % (the default p50 floor is 5 %: at the largest A/A change seen, not above it; more A/A runs should set it).", "",
           "A/A p50 change (candidate / baseline) per variant:", "",
           "| variant | min | median | max | max abs |", "|---|---|---|---|---|", *rows]
     write("aa-ab", data, md)
