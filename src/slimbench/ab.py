@@ -479,7 +479,7 @@ def register_cli(sub: Any) -> None:
                    help="batch-1 calls per block, the first two discarded (default 12)")
     p.add_argument("--throughput-rounds", type=int, default=4,
                    help="interleaved rounds of 2 batches of 32, the first discarded; 0 to skip (default 6)")
-    p.add_argument("--probes", type=int, default=2,
+    p.add_argument("--probes", type=int, default=1,
                    help="fresh-process start-up/peak-RSS probes per side and variant, 0 to skip (default 1: peak "
                         f"RSS is near-deterministic; start-up needs >= {MIN_ROUNDS} for a verdict, and a torch "
                         "variant's probe costs ~5 s here)")
