@@ -34,6 +34,7 @@ import numpy as np
 
 from slimbench.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, judge, judge_drop, judge_growth
 from slimbench.errors import SlimbenchError
+from slimbench.gate import fmt
 
 SIDES = ("baseline", "candidate")
 CORE = ("standard", "light", "ultra-light", "quantized", "onnx", "onnx-int8", "ultra-light-onnx-int8")
@@ -316,18 +317,6 @@ def _deterministic(variant: str, base_dir: Path, cand_dir: Path) -> list[Verdict
 
 # --- rendering ------------------------------------------------------------------------------------
 
-def _value(x: float | None, unit: str) -> str:
-    if x is None:
-        return "—"
-    if unit == "s":
-        return f"{x * 1e3:.3g} ms" if x < 1 else f"{x:.3g} s"
-    if unit == "B":
-        return f"{x / 1e6:.3g} MB"
-    if unit == "ratio":
-        return f"{x * 100:.2f} %"
-    return f"{x:,.0f}"
-
-
 def _change(v: Verdict) -> str:
     if v.change is None:
         return "—"
@@ -345,7 +334,7 @@ MARK = {REGRESSION: "✗ regression", IMPROVEMENT: "✓ improvement", INCONCLUSI
 def render_markdown(verdicts: Sequence[Verdict], errors: Mapping[str, str], header: str) -> str:
     from tabulate import tabulate
 
-    rows = [[v.variant, v.figure, _value(v.baseline, v.unit), _value(v.candidate, v.unit), _change(v),
+    rows = [[v.variant, v.figure, fmt(v.baseline, v.unit), fmt(v.candidate, v.unit), _change(v),
              v.n, f"{v.floor * 100:g} %" if v.figure != "accuracy" else f"{v.floor * 100:g} points",
              MARK[v.kind]] for v in verdicts]
     table = tabulate(rows, headers=["variant", "figure", "baseline", "candidate", "change [95 % CI]", "n",
@@ -357,8 +346,8 @@ def render_markdown(verdicts: Sequence[Verdict], errors: Mapping[str, str], head
 
 
 def _finding_line(v: Verdict) -> str:
-    return (f"{(v.kind or 'same').upper():<12} {v.variant} {v.figure}: {_value(v.baseline, v.unit)} → "
-            f"{_value(v.candidate, v.unit)} ({_change(v)}); floor {v.floor * 100:g} %; {v.how}, n={v.n}")
+    return (f"{(v.kind or 'same').upper():<12} {v.variant} {v.figure}: {fmt(v.baseline, v.unit)} → "
+            f"{fmt(v.candidate, v.unit)} ({_change(v)}); floor {v.floor * 100:g} %; {v.how}, n={v.n}")
 
 
 # --- command line ---------------------------------------------------------------------------------

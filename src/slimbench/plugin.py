@@ -529,12 +529,7 @@ def _session(config: pytest.Config) -> BenchSession:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "variant" not in metafunc.fixturenames:
         return
-    from slimbench.errors import SlimbenchError
-
-    try:
-        names = _session(metafunc.config).variant_names()
-    except SlimbenchError as err:
-        raise pytest.UsageError(str(err)) from None
+    names = _session(metafunc.config).variant_names()  # validated once, in pytest_configure
     metafunc.parametrize("variant", names, ids=names, indirect=True)
 
 
