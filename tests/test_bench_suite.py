@@ -28,6 +28,7 @@ def run_bench(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
            "--slimbench-models", str(models), "--slimbench-cache", str(tmp_path / "cache"),
            "--slimbench-dataset", "synthetic", "--load-samples", "2", "--memory-samples", "1",
            "--latency-rounds", "20", "--latency-block", "5", "--latency-warmup", "5", "--throughput-rounds", "3", "--threads", "1",
+           "--latency-min-block-ms", "0", "--latency-max-rounds", "0",
            f"--benchmark-json={tmp_path / 'results.json'}", "-q", *extra]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
 
@@ -69,6 +70,21 @@ def test_latency_and_ratios_match_the_known_sleeps(full_run):
     paired = fast.figures["p50_ratio"]  # from the paired rounds, with its CI
     assert paired.unit == "x" and paired.n == 20 and 0.15 <= paired.value <= 0.45
     assert run.get("fast", "size").figures["weights_bytes"].value == 1000
+
+
+def test_short_blocks_repeat_and_wide_ratios_get_more_rounds(tmp_path):
+    """Equal-time blocks: standard (5 ms x 5 calls) repeats its sentences to reach 60 ms (3x), fast
+    (1 ms) more; an unreachable CI target runs every variant to --latency-max-rounds."""
+    res = run_bench(tmp_path, "-k", "test_latency", "--variants", "standard,fast", "--latency-rounds", "6",
+                    "--latency-min-block-ms", "60", "--latency-max-rounds", "9", "--latency-ci", "0.000001")
+    assert res.returncode == 0, res.stdout + res.stderr
+    run = load_run(tmp_path / "results.json")
+    std, fast = run.get("standard", "latency"), run.get("fast", "latency")
+    assert len(std.samples["latency_s"]) == 9 * (5 * 3 - 2), len(std.samples["latency_s"])
+    assert len(fast.samples["latency_s"]) > 9 * (5 * 5 - 2)
+    assert fast.figures["p50_ratio"].n == 9
+    assert 0.15 <= fast.figures["p50_ratio"].value <= 0.45
+    assert std.context["timing"]["repeat"]["standard"] == 3
 
 
 def test_results_record_machine_context_and_schema(full_run):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from slimbench.build.builder import build
-from slimbench.interleave import paired_order, rotated, run_rounds
+from slimbench.interleave import MAX_REPEAT, equal_time_repeats, paired_order, rotated, run_rounds, wide_ratios
 from slimbench.measure import flatten_rounds, paired_figures, unflatten_rounds
 from slimbench.stats import paired_ratio
 from slimbench.workers import WorkerError, WorkerPool, WorkerSpec
@@ -21,6 +21,8 @@ CALIBRATION = [
     {"name": "load-segfault", "runtime": "calibration", "calibration": {"fault": "load-segfault"}},
     {"name": "hang", "runtime": "calibration", "calibration": {"fault": "hang"}},
     {"name": "raise", "runtime": "calibration", "calibration": {"fault": "raise"}},
+    {"name": "hold-200mb", "runtime": "calibration",
+     "calibration": {"sleep_s": SLEEP_S, "load_alloc_bytes": 200 * 2**20}},
 ]
 TEXTS = ["the movie was good", "a dull plot", "great cast and fun", "not for me"]
 
@@ -55,6 +57,31 @@ def test_rounds_discard_the_first_call_and_keep_rounds_aligned_when_a_key_fails(
     assert out.samples("b") == [0.1, 0.2]
     assert calls == [("a", 0), ("b", 0), ("c", 0), ("b", 1), ("c", 1), ("a", 1), ("a", 2), ("c", 2)]
     assert out.orders[2] == ["a", "c"]  # rotation continues over the survivors
+
+
+def test_more_rounds_only_for_the_keys_that_need_them_up_to_the_limit():
+    ran: list[tuple[str, int]] = []
+
+    def block(key: str, r: int) -> list[float]:
+        ran.append((key, r))
+        return [1.0, 2.0, 3.0]
+
+    out = run_rounds(["std", "a", "b"], 3, block, more=lambda rounds: ["a", "std"], max_rounds=5)
+    assert len(out.orders) == 5 and all(len(v) == 5 for v in out.blocks.values())
+    assert out.blocks["b"][3:] == [None, None] and out.blocks["a"][4] == [2.0, 3.0]
+    assert sorted(k for k, r in ran if r >= 3) == ["a", "a", "std", "std"]
+    stops = run_rounds(["std", "a"], 3, block, more=lambda rounds: [], max_rounds=50)
+    assert len(stops.orders) == 3
+    no_more = run_rounds(["std", "a"], 3, block, max_rounds=50)  # without a criterion, max_rounds is unused
+    assert len(no_more.orders) == 3
+
+
+def test_wide_ratios_asks_for_rounds_while_the_interval_is_wide():
+    rng = np.random.default_rng(1)
+    noisy = run_rounds(["std", "v"], 10, lambda k, r: list(rng.lognormal(0, 0.3, 6)))
+    assert sorted(wide_ratios({"v": "std"}, 0.03)(noisy)) == ["std", "v"]
+    steady = run_rounds(["std", "v"], 10, lambda k, r: [2.0] * 6 if k == "v" else [1.0] * 6)
+    assert wide_ratios({"v": "std"}, 0.03)(steady) == []
 
 
 def test_rounds_reject_nonsense():
@@ -109,6 +136,24 @@ def test_paired_figures_carry_unit_n_and_interval():
 
 # --- the workers, against known truth -------------------------------------------------------------
 
+def test_equal_time_repeats_lengthen_only_short_blocks_and_keep_a_pair_together():
+    lat = {"std": 0.020, "tiny": 0.001, "mid": 0.009, "instant": 1e-7, "broken": 0.0}
+    assert equal_time_repeats(lat, 12, 0.12) == {"std": 1, "tiny": 10, "mid": 2, "instant": MAX_REPEAT, "broken": 1}
+    assert equal_time_repeats(lat, 12, 0.0) == dict.fromkeys(lat, 1)
+    # the two sides of a variant repeat alike, from their mean latency (1 ms and 3 ms -> 2 ms)
+    pair = equal_time_repeats({"a:v": 0.001, "b:v": 0.003}, 10, 0.1, group=lambda k: k.split(":")[1])
+    assert pair == {"a:v": 5, "b:v": 5}
+
+
+def test_a_repeated_block_times_the_same_texts_again(artifacts):
+    with WorkerPool([WorkerSpec("fast", artifacts["sleep-1ms"], 1)], TEXTS, timeout_s=60) as pool:
+        warm = pool.warm_up(4)
+        run = pool.blocks("latency", 3, repeat={"fast": 4})
+        block = run("fast", 0)
+    assert set(warm) == {"fast"} and warm["fast"] >= 0.001
+    assert block is not None and len(block) == 12 and all(s >= 0.001 for s in block)
+
+
 def test_worker_times_a_known_sleep_and_predicts(artifacts):
     specs = [WorkerSpec("slow", artifacts["sleep-5ms"], 1), WorkerSpec("fast", artifacts["sleep-1ms"], 1)]
     with WorkerPool(specs, TEXTS, timeout_s=60) as pool:
@@ -152,6 +197,37 @@ def test_a_failing_worker_is_dropped_and_the_others_go_on(artifacts, name, messa
         assert pool.alive == ["ok"]
         assert message in pool.errors[name] and name in pool.errors[name]
     assert len(rounds.samples("ok")) == 3 * 2
+
+
+def test_a_worker_started_alone_is_a_fresh_process_probe(artifacts):
+    """Started one at a time, each worker times its own start-up exactly as `slimbench.probes` does:
+    the same phases, the same VmHWM readings, the same warm predictions (known truths: a 200 MB
+    allocation at load, a 5 ms sleep per call)."""
+    from slimbench.probes import run_probe
+
+    specs = [WorkerSpec("held", artifacts["hold-200mb"], 1), WorkerSpec("small", artifacts["sleep-1ms"], 1),
+             WorkerSpec("broken", artifacts["load-segfault"], 1)]
+    with WorkerPool(specs, TEXTS, timeout_s=60, startup_predictions=8) as pool:
+        startup = pool.startup
+        assert pool.alive == ["held", "small"] and "SIGSEGV" in pool.errors["broken"]
+        still_serves = pool.request("held", {"op": "latency", "start": 0, "n": 3})
+    assert still_serves is not None and len(still_serves["s"]) == 3
+    probe = run_probe(artifacts["hold-200mb"], 1, TEXTS, n_predict=8)
+    held = startup["held"]
+    assert held.ok and set(held.phases_s) == set(probe.phases_s) == {"interpreter", "import", "load", "first_predict"}
+    assert set(held.vmhwm_bytes) == set(probe.vmhwm_bytes)
+    assert len(held.warm_latency_s) == 8 and all(s >= SLEEP_S for s in held.warm_latency_s)
+    grew = held.vmhwm_bytes["after_load"] - held.vmhwm_bytes["after_import"]
+    assert 195 * 2**20 <= grew <= 215 * 2**20, grew
+    # the worker and the probe hold the same memory once loaded (the texts it keeps are a few KB)
+    assert abs(held.vmhwm_bytes["after_inference"] - probe.vmhwm_bytes["after_inference"]) < 8 * 2**20
+    small = startup["small"].vmhwm_bytes["after_inference"]
+    assert 190 * 2**20 <= held.vmhwm_bytes["after_inference"] - small <= 215 * 2**20
+
+
+def test_workers_started_together_give_no_startup_record(artifacts):
+    with WorkerPool([WorkerSpec("small", artifacts["sleep-1ms"], 1)], TEXTS, timeout_s=60) as pool:
+        assert pool.startup == {} and pool.alive == ["small"]
 
 
 def test_a_hanging_worker_times_out(artifacts):

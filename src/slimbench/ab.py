@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,10 +121,13 @@ def resolve_side(side: Side, variants: Sequence[str], list_args: Sequence[str]) 
 @dataclass
 class Settings:
     rounds: int = 30
+    max_rounds: int = 90
+    ci_half_width: float = 0.03
     block: int = 12
     warmup: int = 10
     settle_s: float = 0.06
-    throughput_rounds: int = 6
+    min_block_s: float = 0.12
+    throughput_rounds: int = 4
     throughput_batch: int = 32
     probes: int = 1
     accuracy: bool = True
@@ -142,6 +146,7 @@ class Measured:
     errors: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     shared_labels: list[str] = field(default_factory=list)  # variants predicted once: same artifact, same code
+    repeat: dict[str, int] = field(default_factory=dict)  # key -> times a latency block repeats its texts
 
 
 def code_fingerprint(side: Side) -> str:
@@ -171,19 +176,37 @@ def _log(message: str) -> None:
 def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],
             texts: Sequence[str], st: Settings, log: Callable[[str], None] = _log) -> Measured:
     """Every (side, variant) worker alive together; rounds in paired order; then probes."""
-    from slimbench.interleave import DISCARD, paired_order, progress_log, run_rounds
+    from slimbench.interleave import (
+        DISCARD,
+        equal_time_repeats,
+        paired_order,
+        progress_log,
+        run_rounds,
+        wide_ratios,
+    )
+    from slimbench.probes import PROBE_PREDICTIONS
     from slimbench.workers import WorkerPool, WorkerSpec
 
     out = Measured()
+    # One at a time, each variant's two sides back to back, the side that goes first alternating by
+    # variant: each worker's start-up is timed as a fresh-process probe (probe round 0).
     specs = [WorkerSpec(s.key(v), artifacts[s.name][v], st.threads, s.extra_work.get(v, 0.0), str(s.src))
-             for v in variants for s in sides]
+             for i, v in enumerate(variants) for s in (sides if i % 2 == 0 else sides[::-1])]
     t0 = time.perf_counter()
-    log(f"compare: starting {len(specs)} timing workers ({len(variants)} variants x 2 sides)")
-    with WorkerPool(specs, texts, timeout_s=st.timeout_s) as pool:
+    log(f"compare: starting {len(specs)} timing workers ({len(variants)} variants x 2 sides), one at a time")
+    with WorkerPool(specs, texts, timeout_s=st.timeout_s,
+                    startup_predictions=PROBE_PREDICTIONS if st.probes else None) as pool:
         out.seconds["workers_start"] = time.perf_counter() - t0
-        pool.warm_up(st.warmup)
+        for key, r in pool.startup.items():
+            out.start.setdefault(key, []).append(r.start_to_first_prediction_s)
+            out.peak_rss.setdefault(key, []).append(float(r.vmhwm_bytes["after_inference"]))
+        warm = pool.warm_up(st.warmup)
+        out.repeat = equal_time_repeats(warm, st.block, st.min_block_s, group=lambda key: key.split(":", 1)[1])
         t = time.perf_counter()
-        out.latency = run_rounds(pool.alive, st.rounds, pool.blocks("latency", st.block), discard=DISCARD,
+        pairs = {sides[1].key(v): sides[0].key(v) for v in variants}
+        more = wide_ratios(pairs, st.ci_half_width) if st.max_rounds > st.rounds else None
+        out.latency = run_rounds(pool.alive, st.rounds, pool.blocks("latency", st.block, repeat=out.repeat),
+                                 discard=DISCARD, more=more, max_rounds=st.max_rounds,
                                  order=paired_order, progress=progress_log(log, "compare: latency"),
                                  settle_s=st.settle_s)
         out.seconds["latency"] = time.perf_counter() - t
@@ -217,21 +240,28 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
 
 def _probe(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],
            texts: Sequence[str], st: Settings, out: Measured, log: Callable[[str], None]) -> None:
-    """Fresh-process probes: round k runs each variant's two sides back to back (alternating)."""
+    """Fresh-process probes after the workers' own start-ups (round 0): round k runs each variant's
+    two sides back to back, alternating. A worker that gave no start-up record (a checkout from
+    before workers timed their start) gets a fresh probe in round 0 instead."""
     from slimbench.interleave import paired_order
-    from slimbench.probes import run_probe
+    from slimbench.probes import PROBE_PREDICTIONS, run_probe
 
     by_key = {s.key(v): (s, v) for v in variants for s in sides}
     alive = [k for k in by_key if k not in out.errors]
-    log(f"compare: {st.probes} fresh-process probes of each of {len(alive)} workers' variants")
+    missing = [k for k in alive if not out.start.get(k)]
+    if st.probes > 1 or missing:
+        log(f"compare: {st.probes - 1} more fresh-process probe rounds of {len(alive)} workers' variants"
+            + (f" (and round 0 of {len(missing)})" if missing else ""))
     for k in range(st.probes):
         for key in paired_order(alive, k):
+            if k == 0 and key not in missing:
+                continue
             side, v = by_key[key]
             env = dict(os.environ, PYTHONPATH=str(side.src))
             if side.extra_work.get(v):
                 env["SLIMBENCH_EXTRA_WORK"] = str(side.extra_work[v])
-            r = run_probe(artifacts[side.name][v], st.threads, list(texts[:5]), n_predict=5,
-                          timeout_s=st.timeout_s, env=env)
+            r = run_probe(artifacts[side.name][v], st.threads, list(texts[:PROBE_PREDICTIONS]),
+                          n_predict=PROBE_PREDICTIONS, timeout_s=st.timeout_s, env=env)
             if r.ok:
                 out.start.setdefault(key, []).append(r.start_to_first_prediction_s)
                 out.peak_rss.setdefault(key, []).append(float(r.vmhwm_bytes["after_inference"]))
@@ -366,7 +396,7 @@ def _parse_pairs(items: Sequence[str], what: str) -> dict[str, float]:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    least = {"rounds": 1, "block": 3, "throughput_rounds": 0, "threads": 1}
+    least = {"rounds": 1, "block": 3, "throughput_rounds": 0, "threads": 1, "min_block_ms": 0}
     for name, low in least.items():
         if getattr(args, name) < low:
             raise CompareError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
@@ -377,8 +407,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         if name not in floors:
             raise CompareError(f"--floor: unknown figure {name!r}; known: {', '.join(floors)}")
         floors[name] = value
-    return Settings(rounds=args.rounds, block=args.block, throughput_rounds=args.throughput_rounds,
-                    probes=args.probes, accuracy=not args.no_accuracy, threads=args.threads, floors=floors)
+    if not 0 <= args.ci < 1:
+        raise CompareError(f"--ci must be a fraction in [0, 1), got {args.ci}")
+    return Settings(rounds=args.rounds, max_rounds=args.max_rounds, ci_half_width=args.ci, block=args.block, throughput_rounds=args.throughput_rounds,
+                    min_block_s=args.min_block_ms / 1000, probes=args.probes, accuracy=not args.no_accuracy, threads=args.threads, floors=floors)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -406,10 +438,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         list_args += ["--base", args.base]
     if args.test_file:
         list_args += ["--test-file", str(args.test_file.resolve())]
-    artifacts = {s.name: resolve_side(s, variants, list_args) for s in sides}
     if args.cache:
         os.environ["SLIMBENCH_CACHE"] = str(args.cache.resolve())
-    splits = load_dataset(args.dataset, args.text_column, args.label_column, args.test_file)
+    # The two sides resolve their artifacts in child processes while this one reads the dataset.
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        resolving = {s.name: ex.submit(resolve_side, s, variants, list_args) for s in sides}
+        splits = load_dataset(args.dataset, args.text_column, args.label_column, args.test_file)
+        artifacts = {name: f.result() for name, f in resolving.items()}
     texts = [e.text for e in splits.test]
     gold = [e.label for e in splits.test]
     measured = measure(sides, artifacts, variants, texts, st)
@@ -418,8 +453,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     regressions = [v for v in verdicts if v.failing]
     status = "FAIL" if regressions or measured.errors else "PASS"
     header = (f"## slimbench compare: {status}\n\n{len(variants)} variants, baseline `{sides[0].checkout}` vs "
-              f"candidate `{sides[1].checkout}`, measured interleaved in one run ({st.rounds} latency rounds of "
-              f"{st.block} calls, the first two discarded, 60 ms apart; {st.probes} probe rounds; {st.threads} threads; "
+              f"candidate `{sides[1].checkout}`, measured interleaved in one run ({st.rounds}–{max(st.rounds, st.max_rounds)} latency rounds "
+              f"(more while a change's 95 % CI is wider than ±{st.ci_half_width:.0%}) of "
+              f"{st.block} calls, the first two discarded, 60 ms apart, a variant faster than {st.min_block_s * 1000:g} ms "
+              f"a block repeating its sentences; {st.probes} probe rounds, the first the workers' own start-ups; "
+              f"{st.threads} threads; "
               f"{elapsed:.0f} s). Change = candidate / baseline, paired by round, with its 95 % bootstrap CI; "
               "a regression is beyond the floor and significant.")
     markdown = render_markdown(verdicts, measured.errors, header)
@@ -440,7 +478,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         doc = {"slimbench_compare_schema": SCHEMA, "status": status, "elapsed_s": elapsed,
                "baseline": str(sides[0].checkout), "candidate": str(sides[1].checkout),
                "candidate_extra_work": extra, "variants": variants, "settings": asdict(st),
-               "seconds": measured.seconds, "errors": measured.errors,
+               "seconds": measured.seconds, "errors": measured.errors, "repeat": measured.repeat,
                "verdicts": [asdict(v) for v in verdicts],
                "rounds": {"latency": measured.latency.blocks if measured.latency else {},
                           "throughput": measured.throughput.blocks if measured.throughput else {}},
@@ -464,14 +502,23 @@ def register_cli(sub: Any) -> None:
     p.add_argument("--variants", default="core",
                    help=f"comma-separated variants, `core` ({', '.join(CORE)}; the default) or `all`")
     p.add_argument("--rounds", type=int, default=30, help="interleaved latency rounds (default 30)")
+    p.add_argument("--max-rounds", type=int, default=90,
+                   help="after --rounds, rounds continue for the variants whose change still has a 95 %% CI wider "
+                        "than --ci, up to this many in all (default 90)")
+    p.add_argument("--ci", type=float, default=0.03,
+                   help="CI half-width, relative, at which a variant needs no more latency rounds (default 0.03)")
     p.add_argument("--block", type=int, default=12,
                    help="batch-1 calls per block, the first two discarded (default 12)")
     p.add_argument("--throughput-rounds", type=int, default=4,
-                   help="interleaved rounds of 2 batches of 32, the first discarded; 0 to skip (default 6)")
+                   help="interleaved rounds of 2 batches of 32, the first discarded; 0 to skip (default 4)")
+    p.add_argument("--min-block-ms", type=int, default=120,
+                   help="a variant faster than this per block repeats the round's sentences until its block lasts "
+                        "about this long, the same for both sides (default 120; 0: off)")
     p.add_argument("--probes", type=int, default=1,
-                   help="fresh-process start-up/peak-RSS probes per side and variant, 0 to skip (default 1: peak "
-                        f"RSS is near-deterministic; start-up needs >= {MIN_ROUNDS} for a verdict, and a torch "
-                        "variant's probe costs ~5 s here)")
+                   help="fresh-process start-up/peak-RSS probes per side and variant, 0 to skip (default 1: the "
+                        "timing workers, started one at a time, time their own start-up as a probe does, so the "
+                        "first costs only the sequential start; peak RSS is near-deterministic; start-up needs "
+                        f">= {MIN_ROUNDS} for a verdict)")
     p.add_argument("--no-accuracy", action="store_true",
                    help="skip the test-split predictions (accuracy is deterministic per artifact; timing-only runs)")
     p.add_argument("--threads", type=int, default=2, help="intra-op threads for every runtime (default 2)")

@@ -19,7 +19,8 @@ input as well as by time. This module only schedules: `run_block(key, round)` do
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 RunBlock = Callable[[str, int], "list[float] | None"]  # None: the key failed and is dropped
@@ -63,25 +64,63 @@ def paired_order(keys: Sequence[str], r: int) -> list[str]:
     return out
 
 
+MIN_BLOCK_S = 0.12  # a latency block lasts at least this long: fast variants repeat the round's texts
+MAX_REPEAT = 64
+
+
+def equal_time_repeats(latency_s: Mapping[str, float], n: int, min_block_s: float = MIN_BLOCK_S,
+                       group: Callable[[str], str] = lambda key: key) -> dict[str, int]:
+    """How many times each key repeats a round's `n` texts so that its block lasts >= min_block_s.
+
+    Bursts of noise on a shared machine last tens of milliseconds: a 10 ms block is either hit or
+    missed whole, so its median jumps from round to round, while a 150 ms block averages over the
+    burst. Keys of one group (the two sides of a variant in an A/B run) get the same repeat, from
+    their mean latency, so their blocks stay comparable call for call.
+    """
+    groups: dict[str, list[float]] = {}
+    for key, s in latency_s.items():
+        groups.setdefault(group(key), []).append(s)
+    out = {}
+    for key in latency_s:
+        mean = sum(groups[group(key)]) / len(groups[group(key)])
+        out[key] = 1 if mean <= 0 or min_block_s <= 0 else max(1, min(MAX_REPEAT, math.ceil(min_block_s / (mean * n))))
+    return out
+
+
 SETTLE_S = 0.06  # pause before each block: longer than an idle onnxruntime worker's spinning tail
 DISCARD = 2  # calls dropped at the start of a latency block: its own threads waking (2nd call still +8-46 %)
 
 
 def run_rounds(keys: Sequence[str], rounds: int, run_block: RunBlock, discard: int = 1,
                progress: Callable[[int, int], None] | None = None, order: Order = rotated,
-               settle_s: float = 0.0) -> Rounds:
+               settle_s: float = 0.0, more: Callable[[Rounds], Sequence[str]] | None = None,
+               max_rounds: int | None = None) -> Rounds:
     """`rounds` rounds over `keys`; a pause of `settle_s` before each block, whose first `discard`
-    samples are dropped."""
+    samples are dropped.
+
+    Then, up to `max_rounds` in all, further rounds of only the keys that `more(rounds so far)`
+    names (e.g. those whose ratio's confidence interval is still wide, and their reference), until
+    it names none: sequential stopping, spending rounds where the noise is. A key that sits out a
+    round gets None for it, so rounds stay aligned by index.
+    """
     import time
 
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     if discard < 0:
         raise ValueError(f"discard must be >= 0, got {discard}")
+    last = max(rounds, max_rounds or rounds) if more else rounds
     out = Rounds(blocks={k: [] for k in keys})
     alive = list(keys)
-    for r in range(rounds):
-        now = order(alive, r)
+    for r in range(last):
+        if r < rounds:
+            now = order(alive, r)
+        else:
+            assert more is not None
+            wanted = set(more(out))
+            now = order([k for k in alive if k in wanted], r)
+            if not now:
+                break
         out.orders.append(now)
         for key in now:
             if settle_s:
@@ -92,12 +131,31 @@ def run_rounds(keys: Sequence[str], rounds: int, run_block: RunBlock, discard: i
                 out.blocks[key].append(None)
                 continue
             out.blocks[key].append(list(block[discard:]))
-        for key in keys:  # keys that failed earlier: keep rounds aligned
+        for key in keys:  # keys that failed earlier or sat out this round: keep rounds aligned
             if len(out.blocks[key]) < r + 1:
                 out.blocks[key].append(None)
         if progress:
-            progress(r + 1, rounds)
+            progress(r + 1, rounds if r < rounds else last)
     return out
+
+
+def wide_ratios(pairs: Mapping[str, str], half_width: float) -> Callable[[Rounds], list[str]]:
+    """A `more` criterion for `run_rounds`: `pairs` maps a key to the key it is compared with (a
+    variant to `standard`, or a candidate to its baseline); a pair whose paired p50 ratio has a 95 %
+    CI wider than +-half_width (relative) gets another round, both of its keys."""
+    from slimbench.stats import paired_ratio
+
+    def need(rounds: Rounds) -> list[str]:
+        out: list[str] = []
+        for num, den in pairs.items():
+            try:
+                pr = paired_ratio(rounds.rounds_of(num), rounds.rounds_of(den), resamples=500)
+            except ValueError:
+                continue
+            if pr.value > 0 and (pr.high - pr.low) / 2 / pr.value > half_width:
+                out += [num, den]
+        return out
+    return need
 
 
 def progress_log(log: Callable[[str], None], what: str, every: int = 10) -> Callable[[int, int], None]:

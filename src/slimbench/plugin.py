@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from slimbench.probes import PROBE_PREDICTIONS
 from slimbench.results import SCHEMA
 
 SESSION_KEY = pytest.StashKey["BenchSession"]()
@@ -55,6 +56,9 @@ class BenchConfig:
     latency_block: int
     latency_warmup: int
     latency_settle_s: float
+    latency_min_block_s: float
+    latency_max_rounds: int
+    latency_ci: float
     throughput_batch: int
     throughput_rounds: int
     probe_timeout: float
@@ -90,10 +94,19 @@ class BenchConfig:
             latency_rounds=positive("latency_rounds"), latency_block=positive("latency_block", 3),
             latency_warmup=positive("latency_warmup", 0),
             latency_settle_s=positive("latency_settle_ms", 0) / 1000,
+            latency_min_block_s=positive("latency_min_block_ms", 0) / 1000,
+            latency_max_rounds=positive("latency_max_rounds", 0), latency_ci=_fraction(config, "latency_ci"),
             throughput_batch=positive("throughput_batch"), throughput_rounds=positive("throughput_rounds"),
             probe_timeout=_positive_seconds(config.getoption("probe_timeout")),
             build_missing=not config.getoption("no_build"), extra_work=extra,
         )
+
+
+def _fraction(config: pytest.Config, name: str) -> float:
+    value = config.getoption(name)
+    if value is None or not 0 <= value < 1:
+        raise pytest.UsageError(f"--{name.replace('_', '-')} must be a fraction in [0, 1), got {value!r}")
+    return float(value)
 
 
 def _positive_seconds(value: Any) -> float:
@@ -125,12 +138,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--latency-rounds", type=int, default=40,
                 help="interleaved rounds: in each, every variant's worker process runs one block of batch-1 "
                      "predictions on the same test sentences, in a rotated order (default 40)")
+    g.addoption("--latency-max-rounds", type=int, default=120,
+                help="after --latency-rounds, rounds continue for the variants whose p50 ratio to standard still "
+                     "has a 95 %% CI wider than --latency-ci, and standard, up to this many in all (default 120)")
+    g.addoption("--latency-ci", type=float, default=0.03,
+                help="the CI half-width, relative, at which a variant's p50 ratio needs no more rounds "
+                     "(default 0.03: +-3 %%; 0: always --latency-max-rounds)")
     g.addoption("--latency-block", type=int, default=12,
                 help="batch-1 calls per block; the first two of each block are discarded (default 12: 10 "
                      "samples per round)")
     g.addoption("--latency-settle-ms", type=int, default=60,
                 help="pause before each block, so that the previous worker's spinning runtime threads "
                      "(onnxruntime ~50 ms, OpenMP ~10-20 ms) have gone idle (default 60)")
+    g.addoption("--latency-min-block-ms", type=int, default=120,
+                help="a variant whose block would be shorter repeats the round's sentences until it lasts about "
+                     "this long, so that a burst of machine noise cannot hit a fast variant's whole block "
+                     "(default 120; 0: every block is --latency-block calls)")
     g.addoption("--latency-warmup", type=int, default=20,
                 help="untimed warm-up predictions per worker before the first round (default 20)")
     g.addoption("--throughput-batch", type=int, default=32, help="batch size for throughput (default 32)")
@@ -229,6 +252,7 @@ class TimedSet:
     labels: dict[str, list[int]] = field(default_factory=dict)
     accuracy_pass_s: dict[str, float] = field(default_factory=dict)
     reload_s: dict[str, list[float]] = field(default_factory=dict)
+    startup: dict[str, Any] = field(default_factory=dict)  # probes.ProbeResult of workers started one at a time
     errors: dict[str, str] = field(default_factory=dict)
     how: dict[str, Any] = field(default_factory=dict)
 
@@ -332,9 +356,15 @@ class BenchSession:
             variants = {v.name: v for v in self._resolved() if need is None or v.name in need}
             rounds = max(cfg.load_samples, cfg.memory_samples)
             texts = self.test_texts(PROBE_PREDICTIONS)
-            log(f"slimbench: {rounds} fresh-process probes of each of {len(variants)} variants, round-robin")
+            # The timing workers start one at a time and time their start-up as a probe does: round 0.
+            startup = self.timed().startup if self.needs("latency", "throughput", "accuracy", "load") != set() else {}
+            log(f"slimbench: {rounds} fresh-process probes of each of {len(variants)} variants, round-robin"
+                + (" (the first: the timing workers' own start-ups)" if startup else ""))
             for k in range(rounds):
                 for name in rotated([n for n in variants if n not in out.errors], k):
+                    if k == 0 and name in startup:
+                        out.results.setdefault(name, []).append(startup[name])
+                        continue
                     v = variants[name]
                     env = None
                     if name in cfg.extra_work:
@@ -365,7 +395,7 @@ class BenchSession:
         return self._timed
 
     def _run_workers(self) -> TimedSet:
-        from slimbench.interleave import DISCARD, progress_log, run_rounds
+        from slimbench.interleave import DISCARD, equal_time_repeats, progress_log, run_rounds, wide_ratios
         from slimbench.workers import WorkerPool, WorkerSpec
 
         cfg, out = self.config, TimedSet()
@@ -377,16 +407,24 @@ class BenchSession:
         out.errors.update({n: e for n, e in probe_errors.items()})
         texts = self.test_texts()
         specs = [WorkerSpec(v.name, v.artifact_dir, cfg.threads, cfg.extra_work.get(v.name, 0.0)) for v in variants]
-        log(f"slimbench: starting {len(specs)} timing workers (one process per variant, all alive together)")
-        with WorkerPool(specs, texts, timeout_s=cfg.probe_timeout) as pool:
+        as_probe = self.needs("load", "memory") != set()
+        log(f"slimbench: starting {len(specs)} timing workers (one process per variant, all alive together)"
+            + (", one at a time, each timing its own start-up as a fresh-process probe" if as_probe else ""))
+        with WorkerPool(specs, texts, timeout_s=cfg.probe_timeout,
+                        startup_predictions=PROBE_PREDICTIONS if as_probe else None) as pool:
+            out.startup = dict(pool.startup)
             block, size = cfg.latency_block, cfg.throughput_batch
-            pool.warm_up(cfg.latency_warmup)
+            warm = pool.warm_up(cfg.latency_warmup)
+            repeat = equal_time_repeats(warm, block, cfg.latency_min_block_s)
             if self.needs("latency") != set():
                 log(f"slimbench: latency, {cfg.latency_rounds} interleaved rounds of {block} batch-1 calls "
-                    f"per variant (first {DISCARD} of each block discarded)")
-                out.latency = run_rounds(pool.alive, cfg.latency_rounds, pool.blocks("latency", block),
+                    f"per variant (first {DISCARD} of each block discarded; variants faster than "
+                    f"{cfg.latency_min_block_s * 1000:g} ms a block repeat its sentences)")
+                pairs = {k: "standard" for k in pool.alive if k != "standard"} if "standard" in pool.alive else {}
+                more = wide_ratios(pairs, cfg.latency_ci) if pairs and cfg.latency_max_rounds > cfg.latency_rounds else None
+                out.latency = run_rounds(pool.alive, cfg.latency_rounds, pool.blocks("latency", block, repeat=repeat),
                                          discard=DISCARD, progress=progress_log(log, "slimbench: latency"),
-                                         settle_s=cfg.latency_settle_s)
+                                         settle_s=cfg.latency_settle_s, more=more, max_rounds=cfg.latency_max_rounds)
             if self.needs("throughput") != set():
                 log(f"slimbench: throughput, {cfg.throughput_rounds} interleaved rounds of 2 batches of {size}")
                 out.throughput = run_rounds(pool.alive, cfg.throughput_rounds, pool.blocks("batch", 2, size),
@@ -405,7 +443,9 @@ class BenchSession:
             out.how = {"method": "worker process per variant, all alive together, interleaved rounds in a "
                                  "rotated order, a pause before each block, first call of each block discarded",
                        "rounds": cfg.latency_rounds, "block": block, "discard": DISCARD,
-                       "settle_s": cfg.latency_settle_s,
+                       "settle_s": cfg.latency_settle_s, "min_block_s": cfg.latency_min_block_s,
+                       "max_rounds": cfg.latency_max_rounds, "ci_half_width": cfg.latency_ci,
+                       "repeat": {k: r for k, r in repeat.items() if r > 1},
                        "throughput_rounds": cfg.throughput_rounds, "variants": [s.key for s in specs],
                        "workers_start_s": round(pool.start_s, 3)}
         return out
@@ -442,7 +482,6 @@ class BenchSession:
         pytest.fail(f"{name} / {metric}: {error}", pytrace=False)
 
 
-PROBE_PREDICTIONS = 50  # warm predictions in each fresh-process probe (memory after inference)
 WARM_RELOADS = 3
 
 

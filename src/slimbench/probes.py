@@ -26,6 +26,7 @@ from typing import Any
 MARKER = "SLIMBENCH_PROBE "
 DEFAULT_TIMEOUT_S = 300.0
 WARMUP_PREDICTIONS = 10  # untimed predictions before the warm-latency samples
+PROBE_PREDICTIONS = 50  # warm predictions in each fresh-process probe (memory after inference)
 
 
 def read_vm_kib(field_name: str, pid: str = "self") -> int:
@@ -111,8 +112,7 @@ def run_probe(artifact_dir: Path, threads: int, texts: list[str], n_predict: int
     data = json.loads(line[len(MARKER):])
     if data.get("error"):
         return ProbeResult(ok=False, wall_s=wall, error=f"probe of {artifact_dir.name}: {data['error']}")
-    return ProbeResult(ok=True, wall_s=wall, phases_s=data["phases_s"], vmhwm_bytes=data["vmhwm_bytes"],
-                       warm_latency_s=data["warm_latency_s"])
+    return result_of(data, wall)
 
 
 def _import_runtime(fmt: str) -> None:
@@ -134,16 +134,21 @@ def _import_runtime(fmt: str) -> None:
         import slimbench.numpy_bert  # noqa: F401
 
 
-def child_main(request_path: str, spawned: float) -> dict[str, Any]:
-    entered = time.time()
-    req = json.loads(Path(request_path).read_text())
-    artifact = Path(req["artifact"])
+def start_runner(artifact: Path, threads: int, texts: list[str], n_predict: int, spawned: float, entered: float,
+                 extra_work: float = 0.0) -> tuple[Any, dict[str, Any]]:
+    """What a fresh process pays before it answers: import, load, first prediction, `n_predict` warm
+    predictions (after untimed warm-up), each phase timed and followed by a VmHWM reading.
+
+    Returns the open runner (None on a failure) and the probe record: phases_s, vmhwm_bytes,
+    warm_latency_s, or error. The probe child and a timing worker started on its own both call this,
+    so their start-up figures mean the same thing.
+    """
     out: dict[str, Any] = {"phases_s": {"interpreter": max(0.0, entered - spawned)}, "vmhwm_bytes": {},
                            "warm_latency_s": []}
     try:
         fmt = json.loads((artifact / "manifest.json").read_text()).get("format", "")
     except (OSError, ValueError) as err:
-        return {"error": f"cannot read {artifact / 'manifest.json'}: {err}"}
+        return None, {"error": f"cannot read {artifact / 'manifest.json'}: {err}"}
     t = time.perf_counter()
     _import_runtime(fmt)
     out["phases_s"]["import"] = time.perf_counter() - t
@@ -152,27 +157,25 @@ def child_main(request_path: str, spawned: float) -> dict[str, Any]:
     from slimbench.errors import SlimbenchError
     from slimbench.runtime import open_runner
 
-    texts: list[str] = req["texts"]
     try:
         t = time.perf_counter()
-        runner = open_runner(artifact, threads=int(req["threads"]))
-        if os.environ.get("SLIMBENCH_EXTRA_WORK"):
+        runner = open_runner(artifact, threads=threads)
+        if extra_work:
             from slimbench.runtime import ExtraWorkRunner
 
-            runner = ExtraWorkRunner(runner, float(os.environ["SLIMBENCH_EXTRA_WORK"]))  # type: ignore[assignment]
+            runner = ExtraWorkRunner(runner, extra_work)  # type: ignore[assignment]
         out["phases_s"]["load"] = time.perf_counter() - t
         out["vmhwm_bytes"]["after_load"] = peak_rss_bytes()
         t = time.perf_counter()
         runner.predict(texts[:1])
         out["phases_s"]["first_predict"] = time.perf_counter() - t
-        n = int(req["n_predict"])
-        for k in range(min(n, WARMUP_PREDICTIONS)):  # as the in-process timing loop does
+        for k in range(min(n_predict, WARMUP_PREDICTIONS)):  # as the in-process timing loop does
             runner.predict([texts[k % len(texts)]])
         import gc
 
         gc.disable()  # as pytest-benchmark's disable_gc does around the in-process samples
         try:
-            for k in range(n):
+            for k in range(n_predict):
                 t = time.perf_counter()
                 runner.predict([texts[k % len(texts)]])
                 out["warm_latency_s"].append(time.perf_counter() - t)
@@ -180,7 +183,25 @@ def child_main(request_path: str, spawned: float) -> dict[str, Any]:
             gc.enable()
         out["vmhwm_bytes"]["after_inference"] = peak_rss_bytes()
     except SlimbenchError as err:
-        return {"error": str(err)}
+        return None, {"error": str(err)}
+    return runner, out
+
+
+def result_of(record: dict[str, Any], wall_s: float = 0.0) -> ProbeResult:
+    """A probe record (`start_runner`'s) as a ProbeResult."""
+    if record.get("error"):
+        return ProbeResult(ok=False, wall_s=wall_s, error=str(record["error"]))
+    return ProbeResult(ok=True, wall_s=wall_s, phases_s=record["phases_s"], vmhwm_bytes=record["vmhwm_bytes"],
+                       warm_latency_s=record["warm_latency_s"])
+
+
+def child_main(request_path: str, spawned: float) -> dict[str, Any]:
+    entered = time.time()
+    req = json.loads(Path(request_path).read_text())
+    runner, out = start_runner(Path(req["artifact"]), int(req["threads"]), req["texts"], int(req["n_predict"]),
+                               spawned, entered, float(os.environ.get("SLIMBENCH_EXTRA_WORK") or 0.0))
+    if runner is not None:
+        runner.close()
     return out
 
 

@@ -7,9 +7,14 @@ worker runs a block; an idle worker blocks on its stdin. Nothing in the pytest p
 hold torch, onnxruntime and other runners) ever shares a timing loop with a runtime.
 
 Protocol (JSON lines; stdout is reserved for it, stray library output goes to stderr):
-  parent -> {"protocol": 1, "artifact": DIR, "threads": N, "texts": [...], "extra_work": 0.0}
-  worker -> {"ok": true, "protocol": 1, "pid": P, "load_s": T, "runtime": NAME}
-  parent -> {"op": "latency", "start": K, "n": N}            batch-1 predict on texts[K..K+N) (cyclic)
+  parent -> {"protocol": 1, "artifact": DIR, "threads": N, "texts": [...], "extra_work": 0.0,
+             "spawned": T0, "n_predict": 5}               (spawned: only when started on its own)
+  worker -> {"ok": true, "protocol": 1, "pid": P, "load_s": T, "runtime": NAME,
+             "startup": {"phases_s": ..., "vmhwm_bytes": ..., "warm_latency_s": ...}}
+A worker started while no other process starts times its own start-up exactly as the fresh-process
+probe does (`probes.start_runner`), and its handshake carries that record: it is a probe sample.
+  parent -> {"op": "latency", "start": K, "n": N, "repeat": R}  batch-1 predict on texts[K..K+N) (cyclic),
+                                                            the whole sequence R times (default 1)
          -> {"op": "batch", "start": K, "size": B, "n": N}   N calls of predict on B texts
          -> {"op": "predict_all", "batch_size": 64}          labels of every text (for accuracy), and the time
          -> {"op": "reload", "n": N}                         warm in-process reload times
@@ -55,15 +60,32 @@ def _cyclic(texts: Sequence[str], start: int, n: int) -> list[str]:
 class Server:
     """The worker's state: the runner and the texts it is timed on."""
 
-    def __init__(self, request: dict[str, Any]):
-        from slimbench.runtime import open_runner
-
+    def __init__(self, request: dict[str, Any], entered: float | None = None):
         self.artifact = str(request["artifact"])
         self.threads = int(request["threads"])
         self.texts: list[str] = list(request["texts"])
         if not self.texts:
             raise ValueError("the worker needs at least one text")
         self.extra_work = float(request.get("extra_work") or 0.0)
+        self.startup: dict[str, Any] | None = None
+        if request.get("spawned") is not None and entered is not None:
+            # Started on its own: time the start-up exactly as the fresh-process probe does.
+            from pathlib import Path
+
+            from slimbench.probes import start_runner
+
+            runner, self.startup = start_runner(Path(self.artifact), self.threads, self.texts,
+                                                int(request.get("n_predict", 0)), float(request["spawned"]), entered,
+                                                self.extra_work)
+            if runner is None:
+                from slimbench.errors import SlimbenchError
+
+                raise SlimbenchError(str(self.startup.get("error", "start-up failed")))
+            self.runner = runner
+            self.load_s = float(self.startup["phases_s"]["load"])
+            return
+        from slimbench.runtime import open_runner
+
         t = time.perf_counter()
         self.runner = self._open(open_runner)
         self.load_s = time.perf_counter() - t
@@ -80,7 +102,7 @@ class Server:
     def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
         op = msg.get("op")
         if op == "latency":
-            batches = [[t] for t in _cyclic(self.texts, int(msg["start"]), int(msg["n"]))]
+            batches = [[t] for t in _cyclic(self.texts, int(msg["start"]), int(msg["n"]))] * int(msg.get("repeat", 1))
             return {"ok": True, "s": _timed_calls(self.runner.predict, batches)}
         if op == "batch":
             size, start = int(msg["size"]), int(msg["start"])
@@ -110,8 +132,9 @@ def _reply(out: IO[str], data: dict[str, Any]) -> None:
     out.flush()
 
 
-def serve(inp: IO[str], out: IO[str]) -> int:
-    """Answer requests until "quit" or end of input; a failing request is an error reply, not a crash."""
+def serve(inp: IO[str], out: IO[str], entered: float | None = None) -> int:
+    """Answer requests until "quit" or end of input; a failing request is an error reply, not a crash.
+    `entered` is when the interpreter reached main (for the start-up record)."""
     line = inp.readline()
     if not line:
         return 1
@@ -121,12 +144,15 @@ def serve(inp: IO[str], out: IO[str]) -> int:
             _reply(out, {"ok": False, "error": f"worker protocol {PROTOCOL}, parent sent {request.get('protocol')!r}; "
                                               "the two sides must run compatible slimbench versions"})
             return 1
-        server = Server(request)
+        server = Server(request, entered)
     except Exception as err:  # the message reaches the parent as this variant's failure
         _reply(out, {"ok": False, "error": _describe(err)})
         return 1
-    _reply(out, {"ok": True, "protocol": PROTOCOL, "pid": os.getpid(), "load_s": server.load_s,
-                 "runtime": getattr(server.runner, "name", "")})
+    hello: dict[str, Any] = {"ok": True, "protocol": PROTOCOL, "pid": os.getpid(), "load_s": server.load_s,
+                             "runtime": getattr(server.runner, "name", "")}
+    if server.startup is not None:
+        hello["startup"] = server.startup
+    _reply(out, hello)
     for line in inp:
         msg = json.loads(line)
         if msg.get("op") == "quit":
@@ -145,10 +171,11 @@ def _describe(err: BaseException) -> str:
 
 
 def main() -> int:
+    entered = time.time()
     # The protocol owns the real stdout; anything a library prints goes to stderr instead.
     proto = os.fdopen(os.dup(sys.stdout.fileno()), "w")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    return serve(sys.stdin, proto)
+    return serve(sys.stdin, proto, entered)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from slimbench.errors import SlimbenchError
-from slimbench.probes import measuring_env
+from slimbench.probes import ProbeResult, measuring_env, result_of
 from slimbench.worker import PROTOCOL
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -54,17 +54,24 @@ def _exit_text(code: int | None) -> str:
 class Worker:
     """One running worker process and its pipes."""
 
-    def __init__(self, spec: WorkerSpec, texts: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S):
+    def __init__(self, spec: WorkerSpec, texts: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S,
+                 startup_predictions: int | None = None):
+        """`startup_predictions`: time the start-up as a probe does, with that many warm predictions
+        (only meaningful when nothing else starts beside it)."""
         self.spec, self.timeout_s = spec, timeout_s
         self.info: dict[str, Any] = {}
+        spawned = time.time()
         env = measuring_env(spec.threads)
         if spec.pythonpath:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (spec.pythonpath, env.get("PYTHONPATH")) if p)
         self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 -- lives as long as the worker
         self.proc = subprocess.Popen([sys.executable, "-m", "slimbench.worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
-        self._send({"protocol": PROTOCOL, "artifact": str(spec.artifact), "threads": spec.threads,
-                    "texts": list(texts), "extra_work": spec.extra_work})
+        hello: dict[str, Any] = {"protocol": PROTOCOL, "artifact": str(spec.artifact), "threads": spec.threads,
+                                 "texts": list(texts), "extra_work": spec.extra_work}
+        if startup_predictions is not None:
+            hello.update(spawned=spawned, n_predict=startup_predictions)
+        self._send(hello)
 
     @property
     def key(self) -> str:
@@ -138,18 +145,34 @@ class Worker:
 class WorkerPool:
     """All workers of a run, alive together; failures are collected per key, never raised."""
 
-    def __init__(self, specs: Sequence[WorkerSpec], texts: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S):
+    def __init__(self, specs: Sequence[WorkerSpec], texts: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S,
+                 startup_predictions: int | None = None):
+        """Start every worker. By default all start loading at once. With `startup_predictions`, one
+        at a time, in the order given, each timing its own start-up as the fresh-process probe does
+        (the others idle on their pipes meanwhile): then `startup` holds one probe sample per key."""
         self.errors: dict[str, str] = {}
         self.workers: dict[str, Worker] = {}
+        self.startup: dict[str, ProbeResult] = {}
         started = time.perf_counter()
-        for spec in specs:  # all start loading at once; then wait for each
-            self.workers[spec.key] = Worker(spec, texts, timeout_s)
-        for key in list(self.workers):
-            try:
-                self.workers[key].ready()
-            except WorkerError as err:
-                self.drop(key, str(err))
+        if startup_predictions is None:
+            for spec in specs:
+                self.workers[spec.key] = Worker(spec, texts, timeout_s)
+            for key in list(self.workers):
+                self._wait(key)
+        else:
+            for spec in specs:
+                self.workers[spec.key] = Worker(spec, texts, timeout_s, startup_predictions)
+                if self._wait(spec.key) and "startup" in self.workers[spec.key].info:
+                    self.startup[spec.key] = result_of(self.workers[spec.key].info["startup"])
         self.start_s = time.perf_counter() - started
+
+    def _wait(self, key: str) -> bool:
+        try:
+            self.workers[key].ready()
+            return True
+        except WorkerError as err:
+            self.drop(key, str(err))
+            return False
 
     @property
     def alive(self) -> list[str]:
@@ -172,19 +195,27 @@ class WorkerPool:
             self.drop(key, str(err))
             return None
 
-    def warm_up(self, n: int) -> None:
-        """`n` untimed batch-1 calls in every worker before the first round."""
+    def warm_up(self, n: int) -> dict[str, float]:
+        """`n` untimed batch-1 calls in every worker before the first round; their median per key."""
+        out: dict[str, float] = {}
         if n:
             for key in self.alive:
-                self.request(key, {"op": "latency", "start": 0, "n": n})
+                reply = self.request(key, {"op": "latency", "start": 0, "n": n})
+                if reply is not None and reply["s"]:
+                    out[key] = float(sorted(reply["s"])[len(reply["s"]) // 2])
+        return out
 
-    def blocks(self, op: str, n: int, size: int = 1) -> Callable[[str, int], list[float] | None]:
+    def blocks(self, op: str, n: int, size: int = 1,
+               repeat: Mapping[str, int] | None = None) -> Callable[[str, int], list[float] | None]:
         """A block runner for `interleave.run_rounds`: round r of every worker times the same inputs
-        (batch-1 "latency" calls from text r*n, or n "batch" calls of `size` texts)."""
+        (batch-1 "latency" calls on texts r*n..r*n+n, that sequence `repeat[key]` times; or n
+        "batch" calls of `size` texts)."""
         def run(key: str, r: int) -> list[float] | None:
             msg: dict[str, Any] = {"op": op, "start": r * n * size, "n": n}
             if op == "batch":
                 msg["size"] = size
+            if repeat and repeat.get(key, 1) > 1:
+                msg["repeat"] = repeat[key]
             reply = self.request(key, msg)
             return None if reply is None else reply["s"]
         return run

@@ -3,6 +3,7 @@
     python reports/evidence/paired/evidence.py bare-loop   # harness vs a bare perf_counter loop, interleaved
     python reports/evidence/paired/evidence.py spin        # does an idle worker steal CPU? blocks vs single calls
     python reports/evidence/paired/evidence.py aa-ab       # 20 A/A + 20 A/B `slimbench compare` runs
+    python reports/evidence/paired/evidence.py processes   # two processes of one variant: a per-process effect?
     python reports/evidence/paired/evidence.py repro       # 5 back-to-back `pytest bench -k latency` runs
 
 Each writes <name>.json (raw numbers) and <name>.md (the summary) next to this file. Run it on an
@@ -36,7 +37,7 @@ def context() -> Any:
 
 def write(name: str, data: dict[str, Any], md: list[str]) -> None:
     (HERE / f"{name}.json").write_text(json.dumps(data, indent=1))
-    header = [f"<!-- written by `python reports/evidence/paired/evidence.py {name}` -->",
+    header = [f"<!-- written by `python reports/evidence/paired/evidence.py {' '.join(sys.argv[1:]) or name}` -->",
               f"machine: {os.uname().nodename}, {os.cpu_count()} cores; load average before: {data['loadavg_before']}", ""]
     (HERE / f"{name}.md").write_text("\n".join(header + md) + "\n")
     print("\n".join(md))
@@ -234,7 +235,7 @@ def aa_ab(args: argparse.Namespace) -> None:
         doc = compare_once(extra, tmp, args)
         p50 = {v["variant"]: v for v in doc["verdicts"] if v["figure"] == "p50"}
         runs[kind].append({"status": doc["status"], "elapsed_s": doc["elapsed_s"],
-                           "p50": {k: [x["change"], x["low"], x["high"], x["kind"]] for k, x in p50.items()},
+                           "p50": {k: [x["change"], x["low"], x["high"], x["kind"], x["n"]] for k, x in p50.items()},
                            "failing": [(v["variant"], v["figure"]) for v in doc["verdicts"] if v["kind"] == "regression"]})
         print(f"[{i + 1}/{len(plan)}] {kind}: {doc['status']} in {doc['elapsed_s']:.0f} s; onnx-int8 p50 change "
               f"{p50['onnx-int8']['change']:.3f}", flush=True)
@@ -251,8 +252,9 @@ def aa_ab(args: argparse.Namespace) -> None:
     ab10 = [r["p50"]["onnx-int8"][0] for r in runs["ab10"]]
     ab5 = [r["p50"]["onnx-int8"][0] for r in runs["ab5"]]
     md = ["# Paired A/A and A/B compares", "",
-          f"`slimbench compare` of this checkout against itself ({', '.join(AB_VARIANTS)}; {args.rounds} latency "
-          f"rounds of 10 calls, timing only), A/A and A/B runs alternating; A/B = `--candidate-extra-work "
+          f"`slimbench compare` of this checkout against itself ({', '.join(AB_VARIANTS)}; latency only, with the "
+          f"defaults: {args.rounds}–90 rounds of 12 calls, more while a change's CI is wider than ±3 %, blocks "
+          f"of at least 120 ms), A/A and A/B runs alternating; A/B = `--candidate-extra-work "
           f"onnx-int8=0.10` (and 0.05): the candidate's onnx-int8 does 10 % (5 %) more CPU work per call. "
           f"Load average before: {before}; {data['elapsed_s'] / 60:.0f} min in all.", "",
           f"- **A/A false alarms: {false_alarms} of {len(runs['aa'])}** (any failing figure).",
@@ -267,11 +269,71 @@ def aa_ab(args: argparse.Namespace) -> None:
     write("aa-ab", data, md)
 
 
+# --- where does a ratio's run-to-run spread come from? ---------------------------------------------
+
+PROCESS_VARIANTS = ("standard", "ultra-light", "quantized", "onnx", "ultra-light-onnx-int8")
+
+
+def processes(args: argparse.Namespace) -> None:
+    """Two worker processes per variant, in one pool, in one run: if the two processes of one variant
+    differ by more than their paired CI, a run's ratio carries a per-process effect that more rounds
+    cannot average away (Kalibera & Jones: repeat at the level where the variance is)."""
+    from slimbench.interleave import DISCARD, SETTLE_S, equal_time_repeats, paired_order, run_rounds
+    from slimbench.stats import paired_ratio
+    from slimbench.workers import WorkerPool, WorkerSpec
+
+    ctx = context()
+    texts = [e.text for e in ctx.splits.test]
+    variants = args.variants.split(",")
+    before = loadavg()
+    data: dict[str, Any] = {"loadavg_before": before, "rounds": args.rounds, "block": args.block,
+                            "min_block_ms": args.min_block_ms, "runs": []}
+    for run in range(args.n):
+        specs = [WorkerSpec(f"{side}:{v}", ctx.artifact_dir(v), args.threads) for v in variants for side in "ab"]
+        with WorkerPool(specs, texts) as pool:
+            warm = pool.warm_up(10)
+            repeat = equal_time_repeats(warm, args.block, args.min_block_ms / 1000, group=lambda k: k.split(":")[1])
+            rounds = run_rounds(pool.alive, args.rounds, pool.blocks("latency", args.block, repeat=repeat),
+                                discard=DISCARD, order=paired_order, settle_s=SETTLE_S)
+        res: dict[str, Any] = {}
+        for v in variants:
+            aa = paired_ratio(rounds.rounds_of(f"a:{v}"), rounds.rounds_of(f"b:{v}"))
+            res[v] = {"aa": [aa.value, aa.low, aa.high]}
+            if v != "standard":
+                for x in "ab":
+                    for y in "ab":
+                        pr = paired_ratio(rounds.rounds_of(f"{x}:{v}"), rounds.rounds_of(f"{y}:standard"))
+                        res[v][f"{x}/{y}"] = [pr.value, pr.low, pr.high]
+        data["runs"].append({"ratios": res, "repeat": repeat, "blocks": rounds.blocks})
+        print(f"run {run + 1}/{args.n}: " + "; ".join(
+            f"{v} a/b {r['aa'][0]:.3f} [{r['aa'][1]:.3f}, {r['aa'][2]:.3f}]" for v, r in res.items()), flush=True)
+    rows = []
+    for v in variants:
+        aas = [r["ratios"][v]["aa"] for r in data["runs"]]
+        outside = sum(not (lo <= 1 <= hi) for _, lo, hi in aas)
+        line = f"| {v} | {' · '.join(f'{x:.3f} [{lo:.3f}, {hi:.3f}]' for x, lo, hi in aas)} | {outside} of {len(aas)} |"
+        if v != "standard":
+            to_std = [r["ratios"][v][k][0] for r in data["runs"] for k in ("a/a", "a/b", "b/a", "b/b")]
+            line += f" {min(to_std):.3f}–{max(to_std):.3f} |"
+        else:
+            line += " – |"
+        rows.append(line)
+    md = ["# Two processes of the same variant in one run", "",
+          f"{args.n} runs; in each, two worker processes per variant ({', '.join(variants)}) alive together, "
+          f"{args.rounds} interleaved rounds of {args.block} calls (paired order, first {DISCARD} dropped, "
+          f"60 ms pause; a variant faster than {args.min_block_ms:g} ms a block repeats the round's texts). Process a / process b of the same artifact is an A/A ratio: its 95 % CI should hold 1 "
+          f"if a process has no lasting effect of its own. Load average before: {before}.", "",
+          "| variant | a / b per run [95 % CI] | runs whose CI misses 1 | ratio to standard, 4 pairings x runs |",
+          "|---|---|---|---|", *rows]
+    write(args.name, data, md)
+
+
 # --- ratio reproducibility ------------------------------------------------------------------------
 
 def repro(args: argparse.Namespace) -> None:
     before = loadavg()
     ratios: dict[str, list[float]] = {}
+    intervals: dict[str, list[list[float]]] = {}  # per run: CI low, high, rounds
     elapsed = []
     for i in range(args.n):
         out = HERE / ".repro.json"
@@ -287,20 +349,25 @@ def repro(args: argparse.Namespace) -> None:
             fig = info["figures"].get("p50_ratio")
             if fig:
                 ratios.setdefault(info["variant"], []).append(fig["value"])
+                intervals.setdefault(info["variant"], []).append([fig["low"], fig["high"], fig["n"]])
         print(f"run {i + 1}/{args.n}: {elapsed[-1]:.0f} s", flush=True)
     rows, worst = [], 0.0
     for v, rs in ratios.items():
         med = float(np.median(rs))
         dev = max(abs(r / med - 1) for r in rs)
         worst = max(worst, dev)
-        rows.append(f"| {v} | {' · '.join(f'{r:.3f}' for r in rs)} | {med:.3f} | {dev * 100:.1f} % |")
-    data = {"loadavg_before": before, "ratios": ratios, "elapsed_s": elapsed}
+        ns = [int(x[2]) for x in intervals[v]]
+        rows.append(f"| {v} | {' · '.join(f'{r:.3f}' for r in rs)} | {med:.3f} | {dev * 100:.1f} % | "
+                    f"{min(ns)}–{max(ns)} |")
+    data = {"loadavg_before": before, "ratios": ratios, "intervals": intervals, "elapsed_s": elapsed}
     md = ["# Ratio reproducibility: back-to-back runs of the default zoo", "",
-          f"{args.n} runs of `pytest bench --benchmark-only -k test_latency` (defaults: 40 interleaved rounds of 12 "
-          f"calls, the first two discarded, 60 ms apart), one after the other; p50 ratio to `standard` from the paired rounds. "
+          f"{args.n} runs of `pytest bench --benchmark-only -k test_latency` with the defaults (40 interleaved rounds of 12 "
+          f"calls, the first two discarded, 60 ms apart; a variant faster than 120 ms a block repeats its sentences; "
+          f"then more rounds, up to 120, for the variants whose ratio's 95 % CI is wider than ±3 %), one after the "
+          f"other; p50 ratio to `standard` from the paired rounds. "
           f"Load average before: {before}; each run {min(elapsed):.0f}–{max(elapsed):.0f} s.", "",
           f"**Largest deviation of a run's ratio from its variant's median: {worst * 100:.1f} %.**", "",
-          "| variant | p50 ratio per run | median | max deviation |", "|---|---|---|---|", *rows]
+          "| variant | p50 ratio per run | median | max deviation | rounds |", "|---|---|---|---|---|", *rows]
     write("repro", data, md)
 
 
@@ -324,6 +391,15 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--minutes", type=float, default=0, help="start no compare after this many minutes (0: no limit)")
     p.set_defaults(func=aa_ab)
+    p = sub.add_parser("processes")
+    p.add_argument("--n", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=40)
+    p.add_argument("--block", type=int, default=12)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--variants", default=",".join(PROCESS_VARIANTS))
+    p.add_argument("--min-block-ms", type=float, default=0.0)
+    p.add_argument("--name", default="processes", help="output name (processes.json/.md)")
+    p.set_defaults(func=processes)
     p = sub.add_parser("repro")
     p.add_argument("--n", type=int, default=5)
     p.set_defaults(func=repro)
