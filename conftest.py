@@ -1,5 +1,3 @@
-"""Registers the slimbench pytest plugin: the zoo's variants become the parametrized `variant`
-fixture used by bench/. In your own project, add the same line to your conftest.py (or run
-pytest with `-p slimbench.plugin`)."""
-
-pytest_plugins = ["slimbench.plugin"]
+"""The slimbench pytest plugin is registered by the package's `pytest11` entry point: installing
+slimbench is enough, in this repository and in yours (no `pytest_plugins` line needed). It stays
+passive in a session whose tests do not use the `variant` fixture."""

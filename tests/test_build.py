@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from slimbench.build import builder
+from slimbench.build import recipes
 from slimbench.build.builder import build, find_artifact
 from slimbench.build.compress import pca_projection, trim_vocabulary
 from slimbench.errors import ArtifactError, BuildError
@@ -76,7 +76,7 @@ def test_interrupted_build_leaves_nothing_that_looks_done(tiny_zoo, tmp_path, mo
         (out / "model.safetensors").write_bytes(b"half")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(builder, "_finetune", boom)
+    monkeypatch.setitem(recipes.RECIPES, "finetune", boom)
     with pytest.raises(KeyboardInterrupt):
         build(ctx, ["standard"])
     assert list(tmp_path.iterdir()) == []  # the partial directory was discarded

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from slimbench.build.builder import build
-from slimbench.interleave import MAX_REPEAT, equal_time_repeats, paired_order, rotated, run_rounds, wide_ratios
+from slimbench.interleave import (
+    MAX_REPEAT,
+    equal_time_repeats,
+    paired_order,
+    rotated,
+    run_rounds,
+    wide_ratios,
+)
 from slimbench.measure import flatten_rounds, paired_figures, unflatten_rounds
 from slimbench.stats import paired_ratio
 from slimbench.workers import WorkerError, WorkerPool, WorkerSpec

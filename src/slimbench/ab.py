@@ -44,6 +44,7 @@ SCHEMA = 1
 # Floors on a paired ratio, calibrated from A/A runs on the 2-core reference VM (reports/evidence/
 # paired/): the largest |change| of 20 A/A compares, rounded up. Override with --floor FIGURE=F.
 DEFAULT_FLOORS: dict[str, float] = {"p50": 0.05, "p90": 0.10, "batch": 0.25, "start": 0.15, "peak_rss": 0.10}
+STARTUP_PREDICTIONS = 5  # warm predictions before a start-up probe reads peak RSS (both sides alike)
 MIN_ROUNDS = 6  # fewer paired rounds than this cannot make a timing verdict, only "inconclusive"
 # Deterministic tolerances: the gate's defaults (gate_rules.CATALOGUE).
 SIZE_TOLERANCE, PARAM_TOLERANCE, ACCURACY_TOLERANCE = 0.01, 0.0, 0.005
@@ -121,8 +122,8 @@ def resolve_side(side: Side, variants: Sequence[str], list_args: Sequence[str]) 
 @dataclass
 class Settings:
     rounds: int = 30
-    max_rounds: int = 90
-    ci_half_width: float = 0.03
+    max_rounds: int = 60
+    ci_half_width: float = 0.04
     block: int = 12
     warmup: int = 10
     settle_s: float = 0.06
@@ -184,7 +185,6 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
         run_rounds,
         wide_ratios,
     )
-    from slimbench.probes import PROBE_PREDICTIONS
     from slimbench.workers import WorkerPool, WorkerSpec
 
     out = Measured()
@@ -195,7 +195,7 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
     t0 = time.perf_counter()
     log(f"compare: starting {len(specs)} timing workers ({len(variants)} variants x 2 sides), one at a time")
     with WorkerPool(specs, texts, timeout_s=st.timeout_s,
-                    startup_predictions=PROBE_PREDICTIONS if st.probes else None) as pool:
+                    startup_predictions=STARTUP_PREDICTIONS if st.probes else None) as pool:
         out.seconds["workers_start"] = time.perf_counter() - t0
         for key, r in pool.startup.items():
             out.start.setdefault(key, []).append(r.start_to_first_prediction_s)
@@ -244,7 +244,7 @@ def _probe(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], v
     two sides back to back, alternating. A worker that gave no start-up record (a checkout from
     before workers timed their start) gets a fresh probe in round 0 instead."""
     from slimbench.interleave import paired_order
-    from slimbench.probes import PROBE_PREDICTIONS, run_probe
+    from slimbench.probes import run_probe
 
     by_key = {s.key(v): (s, v) for v in variants for s in sides}
     alive = [k for k in by_key if k not in out.errors]
@@ -260,8 +260,8 @@ def _probe(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], v
             env = dict(os.environ, PYTHONPATH=str(side.src))
             if side.extra_work.get(v):
                 env["SLIMBENCH_EXTRA_WORK"] = str(side.extra_work[v])
-            r = run_probe(artifacts[side.name][v], st.threads, list(texts[:PROBE_PREDICTIONS]),
-                          n_predict=PROBE_PREDICTIONS, timeout_s=st.timeout_s, env=env)
+            r = run_probe(artifacts[side.name][v], st.threads, list(texts[:STARTUP_PREDICTIONS]),
+                          n_predict=STARTUP_PREDICTIONS, timeout_s=st.timeout_s, env=env)
             if r.ok:
                 out.start.setdefault(key, []).append(r.start_to_first_prediction_s)
                 out.peak_rss.setdefault(key, []).append(float(r.vmhwm_bytes["after_inference"]))
@@ -502,11 +502,11 @@ def register_cli(sub: Any) -> None:
     p.add_argument("--variants", default="core",
                    help=f"comma-separated variants, `core` ({', '.join(CORE)}; the default) or `all`")
     p.add_argument("--rounds", type=int, default=30, help="interleaved latency rounds (default 30)")
-    p.add_argument("--max-rounds", type=int, default=90,
+    p.add_argument("--max-rounds", type=int, default=60,
                    help="after --rounds, rounds continue for the variants whose change still has a 95 %% CI wider "
-                        "than --ci, up to this many in all (default 90)")
-    p.add_argument("--ci", type=float, default=0.03,
-                   help="CI half-width, relative, at which a variant needs no more latency rounds (default 0.03)")
+                        "than --ci, up to this many in all (default 60)")
+    p.add_argument("--ci", type=float, default=0.04,
+                   help="CI half-width, relative, at which a variant needs no more latency rounds (default 0.04)")
     p.add_argument("--block", type=int, default=12,
                    help="batch-1 calls per block, the first two discarded (default 12)")
     p.add_argument("--throughput-rounds", type=int, default=4,

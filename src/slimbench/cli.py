@@ -34,7 +34,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _context(args: argparse.Namespace, threads: int | None = None, quiet: bool = False):  # type: ignore[no-untyped-def]
-    from slimbench.build.builder import default_context
+    from slimbench.build.context import default_context
     from slimbench.zoo import Zoo
 
     return default_context(Zoo.load(args.models), root=_artifacts(args), threads=threads,
@@ -70,7 +70,7 @@ def _artifacts(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from slimbench.build.builder import build
+    from slimbench.build.pipeline import build
 
     if not [n for n in args.variants.split(",") if n.strip()]:
         raise SpecError(f"--variants {args.variants!r} names no variant; give comma-separated names, or 'all'")

@@ -394,8 +394,6 @@ def load_dataset(source: str = DEFAULT_DATASET, text_column: str = "text", label
 
         return movie_snippets(sentiment_dir())
     if source == "synthetic":
-        from slimbench.testing import synthetic_splits
-
         return synthetic_splits()
     path = Path(source)
     if not path.exists():
@@ -403,6 +401,18 @@ def load_dataset(source: str = DEFAULT_DATASET, text_column: str = "text", label
     if test_path is not None and not Path(test_path).exists():
         raise DatasetError(f"test file {test_path} does not exist")
     return table_dataset(path, text_column, label_column, test_path)
+
+
+def synthetic_examples(n: int, seed: int = 0) -> list[Example]:
+    """The synthetic task's sentences (`slimbench.synthetic`): filler words plus sentiment cues."""
+    from slimbench.synthetic import synthetic_rows
+
+    return [Example(text, label) for text, label in synthetic_rows(n, seed)]
+
+
+def synthetic_splits(n: int = 600, seed: int = 0) -> Splits:
+    train, val, test = stratified_split(synthetic_examples(n, seed), val_frac=0.15, test_frac=0.2, seed=seed)
+    return Splits("synthetic", ("negative", "positive"), train, val, test)
 
 
 def transfer_texts(source: str = DEFAULT_DATASET) -> list[str]:

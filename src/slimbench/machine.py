@@ -23,7 +23,7 @@ def machine_facts() -> dict[str, Any]:
     """CPU, cores, RAM, OS, Python and library versions; `id` is stable across hostnames."""
     import psutil
 
-    from slimbench.build.builder import library_versions
+    from slimbench.build.context import library_versions
 
     cpu, cores = cpu_model(), os.cpu_count() or 1
     ram = psutil.virtual_memory().total

@@ -1,8 +1,9 @@
 """pytest plugin: the zoo's variants as a parametrized `variant` fixture, and result recording.
 
-Registered by the repository's conftest.py (`pytest_plugins = ["slimbench.plugin"]`; in your own
-project, the same line or `-p slimbench.plugin`). Importing it is cheap: nothing heavy is imported
-until a benchmark actually runs, and no model is ever loaded into the pytest process:
+Registered through the package's `pytest11` entry point: once slimbench is installed, any project's
+tests can use the `variant` and `benchmark` fixtures, with no conftest.py. It stays passive in a
+session that does not use them. Importing it is cheap: nothing heavy is imported until a benchmark
+actually runs, and no model is ever loaded into the pytest process:
 
 - latency, throughput and accuracy come from timing workers (`slimbench.worker`), one process per
   variant, all alive together, sampled in interleaved rounds (`slimbench.interleave`);
@@ -13,7 +14,8 @@ until a benchmark actually runs, and no model is ever loaded into the pytest pro
 Options (all in the "slimbench" group of `pytest --help`):
   --variants a,b        which variants (default: all of the zoo)
   --threads N           intra-op threads for every runtime (default 2)
-  --latency-rounds N    interleaved rounds (default 40) of --latency-block calls (default 10)
+  --latency-rounds N    interleaved rounds (default 40, more up to --latency-max-rounds while a ratio's
+                        CI is wider than --latency-ci) of --latency-block calls (default 12)
   --slimbench-cache D   cache root (assets + artifacts); default $SLIMBENCH_CACHE or ~/.cache/slimbench
   ... see `pytest bench --help`.
 """
@@ -280,7 +282,7 @@ class BenchSession:
     @property
     def ctx(self) -> Any:
         if self._ctx is None:
-            from slimbench.build.builder import default_context
+            from slimbench.build.context import default_context
             from slimbench.zoo import Zoo
 
             if self.config.cache:
@@ -296,7 +298,8 @@ class BenchSession:
 
     def variant(self, name: str) -> Variant:
         if name not in self._variants:
-            from slimbench.build.builder import build, find_artifact
+            from slimbench.build.context import find_artifact
+            from slimbench.build.pipeline import build
             from slimbench.runtime import read_manifest, verify_artifact
 
             if not self.ctx.is_built(name):
@@ -502,10 +505,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if variants is not None and not variants.strip(" ,"):
         raise pytest.UsageError("--variants is empty; name at least one variant (or leave it out for the whole zoo)")
     session = _session(config)
-    try:
-        session.variant_names()
-    except SlimbenchError as err:
-        raise pytest.UsageError(str(err)) from None
+    from slimbench.zoo import default_models_dir
+
+    # Installed, the plugin loads in every pytest session: check the zoo now when this is visibly a
+    # slimbench session (variants or a zoo named, or a models/ directory to read); else on first use.
+    if variants is not None or config.getoption("slimbench_models") or default_models_dir().is_dir():
+        try:
+            session.variant_names()
+        except SlimbenchError as err:
+            raise pytest.UsageError(str(err)) from None
     bs = getattr(config, "_benchmarksession", None)
     target = getattr(bs, "json", None)
     if bs is not None and target:

@@ -42,10 +42,6 @@ def peak_rss_bytes() -> int:
     return read_vm_kib("VmHWM") * 1024
 
 
-def current_rss_bytes() -> int:
-    return read_vm_kib("VmRSS") * 1024
-
-
 @dataclass
 class ProbeResult:
     """One fresh-process sample. Times in seconds, memory in bytes; `error` set when it failed."""

@@ -618,7 +618,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     sweep = None
     sweep_path = args.sweep if args.sweep is not None else args.out / "sweep.json"
     if args.sweep is not None or sweep_path.is_file():
-        from slimbench.sweep import load_sweep
+        from slimbench.results import load_sweep
 
         sweep = load_sweep(sweep_path)
     from slimbench.gate_rules import load_config

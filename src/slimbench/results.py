@@ -315,3 +315,18 @@ def load_runs(paths: Iterable[Path]) -> list[Run]:
     if not runs:
         raise ResultsError("no results files given")
     return runs
+
+
+# --- the sweep file (`slimbench sweep`) ----------------------------------------------------------
+
+SWEEP_SCHEMA = 1
+
+
+def load_sweep(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SlimbenchError(f"cannot read sweep results {path}: {err}; rerun `slimbench sweep`") from None
+    if not isinstance(doc, dict) or doc.get("schema") != SWEEP_SCHEMA or not isinstance(doc.get("levels"), list):
+        raise SlimbenchError(f"{path} is not a slimbench sweep file (schema {SWEEP_SCHEMA}); rerun `slimbench sweep`")
+    return doc

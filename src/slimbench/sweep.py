@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from slimbench.errors import SlimbenchError, SpecError
+from slimbench.errors import SpecError
 from slimbench.fsutil import atomic_write_text
+from slimbench.results import SWEEP_SCHEMA as SCHEMA
+from slimbench.results import load_sweep as load_sweep  # the file's schema lives with the results'
 
 SWEEP_FILE = "sweep.json"
 DEFAULT_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-SCHEMA = 1
 
 
 def parse_levels(text: str) -> list[float]:
@@ -52,7 +53,7 @@ def rung_spec(source: Any, level: float, scope: str, recover_epochs: int) -> dic
 def run_sweep(ctx: Any, source: str, levels: Sequence[float], scope: str = "global",
               recover_epochs: int = 0) -> dict[str, Any]:
     """Build every rung (cached) and collect its figures; level 0 is the source itself."""
-    from slimbench.build.builder import build
+    from slimbench.build.pipeline import build
     from slimbench.measure import gzip_size
     from slimbench.runtime import read_manifest
     from slimbench.zoo import Zoo, spec_from_dict
@@ -93,16 +94,6 @@ def _zero_fraction(path: Path) -> float:
         return 0.0
     total = sum(t.size for t in tensors.values())
     return float(sum(int((t == 0).sum()) for t in tensors.values()) / max(1, total))
-
-
-def load_sweep(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise SlimbenchError(f"cannot read sweep results {path}: {err}; rerun `slimbench sweep`") from None
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("levels"), list):
-        raise SlimbenchError(f"{path} is not a slimbench sweep file (schema {SCHEMA}); rerun `slimbench sweep`")
-    return doc
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

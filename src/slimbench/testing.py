@@ -10,37 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from slimbench.data import Example, Splits, stratified_split
-
-POSITIVE = ("good", "great", "superb", "lovely", "fun")
-NEGATIVE = ("bad", "awful", "dull", "boring", "weak")
-FILLER = ("the", "movie", "film", "plot", "actor", "was", "is", "a", "very", "and", "story", "scene",
-          "music", "it", "quite", "this", "script", "cast", "really", "ending", "of", "with", "some")
-SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-def tiny_vocab() -> list[str]:
-    words = sorted(set(POSITIVE + NEGATIVE + FILLER))
-    return [*SPECIALS, *words, *LETTERS, *("##" + c for c in LETTERS), ".", ","]
-
-
-def write_tiny_tokenizer(path: Path, vocab: list[str] | None = None) -> None:
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-
-    vocab = vocab or tiny_vocab()
-    ids = {tok: i for i, tok in enumerate(vocab)}
-    tok = Tokenizer(models.WordPiece(ids, unk_token="[UNK]", max_input_chars_per_word=100))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
-    tok.decoder = decoders.WordPiece()
-    tok.add_special_tokens(list(SPECIALS))
-    tok.save(str(path))
+from slimbench.data import synthetic_examples as synthetic_examples  # re-exported for the tests
+from slimbench.data import synthetic_splits as synthetic_splits
+from slimbench.synthetic import tiny_vocab, write_tiny_tokenizer
 
 
 def make_tiny_checkpoint(directory: Path, layers: int = 2, hidden: int = 32, heads: int = 2,
@@ -61,29 +33,6 @@ def make_tiny_checkpoint(directory: Path, layers: int = 2, hidden: int = 32, hea
     model.save_pretrained(directory, safe_serialization=True)
     write_tiny_tokenizer(directory / "tokenizer.json", vocab)
     return directory
-
-
-def synthetic_examples(n: int, seed: int = 0) -> list[Example]:
-    """Sentences of filler words plus one or two sentiment words that decide the label."""
-    rng = np.random.default_rng(seed)
-    out: list[Example] = []
-    seen: set[str] = set()
-    while len(out) < n:
-        label = int(rng.integers(2))
-        words = list(rng.choice(FILLER, size=int(rng.integers(3, 10))))
-        cue = POSITIVE if label else NEGATIVE
-        for _ in range(int(rng.integers(1, 3))):
-            words.insert(int(rng.integers(len(words) + 1)), str(rng.choice(cue)))
-        text = " ".join(words)
-        if text not in seen:
-            seen.add(text)
-            out.append(Example(text, label))
-    return out
-
-
-def synthetic_splits(n: int = 600, seed: int = 0) -> Splits:
-    train, val, test = stratified_split(synthetic_examples(n, seed), val_frac=0.15, test_frac=0.2, seed=seed)
-    return Splits("synthetic", ("negative", "positive"), train, val, test)
 
 
 def tiny_zoo_specs(base: Path) -> list[dict[str, Any]]:

@@ -191,7 +191,7 @@ def load_torch_model(directory: Path, fmt: str) -> nn.Module:
     if fmt == "torch-int8":
         return load_int8(directory)
     if fmt == "hf-pruned":
-        from slimbench.build.prune import load_pruned
+        from slimbench.formats.pruned import load_pruned
 
         return load_pruned(directory)
     raise ArtifactError(f"{directory}: format {fmt!r} is not a torch format")

@@ -179,4 +179,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip the interpreter's teardown: unloading torch takes a second or two per worker and a pool
+    # closes many of them; every reply has been flushed and the OS frees the rest.
+    os._exit(code)

@@ -7,6 +7,7 @@ an error raises `WorkerError` naming the variant; the caller drops it and goes o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -60,6 +61,7 @@ class Worker:
         (only meaningful when nothing else starts beside it)."""
         self.spec, self.timeout_s = spec, timeout_s
         self.info: dict[str, Any] = {}
+        self._quitting = False
         spawned = time.time()
         env = measuring_env(spec.threads)
         if spec.pythonpath:
@@ -127,10 +129,17 @@ class Worker:
         self._send(msg)
         return self._receive()
 
+    def quit(self) -> None:
+        """Ask the worker to exit (without waiting for it)."""
+        if self.proc.poll() is None and not self._quitting:
+            self._quitting = True
+            with contextlib.suppress(WorkerError):  # already gone: close() reports how
+                self._send({"op": "quit"})
+
     def close(self) -> None:
         if self.proc.poll() is None:
             try:
-                self._send({"op": "quit"})
+                self.quit()
                 self.proc.wait(timeout=10)
             except (WorkerError, subprocess.TimeoutExpired):
                 self.kill()
@@ -221,6 +230,9 @@ class WorkerPool:
         return run
 
     def close(self) -> None:
+        """Ask every worker to quit first, then wait for each: they exit together, not in turn."""
+        for worker in self.workers.values():
+            worker.quit()
         for key in list(self.workers):
             self.workers.pop(key).close()
 

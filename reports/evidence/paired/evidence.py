@@ -30,7 +30,7 @@ AB_VARIANTS = ("standard", "quantized", "onnx-int8", "ultra-light-onnx-int8")
 
 
 def context() -> Any:
-    from slimbench.build.builder import default_context
+    from slimbench.build.context import default_context
 
     return default_context(log=lambda s: None)
 
@@ -253,7 +253,7 @@ def aa_ab(args: argparse.Namespace) -> None:
     ab5 = [r["p50"]["onnx-int8"][0] for r in runs["ab5"]]
     md = ["# Paired A/A and A/B compares", "",
           f"`slimbench compare` of this checkout against itself ({', '.join(AB_VARIANTS)}; latency only, with the "
-          f"defaults: {args.rounds}–90 rounds of 12 calls, more while a change's CI is wider than ±3 %, blocks "
+          f"defaults: {args.rounds}–60 rounds of 12 calls, more while a change's CI is wider than ±4 %, blocks "
           f"of at least 120 ms), A/A and A/B runs alternating; A/B = `--candidate-extra-work "
           f"onnx-int8=0.10` (and 0.05): the candidate's onnx-int8 does 10 % (5 %) more CPU work per call. "
           f"Load average before: {before}; {data['elapsed_s'] / 60:.0f} min in all.", "",

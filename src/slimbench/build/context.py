@@ -1,0 +1,117 @@
+"""The build context: where artifacts are cached, which data and base models a build reads, and
+each variant's artifact directory (its spec hash over the spec and every input). The CLI, the
+pytest plugin and the sweep share it as their application context."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slimbench import __version__
+from slimbench.data import Splits
+from slimbench.errors import ArtifactError
+from slimbench.runtime import MANIFEST
+from slimbench.zoo import Zoo
+
+RANDOM_BASE = "random"
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "slimbench": __version__}
+    for pkg in ("torch", "transformers", "tokenizers", "onnxruntime", "onnx", "onnxscript", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+@dataclass
+class BuildContext:
+    """Everything a build needs besides the spec: where to cache, which data, which base models."""
+
+    zoo: Zoo
+    root: Path
+    splits_loader: Callable[[], Splits]
+    transfer_loader: Callable[[], list[str]] = field(default=lambda: [])
+    base_resolver: Callable[[str], Path] | None = None
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    log: Callable[[str], None] = print
+    base_override: str | None = None  # the user's checkpoint (directory or hub:ID) in place of "minilm"
+    _splits: Splits | None = None
+    _bases: dict[str, Path] = field(default_factory=dict)
+    _fingerprints: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def splits(self) -> Splits:
+        if self._splits is None:
+            self._splits = self.splits_loader()
+        return self._splits
+
+    def inputs(self) -> dict[str, str]:
+        from slimbench.assets import asset_fingerprint
+
+        return {"dataset": self.splits.fingerprint(), **asset_fingerprint()}
+
+    def effective_base(self, base: str) -> str:
+        return self.base_override if base == "minilm" and self.base_override else base
+
+    def spec_hash(self, name: str) -> str:
+        inputs = self.inputs()
+        for spec in self.zoo.ancestors(name):
+            base = self.effective_base(spec.base or "")
+            if base and base not in ("minilm", RANDOM_BASE):
+                if base not in self._fingerprints:
+                    from slimbench.build.base_models import fingerprint
+
+                    self._fingerprints[base] = fingerprint(self.resolve_base(spec.base or ""))
+                inputs[f"base:{spec.name}"] = self._fingerprints[base]
+        return self.zoo.spec_hash(name, inputs)
+
+    def artifact_dir(self, name: str) -> Path:
+        return self.root / f"{name}-{self.spec_hash(name)[:12]}"
+
+    def is_built(self, name: str) -> bool:
+        return (self.artifact_dir(name) / MANIFEST).is_file()
+
+    def resolve_base(self, base: str) -> Path:
+        """The checkpoint directory for a spec's base (the user's override replaces "minilm")."""
+        if self.base_resolver is not None:
+            return self.base_resolver(base)
+        effective = self.effective_base(base)
+        if effective not in self._bases:
+            from slimbench.build import base_models
+
+            self._bases[effective] = base_models.resolve(effective)
+        return self._bases[effective]
+
+
+def find_artifact(ctx: BuildContext, name: str) -> Path:
+    """The built artifact of `name`, or a clear error saying how to build it."""
+    ctx.zoo.get(name)
+    target = ctx.artifact_dir(name)
+    if not (target / MANIFEST).is_file():
+        raise ArtifactError(f"variant {name!r} is not built (expected {target}); run `slimbench build --variants {name}`")
+    return target
+
+
+def default_context(zoo: Zoo | None = None, root: Path | None = None, threads: int | None = None,
+                    log: Callable[[str], None] = print, dataset: str = "movie-snippets",
+                    base: str | None = None, text_column: str = "text", label_column: str = "label",
+                    test_file: Path | None = None) -> BuildContext:
+    """The default pipeline: pinned MiniLM and, unless another dataset is named, the movie snippets
+    (the other Hutto & Gilbert snippet files serve as unlabelled distillation transfer data)."""
+    from slimbench.data import load_dataset, transfer_texts
+    from slimbench.paths import artifacts_dir
+
+    return BuildContext(
+        zoo=zoo or Zoo.load(), root=root or artifacts_dir(),
+        splits_loader=lambda: load_dataset(dataset, text_column, label_column, test_file),
+        transfer_loader=lambda: transfer_texts(dataset),
+        threads=threads or os.cpu_count() or 1, log=log, base_override=base,
+    )

@@ -1,0 +1,172 @@
+"""Build variants into cached, atomically published artifact directories with a manifest.
+
+`<cache>/artifacts/<name>-<spec hash[:12]>/` holds everything the variant needs to run (weights,
+config, tokenizer) and `manifest.json`. A build happens in a `.partial-*` sibling and is renamed
+into place only when complete, so an interrupted build never leaves a directory that looks done;
+the next run starts that variant afresh. What is built is the recipe's business
+(`slimbench.build.recipes`); this module caches, records, evaluates and publishes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slimbench.build.context import BuildContext, library_versions
+from slimbench.build.recipes import recipe_for
+from slimbench.build.recipes.common import truncation_of
+from slimbench.data import size_warnings
+from slimbench.errors import BuildError, SlimbenchError
+from slimbench.measure import macro_f1, runtime_files
+from slimbench.runtime import MANIFEST, open_runner, predict_in_batches, read_manifest
+from slimbench.zoo import VariantSpec
+
+MANIFEST_SCHEMA = 1
+
+
+def _dir_files(directory: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in runtime_files(directory)}
+
+
+def _dir_sha256(directory: Path) -> dict[str, str]:
+    """sha256 of every file: tells two builds of one spec apart (or proves them identical)."""
+    from slimbench.assets import sha256_file
+
+    return {p.name: sha256_file(p) for p in runtime_files(directory)}
+
+
+def build(ctx: BuildContext, names: Sequence[str], force: bool = False) -> dict[str, Path]:
+    """Build the named variants and their sources (cached ones are reused); name -> artifact dir."""
+    order: list[VariantSpec] = []
+    for name in names:
+        for spec in ctx.zoo.ancestors(name):
+            if spec not in order:
+                order.append(spec)
+    out: dict[str, Path] = {}
+    if any(not ctx.is_built(spec.name) or (force and spec.name in names) for spec in order):
+        for warning in size_warnings(ctx.splits):
+            ctx.log(f"warning: {warning}")
+    for k, spec in enumerate(order, start=1):
+        target = ctx.artifact_dir(spec.name)
+        if ctx.is_built(spec.name) and not (force and spec.name in names):
+            ctx.log(f"[{k}/{len(order)}] {spec.name}: cached at {target}")
+        else:
+            ctx.log(f"[{k}/{len(order)}] {spec.name}: building ({spec.description or spec.method})")
+            try:
+                build_one(ctx, spec, target)
+            except SlimbenchError:
+                raise
+            except Exception as err:  # a library failure deep in training or export: name the variant
+                if os.environ.get("SLIMBENCH_DEBUG"):
+                    raise
+                first = (str(err).strip().splitlines() or [""])[0]
+                raise BuildError(f"building {spec.name!r} failed: {type(err).__name__}: {first} (nothing was "
+                                 "cached; set SLIMBENCH_DEBUG=1 for the traceback)") from err
+            m = read_manifest(target)
+            acc = m.get("test_accuracy")
+            ctx.log(f"[{k}/{len(order)}] {spec.name}: built in {m['build_seconds']:.0f} s, "
+                    f"test accuracy {'n/a' if acc is None else f'{acc:.4f}'}, "
+                    f"{sum(m['files'].values()) / 1e6:.1f} MB on disk")
+        out[spec.name] = target
+    return out
+
+
+def _remove_dead_partials(root: Path) -> None:
+    """Delete half-written builds left by killed processes (their pid is in the name)."""
+    for path in root.glob(".*.partial-*"):
+        pid = path.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _quiet_libraries() -> None:
+    """Our own progress bars say what is happening; silence the libraries' per-load chatter."""
+    import logging
+
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()  # "Writing model shards" on every save
+    except ImportError:
+        pass
+    logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization warns through the root logger
+    import warnings
+
+    # torch.ao dynamic quantization is deprecated upstream (torchao replaces it) but is what torch 2.13
+    # offers without another dependency; its per-call deprecation warnings are noise to a user.
+    warnings.filterwarnings("ignore", message=".*quantiz.*", category=UserWarning)
+    warnings.filterwarnings("ignore", message=".*torch.ao.quantization.*", category=DeprecationWarning)
+
+
+def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
+    ctx.root.mkdir(parents=True, exist_ok=True)
+    _remove_dead_partials(ctx.root)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=ctx.root))
+    start = time.perf_counter()
+    try:
+        import torch
+
+        _quiet_libraries()
+        torch.set_num_threads(ctx.threads)
+        manifest: dict[str, Any] = {
+            "schema": MANIFEST_SCHEMA, "name": spec.name, "description": spec.description,
+            "spec": spec.canonical(), "spec_hash": ctx.spec_hash(spec.name), "runtime": spec.runtime,
+            "precision": spec.precision, "max_length": spec.max_length, "truncation": truncation_of(ctx, spec),
+            "inputs": ctx.inputs(),
+            "libraries": library_versions(), "dataset": {
+                "name": ctx.splits.name, "labels": list(ctx.splits.labels), "train": len(ctx.splits.train),
+                "val": len(ctx.splits.val), "test": len(ctx.splits.test)},
+        }
+        manifest.update(recipe_for(spec)(ctx, spec, tmp))
+        if spec.runtime != "calibration":  # calibration variants may be built to crash or hang
+            manifest.update(_evaluate(ctx, tmp, manifest))
+        manifest["files"] = _dir_files(tmp)
+        manifest["files_sha256"] = _dir_sha256(tmp)
+        manifest["build_seconds"] = time.perf_counter() - start
+        manifest["built_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        if target.exists():  # an incomplete leftover (no manifest): never reuse it
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _evaluate(ctx: BuildContext, directory: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Validation and test accuracy through the public runner (test is reported, never selected on)."""
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    runner = open_runner(directory, threads=ctx.threads)
+    try:
+        out: dict[str, Any] = {}
+        for split in ("val", "test"):
+            part = getattr(ctx.splits, split)
+            pred = predict_in_batches(runner, [e.text for e in part])
+            gold = [e.label for e in part]
+            out[f"{split}_accuracy"] = float(np.mean(np.asarray(pred) == np.asarray(gold)))
+            out[f"{split}_macro_f1"] = macro_f1(pred, gold, ctx.splits.num_labels)
+        return out
+    finally:
+        runner.close()

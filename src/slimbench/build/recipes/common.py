@@ -1,0 +1,87 @@
+"""Helpers the recipes share: tokenizer and parameter counts, training records, the teacher's cached
+outputs, a source's truncation, and logits through the public runner."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slimbench.build.context import BuildContext
+from slimbench.data import check_trainable
+from slimbench.errors import BuildError
+from slimbench.runtime import MANIFEST, TOKENIZER_FILE, open_runner, read_manifest
+from slimbench.zoo import VariantSpec
+
+
+def load_tokenizer(directory: Path) -> Any:
+    from tokenizers import Tokenizer
+
+    path = directory / TOKENIZER_FILE
+    if not path.is_file():
+        raise BuildError(f"{directory} has no {TOKENIZER_FILE}; a fast (Rust) tokenizer file is required")
+    return Tokenizer.from_file(str(path))
+
+
+def count_parameters(model: Any) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def check_training_rows(ctx: BuildContext, spec: VariantSpec, what: str) -> None:
+    """Refuse a recipe the training split is too small for, naming the numbers (see data.check_trainable)."""
+    check_trainable(ctx.splits, int(spec.train.get("batch_size", 32)), f"{spec.name} ({what})")
+
+
+def training_record(result: Any) -> dict[str, Any]:
+    return {"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy,
+            "history": result.history, "seconds": result.seconds, "steps": result.steps}
+
+
+def teacher_outputs(ctx: BuildContext, teacher_dir: Path, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Teacher logits and last-layer [CLS] states for `texts`, computed once and cached on disk
+    by teacher hash and text hash (students of the same teacher share them)."""
+    from slimbench.build.train import encode_all, predict_logits_and_cls
+    from slimbench.torch_io import load_hf
+
+    m = read_manifest(teacher_dir)
+    key = hashlib.sha256(("\n".join(texts)).encode()).hexdigest()[:16]
+    cache = ctx.root / ".teacher-outputs" / f"{m['spec_hash'][:12]}-{key}.npz"
+    if cache.is_file():
+        with np.load(cache) as data:
+            return data["logits"], data["cls"]
+    teacher = load_hf(teacher_dir)
+    seqs = encode_all(load_tokenizer(teacher_dir), texts, int(m["max_length"]))
+    ctx.log(f"  computing teacher outputs for {len(texts)} texts (cached for later students)")
+    logits, cls = predict_logits_and_cls(teacher, seqs, batch_size=64)
+    assert cls is not None
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    part = cache.with_name(f".{cache.stem}.partial-{os.getpid()}.npz")
+    np.savez(part, logits=logits, cls=cls)
+    os.replace(part, cache)
+    return logits, cls
+
+
+def truncation_of(ctx: BuildContext, spec: VariantSpec) -> str:
+    """A post-training step keeps its source's truncation: the model was trained with it."""
+    while spec.steps and spec.source:
+        spec = ctx.zoo.get(spec.source)
+    return spec.truncation
+
+
+def write_probe_manifest(ctx: BuildContext, directory: Path, spec: VariantSpec, record: dict[str, Any]) -> None:
+    (directory / MANIFEST).write_text(json.dumps({"format": record["format"], "model_file": record["model_file"],
+                                                  "max_length": spec.max_length,
+                                                  "truncation": truncation_of(ctx, spec)}))
+
+
+def logits_of(directory: Path, texts: Sequence[str], threads: int) -> np.ndarray:
+    runner = open_runner(directory, threads=threads)
+    try:
+        return np.concatenate([runner.predict_logits(texts[i : i + 64]) for i in range(0, len(texts), 64)])
+    finally:
+        runner.close()

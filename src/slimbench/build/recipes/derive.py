@@ -1,0 +1,121 @@
+"""Post-training steps on a source variant: torch dynamic INT8, ONNX export, ONNX Runtime dynamic or
+static INT8, the NumPy reference runtime -- each checked against its source before publishing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slimbench.build.context import BuildContext
+from slimbench.build.recipes.common import logits_of, truncation_of, write_probe_manifest
+from slimbench.errors import BuildError
+from slimbench.runtime import TOKENIZER_FILE, read_manifest
+from slimbench.zoo import VariantSpec
+
+EXPORT_TOLERANCE = 1e-3  # max |logit diff| torch fp32 vs ONNX fp32 before a build is refused
+CHECK_TEXTS = 256
+CALIBRATION_BATCH = 32
+FP32_TORCH_FORMATS = ("hf", "hf-pruned")
+NUMPY_TOLERANCE = 1e-4  # max |logit diff| torch fp32 vs the NumPy reference runtime, on the whole test split
+
+def derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
+    """Post-training steps on the source variant: torch INT8, ONNX export, ORT dynamic or static INT8,
+    the NumPy reference runtime."""
+    from slimbench.torch_io import load_torch_model, quantize_dynamic_int8, save_int8
+
+    src_dir = ctx.artifact_dir(str(spec.source))
+    sm = read_manifest(src_dir)
+    if sm.get("format") not in FP32_TORCH_FORMATS:
+        raise BuildError(f"{spec.name}: source {spec.source!r} must be a torch fp32 variant")
+    shutil.copyfile(src_dir / TOKENIZER_FILE, out / TOKENIZER_FILE)
+    record: dict[str, Any] = {"parameters": sm["parameters"], "source_variant": spec.source, "checks": {}}
+    if spec.steps == ("numpy-reference",):
+        return {**record, **numpy_reference(ctx, spec, src_dir, out)}
+    model = load_torch_model(src_dir, sm["format"]).eval()
+    check_texts = [e.text for e in ctx.splits.val[:CHECK_TEXTS]]
+    reference = logits_of(src_dir, check_texts, ctx.threads)
+    if spec.steps == ("torch-dynamic-int8",):
+        if sm["format"] != "hf":
+            raise BuildError(f"{spec.name}: torch dynamic INT8 needs a plain (unpruned) fp32 source")
+        save_int8(quantize_dynamic_int8(model), model.config, out)
+        record.update(format="torch-int8", model_file="model.int8.safetensors")
+    elif spec.steps and spec.steps[0] == "export-onnx":
+        from slimbench.build.export import export_onnx
+
+        export_onnx(model, out / "model.onnx", spec.max_length, model.config.vocab_size)
+        record.update(format="onnx", model_file="model.onnx")
+        write_probe_manifest(ctx, out, spec, record)
+        diff = float(np.abs(logits_of(out, check_texts, ctx.threads) - reference).max())
+        record["checks"]["export_max_abs_logit_diff"] = diff
+        if diff > EXPORT_TOLERANCE:
+            raise BuildError(f"{spec.name}: ONNX export disagrees with torch (max |Δlogit| {diff:.2e} > "
+                             f"{EXPORT_TOLERANCE:g}); refusing to publish it")
+        if "onnx-dynamic-int8" in spec.steps or "onnx-static-int8" in spec.steps:
+            from slimbench.build.compress import onnx_dynamic_int8, onnx_static_int8
+
+            fp32 = out / "model.fp32.onnx"
+            os.replace(out / "model.onnx", fp32)
+            if "onnx-dynamic-int8" in spec.steps:
+                onnx_dynamic_int8(fp32, out / "model.onnx")
+            else:
+                feeds, n = calibration_feeds(ctx, spec, out)
+                method = str(spec.calibrate.get("method", "minmax"))
+                ctx.log(f"  static INT8: calibrating activation ranges ({method}) on {n} training texts")
+                onnx_static_int8(fp32, out / "model.onnx", feeds, method)
+                record["calibration"] = {"texts": n, "method": method, "split": "train"}
+            fp32.unlink()
+    else:
+        raise BuildError(f"{spec.name}: unsupported steps {spec.steps}")
+    write_probe_manifest(ctx, out, spec, record)
+    q = logits_of(out, check_texts, ctx.threads)
+    record["checks"]["max_abs_logit_diff_vs_source"] = float(np.abs(q - reference).max())
+    record["checks"]["agreement_vs_source"] = float((q.argmax(-1) == reference.argmax(-1)).mean())
+    record["checks"]["n"] = len(check_texts)
+    return record
+
+
+def calibration_feeds(ctx: BuildContext, spec: VariantSpec, out: Path) -> tuple[list[dict[str, np.ndarray]], int]:
+    """Batches of training texts, encoded exactly as the runtime will (the variant's own Encoder)."""
+    from slimbench.runtime import Encoder
+
+    n = min(int(spec.calibrate.get("texts", 512)), len(ctx.splits.train))
+    if n < min(CALIBRATION_BATCH, int(spec.calibrate.get("texts", 512))):
+        raise BuildError(f"{spec.name}: static INT8 calibration needs at least {CALIBRATION_BATCH} training texts, "
+                         f"the training split has {len(ctx.splits.train)}; give a larger dataset")
+    pick = np.random.default_rng(0).choice(len(ctx.splits.train), size=n, replace=False)
+    texts = sorted((ctx.splits.train[int(i)].text for i in pick), key=len)
+    encoder = Encoder(out / TOKENIZER_FILE, spec.max_length, truncation_of(ctx, spec))
+    # The histogram calibrators (percentile, entropy) stack every batch's tensors, so they need one
+    # shape: pad those batches to max_length. MinMax takes each batch as it comes.
+    fixed = spec.calibrate.get("method", "minmax") != "minmax"
+    feeds = []
+    for start in range(0, n, CALIBRATION_BATCH):
+        ids, mask = encoder(texts[start : start + CALIBRATION_BATCH])
+        if fixed:
+            width = ((0, 0), (0, spec.max_length - ids.shape[1]))
+            ids, mask = np.pad(ids, width, constant_values=encoder.pad_id), np.pad(mask, width)
+        feeds.append({"input_ids": ids, "attention_mask": mask})
+    return feeds, n
+
+
+def numpy_reference(ctx: BuildContext, spec: VariantSpec, src_dir: Path, out: Path) -> dict[str, Any]:
+    """The source's fp32 weights, unchanged, for the NumPy runtime -- checked against torch on the
+    whole test split."""
+    for name in ("config.json", "model.safetensors"):
+        if not (src_dir / name).is_file():
+            raise BuildError(f"{spec.name}: source {spec.source!r} has no {name}; the NumPy runtime reads "
+                             "Hugging Face safetensors checkpoints")
+        shutil.copyfile(src_dir / name, out / name)
+    record: dict[str, Any] = {"format": "numpy-bert", "model_file": "model.safetensors", "checks": {}}
+    write_probe_manifest(ctx, out, spec, record)
+    texts = [e.text for e in ctx.splits.test]
+    diff = float(np.abs(logits_of(out, texts, ctx.threads) - logits_of(src_dir, texts, ctx.threads)).max())
+    record["checks"].update(max_abs_logit_diff_vs_source=diff, n=len(texts), split="test")
+    if diff > NUMPY_TOLERANCE:
+        raise BuildError(f"{spec.name}: the NumPy runtime disagrees with torch (max |Δlogit| {diff:.2e} > "
+                         f"{NUMPY_TOLERANCE:g} on the test split); refusing to publish it")
+    return record

@@ -1,0 +1,124 @@
+"""Knowledge distillation of a smaller student from a torch fp32 teacher variant (logits and the
+last [CLS] state; transfer and augmented text labelled by the teacher)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from slimbench.build.context import BuildContext
+from slimbench.build.recipes.common import (
+    check_training_rows,
+    count_parameters,
+    teacher_outputs,
+    training_record,
+)
+from slimbench.errors import BuildError
+from slimbench.runtime import TOKENIZER_FILE, read_manifest
+from slimbench.zoo import VariantSpec
+
+
+def distill_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
+    from tokenizers import Tokenizer
+
+    from slimbench.build.train import augment, distill, encode_all
+    from slimbench.torch_io import save_hf
+
+    teacher_dir = ctx.artifact_dir(str(spec.source))
+    tm = read_manifest(teacher_dir)
+    if tm.get("format") != "hf":
+        raise BuildError(f"{spec.name}: teacher {spec.source!r} must be a torch fp32 variant, not {tm.get('format')}")
+    check_training_rows(ctx, spec, "distillation")
+    splits = ctx.splits
+    train_texts = [e.text for e in splits.train]
+    transfer = list(ctx.transfer_loader()) if spec.train.get("transfer_data") else []
+    copies = int(spec.train.get("augment_copies", 0))
+    augmented = augment(train_texts, copies, seed=int(spec.train.get("seed", 0))) if copies else []
+    texts = train_texts + transfer + augmented
+    labels = [e.label for e in splits.train] + [-1] * (len(transfer) + len(augmented))
+    teacher_logits, teacher_cls = teacher_outputs(ctx, teacher_dir, texts)
+
+    student, student_tok_json = init_student(ctx, spec, teacher_dir, train_texts)
+    student_tok = Tokenizer.from_str(json.dumps(student_tok_json))
+    seqs = encode_all(student_tok, texts, spec.max_length, spec.truncation)
+    val_seqs = encode_all(student_tok, [e.text for e in splits.val], spec.max_length, spec.truncation)
+    result = distill(student, seqs, teacher_logits, labels, val_seqs, [e.label for e in splits.val],
+                     spec.train, desc=f"{spec.name} distill", teacher_cls=teacher_cls)
+    save_hf(student, out)
+    (out / TOKENIZER_FILE).write_text(json.dumps(student_tok_json, ensure_ascii=False))
+    return {"format": "hf", "model_file": "model.safetensors", "parameters": count_parameters(student),
+            "teacher": spec.source, "transfer_texts": len(transfer), "augmented_texts": len(augmented),
+            "vocab_size": student.config.vocab_size, "training": training_record(result)}
+
+
+def init_student(ctx: BuildContext, spec: VariantSpec, teacher_dir: Path,
+                 train_texts: list[str]) -> tuple[Any, dict[str, Any]]:
+    """The untrained student (the teacher's config with the spec's architecture) and its tokenizer
+    JSON: the vocabulary trimmed to the training split's tokens if asked, embeddings copied or
+    PCA-projected from the teacher, and the teacher's layers copied where `init.layers` says."""
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from slimbench.build.compress import trim_vocabulary
+    from slimbench.build.train import encode_all
+    from slimbench.torch_io import load_hf
+
+    teacher_tok_json = json.loads((teacher_dir / TOKENIZER_FILE).read_text())
+    teacher = load_hf(teacher_dir)
+    kept: list[int] | None = None
+    if spec.transforms.get("trim_vocab"):
+        teacher_tok = Tokenizer.from_str(json.dumps(teacher_tok_json))
+        used = {i for seq in encode_all(teacher_tok, train_texts, 512) for i in seq}
+        student_tok_json, kept = trim_vocabulary(teacher_tok_json, used)
+        ctx.log(f"  vocabulary trimmed to {len(kept)} of {len(teacher_tok_json['model']['vocab'])} tokens")
+    else:
+        student_tok_json = teacher_tok_json
+    config = AutoConfig.from_pretrained(teacher_dir, local_files_only=True)
+    for key, value in spec.architecture.items():
+        setattr(config, key, value)
+    if kept is not None:
+        config.vocab_size = len(kept)
+    torch.manual_seed(int(spec.train.get("seed", 0)))
+    student = AutoModelForSequenceClassification.from_config(config)
+    with torch.no_grad():
+        _init_embeddings(spec, teacher, student, kept)
+        layers = spec.init.get("layers")
+        if layers:
+            if config.hidden_size != teacher.config.hidden_size:
+                raise BuildError(f"{spec.name}: init.layers needs the teacher's hidden size")
+            for k, i in enumerate(layers):
+                student.base_model.encoder.layer[k].load_state_dict(teacher.base_model.encoder.layer[i].state_dict())
+            if getattr(teacher.base_model, "pooler", None) is not None:
+                student.base_model.pooler.load_state_dict(teacher.base_model.pooler.state_dict())
+            student.classifier.load_state_dict(teacher.classifier.state_dict())
+    return student, student_tok_json
+
+
+def _init_embeddings(spec: VariantSpec, teacher: Any, student: Any, kept: list[int] | None) -> None:
+    """Student embeddings from the teacher's (rows of the kept vocabulary): copied when the widths
+    match, PCA-projected to the student's width, or left random (`init.embeddings`)."""
+    import torch
+
+    from slimbench.build.compress import pca_projection
+
+    t_emb, s_emb, config = teacher.base_model.embeddings, student.base_model.embeddings, student.config
+    rows = torch.tensor(kept) if kept is not None else torch.arange(config.vocab_size)
+    word = t_emb.word_embeddings.weight[rows]
+    npos = s_emb.position_embeddings.weight.shape[0]
+    how = spec.init.get("embeddings", "copy" if config.hidden_size == teacher.config.hidden_size else "random")
+    if how == "copy":
+        s_emb.word_embeddings.weight.copy_(word)
+        s_emb.position_embeddings.weight.copy_(t_emb.position_embeddings.weight[:npos])
+        s_emb.token_type_embeddings.weight.copy_(t_emb.token_type_embeddings.weight)
+        s_emb.LayerNorm.load_state_dict(t_emb.LayerNorm.state_dict())
+    elif how == "pca":
+        _, comps = pca_projection(word.numpy(), config.hidden_size)
+        proj = torch.zeros(word.shape[1], config.hidden_size)  # [teacher hidden, student hidden]
+        proj[:, : comps.shape[0]] = torch.from_numpy(comps.T.copy())  # zero-padded if the student is wider
+        s_emb.word_embeddings.weight.copy_(word @ proj)
+        s_emb.position_embeddings.weight.copy_(t_emb.position_embeddings.weight[:npos] @ proj)
+        s_emb.token_type_embeddings.weight.copy_(t_emb.token_type_embeddings.weight @ proj)
+    elif how != "random":
+        raise BuildError(f"{spec.name}: init.embeddings must be copy, pca or random, got {how!r}")

@@ -1,0 +1,136 @@
+"""Pruning a source variant -- structured (heads, FFN neurons) or magnitude -- each stage followed by
+recovery distillation from the source when the recipe says so."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slimbench.build.context import BuildContext
+from slimbench.build.recipes.common import (
+    check_training_rows,
+    count_parameters,
+    load_tokenizer,
+    teacher_outputs,
+    training_record,
+)
+from slimbench.errors import BuildError
+from slimbench.runtime import TOKENIZER_FILE, read_manifest
+from slimbench.zoo import VariantSpec
+
+
+def prune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
+    """Prune the source (structured: heads and FFN neurons removed physically; unstructured:
+    magnitude, progressively over `rounds`), each stage followed by recovery distillation from the
+    source when train.method is "distill"."""
+    from slimbench.build import prune as P
+    from slimbench.build.train import accuracy, distill, encode_all, predict_logits
+    from slimbench.torch_io import load_hf
+
+    src_dir = ctx.artifact_dir(str(spec.source))
+    sm = read_manifest(src_dir)
+    if sm.get("format") != "hf":
+        raise BuildError(f"{spec.name}: source {spec.source!r} must be a plain torch fp32 variant")
+    cfg = spec.prune
+    if spec.method == "distill" or cfg.get("heads", 0.0) > 0 or cfg.get("ffn", 0.0) > 0:
+        check_training_rows(ctx, spec, "pruning (importance scoring and recovery)")
+    shutil.copyfile(src_dir / TOKENIZER_FILE, out / TOKENIZER_FILE)
+    tok = load_tokenizer(src_dir)
+    splits = ctx.splits
+    train_texts, train_labels = [e.text for e in splits.train], [e.label for e in splits.train]
+    seqs = encode_all(tok, train_texts, spec.max_length, spec.truncation)
+    val_seqs = encode_all(tok, [e.text for e in splits.val], spec.max_length, spec.truncation)
+    val_labels = [e.label for e in splits.val]
+    model = load_hf(src_dir).eval()
+    params_before = count_parameters(model)
+    recover = spec.method == "distill"
+    teacher_logits = teacher_outputs(ctx, src_dir, train_texts)[0] if recover else None
+    stages: list[dict[str, Any]] = []
+
+    def val_accuracy() -> float:
+        return accuracy(predict_logits(model, val_seqs), val_labels)
+
+    def recover_stage(stage: dict[str, Any], label: str) -> None:
+        """Distil the pruned model from its source (when the recipe says so) and record the stage."""
+        stage["recovery"] = None
+        if recover:
+            assert teacher_logits is not None
+            result = distill(model, seqs, teacher_logits, train_labels, val_seqs, val_labels, spec.train,
+                             desc=f"{spec.name} {label}")
+            stage["recovery"] = training_record(result)
+        stage["val_accuracy"] = val_accuracy()
+        stages.append(stage)
+
+    structured = cfg.get("heads", 0.0) > 0 or cfg.get("ffn", 0.0) > 0
+    if structured:
+        _prune_structure(ctx, spec, model, seqs, train_labels)
+        stage = {"stage": "structured", "structure": P.structure_of(model), "val_accuracy_pruned": val_accuracy()}
+        ctx.log(f"  structured pruning: {params_before:,} -> {count_parameters(model):,} parameters, "
+                f"val accuracy before recovery {stage['val_accuracy_pruned']:.4f}")
+        recover_stage(stage, "recover")
+    if cfg.get("sparsity", 0.0) > 0:
+        scope = str(cfg.get("scope", "global"))
+        for k, target in enumerate(P.sparsity_schedule(float(cfg["sparsity"]), int(cfg.get("rounds", 1))), 1):
+            P.magnitude_prune(model, target, scope)
+            stage = {"stage": f"magnitude {k}", "target_sparsity": target, "scope": scope,
+                     "val_accuracy_pruned": val_accuracy()}
+            ctx.log(f"  magnitude pruning round {k}: {target:.0%} of encoder weights zeroed, val accuracy "
+                    f"before recovery {stage['val_accuracy_pruned']:.4f}")
+            recover_stage(stage, f"recover {k}")
+        P.make_permanent(model)
+    return _pruned_record(spec, model, out, structured, recover, params_before, stages)
+
+
+def _pruned_record(spec: VariantSpec, model: Any, out: Path, structured: bool, recover: bool, params_before: int,
+                   stages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Save the pruned model (physically smaller: its own format; zeroed: plain HF) and describe it."""
+    from slimbench.build import prune as P
+    from slimbench.torch_io import save_hf
+
+    record: dict[str, Any] = {"model_file": "model.safetensors", "source_variant": spec.source,
+                              "teacher": spec.source if recover else None, "training": None}
+    if structured:
+        P.save_pruned(model, out)
+        record["format"] = "hf-pruned"
+    else:
+        save_hf(model, out)
+        record["format"] = "hf"
+    stats = P.sparsity_stats(model)
+    record["parameters"] = count_parameters(model)
+    record["pruning"] = {"config": dict(spec.prune), "parameters_before": params_before, "stages": stages,
+                         "sparsity": stats, "compressed_bytes": P.compressed_size(out / "model.safetensors")}
+    return record
+
+
+def _prune_structure(ctx: BuildContext, spec: VariantSpec, model: Any, seqs: list[list[int]],
+                     train_labels: list[int]) -> None:
+    """Remove the least important heads and FFN neurons (Michel et al. 2019 gradient importance on
+    a seeded sample of training texts)."""
+    import torch
+
+    from slimbench.build import prune as P
+    from slimbench.build.train import collate
+
+    cfg = spec.prune
+    n = min(int(cfg.get("importance_texts", 2048)), len(seqs))
+    pick = np.random.default_rng(int(spec.train.get("seed", 0))).choice(len(seqs), size=n, replace=False)
+    batches = []
+    for start in range(0, n, 32):
+        idx = pick[start : start + 32]
+        ids, mask = collate(seqs, idx)
+        batches.append({"input_ids": ids, "attention_mask": mask,
+                        "labels": torch.tensor([train_labels[i] for i in idx])})
+
+    def loss_fn(logits: Any, batch: dict[str, Any]) -> Any:
+        return torch.nn.functional.cross_entropy(logits, batch["labels"])
+
+    ctx.log(f"  scoring heads and FFN neurons on {n} training texts (Michel et al. 2019 gradient importance)")
+    if cfg.get("heads", 0.0) > 0:
+        keep = P.select_heads(P.head_importance(model, batches, loss_fn), float(cfg["heads"]))
+        P.prune_heads(model, keep)
+    if cfg.get("ffn", 0.0) > 0:
+        keep = P.select_neurons(P.ffn_importance(model, batches, loss_fn), float(cfg["ffn"]))
+        P.prune_ffn(model, keep)
