@@ -314,3 +314,22 @@ def test_written_files_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "REPORT.md").stat().st_mode & 0o777 == 0o644
+
+
+def test_how_timings_were_taken_names_extra_rounds_and_repeated_blocks(tmp_path):
+    """The report states the run's own schedule: sequential stopping and equal-time blocks, when used."""
+    from slimbench.report import _timing_how
+
+    doc = json.loads((GOLDEN / "paired_run.json").read_text())
+    for bench in doc["benchmarks"]:
+        timing = bench["extra_info"]["context"].get("timing")
+        if timing:
+            timing.update(rounds=40, max_rounds=120, ci_half_width=0.03, min_block_s=0.12, discard=2,
+                          repeat={"fast": 3})
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc))
+    text = _timing_how(load_runs([path])[0])
+    assert "40 interleaved rounds" in text and "up to 120 in all" in text and "±3%" in text
+    assert "under 120 ms repeated the round's sentences" in text and "fast ×3" in text
+    assert "the first 2 calls of each block discarded" in text
+    assert "up to" not in _timing_how(runs("paired_run")[0])  # a run without them says nothing of them

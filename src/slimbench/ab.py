@@ -217,18 +217,7 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
             out.seconds["throughput"] = time.perf_counter() - t
         if st.accuracy:
             t = time.perf_counter()
-            same = identical_programs(sides, artifacts, variants)
-            for key in pool.alive:
-                variant = key.split(":", 1)[1]
-                if variant in same and key == sides[1].key(variant):
-                    continue  # the same artifact run by the same code predicts the same labels
-                reply = pool.request(key, {"op": "predict_all", "batch_size": 64})
-                if reply is not None:
-                    out.labels[key] = reply["labels"]
-            for variant in same:
-                if sides[0].key(variant) in out.labels:
-                    out.labels[sides[1].key(variant)] = out.labels[sides[0].key(variant)]
-            out.shared_labels = sorted(same)
+            _predict_test_split(pool, sides, artifacts, variants, out)
             out.seconds["accuracy"] = time.perf_counter() - t
         out.errors.update(pool.errors)
     if st.probes:
@@ -236,6 +225,24 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
         _probe(sides, artifacts, variants, texts, st, out, log)
         out.seconds["probes"] = time.perf_counter() - t
     return out
+
+
+def _predict_test_split(pool: Any, sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]],
+                        variants: Sequence[str], out: Measured) -> None:
+    """Every worker's labels for the test split, for accuracy; once per variant whose two sides are
+    the same artifact run by the same code."""
+    same = identical_programs(sides, artifacts, variants)
+    for key in pool.alive:
+        variant = key.split(":", 1)[1]
+        if variant in same and key == sides[1].key(variant):
+            continue  # the same artifact run by the same code predicts the same labels
+        reply = pool.request(key, {"op": "predict_all", "batch_size": 64})
+        if reply is not None:
+            out.labels[key] = reply["labels"]
+    for variant in same:
+        if sides[0].key(variant) in out.labels:
+            out.labels[sides[1].key(variant)] = out.labels[sides[0].key(variant)]
+    out.shared_labels = sorted(same)
 
 
 def _probe(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],
@@ -413,6 +420,35 @@ def _settings(args: argparse.Namespace) -> Settings:
                     min_block_s=args.min_block_ms / 1000, probes=args.probes, accuracy=not args.no_accuracy, threads=args.threads, floors=floors)
 
 
+def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Settings, elapsed: float) -> str:
+    """The verdict line and how the comparison was measured."""
+    return (f"## slimbench compare: {status}\n\n{len(variants)} variants, baseline `{sides[0].checkout}` vs "
+              f"candidate `{sides[1].checkout}`, measured interleaved in one run ({st.rounds}–{max(st.rounds, st.max_rounds)} latency rounds "
+              f"(more while a change's 95 % CI is wider than ±{st.ci_half_width:.0%}) of "
+              f"{st.block} calls, the first two discarded, 60 ms apart, a variant faster than {st.min_block_s * 1000:g} ms "
+              f"a block repeating its sentences; {st.probes} probe rounds, the first the workers' own start-ups; "
+              f"{st.threads} threads; "
+              f"{elapsed:.0f} s). Change = candidate / baseline, paired by round, with its 95 % bootstrap CI; "
+              "a regression is beyond the floor and significant.")
+
+
+def _write_json(out: Path, sides: Sequence[Side], variants: Sequence[str], extra: Mapping[str, float], st: Settings,
+                measured: Measured, verdicts: Sequence[Verdict], status: str, elapsed: float) -> None:
+    """The whole comparison, raw rounds included, written atomically."""
+    doc = {"slimbench_compare_schema": SCHEMA, "status": status, "elapsed_s": elapsed,
+           "baseline": str(sides[0].checkout), "candidate": str(sides[1].checkout),
+           "candidate_extra_work": dict(extra), "variants": list(variants), "settings": asdict(st),
+           "seconds": measured.seconds, "errors": measured.errors, "repeat": measured.repeat,
+           "verdicts": [asdict(v) for v in verdicts],
+           "rounds": {"latency": measured.latency.blocks if measured.latency else {},
+                      "throughput": measured.throughput.blocks if measured.throughput else {}},
+           "start_s": measured.start, "peak_rss_bytes": measured.peak_rss}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    tmp.write_text(json.dumps(doc, indent=1))
+    tmp.replace(out)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from slimbench.data import load_dataset
     from slimbench.zoo import Zoo
@@ -452,14 +488,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     regressions = [v for v in verdicts if v.failing]
     status = "FAIL" if regressions or measured.errors else "PASS"
-    header = (f"## slimbench compare: {status}\n\n{len(variants)} variants, baseline `{sides[0].checkout}` vs "
-              f"candidate `{sides[1].checkout}`, measured interleaved in one run ({st.rounds}–{max(st.rounds, st.max_rounds)} latency rounds "
-              f"(more while a change's 95 % CI is wider than ±{st.ci_half_width:.0%}) of "
-              f"{st.block} calls, the first two discarded, 60 ms apart, a variant faster than {st.min_block_s * 1000:g} ms "
-              f"a block repeating its sentences; {st.probes} probe rounds, the first the workers' own start-ups; "
-              f"{st.threads} threads; "
-              f"{elapsed:.0f} s). Change = candidate / baseline, paired by round, with its 95 % bootstrap CI; "
-              "a regression is beyond the floor and significant.")
+    header = _header(status, variants, sides, st, elapsed)
     markdown = render_markdown(verdicts, measured.errors, header)
     for v in verdicts:
         if v.kind:
@@ -475,18 +504,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         with open(args.step_summary, "a") as f:
             f.write(markdown)
     if args.out:
-        doc = {"slimbench_compare_schema": SCHEMA, "status": status, "elapsed_s": elapsed,
-               "baseline": str(sides[0].checkout), "candidate": str(sides[1].checkout),
-               "candidate_extra_work": extra, "variants": variants, "settings": asdict(st),
-               "seconds": measured.seconds, "errors": measured.errors, "repeat": measured.repeat,
-               "verdicts": [asdict(v) for v in verdicts],
-               "rounds": {"latency": measured.latency.blocks if measured.latency else {},
-                          "throughput": measured.throughput.blocks if measured.throughput else {}},
-               "start_s": measured.start, "peak_rss_bytes": measured.peak_rss}
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_name(args.out.name + ".partial")
-        tmp.write_text(json.dumps(doc, indent=1))
-        tmp.replace(args.out)
+        _write_json(args.out, sides, variants, extra, st, measured, verdicts, status, elapsed)
     return 1 if status == "FAIL" else 0
 
 

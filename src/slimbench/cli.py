@@ -11,8 +11,12 @@ import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from slimbench.errors import SlimbenchError, SpecError
+
+if TYPE_CHECKING:
+    from slimbench.build.context import BuildContext
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -33,7 +37,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="a separate test file (same columns); default: a deterministic split of --dataset")
 
 
-def _context(args: argparse.Namespace, threads: int | None = None, quiet: bool = False):  # type: ignore[no-untyped-def]
+def _context(args: argparse.Namespace, threads: int | None = None, quiet: bool = False) -> BuildContext:
     from slimbench.build.context import default_context
     from slimbench.zoo import Zoo
 

@@ -283,6 +283,8 @@ def check_timing(pair: Pair, variant: str, rule: Rule) -> Finding | None:
     not significant is inconclusive, not failed. R itself is compared in absolute terms, and only
     when both runs come from the same machine.
     """
+    # The timing rule in one place (history vs verdict, paired vs unpaired, the floor and the CI):
+    # longer than 60 lines on purpose, so that the rule reads top to bottom.
     both = _both(pair, variant, rule.metric, rule.figure)
     if both is None or rule.threshold is None:
         return None

@@ -317,7 +317,7 @@ def ratio_of_ratios_ci(cur: Sequence[float], cur_ref: Sequence[float], base: Seq
     c, cr, b, br = (boot(a) for a in arrays)
     ratios = (c / cr) / (b / br)
     lo, hi = np.percentile(ratios, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
-    return ratio_of_ratios(*arrays, quantile=quantile), float(lo), float(hi)
+    return ratio_of_ratios(cur, cur_ref, base, base_ref, quantile), float(lo), float(hi)
 
 
 def quantile_ratio_ci(cur: Sequence[float], base: Sequence[float], quantile: float = 50.0, confidence: float = 0.95,

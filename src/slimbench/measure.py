@@ -52,7 +52,7 @@ def gzip_size(path: Path, level: int = 6) -> int:
         def flush(self) -> None:
             pass
 
-    with open(path, "rb") as src, gzip.GzipFile(fileobj=Counter(), mode="wb", compresslevel=level, mtime=0) as gz:  # type: ignore[arg-type]
+    with open(path, "rb") as src, gzip.GzipFile(fileobj=Counter(), mode="wb", compresslevel=level, mtime=0) as gz:
         while block := src.read(1 << 20):
             gz.write(block)
     return size

@@ -394,9 +394,16 @@ def _timing_how(run: Run) -> str:
     return (f" Timed out of the measuring process: one worker process per variant, all "
             f"{len(how.get('variants', []))} alive together, {how.get('rounds')} interleaved rounds of "
             f"{how.get('block')} calls per variant, order rotated each round"
+            + (f", then up to {how['max_rounds']} in all for the variants whose ratio's 95 % CI was still wider "
+               f"than ±{how['ci_half_width']:.0%}" if how.get("max_rounds", 0) > (how.get("rounds") or 0)
+               and how.get("ci_half_width") else "")
+            + (f"; a variant whose block would last under {how['min_block_s'] * 1e3:.0f} ms repeated the round's "
+               "sentences to about that length (" + ", ".join(f"{k} ×{r}" for k, r in how["repeat"].items()) + ")"
+               if how.get("repeat") else "")
             + (f", a {how['settle_s'] * 1e3:.0f} ms pause before each block (the previous worker's runtime threads "
                "stop spinning)" if how.get("settle_s") else "")
-            + f", the first call of each block discarded; throughput likewise in {how.get('throughput_rounds')} "
+            + (", the first call" if how.get("discard", 1) == 1 else f", the first {how['discard']} calls")
+            + f" of each block discarded; throughput likewise in {how.get('throughput_rounds')} "
             "rounds. Ratios to `standard` come from the paired rounds, with 95 % bootstrap intervals.")
 
 

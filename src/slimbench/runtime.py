@@ -18,8 +18,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from slimbench.errors import ArtifactError
+from slimbench.formats.manifest import MANIFEST as MANIFEST  # re-exported: the runtime's readers use them
+from slimbench.formats.manifest import read_manifest as read_manifest
 
-MANIFEST = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"
 STAMPS_DIR = ".verified"  # beside the artifact directories: which files were hashed, and their stat
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -39,19 +40,6 @@ class Runner(Protocol):
     def predict(self, texts: Sequence[str]) -> list[int]: ...
 
     def close(self) -> None: ...
-
-
-def read_manifest(artifact_dir: Path) -> dict[str, Any]:
-    path = Path(artifact_dir) / MANIFEST
-    if not path.is_file():
-        raise ArtifactError(f"{artifact_dir} is not a built variant (no {MANIFEST}); run `slimbench build`")
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise ArtifactError(f"{path} is corrupt ({err}); delete {artifact_dir} and rebuild") from None
-    if not isinstance(manifest, dict):
-        raise ArtifactError(f"{path} is corrupt (not a JSON object); delete {artifact_dir} and rebuild")
-    return manifest
 
 
 # --- verification: an artifact is measured only if it is what its build wrote ----------------------
@@ -191,7 +179,8 @@ def _check_files(artifact_dir: Path, manifest: dict[str, Any], staging: bool) ->
                             "as part of the variant); remove them or " + _rebuild(artifact_dir))
     stamp_path = _stamp_path(artifact_dir)
     stamp = {} if staging else _read_stamp(stamp_path)
-    verified = stamp.get("files") if isinstance(stamp.get("files"), dict) else {}
+    files = stamp.get("files") if stamp else None
+    verified: dict[str, Any] = files if isinstance(files, dict) else {}
     fresh: dict[str, Any] = {}
     for name, expected in sorted(hashes.items()):
         path = present[name]

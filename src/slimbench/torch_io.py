@@ -46,7 +46,7 @@ def save_int8(qmodel: nn.Module, config: Any, directory: Path) -> None:
     quantized_prefixes = []
     for name, module in qmodel.named_modules():
         if isinstance(module, dyn):
-            weight, bias = module._weight_bias()
+            weight, bias = module._weight_bias()  # type: ignore[attr-defined]
             quantized_prefixes.append(name)
             tensors[f"{name}.weight.int8"] = weight.int_repr().contiguous()
             tensors[f"{name}.weight.scale"] = weight.q_per_channel_scales().float().contiguous()
@@ -105,7 +105,7 @@ def load_int8(directory: Path) -> nn.Module:
         except KeyError as err:
             raise ArtifactError(f"{path} lacks tensor {err.args[0]} required by config.json") from None
         bias = tensors.get(f"{name}.bias")
-        module.set_weight_bias(q, bias)
+        module.set_weight_bias(q, bias)  # type: ignore[attr-defined]
         used.update(k for k in tensors if k.startswith(name + ".weight.") or k == f"{name}.bias")
     # Quantized modules refuse load_state_dict without their private keys: copy the rest by name.
     params = dict(model.named_parameters())

@@ -32,6 +32,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import IO, Any
 
 PROTOCOL = 1
@@ -70,8 +71,6 @@ class Server:
         self.startup: dict[str, Any] | None = None
         if request.get("spawned") is not None and entered is not None:
             # Started on its own: time the start-up exactly as the fresh-process probe does.
-            from pathlib import Path
-
             from slimbench.probes import start_runner
 
             runner, self.startup = start_runner(Path(self.artifact), self.threads, self.texts,
@@ -120,7 +119,7 @@ class Server:
             times = []
             for _ in range(int(msg["n"])):
                 t = time.perf_counter()
-                runner = open_runner(self.artifact, threads=self.threads)
+                runner = open_runner(Path(self.artifact), threads=self.threads)
                 times.append(time.perf_counter() - t)
                 runner.close()
             return {"ok": True, "s": times}

@@ -113,6 +113,8 @@ def _check_types(where: str, table: Mapping[str, Any], types: Mapping[str, type]
 
 def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     """Validate a spec mapping (from TOML or code) and build the frozen spec."""
+    # One pass over the spec, rule by rule, in the order a reader meets the fields: split up, the
+    # schema would be scattered over helpers (longer than 60 lines on purpose).
     _check_keys(where, data, SPEC_KEYS)
     name = data.get("name")
     if not isinstance(name, str) or not name or any(c.isspace() or c in "/,\\" for c in name):

@@ -70,7 +70,7 @@ def onnx_static_int8(src: Path, dst: Path, calibration: Sequence[Mapping[str, np
             batch = next(self.it, None)
             return None if batch is None else dict(batch)
 
-    extra = {"WeightSymmetric": True, "ActivationSymmetric": False}
+    extra: dict[str, bool | float] = {"WeightSymmetric": True, "ActivationSymmetric": False}
     if method == "percentile":
         extra["CalibPercentile"] = 99.99
     with tempfile.TemporaryDirectory() as tmp:

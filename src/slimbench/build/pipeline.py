@@ -26,11 +26,10 @@ from slimbench.build.recipes import recipe_for
 from slimbench.build.recipes.common import truncation_of
 from slimbench.data import size_warnings
 from slimbench.errors import BuildError, SlimbenchError
+from slimbench.formats.manifest import MANIFEST_SCHEMA
 from slimbench.measure import macro_f1, runtime_files
 from slimbench.runtime import MANIFEST, open_runner, predict_in_batches, read_manifest
 from slimbench.zoo import VariantSpec
-
-MANIFEST_SCHEMA = 1
 
 
 def _dir_files(directory: Path) -> dict[str, int]:

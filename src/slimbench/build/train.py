@@ -66,7 +66,7 @@ def encode_all(tokenizer: Any, texts: Sequence[str], max_length: int, truncation
     return [e.ids for e in tok.encode_batch(list(texts))]
 
 
-def collate(seqs: Sequence[Sequence[int]], idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def collate(seqs: Sequence[Sequence[int]], idx: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(seqs[i]) for i in idx)
     ids = torch.zeros((len(idx), width), dtype=torch.long)
     mask = torch.zeros((len(idx), width), dtype=torch.long)
@@ -127,6 +127,8 @@ def fit(
     extra_modules: Sequence[nn.Module] = (),
 ) -> TrainResult:
     """AdamW with linear warm-up and decay; keeps the weights of the best validation epoch."""
+    # The training loop reads top to bottom (epochs, batches, evaluation, early stop, best weights):
+    # longer than 60 lines on purpose.
     seed = int(recipe.get("seed", 0))
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

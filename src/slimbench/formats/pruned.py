@@ -40,7 +40,7 @@ def _head_size(model: nn.Module) -> int:
 
 def _num_heads(layer: nn.Module) -> int:
     att = layer.attention.self
-    return att.query.out_features // att.attention_head_size
+    return int(att.query.out_features // att.attention_head_size)
 
 
 def _slice_linear(linear: nn.Linear, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None) -> None:
