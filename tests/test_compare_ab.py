@@ -84,8 +84,10 @@ def test_the_same_build_passes(two_checkouts):
     assert doc["status"] == "PASS" and not doc["errors"]
     acc = [v for v in doc["verdicts"] if v["figure"] == "accuracy"]
     assert acc and all(v["change"] == 0 for v in acc)
-    # the two checkouts hold the same code and resolve to the same artifacts: predicted once
-    assert all(v["how"] == "same artifact and code: predicted once" for v in acc)
+    # the two checkouts hold the same code and resolve to the same artifacts: predicted once, or
+    # not at all when an earlier compare in this cache predicted them
+    assert all(v["how"] in ("same artifact and code on both sides: predicted once",
+                            "same artifact files and code as an earlier run: cached labels") for v in acc), acc
 
 
 @pytest.mark.parametrize("args, message", [
@@ -123,3 +125,68 @@ def test_the_one_judgement_on_literal_numbers():
     assert judge_growth(100, 102, 0.01) == REGRESSION and judge_growth(100, 100.5, 0.01) is None
     assert judge_growth(100, 90, 0.01) == IMPROVEMENT and judge_growth(0, 0, 0.0) is None
     assert judge_drop(0.868, 0.860, 0.005) == REGRESSION and judge_drop(0.868, 0.865, 0.005) is None
+
+
+class FakePool:
+    """Answers predict_all with fixed labels and counts the requests."""
+
+    def __init__(self, keys, labels):
+        self.alive, self.labels, self.asked = list(keys), labels, []
+
+    def request(self, key, msg):
+        assert msg["op"] == "predict_all"
+        self.asked.append(key)
+        return {"labels": self.labels, "s": [0.1]}
+
+
+def test_labels_are_predicted_once_per_artifact_and_code_and_cached(tmp_path, monkeypatch):
+    from slimbench.ab import Measured, Side, _predict_test_split
+
+    monkeypatch.setenv("SLIMBENCH_CACHE", str(tmp_path / "cache"))
+    root = checkout(tmp_path / "co")
+    art, other = tmp_path / "art", tmp_path / "other"
+    for d in (art, other):
+        d.mkdir()
+        (d / "model.bin").write_bytes(d.name.encode())
+    sides = (Side("baseline", root), Side("candidate", root))
+    texts = ["a", "b", "c"]
+
+    def run(artifacts):
+        pool, out = FakePool([s.key("v") for s in sides], [0, 1, 0]), Measured()
+        _predict_test_split(pool, sides, {s.name: {"v": artifacts[s.name]} for s in sides}, ["v"], texts, 1, out)
+        return pool.asked, out
+
+    asked, out = run({"baseline": art, "candidate": art})
+    assert asked == ["baseline:v"] and out.labels["candidate:v"] == [0, 1, 0]
+    assert out.label_source == {"candidate:v": "same artifact and code on both sides: predicted once"}
+    asked, out = run({"baseline": art, "candidate": art})  # a second compare: nothing predicted
+    assert asked == [] and out.labels["baseline:v"] == [0, 1, 0]
+    assert set(out.label_source.values()) == {"same artifact files and code as an earlier run: cached labels"}
+    asked, _ = run({"baseline": art, "candidate": other})  # another artifact is predicted
+    assert asked == ["candidate:v"]
+    (art / "model.bin").unlink()
+    (art / "model.bin").write_bytes(b"rewritten")  # a new file is a new key
+    asked, _ = run({"baseline": art, "candidate": other})
+    assert asked == ["baseline:v"]
+    (root / "src" / "slimbench" / "runtime.py").write_text("# changed code\n", encoding="utf-8")
+    asked, _ = run({"baseline": other, "candidate": other})  # other code: predicted again
+    assert asked == ["baseline:v"]
+
+
+def test_memo_is_a_pure_cache(tmp_path, monkeypatch):
+    from slimbench import memo
+
+    monkeypatch.setenv("SLIMBENCH_CACHE", str(tmp_path / "cache"))
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"abc" * 100_000)
+    expected = memo.gzip_size(f)
+    assert 0 < expected < f.stat().st_size and memo.gzip_size_memo(f) == expected
+    monkeypatch.setattr(memo, "gzip_size", lambda *a: pytest.fail("recomputed"))
+    assert memo.gzip_size_memo(f) == expected  # read back, not recomputed
+    entry = next((tmp_path / "cache" / "memo" / "gzip-size").iterdir())
+    entry.write_text("{not json")  # a corrupt entry is a miss
+    monkeypatch.setattr(memo, "gzip_size", lambda *a: 7)
+    assert memo.gzip_size_memo(f) == 7
+    assert memo.get("x", ["k"]) is None
+    memo.put("x", ["k", 1], {"a": [1]})
+    assert memo.get("x", ["k", 1]) == {"a": [1]} and memo.get("x", ["k", 2]) is None

@@ -232,6 +232,17 @@ def test_a_worker_started_alone_is_a_fresh_process_probe(artifacts):
     assert 190 * 2**20 <= held.vmhwm_bytes["after_inference"] - small <= 215 * 2**20
 
 
+def test_workers_started_in_pairs_each_time_their_own_startup(artifacts):
+    """`together=2` (a paired A/B's two sides of a variant): each still reports its own probe
+    record, the 200 MB allocation only in the worker that makes it; a broken one is dropped."""
+    specs = [WorkerSpec("held", artifacts["hold-200mb"], 1), WorkerSpec("small", artifacts["sleep-1ms"], 1),
+             WorkerSpec("broken", artifacts["load-segfault"], 1)]
+    with WorkerPool(specs, TEXTS, timeout_s=60, startup_predictions=4, together=2) as pool:
+        assert set(pool.startup) == {"held", "small"} and "SIGSEGV" in pool.errors["broken"]
+        held, small = (pool.startup[k].vmhwm_bytes["after_inference"] for k in ("held", "small"))
+    assert 190 * 2**20 <= held - small <= 215 * 2**20
+
+
 def test_workers_started_together_give_no_startup_record(artifacts):
     with WorkerPool([WorkerSpec("small", artifacts["sleep-1ms"], 1)], TEXTS, timeout_s=60) as pool:
         assert pool.startup == {} and pool.alive == ["small"]

@@ -44,6 +44,7 @@ SCHEMA = 1
 # Floors on a paired ratio, calibrated from A/A runs on the 2-core reference VM (reports/evidence/
 # paired/): the largest |change| of 20 A/A compares, rounded up. Override with --floor FIGURE=F.
 DEFAULT_FLOORS: dict[str, float] = {"p50": 0.05, "p90": 0.10, "batch": 0.25, "start": 0.15, "peak_rss": 0.10}
+PREDICT_BATCH = 64  # batch size of the test-split pass (accuracy)
 STARTUP_PREDICTIONS = 5  # warm predictions before a start-up probe reads peak RSS (both sides alike)
 MIN_ROUNDS = 6  # fewer paired rounds than this cannot make a timing verdict, only "inconclusive"
 # Deterministic tolerances: the gate's defaults (gate_rules.CATALOGUE).
@@ -146,7 +147,7 @@ class Measured:
     peak_rss: dict[str, list[float]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-    shared_labels: list[str] = field(default_factory=list)  # variants predicted once: same artifact, same code
+    label_source: dict[str, str] = field(default_factory=dict)  # key -> why its labels were not predicted again
     repeat: dict[str, int] = field(default_factory=dict)  # key -> times a latency block repeats its texts
 
 
@@ -159,15 +160,6 @@ def code_fingerprint(side: Side) -> str:
         h.update(str(path.relative_to(side.src)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
-
-
-def identical_programs(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]],
-                       variants: Sequence[str]) -> set[str]:
-    """Variants whose two sides are the same artifact run by the same code (their accuracy is equal
-    by construction, so the test split is predicted once; timings are still measured on both)."""
-    if code_fingerprint(sides[0]) != code_fingerprint(sides[1]):
-        return set()
-    return {v for v in variants if artifacts[sides[0].name][v].resolve() == artifacts[sides[1].name][v].resolve()}
 
 
 def _log(message: str) -> None:
@@ -188,14 +180,16 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
     from slimbench.workers import WorkerPool, WorkerSpec
 
     out = Measured()
-    # One at a time, each variant's two sides back to back, the side that goes first alternating by
-    # variant: each worker's start-up is timed as a fresh-process probe (probe round 0).
+    # A variant's two sides start together, one per core (a 2-core machine), variants one after the
+    # other: each worker's start-up is timed as a fresh-process probe (probe round 0), the pair in
+    # the same conditions. Which side is spawned first alternates by variant.
     specs = [WorkerSpec(s.key(v), artifacts[s.name][v], st.threads, s.extra_work.get(v, 0.0), str(s.src))
              for i, v in enumerate(variants) for s in (sides if i % 2 == 0 else sides[::-1])]
     t0 = time.perf_counter()
-    log(f"compare: starting {len(specs)} timing workers ({len(variants)} variants x 2 sides), one at a time")
+    log(f"compare: starting {len(specs)} timing workers ({len(variants)} variants x 2 sides), a variant's two "
+        "sides together")
     with WorkerPool(specs, texts, timeout_s=st.timeout_s,
-                    startup_predictions=STARTUP_PREDICTIONS if st.probes else None) as pool:
+                    startup_predictions=STARTUP_PREDICTIONS if st.probes else None, together=2) as pool:
         out.seconds["workers_start"] = time.perf_counter() - t0
         for key, r in pool.startup.items():
             out.start.setdefault(key, []).append(r.start_to_first_prediction_s)
@@ -217,7 +211,7 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
             out.seconds["throughput"] = time.perf_counter() - t
         if st.accuracy:
             t = time.perf_counter()
-            _predict_test_split(pool, sides, artifacts, variants, out)
+            _predict_test_split(pool, sides, artifacts, variants, texts, st.threads, out)
             out.seconds["accuracy"] = time.perf_counter() - t
         out.errors.update(pool.errors)
     if st.probes:
@@ -227,22 +221,44 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
     return out
 
 
+def prediction_key(side: Side, artifact: Path, texts: Sequence[str], threads: int) -> list[Any]:
+    """Everything a worker's test-split labels depend on: the artifact's files, the side's code, the
+    interpreter and numeric libraries, the sentences, the batch size and thread count, extra work."""
+    from slimbench.memo import environment_key, file_key, texts_digest
+
+    files = sorted(p for p in Path(artifact).iterdir() if p.is_file())
+    return ["predict_all", PREDICT_BATCH, threads, dict(side.extra_work), code_fingerprint(side),
+            environment_key(), texts_digest(texts), [file_key(p) for p in files]]
+
+
 def _predict_test_split(pool: Any, sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]],
-                        variants: Sequence[str], out: Measured) -> None:
-    """Every worker's labels for the test split, for accuracy; once per variant whose two sides are
-    the same artifact run by the same code."""
-    same = identical_programs(sides, artifacts, variants)
+                        variants: Sequence[str], texts: Sequence[str], threads: int, out: Measured) -> None:
+    """Every worker's labels for the test split, for accuracy. Labels are a pure function of the
+    artifact's files, the code and the libraries, so they are predicted once per such key: a
+    variant whose two sides are the same artifact run by the same code is predicted once, and a
+    key predicted by an earlier compare is read from the cache (`slimbench.memo`)."""
+    from slimbench import memo
+
+    by_key: dict[str, list[Any]] = {}
+    for side in sides:
+        for v in variants:
+            if side.key(v) in pool.alive:
+                by_key[side.key(v)] = prediction_key(side, artifacts[side.name][v], texts, threads)
     for key in pool.alive:
-        variant = key.split(":", 1)[1]
-        if variant in same and key == sides[1].key(variant):
-            continue  # the same artifact run by the same code predicts the same labels
-        reply = pool.request(key, {"op": "predict_all", "batch_size": 64})
+        earlier = next((k for k in out.labels if by_key.get(k) == by_key[key]), None)
+        if earlier is not None:
+            out.labels[key] = out.labels[earlier]
+            out.label_source[key] = out.label_source.get(earlier, "same artifact and code on both sides: predicted once")
+            continue
+        hit = memo.get("predictions", by_key[key])
+        if isinstance(hit, list) and len(hit) == len(texts):
+            out.labels[key] = hit
+            out.label_source[key] = "same artifact files and code as an earlier run: cached labels"
+            continue
+        reply = pool.request(key, {"op": "predict_all", "batch_size": PREDICT_BATCH})
         if reply is not None:
             out.labels[key] = reply["labels"]
-    for variant in same:
-        if sides[0].key(variant) in out.labels:
-            out.labels[sides[1].key(variant)] = out.labels[sides[0].key(variant)]
-    out.shared_labels = sorted(same)
+            memo.put("predictions", by_key[key], reply["labels"])
 
 
 def _probe(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],
@@ -332,18 +348,18 @@ def judge_all(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]]
         if kb in m.labels and kc in m.labels:
             ab = accuracy_figures(m.labels[kb], gold, num_labels)["accuracy"]["value"]
             ac = accuracy_figures(m.labels[kc], gold, num_labels)["accuracy"]["value"]
-            how = ("same artifact and code: predicted once" if v in m.shared_labels
-                   else "test split, same sentences (deterministic)")
+            how = "; ".join(dict.fromkeys(m.label_source[k] for k in (kb, kc) if k in m.label_source)) \
+                or "test split, same sentences (deterministic)"
             out.append(Verdict(v, "accuracy", "ratio", ab, ac, ac - ab, None, None, len(gold), ACCURACY_TOLERANCE,
                                how, judge_drop(ab, ac, ACCURACY_TOLERANCE)))
     return out
 
 
 def _deterministic(variant: str, base_dir: Path, cand_dir: Path) -> list[Verdict]:
-    from slimbench.measure import size_figures
+    from slimbench.measure import file_figures
     from slimbench.runtime import read_manifest
 
-    fb, fc = size_figures(base_dir, read_manifest(base_dir)), size_figures(cand_dir, read_manifest(cand_dir))
+    fb, fc = file_figures(base_dir, read_manifest(base_dir)), file_figures(cand_dir, read_manifest(cand_dir))
     out = []
     for figure, tol in (("total_bytes", SIZE_TOLERANCE), ("gzip_bytes", SIZE_TOLERANCE), ("parameters", PARAM_TOLERANCE)):
         b, c = float(fb[figure]["value"]), float(fc[figure]["value"])
@@ -426,7 +442,8 @@ def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Set
               f"candidate `{sides[1].checkout}`, measured interleaved in one run ({st.rounds}–{max(st.rounds, st.max_rounds)} latency rounds "
               f"(more while a change's 95 % CI is wider than ±{st.ci_half_width:.0%}) of "
               f"{st.block} calls, the first two discarded, 60 ms apart, a variant faster than {st.min_block_s * 1000:g} ms "
-              f"a block repeating its sentences; {st.probes} probe rounds, the first the workers' own start-ups; "
+              f"a block repeating its sentences; {st.probes} probe rounds, the first the workers' own start-ups, "
+              "a variant's two sides starting together, one per core; "
               f"{st.threads} threads; "
               f"{elapsed:.0f} s). Change = candidate / baseline, paired by round, with its 95 % bootstrap CI; "
               "a regression is beyond the floor and significant.")
@@ -534,8 +551,9 @@ def register_cli(sub: Any) -> None:
                         "about this long, the same for both sides (default 120; 0: off)")
     p.add_argument("--probes", type=int, default=1,
                    help="fresh-process start-up/peak-RSS probes per side and variant, 0 to skip (default 1: the "
-                        "timing workers, started one at a time, time their own start-up as a probe does, so the "
-                        "first costs only the sequential start; peak RSS is near-deterministic; start-up needs "
+                        "timing workers time their own start-up as a probe does, a variant's two sides starting "
+                        "together, one per core, so the "
+                        "first costs nothing extra; peak RSS is near-deterministic; start-up needs "
                         f">= {MIN_ROUNDS} for a verdict)")
     p.add_argument("--no-accuracy", action="store_true",
                    help="skip the test-split predictions (accuracy is deterministic per artifact; timing-only runs)")

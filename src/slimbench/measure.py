@@ -6,13 +6,14 @@ renderers scale. Every figure carries the number of samples it summarises.
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from slimbench.memo import gzip_size as gzip_size  # re-exported: the sweep and pruning use it
+from slimbench.memo import gzip_size_memo
 from slimbench.probes import ProbeResult
 from slimbench.runtime import MANIFEST
 from slimbench.stats import paired_ratio, summarize
@@ -37,25 +38,6 @@ def median_figure(samples: Sequence[float], unit: str) -> Figure:
 def runtime_files(artifact_dir: Path) -> list[Path]:
     """Every file the variant needs to run (weights, config, tokenizer); not our manifest."""
     return sorted(p for p in Path(artifact_dir).iterdir() if p.is_file() and p.name != MANIFEST)
-
-
-def gzip_size(path: Path, level: int = 6) -> int:
-    """Bytes after gzip -6: what a download of the file costs."""
-    size = 0
-
-    class Counter:
-        def write(self, b: bytes) -> int:
-            nonlocal size
-            size += len(b)
-            return len(b)
-
-        def flush(self) -> None:
-            pass
-
-    with open(path, "rb") as src, gzip.GzipFile(fileobj=Counter(), mode="wb", compresslevel=level, mtime=0) as gz:
-        while block := src.read(1 << 20):
-            gz.write(block)
-    return size
 
 
 def weight_tensors(path: Path) -> list[np.ndarray]:
@@ -87,17 +69,24 @@ def sparsity(tensors: Sequence[np.ndarray], min_elements: int = 2) -> tuple[floa
     return (zeros / total if total else 0.0), total
 
 
-def size_figures(artifact_dir: Path, manifest: dict[str, Any]) -> dict[str, Figure]:
+def file_figures(artifact_dir: Path, manifest: dict[str, Any]) -> dict[str, Figure]:
+    """Bytes on disk, bytes after gzip -6 (computed once per file contents: `memo`) and parameters."""
     files = runtime_files(artifact_dir)
-    weights = Path(artifact_dir) / manifest.get("model_file", "")
-    sp, _ = sparsity(weight_tensors(weights)) if weights.is_file() else (0.0, 0)
     return {
         "total_bytes": figure(sum(p.stat().st_size for p in files), "B", len(files)),
-        "weights_bytes": figure(weights.stat().st_size if weights.is_file() else 0, "B"),
-        "gzip_bytes": figure(sum(gzip_size(p) for p in files), "B", len(files)),
+        "gzip_bytes": figure(sum(gzip_size_memo(p) for p in files), "B", len(files)),
         "parameters": figure(int(manifest.get("parameters", 0)), "count"),
-        "sparsity": figure(sp, "ratio"),
     }
+
+
+def size_figures(artifact_dir: Path, manifest: dict[str, Any]) -> dict[str, Figure]:
+    """`file_figures`, the weights file's bytes and the fraction of exact zeros in the weights."""
+    weights = Path(artifact_dir) / manifest.get("model_file", "")
+    sp, _ = sparsity(weight_tensors(weights)) if weights.is_file() else (0.0, 0)
+    files = file_figures(artifact_dir, manifest)
+    return {"total_bytes": files["total_bytes"],
+            "weights_bytes": figure(weights.stat().st_size if weights.is_file() else 0, "B"),
+            "gzip_bytes": files["gzip_bytes"], "parameters": files["parameters"], "sparsity": figure(sp, "ratio")}
 
 
 # --- load and memory (fresh-process probes) -----------------------------------------------------

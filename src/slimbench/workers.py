@@ -155,10 +155,12 @@ class WorkerPool:
     """All workers of a run, alive together; failures are collected per key, never raised."""
 
     def __init__(self, specs: Sequence[WorkerSpec], texts: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S,
-                 startup_predictions: int | None = None):
-        """Start every worker. By default all start loading at once. With `startup_predictions`, one
-        at a time, in the order given, each timing its own start-up as the fresh-process probe does
-        (the others idle on their pipes meanwhile): then `startup` holds one probe sample per key."""
+                 startup_predictions: int | None = None, together: int = 1):
+        """Start every worker. By default all start loading at once. With `startup_predictions`, in
+        the order given, `together` at a time (1: alone; 2 on a 2-core machine: a paired A/B's two
+        sides of a variant, one per core, so both start in the same conditions), each timing its own
+        start-up as the fresh-process probe does (the others idle on their pipes meanwhile): then
+        `startup` holds one probe sample per key."""
         self.errors: dict[str, str] = {}
         self.workers: dict[str, Worker] = {}
         self.startup: dict[str, ProbeResult] = {}
@@ -169,10 +171,13 @@ class WorkerPool:
             for key in list(self.workers):
                 self._wait(key)
         else:
-            for spec in specs:
-                self.workers[spec.key] = Worker(spec, texts, timeout_s, startup_predictions)
-                if self._wait(spec.key) and "startup" in self.workers[spec.key].info:
-                    self.startup[spec.key] = result_of(self.workers[spec.key].info["startup"])
+            for i in range(0, len(specs), max(1, together)):
+                group = specs[i:i + max(1, together)]
+                for spec in group:
+                    self.workers[spec.key] = Worker(spec, texts, timeout_s, startup_predictions)
+                for spec in group:
+                    if self._wait(spec.key) and "startup" in self.workers[spec.key].info:
+                        self.startup[spec.key] = result_of(self.workers[spec.key].info["startup"])
         self.start_s = time.perf_counter() - started
 
     def _wait(self, key: str) -> bool:

@@ -43,6 +43,10 @@ def write(name: str, data: dict[str, Any], md: list[str]) -> None:
     print("\n".join(md))
 
 
+def head_commit() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+
+
 def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -220,6 +224,14 @@ def compare_once(extra: str | None, out: Path, args: argparse.Namespace) -> dict
 def aa_ab(args: argparse.Namespace) -> None:
     before = loadavg()
     runs: dict[str, list[dict[str, Any]]] = {"aa": [], "ab10": [], "ab5": []}
+    sessions: list[dict[str, Any]] = []
+    earlier_s = 0.0
+    if args.append:  # more runs on top of the committed ones (same latency path; say so in the note)
+        earlier = json.loads((HERE / "aa-ab.json").read_text())
+        runs, earlier_s = earlier["runs"], earlier["elapsed_s"]
+        sessions = earlier.get("sessions") or [{"commit": "bb120b6", "loadavg_before": earlier["loadavg_before"],
+                                                "runs": {k: len(v) for k, v in runs.items()}}]
+    counted = {k: len(v) for k, v in runs.items()}
     plan: list[tuple[str, str | None]] = []
     for i in range(args.n):  # A/A and A/B alternate, so that a run cut short by --deadline stays balanced
         plan += [("aa", None), ("ab10", "onnx-int8=0.10")]
@@ -245,8 +257,10 @@ def aa_ab(args: argparse.Namespace) -> None:
     caught10 = sum(("onnx-int8", "p50") in map(tuple, r["failing"]) for r in runs["ab10"])
     caught5 = sum(("onnx-int8", "p50") in map(tuple, r["failing"]) for r in runs["ab5"])
     other_fail = sum(any(v != "onnx-int8" for v, _ in r["failing"]) for r in runs["ab10"] + runs["ab5"])
+    sessions.append({"commit": head_commit(), "loadavg_before": before,
+                     "runs": {k: len(v) - counted[k] for k, v in runs.items()}})
     data = {"loadavg_before": before, "rounds": args.rounds, "variants": AB_VARIANTS, "runs": runs,
-            "elapsed_s": time.perf_counter() - t0}
+            "elapsed_s": time.perf_counter() - t0 + earlier_s, "sessions": sessions}
     rows = [f"| {v} | {min(cs):.3f} | {np.median(cs):.3f} | {max(cs):.3f} | {max(abs(c - 1) for c in cs) * 100:.1f} % |"
             for v, cs in aa_changes.items()]
     ab10 = [r["p50"]["onnx-int8"][0] for r in runs["ab10"]]
@@ -257,6 +271,9 @@ def aa_ab(args: argparse.Namespace) -> None:
           f"of at least 120 ms), A/A and A/B runs alternating; A/B = `--candidate-extra-work "
           f"onnx-int8=0.10` (and 0.05): the candidate's onnx-int8 does 10 % (5 %) more CPU work per call. "
           f"Load average before: {before}; {data['elapsed_s'] / 60:.0f} min in all.", "",
+          "Sessions: " + "; ".join(f"{x['commit']}: {x['runs']['aa']} A/A, {x['runs']['ab10']} A/B +10 %, "
+                                   f"{x['runs']['ab5']} A/B +5 % (load before {x['loadavg_before']})"
+                                   for x in sessions) + ".", "",
           f"- **A/A false alarms: {false_alarms} of {len(runs['aa'])}** (any failing figure).",
           f"- **A/B +10 % caught: {caught10} of {len(runs['ab10'])}** (onnx-int8 p50 regression); measured change "
           f"{min(ab10):.3f}–{max(ab10):.3f} (median {np.median(ab10):.3f})." if ab10 else "",
@@ -390,6 +407,7 @@ def main() -> None:
     p.add_argument("--n-5", type=int, default=5, help="A/B +5 %% runs")
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--minutes", type=float, default=0, help="start no compare after this many minutes (0: no limit)")
+    p.add_argument("--append", action="store_true", help="add the runs to the committed aa-ab.json instead of replacing it")
     p.set_defaults(func=aa_ab)
     p = sub.add_parser("processes")
     p.add_argument("--n", type=int, default=3)

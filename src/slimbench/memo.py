@@ -1,0 +1,109 @@
+"""Results that are a pure function of files and code, kept in the cache root so a later run skips them.
+
+A value is stored under a key that names everything it depends on: a file by its resolved path,
+inode, size and modification time (artifacts are published by an atomic rename, never rewritten in
+place, so a changed file is a new key), code by a fingerprint of its sources, inputs by their
+digest. A key that names too little would return a stale value, so callers name generously; a
+miss only costs the computation. Entries are small JSON files written atomically; a corrupt or
+unreadable entry is a miss, never an error.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from slimbench.fsutil import atomic_write_text
+from slimbench.paths import cache_root
+
+
+def file_key(path: Path) -> list[Any]:
+    """What identifies a file's contents without reading it."""
+    st = Path(path).stat()
+    return [str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def digest(parts: Any) -> str:
+    """sha256 of a JSON-able key."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def texts_digest(texts: Iterable[str]) -> str:
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _entry(namespace: str, key: Any) -> Path:
+    return cache_root() / "memo" / namespace / f"{digest(key)}.json"
+
+
+def get(namespace: str, key: Any) -> Any | None:
+    """The stored value, or None (never stored, or unreadable)."""
+    try:
+        doc = json.loads(_entry(namespace, key).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc.get("value") if isinstance(doc, dict) and doc.get("key") == json.loads(json.dumps(key, default=str)) \
+        else None
+
+
+def put(namespace: str, key: Any, value: Any) -> None:
+    """Store a value; a cache that cannot be written is skipped silently (the next run recomputes)."""
+    path = _entry(namespace, key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps({"key": key, "value": value}, default=str))
+    except OSError:
+        pass
+
+
+def gzip_size(path: Path, level: int = 6) -> int:
+    """Bytes after gzip -`level`: what a download of the file costs."""
+    size = 0
+
+    class Counter:
+        def write(self, b: bytes) -> int:
+            nonlocal size
+            size += len(b)
+            return len(b)
+
+        def flush(self) -> None:
+            pass
+
+    with open(path, "rb") as src, gzip.GzipFile(fileobj=Counter(), mode="wb", compresslevel=level, mtime=0) as gz:
+        while block := src.read(1 << 20):
+            gz.write(block)
+    return size
+
+
+def gzip_size_memo(path: Path, level: int = 6) -> int:
+    """`gzip_size`, computed once per file contents (a 90 MB model takes ~4 s on this VM)."""
+    key = ["gzip", level, *file_key(path)]
+    hit = get("gzip-size", key)
+    if isinstance(hit, int):
+        return hit
+    size = gzip_size(path, level)
+    put("gzip-size", key, size)
+    return size
+
+
+def environment_key() -> list[str]:
+    """The interpreter and the numeric libraries a runtime runs on (they decide predicted labels too)."""
+    from importlib import metadata
+
+    out = [os.path.realpath(sys.executable)]
+    for dist in ("numpy", "torch", "transformers", "tokenizers", "onnxruntime"):
+        try:
+            out.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{dist}: absent")
+    return out
