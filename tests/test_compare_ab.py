@@ -144,9 +144,9 @@ def test_labels_are_predicted_once_per_artifact_and_code_and_cached(tmp_path, mo
 
     monkeypatch.setenv("SLIMBENCH_CACHE", str(tmp_path / "cache"))
     root = checkout(tmp_path / "co")
-    art, other = tmp_path / "art", tmp_path / "other"
+    art, other = tmp_path / "cache" / "artifacts" / "art", tmp_path / "cache" / "artifacts" / "other"
     for d in (art, other):
-        d.mkdir()
+        d.mkdir(parents=True)
         (d / "model.bin").write_bytes(d.name.encode())
     sides = (Side("baseline", root), Side("candidate", root))
     texts = ["a", "b", "c"]
@@ -171,14 +171,24 @@ def test_labels_are_predicted_once_per_artifact_and_code_and_cached(tmp_path, mo
     (root / "src" / "slimbench" / "runtime.py").write_text("# changed code\n", encoding="utf-8")
     asked, _ = run({"baseline": other, "candidate": other})  # other code: predicted again
     assert asked == ["baseline:v"]
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(other, outside)
+    for _ in range(2):  # an artifact outside the cache root is never memoised
+        asked, _ = run({"baseline": outside, "candidate": outside})
+        assert asked == ["baseline:v"]
 
 
 def test_memo_is_a_pure_cache(tmp_path, monkeypatch):
     from slimbench import memo
 
     monkeypatch.setenv("SLIMBENCH_CACHE", str(tmp_path / "cache"))
-    f = tmp_path / "w.bin"
+    (tmp_path / "cache").mkdir()
+    f = tmp_path / "cache" / "w.bin"
     f.write_bytes(b"abc" * 100_000)
+    outside = tmp_path / "elsewhere.bin"
+    outside.write_bytes(b"abc")
+    assert memo.gzip_size_memo(outside) == memo.gzip_size(outside)
+    assert not (tmp_path / "cache" / "memo").exists()  # files outside the cache root are not memoised
     expected = memo.gzip_size(f)
     assert 0 < expected < f.stat().st_size and memo.gzip_size_memo(f) == expected
     monkeypatch.setattr(memo, "gzip_size", lambda *a: pytest.fail("recomputed"))

@@ -106,3 +106,27 @@ def test_new_spec_tables_enter_the_hash_only_when_present():
                              "prune": {"sparsity": 0.5}})
     assert "prune" not in plain.canonical() and "calibrate" not in plain.canonical()
     assert pruned.canonical()["prune"] == {"sparsity": 0.5}
+
+
+def test_typed_sub_tables_state_every_key_and_default_once():
+    """[train], [prune] and [calibrate] are read through frozen dataclasses whose fields are
+    exactly the keys the schema accepts; the spec keeps the tables as written (its hash too)."""
+    from dataclasses import fields
+
+    from slimbench.zoo import (
+        CALIBRATE_KEYS,
+        PRUNE_KEYS,
+        TRAIN_KEYS,
+        PruneConfig,
+        StaticInt8Config,
+        TrainRecipe,
+        spec_from_dict,
+    )
+
+    for table, cls in ((TRAIN_KEYS, TrainRecipe), (PRUNE_KEYS, PruneConfig), (CALIBRATE_KEYS, StaticInt8Config)):
+        assert set(table) == {f.name for f in fields(cls)}, cls
+    spec = spec_from_dict({"name": "p", "source": "standard", "train": {"method": "distill", "epochs": 4},
+                           "prune": {"heads": 0.25}})
+    assert spec.recipe.epochs == 4 and spec.recipe.batch_size == 32 and spec.method == "distill"
+    assert spec.pruning.structured and spec.pruning.scope == "global" and spec.static_int8.texts == 512
+    assert spec.canonical()["train"] == {"method": "distill", "epochs": 4}  # defaults are not written into it

@@ -43,7 +43,7 @@ SCHEMA = 1
 
 # Floors on a paired ratio, calibrated from A/A runs on the 2-core reference VM (reports/evidence/
 # paired/): the largest |change| of 20 A/A compares, rounded up. Override with --floor FIGURE=F.
-DEFAULT_FLOORS: dict[str, float] = {"p50": 0.05, "p90": 0.10, "batch": 0.25, "start": 0.15, "peak_rss": 0.10}
+DEFAULT_FLOORS: dict[str, float] = {"p50": 0.065, "p90": 0.10, "batch": 0.25, "start": 0.15, "peak_rss": 0.10}
 PREDICT_BATCH = 64  # batch size of the test-split pass (accuracy)
 STARTUP_PREDICTIONS = 5  # warm predictions before a start-up probe reads peak RSS (both sides alike)
 MIN_ROUNDS = 6  # fewer paired rounds than this cannot make a timing verdict, only "inconclusive"
@@ -250,7 +250,8 @@ def _predict_test_split(pool: Any, sides: Sequence[Side], artifacts: Mapping[str
             out.labels[key] = out.labels[earlier]
             out.label_source[key] = out.label_source.get(earlier, "same artifact and code on both sides: predicted once")
             continue
-        hit = memo.get("predictions", by_key[key])
+        cacheable = memo.in_cache(artifacts[key.split(":", 1)[0]][key.split(":", 1)[1]])
+        hit = memo.get("predictions", by_key[key]) if cacheable else None
         if isinstance(hit, list) and len(hit) == len(texts):
             out.labels[key] = hit
             out.label_source[key] = "same artifact files and code as an earlier run: cached labels"
@@ -258,7 +259,8 @@ def _predict_test_split(pool: Any, sides: Sequence[Side], artifacts: Mapping[str
         reply = pool.request(key, {"op": "predict_all", "batch_size": PREDICT_BATCH})
         if reply is not None:
             out.labels[key] = reply["labels"]
-            memo.put("predictions", by_key[key], reply["labels"])
+            if cacheable:
+                memo.put("predictions", by_key[key], reply["labels"])
 
 
 def _probe(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],
@@ -468,6 +470,7 @@ def _write_json(out: Path, sides: Sequence[Side], variants: Sequence[str], extra
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from slimbench.data import load_dataset
+    from slimbench.options import use_cache_root
     from slimbench.zoo import Zoo
 
     started = time.perf_counter()
@@ -491,8 +494,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         list_args += ["--base", args.base]
     if args.test_file:
         list_args += ["--test-file", str(args.test_file.resolve())]
-    if args.cache:
-        os.environ["SLIMBENCH_CACHE"] = str(args.cache.resolve())
+    use_cache_root(args.cache)
     # The two sides resolve their artifacts in child processes while this one reads the dataset.
     with ThreadPoolExecutor(max_workers=2) as ex:
         resolving = {s.name: ex.submit(resolve_side, s, variants, list_args) for s in sides}
@@ -526,6 +528,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def register_cli(sub: Any) -> None:
+    from slimbench.options import add_inputs
+
     p = sub.add_parser(
         "compare", help="paired A/B: measure a baseline and a candidate checkout interleaved; exit 1 on a regression",
         description="Measure two builds of the zoo -- BASELINE and CANDIDATE, each a slimbench checkout whose "
@@ -564,12 +568,7 @@ def register_cli(sub: Any) -> None:
     p.add_argument("--candidate-extra-work", action="append", default=[], metavar="NAME=FRACTION",
                    help="make the candidate's variant NAME do FRACTION more CPU work per call (a real, known "
                         "slowdown: for A/B tests of this gate)")
-    p.add_argument("--cache", type=Path, default=None, help="cache root (default: $SLIMBENCH_CACHE or ~/.cache/slimbench)")
-    p.add_argument("--dataset", default="movie-snippets", help="dataset both sides were built on (default: movie-snippets)")
-    p.add_argument("--base", default=None, help="the checkpoint both sides were built from (see `slimbench build`)")
-    p.add_argument("--text-column", default="text")
-    p.add_argument("--label-column", default="label")
-    p.add_argument("--test-file", type=Path, default=None)
+    add_inputs(p.add_argument, skip=("models",))  # the dataset and checkpoint both sides were built from
     p.add_argument("--out", type=Path, default=None, help="write the full comparison (raw rounds too) as JSON")
     p.add_argument("--markdown", type=Path, default=None, help="write the comparison table as Markdown")
     p.add_argument("--step-summary", type=Path, default=None, metavar="FILE",

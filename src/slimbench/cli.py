@@ -1,4 +1,4 @@
-"""`slimbench build|list|bench|report|gate`: the command line, one line per error, no tracebacks."""
+"""`slimbench build|list|sweep|report|gate|compare|plan`: the command line, one line per error, no tracebacks."""
 
 from __future__ import annotations
 
@@ -20,21 +20,9 @@ if TYPE_CHECKING:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", type=Path, default=None,
-                   help="directory of variant specs (*.toml); default: the repository's models/")
-    p.add_argument("--cache", type=Path, default=None,
-                   help="cache root for assets and artifacts (default: $SLIMBENCH_CACHE or ~/.cache/slimbench)")
-    p.add_argument("--base", default=None, metavar="DIR|hub:ID",
-                   help="your checkpoint in place of the pinned MiniLM: a local Hugging Face directory "
-                        "(safetensors), or hub:ORG/NAME to download it (the only network use). A checkpoint "
-                        "that already has a classification head for your labels becomes `standard` as it is")
-    p.add_argument("--dataset", default="movie-snippets", metavar="NAME|FILE",
-                   help="movie-snippets (default), synthetic, or a CSV/TSV/JSONL file")
-    p.add_argument("--text-column", default="text", help="text column of a CSV/TSV/JSONL dataset (default: text)")
-    p.add_argument("--label-column", default="label",
-                   help="label column (strings or ints, two or more classes; default: label)")
-    p.add_argument("--test-file", type=Path, default=None,
-                   help="a separate test file (same columns); default: a deterministic split of --dataset")
+    from slimbench.options import add_inputs
+
+    add_inputs(p.add_argument)
 
 
 def _context(args: argparse.Namespace, threads: int | None = None, quiet: bool = False) -> BuildContext:
@@ -65,11 +53,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _artifacts(args: argparse.Namespace) -> Path | None:
     if args.cache is None:
         return None
-    import os
-
-    os.environ["SLIMBENCH_CACHE"] = str(args.cache.resolve())
+    from slimbench.options import use_cache_root
     from slimbench.paths import artifacts_dir
 
+    use_cache_root(args.cache)
     return artifacts_dir()
 
 
@@ -103,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: all cores)")
     p.add_argument("--force", action="store_true", help="rebuild the named variants even if cached")
     p.set_defaults(func=cmd_build)
-    for module in ("slimbench.sweep", "slimbench.report", "slimbench.gate", "slimbench.ab"):
+    for module in ("slimbench.sweep", "slimbench.report", "slimbench.gate", "slimbench.ab", "slimbench.plan"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:

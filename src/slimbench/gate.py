@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -26,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from slimbench.compare import IMPROVEMENT, REGRESSION, judge, judge_drop, judge_growth
+from slimbench.fsutil import atomic_write_text
 from slimbench.gate_rules import (
     CATALOGUE,
     Budget,
@@ -546,19 +545,22 @@ def _cell(text: str) -> str:
 
 def render_markdown(result: GateResult) -> str:
     """The findings as a Markdown table, under a one-line verdict."""
+    from tabulate import tabulate
+
     head = f"### slimbench gate: {'PASS' if result.passed else 'FAIL'}\n\n{_cell(result.summary())}\n"
     if not result.findings:
         return head
-    rows = ["| finding | variant | metric | baseline | current | change | threshold | confidence | note |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = []
     for f in result.findings:
         kind = f"**{f.kind}**" if f.failing else f.kind
         metric = f"{f.metric}.{f.figure}" if f.figure else f.metric
         cells = [kind, f.variant, metric, fmt(f.baseline, f.unit) if f.baseline is not None else "",
                  fmt(f.current, f.unit) if f.current is not None else "", f.change, f.threshold, f.confidence,
                  f.message]
-        rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return head + "\n" + "\n".join(rows) + "\n"
+        rows.append([_cell(c) for c in cells])
+    table = tabulate(rows, headers=["finding", "variant", "metric", "baseline", "current", "change", "threshold",
+                                    "confidence", "note"], tablefmt="github", disable_numparse=True)
+    return head + "\n" + table + "\n"
 
 
 # --- baseline promotion ---------------------------------------------------------------------------
@@ -576,15 +578,7 @@ def promote_baseline(results: Path, out: Path, allow_failures: bool = False) -> 
     data = json.loads(results.read_text())
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(out, json.dumps(data, indent=1) + "\n")
     return run
 
 

@@ -69,6 +69,20 @@ def sparsity(tensors: Sequence[np.ndarray], min_elements: int = 2) -> tuple[floa
     return (zeros / total if total else 0.0), total
 
 
+def weights_sparsity(path: Path) -> float:
+    """`sparsity` of a weights file, computed once per file contents in the cache (`memo`)."""
+    from slimbench import memo
+
+    key = ["sparsity", *memo.file_key(path)] if memo.in_cache(path) else None
+    hit = memo.get("sparsity", key) if key else None
+    if isinstance(hit, float):
+        return hit
+    value = float(sparsity(weight_tensors(path))[0])
+    if key:
+        memo.put("sparsity", key, value)
+    return value
+
+
 def file_figures(artifact_dir: Path, manifest: dict[str, Any]) -> dict[str, Figure]:
     """Bytes on disk, bytes after gzip -6 (computed once per file contents: `memo`) and parameters."""
     files = runtime_files(artifact_dir)
@@ -82,7 +96,7 @@ def file_figures(artifact_dir: Path, manifest: dict[str, Any]) -> dict[str, Figu
 def size_figures(artifact_dir: Path, manifest: dict[str, Any]) -> dict[str, Figure]:
     """`file_figures`, the weights file's bytes and the fraction of exact zeros in the weights."""
     weights = Path(artifact_dir) / manifest.get("model_file", "")
-    sp, _ = sparsity(weight_tensors(weights)) if weights.is_file() else (0.0, 0)
+    sp = weights_sparsity(weights) if weights.is_file() else 0.0
     files = file_figures(artifact_dir, manifest)
     return {"total_bytes": files["total_bytes"],
             "weights_bytes": figure(weights.stat().st_size if weights.is_file() else 0, "B"),

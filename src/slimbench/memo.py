@@ -1,6 +1,8 @@
 """Results that are a pure function of files and code, kept in the cache root so a later run skips them.
 
-A value is stored under a key that names everything it depends on: a file by its resolved path,
+Only files inside the cache root are memoised (published artifacts: content-addressed by spec
+hash, written once); a file anywhere else is computed every time. A value is stored under a key
+that names everything it depends on: a file by its resolved path,
 inode, size and modification time (artifacts are published by an atomic rename, never rewritten in
 place, so a changed file is a new key), code by a fingerprint of its sources, inputs by their
 digest. A key that names too little would return a stale value, so callers name generously; a
@@ -21,6 +23,11 @@ from typing import Any
 
 from slimbench.fsutil import atomic_write_text
 from slimbench.paths import cache_root
+
+
+def in_cache(path: Path) -> bool:
+    """Whether `path` lies inside the cache root (the only files whose results are memoised)."""
+    return Path(path).resolve().is_relative_to(cache_root())
 
 
 def file_key(path: Path) -> list[Any]:
@@ -87,6 +94,8 @@ def gzip_size(path: Path, level: int = 6) -> int:
 
 def gzip_size_memo(path: Path, level: int = 6) -> int:
     """`gzip_size`, computed once per file contents (a 90 MB model takes ~4 s on this VM)."""
+    if not in_cache(path):
+        return gzip_size(path, level)
     key = ["gzip", level, *file_key(path)]
     hit = get("gzip-size", key)
     if isinstance(hit, int):

@@ -9,7 +9,9 @@ actually runs, and no model is ever loaded into the pytest process:
   variant, all alive together, sampled in interleaved rounds (`slimbench.interleave`);
 - load time and peak memory come from fresh-process probes (`slimbench.probes`), round-robin;
 - pytest-benchmark receives those samples through `REPLAY_CLOCK`, so its JSON, compare and
-  autosave see exactly what the workers measured.
+  autosave see exactly what the workers measured;
+- a selected variant that is not built yet is built first by a child `slimbench build` (its
+  progress passed on), never inside this process; `--no-build` makes it a failure instead.
 
 Options (all in the "slimbench" group of `pytest --help`):
   --variants a,b        which variants (default: all of the zoo)
@@ -118,20 +120,13 @@ def _positive_seconds(value: Any) -> float:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from slimbench.options import add_inputs
+
     g = parser.getgroup("slimbench", "slimbench: benchmark compressed transformer classifiers")
     g.addoption("--variants", default=None, help="comma-separated variants to benchmark (default: the whole zoo)")
     g.addoption("--threads", type=int, default=2,
                 help="intra-op threads, identical for torch and onnxruntime (default: 2)")
-    g.addoption("--slimbench-cache", default=None,
-                help="cache root for assets and built artifacts (default: $SLIMBENCH_CACHE or ~/.cache/slimbench)")
-    g.addoption("--slimbench-models", default=None, help="directory of variant specs (default: models/)")
-    g.addoption("--slimbench-dataset", default="movie-snippets",
-                help="movie-snippets (default), synthetic, or a CSV/TSV/JSONL file with text,label columns")
-    g.addoption("--slimbench-base", default=None, metavar="DIR|hub:ID",
-                help="your checkpoint in place of the pinned MiniLM (see `slimbench build --help`)")
-    g.addoption("--slimbench-text-column", default="text", help="text column of a dataset file (default: text)")
-    g.addoption("--slimbench-label-column", default="label", help="label column of a dataset file (default: label)")
-    g.addoption("--slimbench-test-file", default=None, help="a separate test file for a dataset file")
+    add_inputs(g.addoption, prefix="slimbench-")
     g.addoption("--load-samples", type=int, default=5,
                 help="fresh processes per variant for start-up time, taken round-robin across variants (default 5)")
     g.addoption("--memory-samples", type=int, default=5,
@@ -266,6 +261,8 @@ class BenchSession:
     _ctx: Any = None
     _variants: dict[str, Variant] = field(default_factory=dict)
     _resolve_errors: dict[str, str] = field(default_factory=dict)
+    _build_tried: set[str] = field(default_factory=set)
+    _build_failures: dict[str, str] = field(default_factory=dict)  # variant -> why its child build failed
     _probes: ProbeSet | None = None
     _timed: TimedSet | None = None
     wanted: dict[str, set[str]] | None = None  # metric -> variants the selected tests need (None: all)
@@ -283,10 +280,10 @@ class BenchSession:
     def ctx(self) -> Any:
         if self._ctx is None:
             from slimbench.build.context import default_context
+            from slimbench.options import use_cache_root
             from slimbench.zoo import Zoo
 
-            if self.config.cache:
-                os.environ["SLIMBENCH_CACHE"] = str(self.config.cache)
+            use_cache_root(self.config.cache)
             cfg = self.config
             self._ctx = default_context(Zoo.load(cfg.models), dataset=cfg.dataset, base=cfg.base,
                                         text_column=cfg.text_column, label_column=cfg.label_column,
@@ -299,14 +296,15 @@ class BenchSession:
     def variant(self, name: str) -> Variant:
         if name not in self._variants:
             from slimbench.build.context import find_artifact
-            from slimbench.build.pipeline import build
             from slimbench.runtime import read_manifest, verify_artifact
 
-            if not self.ctx.is_built(name):
-                if not self.config.build_missing:
-                    find_artifact(self.ctx, name)  # raises with the build command to run
-                build(self.ctx, [name])
-            path = self.ctx.artifact_dir(name)
+            if not self.ctx.is_built(name) and self.config.build_missing and name not in self._build_tried:
+                self.build_in_child([name])
+            if name in self._build_failures and not self.ctx.is_built(name):
+                from slimbench.errors import ArtifactError
+
+                raise ArtifactError(f"variant {name!r}: {self._build_failures[name]}")
+            path = find_artifact(self.ctx, name)  # raises with the build command to run
             verify_artifact(path)  # before anything measures it; also hashes once, ahead of the probes
             manifest = read_manifest(path)
             self._variants[name] = Variant(name, path, manifest, self)
@@ -317,6 +315,9 @@ class BenchSession:
         from slimbench.errors import SlimbenchError
 
         out = []
+        missing = [n for n in self.variant_names() if not self.ctx.is_built(n) and n not in self._build_tried]
+        if missing and self.config.build_missing:
+            self.build_in_child(missing)
         for name in self.variant_names():
             if name in self._resolve_errors:
                 continue
@@ -325,6 +326,36 @@ class BenchSession:
             except SlimbenchError as err:
                 self._resolve_errors[name] = str(err)
         return out
+
+    def build_in_child(self, names: Sequence[str]) -> None:
+        """Build missing variants in a child `slimbench build` with this session's inputs: training
+        never runs in (nor leaves its imports and memory in) the process that measures. Its output
+        is passed on line by line; a failed build leaves the variants it could not build unbuilt,
+        and each of them then fails alone with the command to run."""
+        import subprocess
+
+        cfg = self.config
+        self._build_tried.update(names)
+        cmd = [sys.executable, "-m", "slimbench.cli", "build", "--variants", ",".join(names), "--threads",
+               str(os.cpu_count() or 1), "--dataset", cfg.dataset, "--text-column", cfg.text_column,
+               "--label-column", cfg.label_column]
+        for flag, value in (("--models", cfg.models), ("--cache", cfg.cache), ("--base", cfg.base),
+                            ("--test-file", cfg.test_file)):
+            if value:
+                cmd += [flag, str(value)]
+        log(f"slimbench: {', '.join(names)} not built; building first (`{' '.join(cmd[2:])}`)")
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=dict(os.environ, HF_HUB_OFFLINE="1")) as proc:
+            assert proc.stdout is not None
+            last = ""
+            for line in proc.stdout:
+                log(line.rstrip("\n"))
+                last = line.strip() or last
+        if proc.returncode != 0:
+            log(f"slimbench: the build failed (exit {proc.returncode}): {last}")
+            for name in names:
+                if not self.ctx.is_built(name):
+                    self._build_failures[name] = f"building it failed (`slimbench build --variants {name}`): {last}"
 
     @property
     def splits(self) -> Any:
@@ -363,6 +394,7 @@ class BenchSession:
             startup = self.timed().startup if self.needs("latency", "throughput", "accuracy", "load") != set() else {}
             log(f"slimbench: {rounds} fresh-process probes of each of {len(variants)} variants, round-robin"
                 + (" (the first: the timing workers' own start-ups)" if startup else ""))
+            t = time.perf_counter()
             for k in range(rounds):
                 for name in rotated([n for n in variants if n not in out.errors], k):
                     if k == 0 and name in startup:
@@ -378,6 +410,7 @@ class BenchSession:
                         out.results.setdefault(name, []).append(r)
                     else:
                         out.errors[name] = r.error or "probe failed"
+            log(f"slimbench: fresh-process probes done in {time.perf_counter() - t:.0f} s")
             self._probes = out
         return self._probes
 
@@ -413,10 +446,13 @@ class BenchSession:
         as_probe = self.needs("load", "memory") != set()
         log(f"slimbench: starting {len(specs)} timing workers (one process per variant, all alive together)"
             + (", one at a time, each timing its own start-up as a fresh-process probe" if as_probe else ""))
+        phase: dict[str, float] = {}
         with WorkerPool(specs, texts, timeout_s=cfg.probe_timeout,
                         startup_predictions=PROBE_PREDICTIONS if as_probe else None) as pool:
+            phase["workers_start"] = pool.start_s
             out.startup = dict(pool.startup)
             block, size = cfg.latency_block, cfg.throughput_batch
+            t = time.perf_counter()
             warm = pool.warm_up(cfg.latency_warmup)
             repeat = equal_time_repeats(warm, block, cfg.latency_min_block_s)
             if self.needs("latency") != set():
@@ -428,20 +464,25 @@ class BenchSession:
                 out.latency = run_rounds(pool.alive, cfg.latency_rounds, pool.blocks("latency", block, repeat=repeat),
                                          discard=DISCARD, progress=progress_log(log, "slimbench: latency"),
                                          settle_s=cfg.latency_settle_s, more=more, max_rounds=cfg.latency_max_rounds)
+            phase["latency"], t = time.perf_counter() - t, time.perf_counter()
             if self.needs("throughput") != set():
                 log(f"slimbench: throughput, {cfg.throughput_rounds} interleaved rounds of 2 batches of {size}")
                 out.throughput = run_rounds(pool.alive, cfg.throughput_rounds, pool.blocks("batch", 2, size),
                                             discard=1, progress=progress_log(log, "slimbench: throughput"),
                                             settle_s=cfg.latency_settle_s)
+            phase["throughput"], t = time.perf_counter() - t, time.perf_counter()
             for key in pool.alive:
                 if self.needs("accuracy") != set():
                     reply = pool.request(key, {"op": "predict_all", "batch_size": 64})
                     if reply is not None:
                         out.labels[key], out.accuracy_pass_s[key] = reply["labels"], reply["s"][0]
+            phase["accuracy"], t = time.perf_counter() - t, time.perf_counter()
+            for key in pool.alive:
                 if self.needs("load") != set():
                     reply = pool.request(key, {"op": "reload", "n": WARM_RELOADS})
                     if reply is not None:
                         out.reload_s[key] = reply["s"]
+            phase["warm_reload"] = time.perf_counter() - t
             out.errors.update(pool.errors)
             out.how = {"method": "worker process per variant, all alive together, interleaved rounds in a "
                                  "rotated order, a pause before each block, first call of each block discarded",
@@ -450,7 +491,9 @@ class BenchSession:
                        "max_rounds": cfg.latency_max_rounds, "ci_half_width": cfg.latency_ci,
                        "repeat": {k: r for k, r in repeat.items() if r > 1},
                        "throughput_rounds": cfg.throughput_rounds, "variants": [s.key for s in specs],
-                       "workers_start_s": round(pool.start_s, 3)}
+                       "workers_start_s": round(pool.start_s, 3),
+                       "phase_s": {k: round(v, 1) for k, v in phase.items()}}
+        log("slimbench: timing workers done: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in phase.items()))
         return out
 
     def timed_rounds(self, variant: Variant, metric: str) -> list[list[float] | None]:

@@ -83,6 +83,7 @@ def write_example(directory: Path, n: int = 400) -> tuple[Path, Path]:
     from transformers import BertForSequenceClassification
 
     from slimbench.build.train import encode_all, finetune
+    from slimbench.zoo import TrainRecipe
 
     directory.mkdir(parents=True, exist_ok=True)
     examples = synthetic_examples(n, seed=7)
@@ -94,7 +95,7 @@ def write_example(directory: Path, n: int = 400) -> tuple[Path, Path]:
     model.config.id2label, model.config.label2id = {0: "negative", 1: "positive"}, {"negative": 0, "positive": 1}
     seqs = encode_all(Tokenizer.from_file(str(model_dir / "tokenizer.json")), [e.text for e in examples], 16)
     labels = [e.label for e in examples]
-    finetune(model, seqs, labels, seqs[:50], labels[:50], {"epochs": 3, "lr": 3e-3, "batch_size": 16}, "example")
+    finetune(model, seqs, labels, seqs[:50], labels[:50], TrainRecipe(epochs=3, lr=3e-3, batch_size=16), "example")
     model.save_pretrained(model_dir, safe_serialization=True)
     return model_dir, csv_path
 

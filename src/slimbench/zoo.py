@@ -52,6 +52,50 @@ SPEC_KEYS = {"name", "description", "base", "source", "architecture", "init", "t
 
 
 @dataclass(frozen=True)
+class TrainRecipe:
+    """The [train] table with its defaults, stated once (the spec keeps the table as written, so
+    the spec hash does not change when a default is added here)."""
+
+    method: str = "none"  # finetune | distill | none
+    epochs: int = 2
+    lr: float = 5e-5
+    batch_size: int = 32
+    weight_decay: float = 0.01
+    warmup: float = 0.1  # fraction of all steps
+    temperature: float = 2.0  # distillation softmax temperature
+    alpha: float = 0.7  # weight of the soft (teacher) loss; 1 - alpha on the gold labels
+    hidden_weight: float = 0.0  # weight of the [CLS]-state MSE to the teacher (0: off)
+    seed: int = 0
+    transfer_data: bool = False  # distil on the unlabelled transfer texts too
+    max_length: int | None = None
+    augment_copies: int = 0  # augmented copies of each training text, teacher-labelled
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """The [prune] table with its defaults."""
+
+    heads: float = 0.0  # fraction of attention heads removed (structured, physical)
+    ffn: float = 0.0  # fraction of FFN neurons removed (structured, physical)
+    sparsity: float = 0.0  # fraction of encoder Linear weights zeroed (unstructured magnitude)
+    scope: str = "global"  # rank weights "global"ly or per "layer"
+    rounds: int = 1  # prune -> recover rounds to reach `sparsity`
+    importance_texts: int = 2048  # training texts that score heads and neurons
+
+    @property
+    def structured(self) -> bool:
+        return self.heads > 0 or self.ffn > 0
+
+
+@dataclass(frozen=True)
+class StaticInt8Config:
+    """The [calibrate] table of a static-INT8 step with its defaults."""
+
+    texts: int = 512  # training texts the activations are calibrated on
+    method: str = "minmax"  # minmax | percentile | entropy
+
+
+@dataclass(frozen=True)
 class VariantSpec:
     """One variant. `source` names the parent variant (teacher, or the model a step transforms)."""
 
@@ -74,7 +118,19 @@ class VariantSpec:
 
     @property
     def method(self) -> str:
-        return str(self.train.get("method", "none"))
+        return self.recipe.method
+
+    @property
+    def recipe(self) -> TrainRecipe:
+        return TrainRecipe(**self.train)
+
+    @property
+    def pruning(self) -> PruneConfig:
+        return PruneConfig(**self.prune)
+
+    @property
+    def static_int8(self) -> StaticInt8Config:
+        return StaticInt8Config(**self.calibrate)
 
     def parents(self) -> tuple[str, ...]:
         return (self.source,) if self.source else ()

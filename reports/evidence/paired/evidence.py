@@ -222,6 +222,10 @@ def compare_once(extra: str | None, out: Path, args: argparse.Namespace) -> dict
 
 
 def aa_ab(args: argparse.Namespace) -> None:
+    if args.render_only:  # judge the committed runs again (e.g. after a floor changed)
+        data = json.loads((HERE / "aa-ab.json").read_text())
+        write("aa-ab", data, render_aa_ab(data))
+        return
     before = loadavg()
     runs: dict[str, list[dict[str, Any]]] = {"aa": [], "ab10": [], "ab5": []}
     sessions: list[dict[str, Any]] = []
@@ -251,39 +255,74 @@ def aa_ab(args: argparse.Namespace) -> None:
                            "failing": [(v["variant"], v["figure"]) for v in doc["verdicts"] if v["kind"] == "regression"]})
         print(f"[{i + 1}/{len(plan)}] {kind}: {doc['status']} in {doc['elapsed_s']:.0f} s; onnx-int8 p50 change "
               f"{p50['onnx-int8']['change']:.3f}", flush=True)
-    aa_changes = {v: [r["p50"][v][0] for r in runs["aa"]] for v in AB_VARIANTS}
-    worst = max(abs(c - 1) for cs in aa_changes.values() for c in cs)
-    false_alarms = sum(r["status"] == "FAIL" for r in runs["aa"])
-    caught10 = sum(("onnx-int8", "p50") in map(tuple, r["failing"]) for r in runs["ab10"])
-    caught5 = sum(("onnx-int8", "p50") in map(tuple, r["failing"]) for r in runs["ab5"])
-    other_fail = sum(any(v != "onnx-int8" for v, _ in r["failing"]) for r in runs["ab10"] + runs["ab5"])
     sessions.append({"commit": head_commit(), "loadavg_before": before,
                      "runs": {k: len(v) - counted[k] for k, v in runs.items()}})
     data = {"loadavg_before": before, "rounds": args.rounds, "variants": AB_VARIANTS, "runs": runs,
             "elapsed_s": time.perf_counter() - t0 + earlier_s, "sessions": sessions}
+    write("aa-ab", data, render_aa_ab(data))
+
+
+def _signal(change: float, low: float, high: float, floor: float) -> str | None:
+    """slimbench.compare.judge on a recorded p50 change (no p-value: the compare gives none)."""
+    from slimbench.compare import judge
+
+    kind = judge(change, low, high, floor)
+    return kind if kind in ("regression", "improvement") else None
+
+
+def render_aa_ab(data: dict[str, Any]) -> list[str]:
+    """The summary of the recorded compares, and every recorded change judged again at other p50
+    floors (the verdict is a pure function of change, CI and floor): where the default comes from."""
+    from slimbench.ab import DEFAULT_FLOORS
+
+    runs, sessions = data["runs"], data["sessions"]
+    floor = DEFAULT_FLOORS["p50"]
+    aa_changes = {v: [r["p50"][v][0] for r in runs["aa"]] for v in data["variants"]}
+    worst = max(abs(c - 1) for cs in aa_changes.values() for c in cs)
+    false_alarms = sum(r["status"] == "FAIL" for r in runs["aa"])
+
+    def outcome(f: float) -> tuple[int, int, int, int, str]:
+        aa = [_signal(*x[:3], f) for r in runs["aa"] for x in r["p50"].values()]
+        caught10 = sum(_signal(*r["p50"]["onnx-int8"][:3], f) == "regression" for r in runs["ab10"])
+        caught5 = sum(_signal(*r["p50"]["onnx-int8"][:3], f) == "regression" for r in runs["ab5"])
+        other = [_signal(*x[:3], f) for r in runs["ab10"] + runs["ab5"] for v, x in r["p50"].items() if v != "onnx-int8"]
+        return (aa.count("regression"), aa.count("improvement"), caught10, caught5,
+                f"{other.count('regression')} regressions, {other.count('improvement')} improvements of {len(other)}")
+
     rows = [f"| {v} | {min(cs):.3f} | {np.median(cs):.3f} | {max(cs):.3f} | {max(abs(c - 1) for c in cs) * 100:.1f} % |"
             for v, cs in aa_changes.items()]
+    floors = sorted({0.05, 0.055, 0.06, 0.065, 0.07, floor})
+    floor_rows = [f"| {f * 100:g} %{' (default)' if f == floor else ''} | {a} | {i} | {c10} of {len(runs['ab10'])} | "
+                  f"{c5} of {len(runs['ab5'])} | {o} |" for f in floors for a, i, c10, c5, o in [outcome(f)]]
     ab10 = [r["p50"]["onnx-int8"][0] for r in runs["ab10"]]
     ab5 = [r["p50"]["onnx-int8"][0] for r in runs["ab5"]]
-    md = ["# Paired A/A and A/B compares", "",
-          f"`slimbench compare` of this checkout against itself ({', '.join(AB_VARIANTS)}; latency only, with the "
-          f"defaults: {args.rounds}–60 rounds of 12 calls, more while a change's CI is wider than ±4 %, blocks "
-          f"of at least 120 ms), A/A and A/B runs alternating; A/B = `--candidate-extra-work "
-          f"onnx-int8=0.10` (and 0.05): the candidate's onnx-int8 does 10 % (5 %) more CPU work per call. "
-          f"Load average before: {before}; {data['elapsed_s'] / 60:.0f} min in all.", "",
-          "Sessions: " + "; ".join(f"{x['commit']}: {x['runs']['aa']} A/A, {x['runs']['ab10']} A/B +10 %, "
-                                   f"{x['runs']['ab5']} A/B +5 % (load before {x['loadavg_before']})"
-                                   for x in sessions) + ".", "",
-          f"- **A/A false alarms: {false_alarms} of {len(runs['aa'])}** (any failing figure).",
-          f"- **A/B +10 % caught: {caught10} of {len(runs['ab10'])}** (onnx-int8 p50 regression); measured change "
-          f"{min(ab10):.3f}–{max(ab10):.3f} (median {np.median(ab10):.3f})." if ab10 else "",
-          f"- **A/B +5 % caught: {caught5} of {len(runs['ab5'])}**; measured change {min(ab5):.3f}–{max(ab5):.3f}."
-          if ab5 else "",
-          f"- Other variants failing in A/B runs: {other_fail}.",
-          f"- Largest A/A |change| of a p50 ratio: {worst * 100:.1f} % (the default p50 floor is 5 %: at the largest A/A change seen, not above it; more A/A runs should set it).", "",
-          "A/A p50 change (candidate / baseline) per variant:", "",
-          "| variant | min | median | max | max abs |", "|---|---|---|---|---|", *rows]
-    write("aa-ab", data, md)
+    at = outcome(floor)
+    return ["# Paired A/A and A/B compares", "",
+            f"`slimbench compare` of this checkout against itself ({', '.join(data['variants'])}; latency only, with the "
+            f"defaults: {data['rounds']}–60 rounds of 12 calls, more while a change's CI is wider than ±4 %, blocks "
+            f"of at least 120 ms), A/A and A/B runs alternating; A/B = `--candidate-extra-work "
+            f"onnx-int8=0.10` (and 0.05): the candidate's onnx-int8 does 10 % (5 %) more CPU work per call. "
+            f"{data['elapsed_s'] / 60:.0f} min in all.", "",
+            "Sessions (the latency path is the same code in both): " + "; ".join(
+                f"{x['commit']}: {x['runs']['aa']} A/A, {x['runs']['ab10']} A/B +10 %, {x['runs']['ab5']} A/B +5 % "
+                f"(load before {x['loadavg_before']})" for x in sessions) + ".", "",
+            f"- **A/A false alarms: {false_alarms} of {len(runs['aa'])}** at the floor the runs used (5 %); at the "
+            f"default p50 floor ({floor * 100:g} %): {at[0]} regressions and {at[1]} improvements among "
+            f"{sum(len(r['p50']) for r in runs['aa'])} A/A variant comparisons.",
+            f"- **A/B +10 % caught: {at[2]} of {len(runs['ab10'])}** at the default floor; measured change "
+            f"{min(ab10):.3f}–{max(ab10):.3f} (median {np.median(ab10):.3f}).",
+            f"- **A/B +5 % caught: {at[3]} of {len(runs['ab5'])}**; measured change {min(ab5):.3f}–{max(ab5):.3f}."
+            if ab5 else "",
+            f"- The unchanged variants of the A/B runs at the default floor: {at[4]} comparisons.",
+            f"- Largest A/A |change| of a p50 ratio: {worst * 100:.1f} %. The default p50 floor is that, rounded "
+            "up to half a percent: a change the machine made on its own in 20 runs, in either direction, "
+            "is never a finding.", "",
+            "Every recorded change judged again at other floors (a verdict is a pure function of change, CI "
+            "and floor; `slimbench.compare.judge`):", "",
+            "| p50 floor | A/A regressions | A/A improvements | A/B +10 % caught | A/B +5 % caught | unchanged variants in A/B runs |",
+            "|---|---|---|---|---|---|", *floor_rows, "",
+            "A/A p50 change (candidate / baseline) per variant:", "",
+            "| variant | min | median | max | max abs |", "|---|---|---|---|---|", *rows]
 
 
 # --- where does a ratio's run-to-run spread come from? ---------------------------------------------
@@ -408,6 +447,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--minutes", type=float, default=0, help="start no compare after this many minutes (0: no limit)")
     p.add_argument("--append", action="store_true", help="add the runs to the committed aa-ab.json instead of replacing it")
+    p.add_argument("--render-only", action="store_true", help="measure nothing: rewrite aa-ab.md from aa-ab.json")
     p.set_defaults(func=aa_ab)
     p = sub.add_parser("processes")
     p.add_argument("--n", type=int, default=3)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from slimbench.build.context import BuildContext, library_versions
+from slimbench.build.eta import BuildEta, estimate
 from slimbench.build.recipes import recipe_for
 from slimbench.build.recipes.common import truncation_of
 from slimbench.data import size_warnings
@@ -51,12 +52,18 @@ def build(ctx: BuildContext, names: Sequence[str], force: bool = False) -> dict[
             if spec not in order:
                 order.append(spec)
     out: dict[str, Path] = {}
-    if any(not ctx.is_built(spec.name) or (force and spec.name in names) for spec in order):
+    todo = [s.name for s in order if not ctx.is_built(s.name) or (force and s.name in names)]
+    eta = None
+    if todo:
         for warning in size_warnings(ctx.splits):
             ctx.log(f"warning: {warning}")
+        default_data = ctx.splits.name == "movie-snippets" and ctx.base_override is None
+        estimates = {n: estimate(ctx.root, n, default_data) for n in todo}
+        eta = BuildEta({n: e[0] for n, e in estimates.items()})
+        ctx.log(eta.plan_line(len(order) - len(todo), [e[1] for e in estimates.values() if e[0] is not None]))
     for k, spec in enumerate(order, start=1):
         target = ctx.artifact_dir(spec.name)
-        if ctx.is_built(spec.name) and not (force and spec.name in names):
+        if spec.name not in todo:
             ctx.log(f"[{k}/{len(order)}] {spec.name}: cached at {target}")
         else:
             ctx.log(f"[{k}/{len(order)}] {spec.name}: building ({spec.description or spec.method})")
@@ -74,7 +81,8 @@ def build(ctx: BuildContext, names: Sequence[str], force: bool = False) -> dict[
             acc = m.get("test_accuracy")
             ctx.log(f"[{k}/{len(order)}] {spec.name}: built in {m['build_seconds']:.0f} s, "
                     f"test accuracy {'n/a' if acc is None else f'{acc:.4f}'}, "
-                    f"{sum(m['files'].values()) / 1e6:.1f} MB on disk")
+                    f"{sum(m['files'].values()) / 1e6:.1f} MB on disk; "
+                    + (eta.finished(spec.name, m["build_seconds"]) if eta else ""))
         out[spec.name] = target
     return out
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
+
+from slimbench.zoo import TrainRecipe
 
 BUCKET_BATCHES = 50  # batches per length-sorted chunk: mostly-random batches with little padding
 
@@ -97,13 +99,15 @@ def predict_logits(model: nn.Module, seqs: Sequence[Sequence[int]], batch_size: 
 
 @torch.inference_mode()
 def predict_logits_and_cls(model: nn.Module, seqs: Sequence[Sequence[int]], batch_size: int = 128,
-                           with_cls: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """Logits and (optionally) the last layer's [CLS] hidden state, in input order."""
+                           with_cls: bool = True, desc: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits and (optionally) the last layer's [CLS] hidden state, in input order; with `desc`, a
+    progress bar (a teacher pass over tens of thousands of texts takes minutes)."""
     model.eval()
     order = np.argsort([len(s) for s in seqs], kind="stable")
     out = np.zeros((len(seqs), model.config.num_labels), dtype=np.float32)
     cls = np.zeros((len(seqs), model.config.hidden_size), dtype=np.float32) if with_cls else None
-    for start in range(0, len(order), batch_size):
+    starts = range(0, len(order), batch_size)
+    for start in tqdm(starts, desc=desc, unit="batch", leave=False, mininterval=2.0, disable=desc is None):
         idx = order[start : start + batch_size]
         ids, mask = collate(seqs, idx)
         res = model(input_ids=ids, attention_mask=mask, output_hidden_states=with_cls)
@@ -122,30 +126,30 @@ def fit(
     lengths: Sequence[int],
     loss_on: Callable[[np.ndarray], torch.Tensor],
     evaluate: Callable[[], float],
-    recipe: Mapping[str, Any],
+    recipe: TrainRecipe,
     desc: str,
     extra_modules: Sequence[nn.Module] = (),
 ) -> TrainResult:
     """AdamW with linear warm-up and decay; keeps the weights of the best validation epoch."""
     # The training loop reads top to bottom (epochs, batches, evaluation, early stop, best weights):
     # longer than 60 lines on purpose.
-    seed = int(recipe.get("seed", 0))
+    seed = recipe.seed
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    epochs = int(recipe.get("epochs", 2))
-    batch_size = int(recipe.get("batch_size", 32))
+    epochs = recipe.epochs
+    batch_size = recipe.batch_size
     steps_per_epoch = -(-len(lengths) // batch_size)
     total = epochs * steps_per_epoch
-    warmup = int(float(recipe.get("warmup", 0.1)) * total)
+    warmup = int(recipe.warmup * total)
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
     named = list(model.named_parameters()) + [(f"extra{k}.{n}", p) for k, m in enumerate(extra_modules)
                                               for n, p in m.named_parameters()]
     params = [
         {"params": [p for n, p in named if not n.endswith(no_decay)],
-         "weight_decay": float(recipe.get("weight_decay", 0.01))},
+         "weight_decay": recipe.weight_decay},
         {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
-    opt = torch.optim.AdamW(params, lr=float(recipe.get("lr", 5e-5)))
+    opt = torch.optim.AdamW(params, lr=recipe.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
     result = TrainResult(best_epoch=0, best_val_accuracy=-1.0)
@@ -183,7 +187,7 @@ def fit(
 
 
 def finetune(model: nn.Module, train_seqs: Sequence[Sequence[int]], train_labels: Sequence[int],
-             val_seqs: Sequence[Sequence[int]], val_labels: Sequence[int], recipe: Mapping[str, Any],
+             val_seqs: Sequence[Sequence[int]], val_labels: Sequence[int], recipe: TrainRecipe,
              desc: str = "finetune") -> TrainResult:
     """Cross-entropy fine-tuning on labelled data."""
     labels = torch.tensor(list(train_labels), dtype=torch.long)
@@ -212,7 +216,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 def distill(student: nn.Module, seqs: Sequence[Sequence[int]], teacher_logits: np.ndarray,
             labels: Sequence[int], val_seqs: Sequence[Sequence[int]], val_labels: Sequence[int],
-            recipe: Mapping[str, Any], desc: str = "distill",
+            recipe: TrainRecipe, desc: str = "distill",
             teacher_cls: np.ndarray | None = None) -> TrainResult:
     """Distil from cached teacher logits; rows with label -1 are unlabelled transfer data.
 
@@ -222,9 +226,9 @@ def distill(student: nn.Module, seqs: Sequence[Sequence[int]], teacher_logits: n
     """
     soft = torch.from_numpy(np.asarray(teacher_logits, dtype=np.float32))
     hard = torch.tensor(list(labels), dtype=torch.long)
-    t = float(recipe.get("temperature", 2.0))
-    alpha = float(recipe.get("alpha", 0.7))
-    beta = float(recipe.get("hidden_weight", 0.0))
+    t = recipe.temperature
+    alpha = recipe.alpha
+    beta = recipe.hidden_weight
     target = torch.from_numpy(np.asarray(teacher_cls, dtype=np.float32)) if beta and teacher_cls is not None else None
     proj = nn.Linear(student.config.hidden_size, target.shape[1]) if target is not None else None
 

@@ -34,7 +34,7 @@ def count_parameters(model: Any) -> int:
 
 def check_training_rows(ctx: BuildContext, spec: VariantSpec, what: str) -> None:
     """Refuse a recipe the training split is too small for, naming the numbers (see data.check_trainable)."""
-    check_trainable(ctx.splits, int(spec.train.get("batch_size", 32)), f"{spec.name} ({what})")
+    check_trainable(ctx.splits, spec.recipe.batch_size, f"{spec.name} ({what})")
 
 
 def training_record(result: Any) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def teacher_outputs(ctx: BuildContext, teacher_dir: Path, texts: Sequence[str]) 
     teacher = load_hf(teacher_dir)
     seqs = encode_all(load_tokenizer(teacher_dir), texts, int(m["max_length"]))
     ctx.log(f"  computing teacher outputs for {len(texts)} texts (cached for later students)")
-    logits, cls = predict_logits_and_cls(teacher, seqs, batch_size=64)
+    logits, cls = predict_logits_and_cls(teacher, seqs, batch_size=64, desc="  teacher outputs")
     assert cls is not None
     cache.parent.mkdir(parents=True, exist_ok=True)
     part = cache.with_name(f".{cache.stem}.partial-{os.getpid()}.npz")

@@ -63,7 +63,7 @@ def derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
                 onnx_dynamic_int8(fp32, out / "model.onnx")
             else:
                 feeds, n = calibration_feeds(ctx, spec, out)
-                method = str(spec.calibrate.get("method", "minmax"))
+                method = spec.static_int8.method
                 ctx.log(f"  static INT8: calibrating activation ranges ({method}) on {n} training texts")
                 onnx_static_int8(fp32, out / "model.onnx", feeds, method)
                 record["calibration"] = {"texts": n, "method": method, "split": "train"}
@@ -82,8 +82,8 @@ def calibration_feeds(ctx: BuildContext, spec: VariantSpec, out: Path) -> tuple[
     """Batches of training texts, encoded exactly as the runtime will (the variant's own Encoder)."""
     from slimbench.runtime import Encoder
 
-    n = min(int(spec.calibrate.get("texts", 512)), len(ctx.splits.train))
-    if n < min(CALIBRATION_BATCH, int(spec.calibrate.get("texts", 512))):
+    n = min(spec.static_int8.texts, len(ctx.splits.train))
+    if n < min(CALIBRATION_BATCH, spec.static_int8.texts):
         raise BuildError(f"{spec.name}: static INT8 calibration needs at least {CALIBRATION_BATCH} training texts, "
                          f"the training split has {len(ctx.splits.train)}; give a larger dataset")
     pick = np.random.default_rng(0).choice(len(ctx.splits.train), size=n, replace=False)
@@ -91,7 +91,7 @@ def calibration_feeds(ctx: BuildContext, spec: VariantSpec, out: Path) -> tuple[
     encoder = Encoder(out / TOKENIZER_FILE, spec.max_length, truncation_of(ctx, spec))
     # The histogram calibrators (percentile, entropy) stack every batch's tensors, so they need one
     # shape: pad those batches to max_length. MinMax takes each batch as it comes.
-    fixed = spec.calibrate.get("method", "minmax") != "minmax"
+    fixed = spec.static_int8.method != "minmax"
     feeds = []
     for start in range(0, n, CALIBRATION_BATCH):
         ids, mask = encoder(texts[start : start + CALIBRATION_BATCH])

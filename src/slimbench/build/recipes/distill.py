@@ -32,9 +32,9 @@ def distill_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str,
     check_training_rows(ctx, spec, "distillation")
     splits = ctx.splits
     train_texts = [e.text for e in splits.train]
-    transfer = list(ctx.transfer_loader()) if spec.train.get("transfer_data") else []
-    copies = int(spec.train.get("augment_copies", 0))
-    augmented = augment(train_texts, copies, seed=int(spec.train.get("seed", 0))) if copies else []
+    transfer = list(ctx.transfer_loader()) if spec.recipe.transfer_data else []
+    copies = spec.recipe.augment_copies
+    augmented = augment(train_texts, copies, seed=spec.recipe.seed) if copies else []
     texts = train_texts + transfer + augmented
     labels = [e.label for e in splits.train] + [-1] * (len(transfer) + len(augmented))
     teacher_logits, teacher_cls = teacher_outputs(ctx, teacher_dir, texts)
@@ -44,7 +44,7 @@ def distill_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str,
     seqs = encode_all(student_tok, texts, spec.max_length, spec.truncation)
     val_seqs = encode_all(student_tok, [e.text for e in splits.val], spec.max_length, spec.truncation)
     result = distill(student, seqs, teacher_logits, labels, val_seqs, [e.label for e in splits.val],
-                     spec.train, desc=f"{spec.name} distill", teacher_cls=teacher_cls)
+                     spec.recipe, desc=f"{spec.name} distill", teacher_cls=teacher_cls)
     save_hf(student, out)
     (out / TOKENIZER_FILE).write_text(json.dumps(student_tok_json, ensure_ascii=False))
     return {"format": "hf", "model_file": "model.safetensors", "parameters": count_parameters(student),
@@ -80,7 +80,7 @@ def init_student(ctx: BuildContext, spec: VariantSpec, teacher_dir: Path,
         setattr(config, key, value)
     if kept is not None:
         config.vocab_size = len(kept)
-    torch.manual_seed(int(spec.train.get("seed", 0)))
+    torch.manual_seed(spec.recipe.seed)
     student = AutoModelForSequenceClassification.from_config(config)
     with torch.no_grad():
         _init_embeddings(spec, teacher, student, kept)

@@ -37,7 +37,7 @@ def finetune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str
         record["used_as_is"] = True
     else:
         check_training_rows(ctx, spec, "fine-tuning")
-        torch.manual_seed(int(spec.train.get("seed", 0)))
+        torch.manual_seed(spec.recipe.seed)
         try:
             # ignore_mismatched_sizes lets a head of another label count be replaced; any other
             # mismatch means config.json does not describe these weights, which we refuse below.
@@ -63,7 +63,7 @@ def finetune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str
         train_seqs = encode_all(tok, [e.text for e in splits.train], spec.max_length)
         val_seqs = encode_all(tok, [e.text for e in splits.val], spec.max_length)
         result = finetune(model, train_seqs, [e.label for e in splits.train], val_seqs,
-                          [e.label for e in splits.val], spec.train, desc=f"{spec.name} finetune")
+                          [e.label for e in splits.val], spec.recipe, desc=f"{spec.name} finetune")
         record["training"] = training_record(result)
     save_hf(model, out)
     (out / TOKENIZER_FILE).write_text(tok_json, encoding="utf-8")
@@ -87,7 +87,7 @@ def random_init(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, An
     config.num_labels = ctx.splits.num_labels
     config.id2label = dict(enumerate(ctx.splits.labels))
     config.label2id = {n: i for i, n in enumerate(ctx.splits.labels)}
-    torch.manual_seed(int(spec.train.get("seed", 0)))
+    torch.manual_seed(spec.recipe.seed)
     model = AutoModelForSequenceClassification.from_config(config)
     save_hf(model, out)
     (out / TOKENIZER_FILE).write_text(tokenizer_json(reference), encoding="utf-8")

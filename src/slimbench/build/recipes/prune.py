@@ -34,8 +34,8 @@ def prune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, A
     sm = read_manifest(src_dir)
     if sm.get("format") != "hf":
         raise BuildError(f"{spec.name}: source {spec.source!r} must be a plain torch fp32 variant")
-    cfg = spec.prune
-    if spec.method == "distill" or cfg.get("heads", 0.0) > 0 or cfg.get("ffn", 0.0) > 0:
+    cfg = spec.pruning
+    if spec.method == "distill" or cfg.structured:
         check_training_rows(ctx, spec, "pruning (importance scoring and recovery)")
     shutil.copyfile(src_dir / TOKENIZER_FILE, out / TOKENIZER_FILE)
     tok = load_tokenizer(src_dir)
@@ -58,22 +58,22 @@ def prune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, A
         stage["recovery"] = None
         if recover:
             assert teacher_logits is not None
-            result = distill(model, seqs, teacher_logits, train_labels, val_seqs, val_labels, spec.train,
+            result = distill(model, seqs, teacher_logits, train_labels, val_seqs, val_labels, spec.recipe,
                              desc=f"{spec.name} {label}")
             stage["recovery"] = training_record(result)
         stage["val_accuracy"] = val_accuracy()
         stages.append(stage)
 
-    structured = cfg.get("heads", 0.0) > 0 or cfg.get("ffn", 0.0) > 0
+    structured = cfg.structured
     if structured:
         _prune_structure(ctx, spec, model, seqs, train_labels)
         stage = {"stage": "structured", "structure": P.structure_of(model), "val_accuracy_pruned": val_accuracy()}
         ctx.log(f"  structured pruning: {params_before:,} -> {count_parameters(model):,} parameters, "
                 f"val accuracy before recovery {stage['val_accuracy_pruned']:.4f}")
         recover_stage(stage, "recover")
-    if cfg.get("sparsity", 0.0) > 0:
-        scope = str(cfg.get("scope", "global"))
-        for k, target in enumerate(P.sparsity_schedule(float(cfg["sparsity"]), int(cfg.get("rounds", 1))), 1):
+    if cfg.sparsity > 0:
+        scope = cfg.scope
+        for k, target in enumerate(P.sparsity_schedule(cfg.sparsity, cfg.rounds), 1):
             P.magnitude_prune(model, target, scope)
             stage = {"stage": f"magnitude {k}", "target_sparsity": target, "scope": scope,
                      "val_accuracy_pruned": val_accuracy()}
@@ -114,9 +114,9 @@ def _prune_structure(ctx: BuildContext, spec: VariantSpec, model: Any, seqs: lis
     from slimbench.build import prune as P
     from slimbench.build.train import collate
 
-    cfg = spec.prune
-    n = min(int(cfg.get("importance_texts", 2048)), len(seqs))
-    pick = np.random.default_rng(int(spec.train.get("seed", 0))).choice(len(seqs), size=n, replace=False)
+    cfg = spec.pruning
+    n = min(cfg.importance_texts, len(seqs))
+    pick = np.random.default_rng(spec.recipe.seed).choice(len(seqs), size=n, replace=False)
     batches = []
     for start in range(0, n, 32):
         idx = pick[start : start + 32]
@@ -128,9 +128,9 @@ def _prune_structure(ctx: BuildContext, spec: VariantSpec, model: Any, seqs: lis
         return torch.nn.functional.cross_entropy(logits, batch["labels"])
 
     ctx.log(f"  scoring heads and FFN neurons on {n} training texts (Michel et al. 2019 gradient importance)")
-    if cfg.get("heads", 0.0) > 0:
-        keep = P.select_heads(P.head_importance(model, batches, loss_fn), float(cfg["heads"]))
+    if cfg.heads > 0:
+        keep = P.select_heads(P.head_importance(model, batches, loss_fn), cfg.heads)
         P.prune_heads(model, keep)
-    if cfg.get("ffn", 0.0) > 0:
-        keep = P.select_neurons(P.ffn_importance(model, batches, loss_fn), float(cfg["ffn"]))
+    if cfg.ffn > 0:
+        keep = P.select_neurons(P.ffn_importance(model, batches, loss_fn), cfg.ffn)
         P.prune_ffn(model, keep)
