@@ -5,6 +5,7 @@ are measured and saved."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,17 @@ def test_crash_is_a_failed_row_and_the_rest_is_saved(full_run):
     assert {m.metric for m in crashed} == {"load", "memory", "latency", "throughput", "accuracy"}
     assert all(m.status == "failed" and "SIGSEGV" in (m.error or "") for m in crashed), crashed
     assert "crashy / load: probe of crashy-" in proc.stdout and "crashed with SIGSEGV" in proc.stdout
+
+
+def test_progress_reaches_the_terminal_while_pytest_captures(full_run):
+    """The measuring runs inside the first test that needs it, for minutes: its progress lines must
+    not be swallowed by pytest's capture. Missing variants are built first, by a child build."""
+    _, proc = full_run
+    err = proc.stderr
+    assert "standard, fast, crashy not built; building first (`slimbench.cli build --variants" in err, err[-3000:]
+    assert "[3/3] crashy: built in" in err  # the child's own progress, passed on
+    assert re.search(r"slimbench: starting \d timing workers", err) and "slimbench: timing workers done: workers start" in err
+    assert "slimbench: fresh-process probes done in" in err
 
 
 def test_latency_and_ratios_match_the_known_sleeps(full_run):

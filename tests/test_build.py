@@ -69,6 +69,27 @@ def test_rebuild_gives_the_same_predictions(tiny_zoo, tiny_built, tmp_path, cont
         np.testing.assert_allclose(a.predict_logits(texts), b.predict_logits(texts), atol=1e-5)
 
 
+def test_a_build_in_the_cache_remembers_its_test_labels_and_gzip_sizes(tiny_zoo, tmp_path, monkeypatch, context_for):
+    """The evaluation's test-split labels go to `slimbench.memo` under the key a compare computes for
+    the same artifact and code; they are the labels a fresh runner predicts."""
+    from slimbench import memo
+    from slimbench.measure import runtime_files
+    from slimbench.runtime import predict_in_batches
+
+    monkeypatch.setenv("SLIMBENCH_CACHE", str(tmp_path / "cache"))
+    ctx = context_for(tiny_zoo, tmp_path / "cache" / "artifacts")
+    target = build(ctx, ["standard"])["standard"]
+    texts = [e.text for e in ctx.splits.test]
+    key = memo.prediction_key(memo.code_fingerprint(memo.running_code()), target, texts, ctx.threads)
+    labels = memo.get("predictions", key)
+    with open_runner(target, threads=ctx.threads) as runner:
+        assert labels == predict_in_batches(runner, texts, memo.TEST_SPLIT_BATCH)
+    accuracy = np.mean(np.asarray(labels) == np.asarray([e.label for e in ctx.splits.test]))
+    assert accuracy == pytest.approx(read_manifest(target)["test_accuracy"])
+    monkeypatch.setattr(memo, "gzip_size", lambda *a: pytest.fail("not remembered"))
+    assert all(memo.gzip_size_memo(p) > 0 for p in runtime_files(target))
+
+
 def test_interrupted_build_leaves_nothing_that_looks_done(tiny_zoo, tmp_path, monkeypatch, context_for):
     ctx = context_for(tiny_zoo, tmp_path)
 

@@ -53,3 +53,41 @@ def test_garbage_results_files_never_give_a_traceback(tmp_path, content):
         out = cli(*args)
         assert out.returncode == 2, (args, out.stdout, out.stderr)
         assert "Traceback" not in out.stderr and out.stderr.startswith("slimbench: error:")
+
+
+def test_the_shared_inputs_are_declared_once_for_every_entry_point():
+    """`slimbench build`, `slimbench compare` and the pytest plugin take the same inputs, with the
+    same defaults, from one table (`slimbench.options`)."""
+    import argparse
+
+    from slimbench.cli import build_parser
+    from slimbench.options import INPUTS
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for command in ("build", "list", "sweep", "plan", "compare"):
+        dests = {a.dest: a for a in sub.choices[command]._actions}
+        for flag, kwargs in INPUTS:
+            if command == "compare" and flag == "models":
+                continue  # each side of a compare has its own models/
+            action = dests[flag.replace("-", "_")]
+            assert action.default == kwargs["default"] and action.help == kwargs["help"], (command, flag)
+
+    class Group:
+        def __init__(self):
+            self.options = {}
+
+        def addoption(self, name, **kwargs):
+            self.options[name] = kwargs
+
+    class Parser:
+        group = Group()
+
+        def getgroup(self, *args):
+            return self.group
+
+    from slimbench.plugin import pytest_addoption
+
+    pytest_addoption(Parser())
+    for flag, kwargs in INPUTS:
+        assert Parser.group.options[f"--slimbench-{flag}"] == kwargs, flag

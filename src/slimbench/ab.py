@@ -44,7 +44,6 @@ SCHEMA = 1
 # Floors on a paired ratio, calibrated from A/A runs on the 2-core reference VM (reports/evidence/
 # paired/): the largest |change| of 20 A/A compares, rounded up. Override with --floor FIGURE=F.
 DEFAULT_FLOORS: dict[str, float] = {"p50": 0.065, "p90": 0.10, "batch": 0.25, "start": 0.15, "peak_rss": 0.10}
-PREDICT_BATCH = 64  # batch size of the test-split pass (accuracy)
 STARTUP_PREDICTIONS = 5  # warm predictions before a start-up probe reads peak RSS (both sides alike)
 MIN_ROUNDS = 6  # fewer paired rounds than this cannot make a timing verdict, only "inconclusive"
 # Deterministic tolerances: the gate's defaults (gate_rules.CATALOGUE).
@@ -153,13 +152,9 @@ class Measured:
 
 def code_fingerprint(side: Side) -> str:
     """sha256 over the side's slimbench sources: equal fingerprints run the same code."""
-    import hashlib
+    from slimbench.memo import code_fingerprint as fingerprint
 
-    h = hashlib.sha256()
-    for path in sorted((side.src / "slimbench").rglob("*.py")):
-        h.update(str(path.relative_to(side.src)).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
+    return fingerprint(side.src)
 
 
 def _log(message: str) -> None:
@@ -222,13 +217,10 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
 
 
 def prediction_key(side: Side, artifact: Path, texts: Sequence[str], threads: int) -> list[Any]:
-    """Everything a worker's test-split labels depend on: the artifact's files, the side's code, the
-    interpreter and numeric libraries, the sentences, the batch size and thread count, extra work."""
-    from slimbench.memo import environment_key, file_key, texts_digest
+    """What a worker's test-split labels depend on (`memo.prediction_key`), with the side's code."""
+    from slimbench import memo
 
-    files = sorted(p for p in Path(artifact).iterdir() if p.is_file())
-    return ["predict_all", PREDICT_BATCH, threads, dict(side.extra_work), code_fingerprint(side),
-            environment_key(), texts_digest(texts), [file_key(p) for p in files]]
+    return memo.prediction_key(code_fingerprint(side), artifact, texts, threads, side.extra_work)
 
 
 def _predict_test_split(pool: Any, sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]],
@@ -238,6 +230,7 @@ def _predict_test_split(pool: Any, sides: Sequence[Side], artifacts: Mapping[str
     variant whose two sides are the same artifact run by the same code is predicted once, and a
     key predicted by an earlier compare is read from the cache (`slimbench.memo`)."""
     from slimbench import memo
+    from slimbench.memo import TEST_SPLIT_BATCH
 
     by_key: dict[str, list[Any]] = {}
     for side in sides:
@@ -256,7 +249,7 @@ def _predict_test_split(pool: Any, sides: Sequence[Side], artifacts: Mapping[str
             out.labels[key] = hit
             out.label_source[key] = "same artifact files and code as an earlier run: cached labels"
             continue
-        reply = pool.request(key, {"op": "predict_all", "batch_size": PREDICT_BATCH})
+        reply = pool.request(key, {"op": "predict_all", "batch_size": TEST_SPLIT_BATCH})
         if reply is not None:
             out.labels[key] = reply["labels"]
             if cacheable:

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,33 @@ def gzip_size_memo(path: Path, level: int = 6) -> int:
     size = gzip_size(path, level)
     put("gzip-size", key, size)
     return size
+
+
+TEST_SPLIT_BATCH = 64  # batch size of every pass over the test split (build evaluation, compare, bench)
+
+
+def code_fingerprint(src: Path) -> str:
+    """sha256 over the slimbench sources under `src` (a checkout's src/): equal fingerprints run the
+    same code."""
+    h = hashlib.sha256()
+    for path in sorted((Path(src) / "slimbench").rglob("*.py")):
+        h.update(str(path.relative_to(src)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def running_code() -> Path:
+    """The src/ this process imports slimbench from."""
+    return Path(__file__).resolve().parents[1]
+
+
+def prediction_key(code: str, artifact: Path, texts: Sequence[str], threads: int,
+                   extra_work: Mapping[str, float] | None = None) -> list[Any]:
+    """Everything a pass's test-split labels depend on: the artifact's files, the code, the
+    interpreter and numeric libraries, the sentences, the batch size and thread count, extra work."""
+    files = sorted(p for p in Path(artifact).iterdir() if p.is_file())
+    return ["predict_all", TEST_SPLIT_BATCH, threads, dict(extra_work or {}), code, environment_key(),
+            texts_digest(texts), [file_key(p) for p in files]]
 
 
 def environment_key() -> list[str]:

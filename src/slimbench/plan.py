@@ -13,8 +13,8 @@ from typing import Any
 from slimbench.build.eta import estimate, minutes
 
 # The reference VM's benchmark pass of the 12-variant default zoo (all five measurements, paired
-# latency with its extra rounds): 785 s, ~65 s a variant (reports/REPORT.md's run).
-BENCH_S_PER_VARIANT = 65.0
+# latency with its extra rounds): 810 s, ~68 s a variant (reports/REPORT.md's run, 2026-12-01).
+BENCH_S_PER_VARIANT = 68.0
 REPORT_S = 15.0
 
 

@@ -299,7 +299,9 @@ class BenchSession:
             from slimbench.runtime import read_manifest, verify_artifact
 
             if not self.ctx.is_built(name) and self.config.build_missing and name not in self._build_tried:
-                self.build_in_child([name])
+                # every selected variant that is missing, in one child build (shared sources built once)
+                missing = [n for n in self.variant_names() if not self.ctx.is_built(n) and n not in self._build_tried]
+                self.build_in_child(missing if name in missing else [name, *missing])
             if name in self._build_failures and not self.ctx.is_built(name):
                 from slimbench.errors import ArtifactError
 
@@ -531,8 +533,23 @@ class BenchSession:
 WARM_RELOADS = 3
 
 
+_CAPTURE: list[Any] = []  # pytest's capture manager, once configured
+
+
 def log(message: str) -> None:
-    print(message, file=sys.__stderr__, flush=True)
+    """A progress line on the terminal now, even while pytest captures the running test's output
+    (the measuring happens inside the first test that needs it and lasts minutes)."""
+    capman = _CAPTURE[0] if _CAPTURE else None
+    if capman is not None:
+        with capman.global_and_fixture_disabled():
+            print(message, file=sys.stderr, flush=True)
+    else:
+        print(message, file=sys.__stderr__, flush=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _CAPTURE and _CAPTURE[0] is config.pluginmanager.getplugin("capturemanager"):
+        _CAPTURE.clear()
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-benchmark has made its session
@@ -544,6 +561,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not hasattr(config.option, "variants"):
         return
+    _CAPTURE[:] = [config.pluginmanager.getplugin("capturemanager")]
     variants = config.getoption("variants")
     if variants is not None and not variants.strip(" ,"):
         raise pytest.UsageError("--variants is empty; name at least one variant (or leave it out for the whole zoo)")

@@ -148,8 +148,10 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
                 "val": len(ctx.splits.val), "test": len(ctx.splits.test)},
         }
         manifest.update(recipe_for(spec)(ctx, spec, tmp))
+        test_labels = None
         if spec.runtime != "calibration":  # calibration variants may be built to crash or hang
-            manifest.update(_evaluate(ctx, tmp, manifest))
+            evaluated, test_labels = _evaluate(ctx, tmp, manifest)
+            manifest.update(evaluated)
         manifest["files"] = _dir_files(tmp)
         manifest["files_sha256"] = _dir_sha256(tmp)
         manifest["build_seconds"] = time.perf_counter() - start
@@ -160,20 +162,41 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
         os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    _remember(ctx, target, test_labels)
 
 
-def _evaluate(ctx: BuildContext, directory: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Validation and test accuracy through the public runner (test is reported, never selected on)."""
+def _remember(ctx: BuildContext, target: Path, test_labels: list[int] | None) -> None:
+    """Put into `slimbench.memo` what a later pass would compute again from the published files:
+    their gzip sizes, and the test-split labels the evaluation just predicted (the public runner,
+    the same batches and sentences as a compare's or a benchmark's pass, keyed by this code)."""
+    from slimbench import memo
+
+    if not memo.in_cache(target):
+        return
+    for path in runtime_files(target):
+        memo.gzip_size_memo(path)
+    if test_labels is not None:
+        key = memo.prediction_key(memo.code_fingerprint(memo.running_code()), target,
+                                  [e.text for e in ctx.splits.test], ctx.threads)
+        memo.put("predictions", key, test_labels)
+
+
+def _evaluate(ctx: BuildContext, directory: Path, manifest: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
+    """Validation and test accuracy through the public runner (test is reported, never selected on),
+    and the test split's labels."""
+    from slimbench.memo import TEST_SPLIT_BATCH
+
     (directory / MANIFEST).write_text(json.dumps(manifest))
     runner = open_runner(directory, threads=ctx.threads)
     try:
         out: dict[str, Any] = {}
+        pred: list[int] = []
         for split in ("val", "test"):
             part = getattr(ctx.splits, split)
-            pred = predict_in_batches(runner, [e.text for e in part])
+            pred = predict_in_batches(runner, [e.text for e in part], TEST_SPLIT_BATCH)
             gold = [e.label for e in part]
             out[f"{split}_accuracy"] = float(np.mean(np.asarray(pred) == np.asarray(gold)))
             out[f"{split}_macro_f1"] = macro_f1(pred, gold, ctx.splits.num_labels)
-        return out
+        return out, pred
     finally:
         runner.close()
