@@ -30,9 +30,12 @@ def test_estimates_come_from_the_latest_earlier_build_then_the_reference(tmp_pat
 def test_the_eta_follows_the_machine():
     eta = BuildEta({"a": 100.0, "b": 300.0, "c": None}, started=0.0)
     line = eta.plan_line(2, ["the reference 2-core VM"])
-    assert "3 to build, 2 cached" in line and "about 7 min plus the unknown ones" in line and "c ?" in line
+    assert "3 to build, 2 cached" in line and "about 7 min plus the ones marked ?" in line and "c ?" in line
     progress = eta.finished("a", 200.0)  # twice as slow as estimated
-    assert "about 10 min left for 2 more" in progress and "2.0x the estimates" in progress
+    assert "about 10 min left for 1 more and 1 without an estimate" in progress and "2.0x the estimates" in progress
+    unknown = BuildEta({"x": None, "y": None}, started=0.0)
+    assert unknown.plan_line(0, []).startswith("build plan: 2 to build, 0 cached: x, y; no time estimate")
+    assert unknown.finished("x", 3.0).endswith(", 1 more to build")
 
 
 def test_plan_says_each_step_of_make_report(tmp_path, capsys):

@@ -66,11 +66,13 @@ class BuildEta:
 
     def plan_line(self, cached: int, sources: Sequence[str]) -> str:
         known = [s for s in self.todo.values() if s is not None]
+        head = f"build plan: {len(self.todo)} to build, {cached} cached"
+        if not known:
+            return (f"{head}: {', '.join(self.todo)}; no time estimate (no earlier build of them here, and the "
+                    "reference times are for the default dataset and checkpoint)")
         parts = ", ".join(f"{n} ~{minutes(s)}" if s is not None else f"{n} ?" for n, s in self.todo.items())
-        total = f"about {minutes(sum(known))}" + (" plus the unknown ones" if len(known) < len(self.todo) else "")
-        where = " and ".join(sorted(set(sources))) or "nothing"
-        return (f"build plan: {len(self.todo)} to build, {cached} cached; {total} (estimates from {where}): "
-                f"{parts}")
+        total = f"about {minutes(sum(known))}" + (" plus the ones marked ?" if len(known) < len(self.todo) else "")
+        return f"{head}; {total} (estimates from {' and '.join(sorted(set(sources)))}): {parts}"
 
     def finished(self, name: str, seconds: float) -> str:
         """Record a finished variant; the progress line with the whole build's ETA."""
@@ -82,8 +84,12 @@ class BuildEta:
         left = [s for s in self.todo.values() if s is not None]
         elapsed = time.perf_counter() - self.started
         text = f"{minutes(elapsed)} elapsed"
-        if self.todo:
-            text += f", about {minutes(sum(left) * pace)} left for {len(self.todo)} more"
+        if self.todo and not left:
+            text += f", {len(self.todo)} more to build"
+        elif self.todo:
+            unknown = len(self.todo) - len(left)
+            text += f", about {minutes(sum(left) * pace)} left for {len(left)} more" + (
+                f" and {unknown} without an estimate" if unknown else "")
             if pace > 1.25 or pace < 0.8:
                 text += f" (this machine runs at {pace:.1f}x the estimates)"
         return text
