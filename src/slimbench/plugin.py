@@ -472,19 +472,8 @@ class BenchSession:
                 out.throughput = run_rounds(pool.alive, cfg.throughput_rounds, pool.blocks("batch", 2, size),
                                             discard=1, progress=progress_log(log, "slimbench: throughput"),
                                             settle_s=cfg.latency_settle_s)
-            phase["throughput"], t = time.perf_counter() - t, time.perf_counter()
-            for key in pool.alive:
-                if self.needs("accuracy") != set():
-                    reply = pool.request(key, {"op": "predict_all", "batch_size": 64})
-                    if reply is not None:
-                        out.labels[key], out.accuracy_pass_s[key] = reply["labels"], reply["s"][0]
-            phase["accuracy"], t = time.perf_counter() - t, time.perf_counter()
-            for key in pool.alive:
-                if self.needs("load") != set():
-                    reply = pool.request(key, {"op": "reload", "n": WARM_RELOADS})
-                    if reply is not None:
-                        out.reload_s[key] = reply["s"]
-            phase["warm_reload"] = time.perf_counter() - t
+            phase["throughput"] = time.perf_counter() - t
+            phase.update(self._passes(pool, out))
             out.errors.update(pool.errors)
             out.how = {"method": "worker process per variant, all alive together, interleaved rounds in a "
                                  "rotated order, a pause before each block, first call of each block discarded",
@@ -497,6 +486,24 @@ class BenchSession:
                        "phase_s": {k: round(v, 1) for k, v in phase.items()}}
         log("slimbench: timing workers done: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in phase.items()))
         return out
+
+    def _passes(self, pool: Any, out: TimedSet) -> dict[str, float]:
+        """Each worker's pass over the test split (labels for accuracy) and its warm reloads; the
+        seconds each took in all."""
+        phase, t = {}, time.perf_counter()
+        if self.needs("accuracy") != set():
+            for key in pool.alive:
+                reply = pool.request(key, {"op": "predict_all", "batch_size": 64})
+                if reply is not None:
+                    out.labels[key], out.accuracy_pass_s[key] = reply["labels"], reply["s"][0]
+        phase["accuracy"], t = time.perf_counter() - t, time.perf_counter()
+        if self.needs("load") != set():
+            for key in pool.alive:
+                reply = pool.request(key, {"op": "reload", "n": WARM_RELOADS})
+                if reply is not None:
+                    out.reload_s[key] = reply["s"]
+        phase["warm_reload"] = time.perf_counter() - t
+        return phase
 
     def timed_rounds(self, variant: Variant, metric: str) -> list[list[float] | None]:
         t = self.timed()
