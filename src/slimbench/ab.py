@@ -35,6 +35,7 @@ import numpy as np
 
 from slimbench.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, judge, judge_drop, judge_growth
 from slimbench.errors import SlimbenchError
+from slimbench.fsutil import atomic_write_text
 from slimbench.gate import fmt
 
 SIDES = ("baseline", "candidate")
@@ -216,13 +217,6 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
     return out
 
 
-def prediction_key(side: Side, artifact: Path, texts: Sequence[str], threads: int) -> list[Any]:
-    """What a worker's test-split labels depend on (`memo.prediction_key`), with the side's code."""
-    from slimbench import memo
-
-    return memo.prediction_key(code_fingerprint(side), artifact, texts, threads, side.extra_work)
-
-
 def _predict_test_split(pool: Any, sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]],
                         variants: Sequence[str], texts: Sequence[str], threads: int, out: Measured) -> None:
     """Every worker's labels for the test split, for accuracy. Labels are a pure function of the
@@ -232,18 +226,21 @@ def _predict_test_split(pool: Any, sides: Sequence[Side], artifacts: Mapping[str
     from slimbench import memo
     from slimbench.memo import TEST_SPLIT_BATCH
 
-    by_key: dict[str, list[Any]] = {}
+    by_key: dict[str, list[Any]] = {}  # worker -> what its labels depend on (`memo.prediction_key`)
+    artifact_of: dict[str, Path] = {}
     for side in sides:
+        code = code_fingerprint(side)
         for v in variants:
             if side.key(v) in pool.alive:
-                by_key[side.key(v)] = prediction_key(side, artifacts[side.name][v], texts, threads)
+                artifact_of[side.key(v)] = artifacts[side.name][v]
+                by_key[side.key(v)] = memo.prediction_key(code, artifacts[side.name][v], texts, threads, side.extra_work)
     for key in pool.alive:
         earlier = next((k for k in out.labels if by_key.get(k) == by_key[key]), None)
         if earlier is not None:
             out.labels[key] = out.labels[earlier]
             out.label_source[key] = out.label_source.get(earlier, "same artifact and code on both sides: predicted once")
             continue
-        cacheable = memo.in_cache(artifacts[key.split(":", 1)[0]][key.split(":", 1)[1]])
+        cacheable = memo.in_cache(artifact_of[key])
         hit = memo.get("predictions", by_key[key]) if cacheable else None
         if isinstance(hit, list) and len(hit) == len(texts):
             out.labels[key] = hit
@@ -456,9 +453,7 @@ def _write_json(out: Path, sides: Sequence[Side], variants: Sequence[str], extra
                       "throughput": measured.throughput.blocks if measured.throughput else {}},
            "start_s": measured.start, "peak_rss_bytes": measured.peak_rss}
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".partial")
-    tmp.write_text(json.dumps(doc, indent=1))
-    tmp.replace(out)
+    atomic_write_text(out, json.dumps(doc, indent=1))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

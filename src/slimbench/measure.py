@@ -73,14 +73,7 @@ def weights_sparsity(path: Path) -> float:
     """`sparsity` of a weights file, computed once per file contents in the cache (`memo`)."""
     from slimbench import memo
 
-    key = ["sparsity", *memo.file_key(path)] if memo.in_cache(path) else None
-    hit = memo.get("sparsity", key) if key else None
-    if isinstance(hit, float):
-        return hit
-    value = float(sparsity(weight_tensors(path))[0])
-    if key:
-        memo.put("sparsity", key, value)
-    return value
+    return memo.of_file("sparsity", path, lambda: float(sparsity(weight_tensors(path))[0]), float, "sparsity")
 
 
 def file_figures(artifact_dir: Path, manifest: dict[str, Any]) -> dict[str, Figure]:

@@ -12,17 +12,20 @@ unreadable entry is a miss, never an error.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from slimbench.fsutil import atomic_write_text
 from slimbench.paths import cache_root
+
+T = TypeVar("T")
 
 
 def in_cache(path: Path) -> bool:
@@ -92,17 +95,23 @@ def gzip_size(path: Path, level: int = 6) -> int:
     return size
 
 
+def of_file(namespace: str, path: Path, compute: Callable[[], T], kind: type, *params: Any) -> T:
+    """`compute()` -- a result of the file's contents (and `params`) -- once per file in the cache
+    root; a stored value of another `kind` is a miss."""
+    if not in_cache(path):
+        return compute()
+    key = [*params, *file_key(path)]
+    hit = get(namespace, key)
+    if isinstance(hit, kind):
+        return hit  # type: ignore[return-value]
+    value = compute()
+    put(namespace, key, value)
+    return value
+
+
 def gzip_size_memo(path: Path, level: int = 6) -> int:
     """`gzip_size`, computed once per file contents (a 90 MB model takes ~4 s on this VM)."""
-    if not in_cache(path):
-        return gzip_size(path, level)
-    key = ["gzip", level, *file_key(path)]
-    hit = get("gzip-size", key)
-    if isinstance(hit, int):
-        return hit
-    size = gzip_size(path, level)
-    put("gzip-size", key, size)
-    return size
+    return of_file("gzip-size", path, lambda: gzip_size(path, level), int, "gzip", level)
 
 
 TEST_SPLIT_BATCH = 64  # batch size of every pass over the test split (build evaluation, compare, bench)
@@ -128,12 +137,14 @@ def prediction_key(code: str, artifact: Path, texts: Sequence[str], threads: int
     """Everything a pass's test-split labels depend on: the artifact's files, the code, the
     interpreter and numeric libraries, the sentences, the batch size and thread count, extra work."""
     files = sorted(p for p in Path(artifact).iterdir() if p.is_file())
-    return ["predict_all", TEST_SPLIT_BATCH, threads, dict(extra_work or {}), code, environment_key(),
+    return ["predict_all", TEST_SPLIT_BATCH, threads, dict(extra_work or {}), code, list(environment_key()),
             texts_digest(texts), [file_key(p) for p in files]]
 
 
-def environment_key() -> list[str]:
-    """The interpreter and the numeric libraries a runtime runs on (they decide predicted labels too)."""
+@functools.cache
+def environment_key() -> tuple[str, ...]:
+    """The interpreter and the numeric libraries a runtime runs on (they decide predicted labels too);
+    read once per process."""
     from importlib import metadata
 
     out = [os.path.realpath(sys.executable)]
@@ -142,4 +153,4 @@ def environment_key() -> list[str]:
             out.append(f"{dist}=={metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             out.append(f"{dist}: absent")
-    return out
+    return tuple(out)

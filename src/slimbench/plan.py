@@ -21,11 +21,7 @@ REPORT_S = 15.0
 def _step(ctx: Any, names: list[str], default_data: bool, skip: frozenset[str] = frozenset()) -> tuple[float, int, int, int]:
     """(estimated seconds, cached, to build, unknown estimates) for building `names` and their
     sources, leaving out `skip` (built by an earlier step)."""
-    order: list[str] = []
-    for name in names:
-        for spec in ctx.zoo.ancestors(name):
-            if spec.name not in order and spec.name not in skip:
-                order.append(spec.name)
+    order = [spec.name for spec in ctx.zoo.build_order(names) if spec.name not in skip]
     todo = [n for n in order if not ctx.is_built(n)]
     found = [estimate(ctx.root, n, default_data)[0] for n in todo]
     return sum(s for s in found if s is not None), len(order) - len(todo), len(todo), sum(s is None for s in found)

@@ -338,9 +338,8 @@ class BenchSession:
 
         cfg = self.config
         self._build_tried.update(names)
-        cmd = [sys.executable, "-m", "slimbench.cli", "build", "--variants", ",".join(names), "--threads",
-               str(os.cpu_count() or 1), "--dataset", cfg.dataset, "--text-column", cfg.text_column,
-               "--label-column", cfg.label_column]
+        cmd = [sys.executable, "-m", "slimbench.cli", "build", "--variants", ",".join(names), "--dataset", cfg.dataset,
+               "--text-column", cfg.text_column, "--label-column", cfg.label_column]
         for flag, value in (("--models", cfg.models), ("--cache", cfg.cache), ("--base", cfg.base),
                             ("--test-file", cfg.test_file)):
             if value:
@@ -490,10 +489,12 @@ class BenchSession:
     def _passes(self, pool: Any, out: TimedSet) -> dict[str, float]:
         """Each worker's pass over the test split (labels for accuracy) and its warm reloads; the
         seconds each took in all."""
+        from slimbench.memo import TEST_SPLIT_BATCH
+
         phase, t = {}, time.perf_counter()
         if self.needs("accuracy") != set():
             for key in pool.alive:
-                reply = pool.request(key, {"op": "predict_all", "batch_size": 64})
+                reply = pool.request(key, {"op": "predict_all", "batch_size": TEST_SPLIT_BATCH})
                 if reply is not None:
                     out.labels[key], out.accuracy_pass_s[key] = reply["labels"], reply["s"][0]
         phase["accuracy"], t = time.perf_counter() - t, time.perf_counter()

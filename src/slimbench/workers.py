@@ -171,8 +171,8 @@ class WorkerPool:
             for key in list(self.workers):
                 self._wait(key)
         else:
-            for i in range(0, len(specs), max(1, together)):
-                group = specs[i:i + max(1, together)]
+            step = max(1, together)
+            for group in (specs[i:i + step] for i in range(0, len(specs), step)):
                 for spec in group:
                     self.workers[spec.key] = Worker(spec, texts, timeout_s, startup_predictions)
                 for spec in group:

@@ -361,6 +361,13 @@ class Zoo:
             current = spec.source
         return list(reversed(chain))
 
+    def build_order(self, names: Iterable[str]) -> list[VariantSpec]:
+        """The named variants and their ancestors, each once, every source before what derives from it."""
+        order: list[VariantSpec] = []
+        for name in names:
+            order += [spec for spec in self.ancestors(name) if spec not in order]
+        return order
+
     def spec_hash(self, name: str, inputs: Mapping[str, str] | None = None) -> str:
         """sha256 of the spec, its ancestors and the pinned inputs (assets, dataset fingerprint)."""
         h = hashlib.sha256()

@@ -46,11 +46,7 @@ def _dir_sha256(directory: Path) -> dict[str, str]:
 
 def build(ctx: BuildContext, names: Sequence[str], force: bool = False) -> dict[str, Path]:
     """Build the named variants and their sources (cached ones are reused); name -> artifact dir."""
-    order: list[VariantSpec] = []
-    for name in names:
-        for spec in ctx.zoo.ancestors(name):
-            if spec not in order:
-                order.append(spec)
+    order = ctx.zoo.build_order(names)
     out: dict[str, Path] = {}
     todo = [s.name for s in order if not ctx.is_built(s.name) or (force and s.name in names)]
     eta = None
