@@ -32,6 +32,11 @@ TOOLBOX = [
      "max_length": 16},
     {"name": "onnx-static-int8", "source": "standard", "steps": ["export-onnx", "onnx-static-int8"],
      "runtime": "onnxruntime", "precision": "int8", "max_length": 16, "calibrate": {"texts": 64}},
+    {"name": "onnx-fused", "source": "standard", "steps": ["export-onnx", "onnx-fuse"], "runtime": "onnxruntime",
+     "max_length": 16},
+    {"name": "onnx-fused-int8-int4", "source": "standard",
+     "steps": ["export-onnx", "onnx-fuse", "onnx-dynamic-int8", "onnx-int4-embeddings"],
+     "runtime": "onnxruntime", "precision": "int8", "max_length": 16},
 ]
 
 
@@ -128,6 +133,47 @@ def test_static_int8_quantizes_activations_and_agrees(toolbox, tiny_built):
     assert "DynamicQuantizeLinear" not in ops
     dynamic_ops = [n.op_type for n in onnx.load(str(_weights(tiny_built["onnx-int8"]))).graph.node]
     assert "DynamicQuantizeLinear" in dynamic_ops
+
+
+def _ops(path: Path) -> list[str]:
+    import onnx
+
+    return [n.op_type for n in onnx.load(str(_weights(path))).graph.node]
+
+
+def test_fused_graph_has_one_attention_kernel_per_layer_and_matches_torch(toolbox, tiny_built):
+    _, built = toolbox
+    m = read_manifest(built["onnx-fused"])
+    assert m["fused_operators"]["Attention"] == 2  # the tiny standard's 2 layers
+    assert m["checks"]["export_max_abs_logit_diff"] < 1e-4
+    ops = _ops(built["onnx-fused"])
+    assert ops.count("Attention") == 2 and "SkipLayerNormalization" in ops and "Softmax" not in ops
+    assert "Attention" not in _ops(tiny_built["onnx"])  # the plain (dynamo) export is left unfused
+
+
+def test_int4_embeddings_halve_the_embedding_bytes_and_agree(toolbox, tiny_built):
+    import onnx
+
+    _, built = toolbox
+    m = read_manifest(built["onnx-fused-int8-int4"])
+    assert m["checks"]["agreement_vs_source"] >= 0.9 and m["precision"] == "int8"
+    ops = _ops(built["onnx-fused-int8-int4"])
+    assert "QAttention" in ops and "MatMulInteger" in ops and "GatherBlockQuantized" in ops
+    graph = onnx.load(str(_weights(built["onnx-fused-int8-int4"]))).graph
+    word = next(i for i in graph.initializer if "word_embeddings" in i.name and i.data_type == onnx.TensorProto.INT4)
+    vocab, hidden = word.dims
+    assert len(word.raw_data) == vocab * hidden // 2  # two weights a byte
+
+
+@pytest.mark.parametrize("steps, message", [
+    (["export-onnx", "onnx-dynamic-int8", "onnx-fuse"], "right after 'export-onnx'"),
+    (["export-onnx", "onnx-int4-embeddings"], "follows 'onnx-dynamic-int8'"),
+    (["export-onnx", "onnx-dynamic-int8", "onnx-int4-embeddings", "onnx-fuse"], "right after"),
+])
+def test_onnx_step_order_is_checked(steps, message):
+    with pytest.raises(SlimbenchError, match=message):
+        spec_from_dict({"name": "x", "source": "standard", "steps": steps, "runtime": "onnxruntime",
+                        "precision": "int8"})
 
 
 def test_histogram_calibration_gets_fixed_shape_batches(toolbox):

@@ -24,7 +24,8 @@ BUILDER_VERSION = 1
 
 RUNTIMES = ("torch", "onnxruntime", "numpy", "calibration")
 PRECISIONS = ("fp32", "int8")
-STEPS = ("torch-dynamic-int8", "export-onnx", "onnx-dynamic-int8", "onnx-static-int8", "numpy-reference")
+STEPS = ("torch-dynamic-int8", "export-onnx", "onnx-fuse", "onnx-dynamic-int8", "onnx-static-int8",
+         "onnx-int4-embeddings", "numpy-reference")
 TRAIN_METHODS = ("finetune", "distill", "none")
 ARCH_KEYS = {
     "num_hidden_layers": int, "hidden_size": int, "num_attention_heads": int,
@@ -229,6 +230,11 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
         raise SpecError(f"{where}: 'export-onnx' must be the first step, got {steps}")
     if "onnx-dynamic-int8" in steps and "onnx-static-int8" in steps:
         raise SpecError(f"{where}: choose one of 'onnx-dynamic-int8' and 'onnx-static-int8'")
+    if "onnx-fuse" in steps and steps.index("onnx-fuse") != 1:
+        raise SpecError(f"{where}: 'onnx-fuse' comes right after 'export-onnx', got {steps}")
+    if "onnx-int4-embeddings" in steps and (steps[-1] != "onnx-int4-embeddings" or "onnx-dynamic-int8" not in steps):
+        raise SpecError(f"{where}: 'onnx-int4-embeddings' is the last step and follows 'onnx-dynamic-int8', "
+                        f"got {steps}")
     if calibrate and "onnx-static-int8" not in steps:
         raise SpecError(f"{where}: a [calibrate] table goes with the 'onnx-static-int8' step")
     if calibrate.get("method", "minmax") not in CALIBRATE_METHODS:

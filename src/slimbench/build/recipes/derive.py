@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,30 +45,7 @@ def derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
         save_int8(quantize_dynamic_int8(model), model.config, out)
         record.update(format="torch-int8", model_file="model.int8.safetensors")
     elif spec.steps and spec.steps[0] == "export-onnx":
-        from slimbench.build.export import export_onnx
-
-        export_onnx(model, out / "model.onnx", spec.max_length, model.config.vocab_size)
-        record.update(format="onnx", model_file="model.onnx")
-        write_probe_manifest(ctx, out, spec, record)
-        diff = float(np.abs(logits_of(out, check_texts, ctx.threads) - reference).max())
-        record["checks"]["export_max_abs_logit_diff"] = diff
-        if diff > EXPORT_TOLERANCE:
-            raise BuildError(f"{spec.name}: ONNX export disagrees with torch (max |Δlogit| {diff:.2e} > "
-                             f"{EXPORT_TOLERANCE:g}); refusing to publish it")
-        if "onnx-dynamic-int8" in spec.steps or "onnx-static-int8" in spec.steps:
-            from slimbench.build.compress import onnx_dynamic_int8, onnx_static_int8
-
-            fp32 = out / "model.fp32.onnx"
-            os.replace(out / "model.onnx", fp32)
-            if "onnx-dynamic-int8" in spec.steps:
-                onnx_dynamic_int8(fp32, out / "model.onnx")
-            else:
-                feeds, n = calibration_feeds(ctx, spec, out)
-                method = spec.static_int8.method
-                ctx.log(f"  static INT8: calibrating activation ranges ({method}) on {n} training texts")
-                onnx_static_int8(fp32, out / "model.onnx", feeds, method)
-                record["calibration"] = {"texts": n, "method": method, "split": "train"}
-            fp32.unlink()
+        onnx_steps(ctx, spec, model, out, record, lambda: logits_of(out, check_texts, ctx.threads) - reference)
     else:
         raise BuildError(f"{spec.name}: unsupported steps {spec.steps}")
     write_probe_manifest(ctx, out, spec, record)
@@ -76,6 +54,51 @@ def derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     record["checks"]["agreement_vs_source"] = float((q.argmax(-1) == reference.argmax(-1)).mean())
     record["checks"]["n"] = len(check_texts)
     return record
+
+
+def onnx_steps(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, record: dict[str, Any],
+               logit_error: Callable[[], np.ndarray]) -> None:
+    """export-onnx, then onnx-fuse, then one INT8 step, then onnx-int4-embeddings, each optional after
+    the export. The fp32 graph (exported, then fused) is checked against torch before quantizing."""
+    from slimbench.build.compress import onnx_dynamic_int8, onnx_int4_embeddings, onnx_static_int8
+    from slimbench.build.export import export_onnx
+    from slimbench.build.fuse import fuse_transformer
+
+    graph = out / "model.onnx"
+    fused = "onnx-fuse" in spec.steps
+    export_onnx(model, graph, spec.max_length, model.config.vocab_size, fusable=fused)
+    if fused:
+        cfg = model.config
+        exported = out / "model.exported.onnx"
+        os.replace(graph, exported)
+        record["fused_operators"] = fuse_transformer(exported, graph, cfg.num_attention_heads, cfg.hidden_size,
+                                                     cfg.num_hidden_layers)
+        exported.unlink()
+    record.update(format="onnx", model_file="model.onnx")
+    write_probe_manifest(ctx, out, spec, record)
+    diff = float(np.abs(logit_error()).max())
+    record["checks"]["export_max_abs_logit_diff"] = diff
+    if diff > EXPORT_TOLERANCE:
+        raise BuildError(f"{spec.name}: the ONNX graph disagrees with torch (max |Δlogit| {diff:.2e} > "
+                         f"{EXPORT_TOLERANCE:g}); refusing to publish it")
+    int4 = "onnx-int4-embeddings" in spec.steps
+    if "onnx-dynamic-int8" in spec.steps or "onnx-static-int8" in spec.steps:
+        fp32 = out / "model.fp32.onnx"
+        os.replace(graph, fp32)
+        if "onnx-dynamic-int8" in spec.steps:
+            onnx_dynamic_int8(fp32, graph, gather=not int4)
+        else:
+            feeds, n = calibration_feeds(ctx, spec, out)
+            method = spec.static_int8.method
+            ctx.log(f"  static INT8: calibrating activation ranges ({method}) on {n} training texts")
+            onnx_static_int8(fp32, graph, feeds, method)
+            record["calibration"] = {"texts": n, "method": method, "split": "train"}
+        fp32.unlink()
+    if int4:
+        int8 = out / "model.int8.onnx"
+        os.replace(graph, int8)
+        onnx_int4_embeddings(int8, graph)
+        int8.unlink()
 
 
 def calibration_feeds(ctx: BuildContext, spec: VariantSpec, out: Path) -> tuple[list[dict[str, np.ndarray]], int]:
