@@ -172,3 +172,22 @@ def test_an_interrupted_run_publishes_a_file_marked_incomplete(tmp_path):
     assert data["slimbench"]["incomplete"] is True, out[-2000:]
     assert any(b["extra_info"]["metric"] == "size" for b in data["benchmarks"])
     assert not list(tmp_path.glob(".results.json.*"))  # no partial file left behind
+
+
+def test_a_second_run_reads_the_test_split_labels_from_the_memo(tmp_path):
+    """Labels are a pure function of the artifact's files, code, libraries, sentences, batch and threads:
+    the second run of the same zoo reads them (and their pass time) instead of predicting again."""
+    runs = []
+    for k in range(2):
+        proc = run_bench(tmp_path, "-k", "(accuracy or latency) and not crashy", f"--benchmark-json={tmp_path / f'r{k}.json'}")
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        runs.append(load_run(tmp_path / f"r{k}.json"))
+    timing = [r.get("standard", "latency").context["timing"] for r in runs]
+    assert timing[0]["labels_cached"] == [] and sorted(timing[1]["labels_cached"]) == ["fast", "standard"]
+    for name in ("standard", "fast"):
+        first, second = (r.get(name, "accuracy") for r in runs)
+        assert first.figures["accuracy"].value == second.figures["accuracy"].value
+    from slimbench.report import render_markdown
+
+    text = render_markdown([runs[1]], plots=False)
+    assert "The labels of `fast`, `standard` (and their pass time) were read from the cache" in text

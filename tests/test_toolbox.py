@@ -32,6 +32,11 @@ TOOLBOX = [
      "max_length": 16},
     {"name": "onnx-static-int8", "source": "standard", "steps": ["export-onnx", "onnx-static-int8"],
      "runtime": "onnxruntime", "precision": "int8", "max_length": 16, "calibrate": {"texts": 64}},
+    {"name": "quantized-keep-0", "source": "standard", "steps": ["torch-dynamic-int8"], "precision": "int8",
+     "max_length": 16, "quantize": {"keep_fp32": ["bert.encoder.layer.0."]}},
+    {"name": "onnx-static-hybrid", "source": "standard", "steps": ["export-onnx", "onnx-static-int8"],
+     "runtime": "onnxruntime", "precision": "int8", "max_length": 16,
+     "calibrate": {"texts": 64, "dynamic_after_gelu": True}},
     {"name": "onnx-fused", "source": "standard", "steps": ["export-onnx", "onnx-fuse"], "runtime": "onnxruntime",
      "max_length": 16},
     {"name": "onnx-fused-int8-int4", "source": "standard",
@@ -165,6 +170,31 @@ def test_int4_embeddings_halve_the_embedding_bytes_and_agree(toolbox, tiny_built
     assert len(word.raw_data) == vocab * hidden // 2  # two weights a byte
 
 
+def test_dynamic_int8_keeps_the_named_layers_fp32_through_save_and_load(toolbox, tiny_built):
+    from torch import nn
+
+    from slimbench.torch_io import _dynamic_linear_types, load_int8
+
+    _, built = toolbox
+    model = load_int8(built["quantized-keep-0"])
+    linear = {n: type(m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, *_dynamic_linear_types()))}
+    kept = {n for n, t in linear.items() if t is nn.Linear}
+    assert kept and all(n.startswith("bert.encoder.layer.0.") for n in kept)
+    assert all(t is not nn.Linear for n, t in linear.items() if not n.startswith("bert.encoder.layer.0."))
+    m, full = read_manifest(built["quantized-keep-0"]), read_manifest(tiny_built["quantized"])
+    assert m["kept_fp32"] == ["bert.encoder.layer.0."] and m["checks"]["agreement_vs_source"] >= 0.9
+    assert _weights(built["quantized-keep-0"]).stat().st_size > _weights(tiny_built["quantized"]).stat().st_size
+    assert len(load_int8(tiny_built["quantized"]).bert.encoder.layer[0].attention.self.query.weight()) > 0
+
+
+def test_quantize_table_goes_with_torch_int8():
+    with pytest.raises(SlimbenchError, match="goes with the 'torch-dynamic-int8' step"):
+        spec_from_dict({"name": "x", "source": "standard", "quantize": {"keep_fp32": ["bert."]}})
+    with pytest.raises(SlimbenchError, match="module-name prefixes"):
+        spec_from_dict({"name": "x", "source": "standard", "steps": ["torch-dynamic-int8"], "precision": "int8",
+                        "quantize": {"keep_fp32": [""]}})
+
+
 @pytest.mark.parametrize("steps, message", [
     (["export-onnx", "onnx-dynamic-int8", "onnx-fuse"], "right after 'export-onnx'"),
     (["export-onnx", "onnx-int4-embeddings"], "follows 'onnx-dynamic-int8'"),
@@ -174,6 +204,16 @@ def test_onnx_step_order_is_checked(steps, message):
     with pytest.raises(SlimbenchError, match=message):
         spec_from_dict({"name": "x", "source": "standard", "steps": steps, "runtime": "onnxruntime",
                         "precision": "int8"})
+
+
+def test_static_int8_can_leave_the_ffn_output_projections_dynamic(toolbox):
+    _, built = toolbox
+    m = read_manifest(built["onnx-static-hybrid"])
+    dynamic = m["calibration"]["dynamic_nodes"]
+    assert len(dynamic) == 2  # one FFN output projection per layer of the tiny standard
+    assert m["checks"]["agreement_vs_source"] >= 0.9
+    ops = _ops(built["onnx-static-hybrid"])
+    assert ops.count("MatMulInteger") == 2 and "DynamicQuantizeLinear" in ops and "QuantizeLinear" in ops
 
 
 def test_histogram_calibration_gets_fixed_shape_batches(toolbox):

@@ -248,6 +248,7 @@ class TimedSet:
     throughput: Any = None  # interleave.Rounds
     labels: dict[str, list[int]] = field(default_factory=dict)
     accuracy_pass_s: dict[str, float] = field(default_factory=dict)
+    labels_cached: list[str] = field(default_factory=list)  # variants whose labels and pass time came from the memo
     reload_s: dict[str, list[float]] = field(default_factory=dict)
     startup: dict[str, Any] = field(default_factory=dict)  # probes.ProbeResult of workers started one at a time
     errors: dict[str, str] = field(default_factory=dict)
@@ -482,21 +483,17 @@ class BenchSession:
                        "repeat": {k: r for k, r in repeat.items() if r > 1},
                        "throughput_rounds": cfg.throughput_rounds, "variants": [s.key for s in specs],
                        "workers_start_s": round(pool.start_s, 3),
-                       "phase_s": {k: round(v, 1) for k, v in phase.items()}}
+                       "phase_s": {k: round(v, 1) for k, v in phase.items()},
+                       "labels_cached": out.labels_cached}
         log("slimbench: timing workers done: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in phase.items()))
         return out
 
     def _passes(self, pool: Any, out: TimedSet) -> dict[str, float]:
         """Each worker's pass over the test split (labels for accuracy) and its warm reloads; the
         seconds each took in all."""
-        from slimbench.memo import TEST_SPLIT_BATCH
-
         phase, t = {}, time.perf_counter()
         if self.needs("accuracy") != set():
-            for key in pool.alive:
-                reply = pool.request(key, {"op": "predict_all", "batch_size": TEST_SPLIT_BATCH})
-                if reply is not None:
-                    out.labels[key], out.accuracy_pass_s[key] = reply["labels"], reply["s"][0]
+            self._accuracy_pass(pool, out)
         phase["accuracy"], t = time.perf_counter() - t, time.perf_counter()
         if self.needs("load") != set():
             for key in pool.alive:
@@ -505,6 +502,35 @@ class BenchSession:
                     out.reload_s[key] = reply["s"]
         phase["warm_reload"] = time.perf_counter() - t
         return phase
+
+    def _accuracy_pass(self, pool: Any, out: TimedSet) -> None:
+        """Every worker's labels for the test split and the seconds its pass took. Both are memoised
+        (`slimbench.memo`, keyed by the artifact's files, the code, the libraries, the sentences, batch,
+        threads and extra work): a later run of the same files and code reads them instead of
+        predicting again, and says so in `how.labels_cached`."""
+        from slimbench import memo
+        from slimbench.memo import TEST_SPLIT_BATCH
+
+        code, texts, cfg = memo.code_fingerprint(memo.running_code()), self.test_texts(), self.config
+        cached = []
+        for key in pool.alive:
+            artifact = self._variants[key].artifact_dir if key in self._variants else None
+            mkey = None
+            if artifact is not None and memo.in_cache(artifact):
+                extra = {key: cfg.extra_work[key]} if cfg.extra_work.get(key) else {}
+                mkey = memo.prediction_key(code, artifact, texts, cfg.threads, extra)
+                labels, seconds = memo.get("predictions", mkey), memo.get("prediction-seconds", mkey)
+                if isinstance(labels, list) and len(labels) == len(texts) and isinstance(seconds, float):
+                    out.labels[key], out.accuracy_pass_s[key] = labels, seconds
+                    cached.append(key)
+                    continue
+            reply = pool.request(key, {"op": "predict_all", "batch_size": TEST_SPLIT_BATCH})
+            if reply is not None:
+                out.labels[key], out.accuracy_pass_s[key] = reply["labels"], reply["s"][0]
+                if mkey is not None:
+                    memo.put("predictions", mkey, reply["labels"])
+                    memo.put("prediction-seconds", mkey, float(reply["s"][0]))
+        out.labels_cached = cached
 
     def timed_rounds(self, variant: Variant, metric: str) -> list[list[float] | None]:
         t = self.timed()

@@ -407,6 +407,15 @@ def _timing_how(run: Run) -> str:
             "rounds. Ratios to `standard` come from the paired rounds, with 95 % bootstrap intervals.")
 
 
+def _cached_labels(run: Run) -> str:
+    cached = (_timing(run) or {}).get("labels_cached") or []
+    if not cached:
+        return ""
+    return (f" The labels of {_names(sorted(cached))} (and their pass time) were read from the cache: an earlier "
+            "run predicted them from the same artifact files with the same code, libraries, sentences, batch "
+            "and threads, so predicting again would give the same labels.")
+
+
 def _measured_how(run: Run) -> list[str]:
     metrics = {m.metric for m in run.measurements if m.ok}
     datasets = sorted({str(m.context["dataset"]) for m in run.measurements if m.context.get("dataset")})
@@ -430,7 +439,8 @@ def _measured_how(run: Run) -> list[str]:
         "accuracy": f"**accuracy**: {_ns(run, 'accuracy', 'accuracy')} test sentences"
                     + (f" of {_names(datasets)}" if datasets else "")
                     + " (a fixed split never used for training or selection): accuracy, macro-F1, and agreement "
-                      "with `standard`'s predictions.",
+                      "with `standard`'s predictions."
+                    + _cached_labels(run),
     }
     return [f"  - {text}" for metric, text in lines.items() if metric in metrics]
 

@@ -8,6 +8,8 @@ quantizes it the same way and drops the stored tensors in. The file is as small 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +28,15 @@ def _dynamic_linear_types() -> tuple[type, ...]:
     return (DynLinear,)
 
 
-def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
-    """torch dynamic INT8 for every nn.Linear, per-output-channel weight scales."""
+def quantize_dynamic_int8(model: nn.Module, keep_fp32: Sequence[str] = (),
+                          only: Collection[str] | None = None) -> nn.Module:
+    """torch dynamic INT8 (per-output-channel weight scales) for every nn.Linear except those whose
+    module name starts with a prefix in `keep_fp32`; `only`: exactly these modules (a saved model's list)."""
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-    return quantize_dynamic(model, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    chosen = [n for n in names if not n.startswith(tuple(keep_fp32))] if only is None else list(only)
+    return quantize_dynamic(model, dict.fromkeys(chosen, per_channel_dynamic_qconfig), dtype=torch.qint8)
 
 
 def save_hf(model: nn.Module, directory: Path) -> None:
@@ -60,7 +66,8 @@ def save_int8(qmodel: nn.Module, config: Any, directory: Path) -> None:
             continue
         tensors[key] = value.detach().contiguous()
     config.save_pretrained(directory)
-    save_file(tensors, str(Path(directory) / INT8_WEIGHTS), metadata={"format": "slimbench-int8-v1"})
+    metadata = {"format": "slimbench-int8-v1", "quantized_modules": json.dumps(quantized_prefixes)}
+    save_file(tensors, str(Path(directory) / INT8_WEIGHTS), metadata=metadata)
 
 
 def _empty_model(config: Any) -> nn.Module:
@@ -72,7 +79,7 @@ def _empty_model(config: Any) -> nn.Module:
 
 
 def load_int8(directory: Path) -> nn.Module:
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
     from transformers import AutoConfig
 
@@ -85,10 +92,12 @@ def load_int8(directory: Path) -> nn.Module:
     path = Path(directory) / INT8_WEIGHTS
     try:
         tensors = load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            listed = (f.metadata() or {}).get("quantized_modules")
     except (SafetensorError, OSError) as err:
         raise ArtifactError(f"cannot read {path}: {err}; the file is corrupt or truncated -- rebuild") from None
-    try:
-        model = quantize_dynamic_int8(_empty_model(config))
+    try:  # files written before the list was stored quantized every Linear
+        model = quantize_dynamic_int8(_empty_model(config), only=None if listed is None else json.loads(listed))
     except Exception as err:  # config.json values the model classes cannot build from
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise ArtifactError(f"cannot build the model config.json in {directory} describes: {first}; "

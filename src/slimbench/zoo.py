@@ -45,11 +45,13 @@ PRUNE_KEYS = {"heads": float, "ffn": float, "sparsity": float, "scope": str, "ro
               "importance_texts": int}
 CALIBRATION_KEYS = {"sleep_s": float, "load_alloc_bytes": int, "predict_alloc_bytes": int, "fault": str,
                     "padding_bytes": int}
-CALIBRATE_KEYS = {"texts": int, "method": str}  # static INT8: how many training texts, which calibrator
+CALIBRATE_KEYS = {"texts": int, "method": str, "dynamic_after_gelu": bool}  # static INT8: how many training texts, which calibrator
 CALIBRATE_METHODS = ("minmax", "percentile", "entropy")
+# torch dynamic INT8: Linear modules whose name starts with one of these prefixes stay fp32
+QUANTIZE_KEYS = {"keep_fp32": list}
 SPEC_KEYS = {"name", "description", "base", "source", "architecture", "init", "train", "steps",
              "transforms", "runtime", "precision", "max_length", "calibration", "truncation", "prune",
-             "calibrate"}
+             "calibrate", "quantize"}
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class StaticInt8Config:
 
     texts: int = 512  # training texts the activations are calibrated on
     method: str = "minmax"  # minmax | percentile | entropy
+    dynamic_after_gelu: bool = False  # FFN output projections quantized dynamically instead
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class VariantSpec:
     truncation: str = "right"
     prune: Mapping[str, Any] = field(default_factory=dict)
     calibrate: Mapping[str, Any] = field(default_factory=dict)
+    quantize: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def method(self) -> str:
@@ -145,7 +149,7 @@ class VariantSpec:
             d.pop("calibration")
         if d["truncation"] == "right":
             d.pop("truncation")
-        for key in ("prune", "calibrate"):
+        for key in ("prune", "calibrate", "quantize"):
             if not d[key]:
                 d.pop(key)
         d["steps"] = list(self.steps)
@@ -184,10 +188,11 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     calibration = dict(data.get("calibration", {}))
     prune = dict(data.get("prune", {}))
     calibrate = dict(data.get("calibrate", {}))
+    quantize = dict(data.get("quantize", {}))
     for sub, table, types in (("architecture", arch, ARCH_KEYS), ("train", train, TRAIN_KEYS),
                               ("init", init, INIT_KEYS), ("transforms", transforms, TRANSFORM_KEYS),
                               ("calibration", calibration, CALIBRATION_KEYS), ("prune", prune, PRUNE_KEYS),
-                              ("calibrate", calibrate, CALIBRATE_KEYS)):
+                              ("calibrate", calibrate, CALIBRATE_KEYS), ("quantize", quantize, QUANTIZE_KEYS)):
         _check_keys(f"{where} [{sub}]", table, types)
         _check_types(f"{where} [{sub}]", table, types)
     for key, value in arch.items():
@@ -237,6 +242,10 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
                         f"got {steps}")
     if calibrate and "onnx-static-int8" not in steps:
         raise SpecError(f"{where}: a [calibrate] table goes with the 'onnx-static-int8' step")
+    if quantize and "torch-dynamic-int8" not in steps:
+        raise SpecError(f"{where}: a [quantize] table goes with the 'torch-dynamic-int8' step")
+    if not all(isinstance(p, str) and p for p in quantize.get("keep_fp32", [])):
+        raise SpecError(f"{where} [quantize]: keep_fp32 is a list of module-name prefixes, got {quantize['keep_fp32']!r}")
     if calibrate.get("method", "minmax") not in CALIBRATE_METHODS:
         raise SpecError(f"{where} [calibrate]: method must be one of {CALIBRATE_METHODS}, got {calibrate['method']!r}")
     if "texts" in calibrate and calibrate["texts"] <= 0:
@@ -266,7 +275,7 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     return VariantSpec(
         name=name, description=description, base=base, source=source, architecture=arch, init=init,
         train=train, steps=tuple(steps), transforms=transforms, runtime=runtime, precision=precision,
-        max_length=max_length, truncation=truncation, prune=prune, calibrate=calibrate,
+        max_length=max_length, truncation=truncation, prune=prune, calibrate=calibrate, quantize=quantize,
     )
 
 

@@ -42,8 +42,11 @@ def derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     if spec.steps == ("torch-dynamic-int8",):
         if sm["format"] != "hf":
             raise BuildError(f"{spec.name}: torch dynamic INT8 needs a plain (unpruned) fp32 source")
-        save_int8(quantize_dynamic_int8(model), model.config, out)
+        keep = spec.quantize.get("keep_fp32", [])
+        save_int8(quantize_dynamic_int8(model, keep), model.config, out)
         record.update(format="torch-int8", model_file="model.int8.safetensors")
+        if keep:
+            record["kept_fp32"] = keep
     elif spec.steps and spec.steps[0] == "export-onnx":
         onnx_steps(ctx, spec, model, out, record, lambda: logits_of(out, check_texts, ctx.threads) - reference)
     else:
@@ -91,8 +94,10 @@ def onnx_steps(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, reco
             feeds, n = calibration_feeds(ctx, spec, out)
             method = spec.static_int8.method
             ctx.log(f"  static INT8: calibrating activation ranges ({method}) on {n} training texts")
-            onnx_static_int8(fp32, graph, feeds, method)
+            dynamic = onnx_static_int8(fp32, graph, feeds, method, spec.static_int8.dynamic_after_gelu)
             record["calibration"] = {"texts": n, "method": method, "split": "train"}
+            if dynamic:
+                record["calibration"]["dynamic_nodes"] = dynamic
         fp32.unlink()
     if int4:
         int8 = out / "model.int8.onnx"
