@@ -68,8 +68,9 @@ def test_a_known_slowdown_is_caught_on_that_variant_only(two_checkouts):
     failing = {(v["variant"], v["figure"]) for v in doc["verdicts"] if v["kind"] == REGRESSION}
     assert ("fast", "p50") in failing and not any(v == "standard" for v, _ in failing), failing
     p50 = next(v for v in doc["verdicts"] if v["variant"] == "fast" and v["figure"] == "p50")
-    # >= 2x on an idle machine; a loaded one delays the spinning worker's wake-ups further
-    assert p50["change"] >= 1.6 and p50["low"] > 1 and p50["n"] == 8
+    # >= 2x on an idle machine; a loaded one delays the spinning worker's wake-ups further. n: the 8
+    # rounds asked for, plus any the default --max-rounds adds while a change's CI is still wide
+    assert p50["change"] >= 1.6 and p50["low"] > 1 and 8 <= p50["n"] <= 60
     assert "REGRESSION   fast p50" in proc.stdout and "slimbench compare: FAIL" in proc.stdout
     md = (tmp / "compare.md").read_text()
     assert "✗ regression" in md and "| fast" in md
