@@ -105,6 +105,7 @@ def test_results_record_machine_context_and_schema(full_run):
     machine = data["machine_info"]["slimbench_machine"]
     assert {"id", "cpu", "cores", "ram_bytes", "os", "libraries"} <= set(machine)
     assert data["slimbench"]["schema"] == 1
+    assert data["commit_info"]["dirty_excludes"] == "reports/"  # the bench's own outputs are not "uncommitted code"
     info = next(b["extra_info"] for b in data["benchmarks"] if b["extra_info"]["metric"] == "latency")
     assert info["context"]["threads"] == 1 and len(info["context"]["spec_hash"]) == 64
     for fig in info["figures"].values():

@@ -749,6 +749,27 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_
     output_json["slimbench"] = {"schema": SCHEMA, "failures": session.failures if session else []}
 
 
+def code_changed_since_commit(root: Path) -> bool | None:
+    """Whether the checkout's files differ from its commit, leaving out `reports/` (the bench and
+    the sweep write their outputs there, so pytest-benchmark's flag was always set in `make report`).
+    None when git cannot tell."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports"],
+                             cwd=root, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
+
+
+def pytest_benchmark_update_commit_info(config: pytest.Config, commit_info: dict[str, Any]) -> None:
+    changed = code_changed_since_commit(Path(str(config.rootpath)))
+    if changed is not None:
+        commit_info["dirty"] = changed
+        commit_info["dirty_excludes"] = "reports/"
+
+
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
     from slimbench.machine import machine_facts
 
