@@ -241,8 +241,8 @@ def _predict_test_split(pool: Any, sides: Sequence[Side], artifacts: Mapping[str
             out.label_source[key] = out.label_source.get(earlier, "same artifact and code on both sides: predicted once")
             continue
         cacheable = memo.in_cache(artifact_of[key])
-        hit = memo.get("predictions", by_key[key]) if cacheable else None
-        if isinstance(hit, list) and len(hit) == len(texts):
+        hit = memo.labels(by_key[key], len(texts)) if cacheable else None
+        if hit is not None:
             out.labels[key] = hit
             out.label_source[key] = "same artifact files and code as an earlier run: cached labels"
             continue

@@ -141,6 +141,12 @@ def prediction_key(code: str, artifact: Path, texts: Sequence[str], threads: int
             texts_digest(texts), [file_key(p) for p in files]]
 
 
+def labels(key: Any, n: int) -> list[int] | None:
+    """Test-split labels stored under a `prediction_key`, if there are `n` of them."""
+    hit = get("predictions", key)
+    return hit if isinstance(hit, list) and len(hit) == n else None
+
+
 @functools.cache
 def environment_key() -> tuple[str, ...]:
     """The interpreter and the numeric libraries a runtime runs on (they decide predicted labels too);

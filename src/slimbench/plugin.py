@@ -519,8 +519,8 @@ class BenchSession:
             if artifact is not None and memo.in_cache(artifact):
                 extra = {key: cfg.extra_work[key]} if cfg.extra_work.get(key) else {}
                 mkey = memo.prediction_key(code, artifact, texts, cfg.threads, extra)
-                labels, seconds = memo.get("predictions", mkey), memo.get("prediction-seconds", mkey)
-                if isinstance(labels, list) and len(labels) == len(texts) and isinstance(seconds, float):
+                labels, seconds = memo.labels(mkey, len(texts)), memo.get("prediction-seconds", mkey)
+                if labels is not None and isinstance(seconds, float):
                     out.labels[key], out.accuracy_pass_s[key] = labels, seconds
                     cached.append(key)
                     continue

@@ -80,7 +80,6 @@ def _empty_model(config: Any) -> nn.Module:
 
 def load_int8(directory: Path) -> nn.Module:
     from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
     from transformers import AutoConfig
 
     _require_config(directory, user_checkpoint=False)
@@ -91,9 +90,9 @@ def load_int8(directory: Path) -> nn.Module:
         raise ArtifactError(f"cannot read {Path(directory) / 'config.json'}: {first}; {ARTIFACT_FIX}") from None
     path = Path(directory) / INT8_WEIGHTS
     try:
-        tensors = load_file(str(path))
         with safe_open(str(path), framework="pt") as f:
             listed = (f.metadata() or {}).get("quantized_modules")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (the handle is not iterable)
     except (SafetensorError, OSError) as err:
         raise ArtifactError(f"cannot read {path}: {err}; the file is corrupt or truncated -- rebuild") from None
     try:  # files written before the list was stored quantized every Linear

@@ -20,14 +20,19 @@ def onnx_dynamic_int8(src: Path, dst: Path, gather: bool = True) -> None:
     (ShapeInferenceError), so it is cleared first; ORT re-infers what it needs. Fused contrib ops
     (com.microsoft) have no shape inference, hence the float default for their outputs.
     """
+    ops = ["MatMul", "Attention"] + (["Gather"] if gather else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        _quantize_dynamic(_cleared_copy(src, Path(tmp)), dst, ops)
+
+
+def _quantize_dynamic(src: Path, dst: Path, ops: Sequence[str], nodes: Sequence[str] | None = None) -> None:
+    """ORT dynamic INT8, weights symmetric per channel, of `ops` (only `nodes` if given)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    ops = ["MatMul", "Attention"] + (["Gather"] if gather else [])
-    with tempfile.TemporaryDirectory() as tmp:
-        quantize_dynamic(str(_cleared_copy(src, Path(tmp))), str(dst), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=ops,
-                         extra_options={"WeightSymmetric": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=list(ops),
+                     nodes_to_quantize=list(nodes or []),
+                     extra_options={"WeightSymmetric": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
 # One scale per 128 weights along the hidden axis. Chosen on the validation split for
@@ -127,12 +132,7 @@ def onnx_static_int8(src: Path, dst: Path, calibration: Sequence[Mapping[str, np
                         op_types_to_quantize=STATIC_OPS, nodes_to_exclude=dynamic, calibrate_method=methods[method],
                         extra_options=extra)
         if dynamic:
-            import onnx
-            from onnxruntime.quantization import quantize_dynamic
-
-            quantize_dynamic(str(static_out), str(dst), weight_type=QuantType.QInt8, per_channel=True,
-                             op_types_to_quantize=["MatMul"], nodes_to_quantize=dynamic,
-                             extra_options={"WeightSymmetric": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
+            _quantize_dynamic(static_out, dst, ["MatMul"], dynamic)
     return dynamic
 
 

@@ -7,7 +7,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from slimbench.zoo import VariantSpec
 EXPORT_TOLERANCE = 1e-3  # max |logit diff| torch fp32 vs ONNX fp32 before a build is refused
 CHECK_TEXTS = 256
 CALIBRATION_BATCH = 32
+T = TypeVar("T")
 FP32_TORCH_FORMATS = ("hf", "hf-pruned")
 NUMPY_TOLERANCE = 1e-4  # max |logit diff| torch fp32 vs the NumPy reference runtime, on the whole test split
 
@@ -72,11 +73,8 @@ def onnx_steps(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, reco
     export_onnx(model, graph, spec.max_length, model.config.vocab_size, fusable=fused)
     if fused:
         cfg = model.config
-        exported = out / "model.exported.onnx"
-        os.replace(graph, exported)
-        record["fused_operators"] = fuse_transformer(exported, graph, cfg.num_attention_heads, cfg.hidden_size,
-                                                     cfg.num_hidden_layers)
-        exported.unlink()
+        record["fused_operators"] = _rewrite(graph, lambda src: fuse_transformer(
+            src, graph, cfg.num_attention_heads, cfg.hidden_size, cfg.num_hidden_layers))
     record.update(format="onnx", model_file="model.onnx")
     write_probe_manifest(ctx, out, spec, record)
     diff = float(np.abs(logit_error()).max())
@@ -85,25 +83,30 @@ def onnx_steps(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, reco
         raise BuildError(f"{spec.name}: the ONNX graph disagrees with torch (max |Δlogit| {diff:.2e} > "
                          f"{EXPORT_TOLERANCE:g}); refusing to publish it")
     int4 = "onnx-int4-embeddings" in spec.steps
-    if "onnx-dynamic-int8" in spec.steps or "onnx-static-int8" in spec.steps:
-        fp32 = out / "model.fp32.onnx"
-        os.replace(graph, fp32)
-        if "onnx-dynamic-int8" in spec.steps:
-            onnx_dynamic_int8(fp32, graph, gather=not int4)
-        else:
-            feeds, n = calibration_feeds(ctx, spec, out)
-            method = spec.static_int8.method
-            ctx.log(f"  static INT8: calibrating activation ranges ({method}) on {n} training texts")
-            dynamic = onnx_static_int8(fp32, graph, feeds, method, spec.static_int8.dynamic_after_gelu)
-            record["calibration"] = {"texts": n, "method": method, "split": "train"}
-            if dynamic:
-                record["calibration"]["dynamic_nodes"] = dynamic
-        fp32.unlink()
+    if "onnx-dynamic-int8" in spec.steps:
+        _rewrite(graph, lambda src: onnx_dynamic_int8(src, graph, gather=not int4))
+    elif "onnx-static-int8" in spec.steps:
+        feeds, n = calibration_feeds(ctx, spec, out)
+        method = spec.static_int8.method
+        ctx.log(f"  static INT8: calibrating activation ranges ({method}) on {n} training texts")
+        dynamic = _rewrite(graph, lambda src: onnx_static_int8(src, graph, feeds, method,
+                                                               spec.static_int8.dynamic_after_gelu))
+        record["calibration"] = {"texts": n, "method": method, "split": "train"}
+        if dynamic:
+            record["calibration"]["dynamic_nodes"] = dynamic
     if int4:
-        int8 = out / "model.int8.onnx"
-        os.replace(graph, int8)
-        onnx_int4_embeddings(int8, graph)
-        int8.unlink()
+        _rewrite(graph, lambda src: onnx_int4_embeddings(src, graph))
+
+
+def _rewrite(graph: Path, step: Callable[[Path], T]) -> T:
+    """Run `step(previous)` that writes `graph` anew from its previous version; the previous file is
+    removed afterwards."""
+    previous = graph.with_name(graph.stem + ".previous.onnx")
+    os.replace(graph, previous)
+    try:
+        return step(previous)
+    finally:
+        previous.unlink(missing_ok=True)
 
 
 def calibration_feeds(ctx: BuildContext, spec: VariantSpec, out: Path) -> tuple[list[dict[str, np.ndarray]], int]:
