@@ -34,6 +34,8 @@ TOOLBOX = [
      "runtime": "onnxruntime", "precision": "int8", "max_length": 16, "calibrate": {"texts": 64}},
     {"name": "quantized-keep-0", "source": "standard", "steps": ["torch-dynamic-int8"], "precision": "int8",
      "max_length": 16, "quantize": {"keep_fp32": ["bert.encoder.layer.0."]}},
+    {"name": "quantized-smooth", "source": "standard", "steps": ["torch-dynamic-int8"], "precision": "int8",
+     "max_length": 16, "quantize": {"smooth_alpha": 0.8}},
     {"name": "onnx-static-hybrid", "source": "standard", "steps": ["export-onnx", "onnx-static-int8"],
      "runtime": "onnxruntime", "precision": "int8", "max_length": 16,
      "calibrate": {"texts": 64, "dynamic_after_gelu": True}},
@@ -187,12 +189,47 @@ def test_dynamic_int8_keeps_the_named_layers_fp32_through_save_and_load(toolbox,
     assert len(load_int8(tiny_built["quantized"]).bert.encoder.layer[0].attention.self.query.weight()) > 0
 
 
+def test_smoothing_is_exact_in_fp32_and_survives_save_and_load(toolbox, tiny_built):
+    import copy
+
+    import torch
+
+    from slimbench.build.recipes.derive import calibration_feeds
+    from slimbench.torch_io import SmoothedLinear, linear_input_absmax, load_hf, load_int8, smooth_linears
+
+    ctx, built = toolbox
+    model = load_hf(tiny_built["standard"]).eval()
+    spec = ctx.zoo.get("quantized-smooth")
+    feeds, n = calibration_feeds(ctx, spec, built["quantized-smooth"])
+    absmax = linear_input_absmax(model, feeds)
+    assert n >= 32 and len(absmax) == 2 * 6 + 2  # q, k, v, attention output, FFN in, FFN out per layer; pooler, head
+    smoothed = copy.deepcopy(model)
+    names = smooth_linears(smoothed, absmax, 0.8)
+    assert len(names) == 2 * 6 + 1 and not any(n.startswith("classifier") for n in names)
+    ids, mask = (torch.from_numpy(feeds[0][k]) for k in ("input_ids", "attention_mask"))
+    with torch.inference_mode():
+        before, after = (m(input_ids=ids, attention_mask=mask).logits for m in (model, smoothed))
+    assert torch.allclose(before, after, atol=1e-5)  # the same function in fp32
+
+    m = read_manifest(built["quantized-smooth"])
+    assert m["smoothing"] == {"alpha": 0.8, "texts": n, "split": "train", "modules": 13}
+    assert m["checks"]["agreement_vs_source"] >= 0.9
+    loaded = load_int8(built["quantized-smooth"])
+    query = loaded.bert.encoder.layer[0].attention.self.query
+    assert isinstance(query, SmoothedLinear)  # its scale read from the file, not the placeholder ones
+    expected = dict(zip(names, (s.get_submodule(x).inv_scale for s in [smoothed] for x in names), strict=True))
+    assert torch.allclose(query.inv_scale, expected["bert.encoder.layer.0.attention.self.query"])
+
+
 def test_quantize_table_goes_with_torch_int8():
     with pytest.raises(SlimbenchError, match="goes with the 'torch-dynamic-int8' step"):
         spec_from_dict({"name": "x", "source": "standard", "quantize": {"keep_fp32": ["bert."]}})
     with pytest.raises(SlimbenchError, match="module-name prefixes"):
         spec_from_dict({"name": "x", "source": "standard", "steps": ["torch-dynamic-int8"], "precision": "int8",
                         "quantize": {"keep_fp32": [""]}})
+    with pytest.raises(SlimbenchError, match="smooth_alpha is between 0 and 1"):
+        spec_from_dict({"name": "x", "source": "standard", "steps": ["torch-dynamic-int8"], "precision": "int8",
+                        "quantize": {"smooth_alpha": 1.5}})
 
 
 @pytest.mark.parametrize("steps, message", [

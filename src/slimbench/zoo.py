@@ -47,8 +47,10 @@ CALIBRATION_KEYS = {"sleep_s": float, "load_alloc_bytes": int, "predict_alloc_by
                     "padding_bytes": int}
 CALIBRATE_KEYS = {"texts": int, "method": str, "dynamic_after_gelu": bool}  # static INT8: how many training texts, which calibrator
 CALIBRATE_METHODS = ("minmax", "percentile", "entropy")
-# torch dynamic INT8: Linear modules whose name starts with one of these prefixes stay fp32
-QUANTIZE_KEYS = {"keep_fp32": list}
+# torch dynamic INT8: Linear modules whose name starts with one of these prefixes stay fp32;
+# smooth_alpha: SmoothQuant migration strength (0 < alpha < 1), input scales calibrated on 512
+# training texts (torch_io.smooth_linears); absent: no smoothing
+QUANTIZE_KEYS = {"keep_fp32": list, "smooth_alpha": float}
 SPEC_KEYS = {"name", "description", "base", "source", "architecture", "init", "train", "steps",
              "transforms", "runtime", "precision", "max_length", "calibration", "truncation", "prune",
              "calibrate", "quantize"}
@@ -246,6 +248,8 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
         raise SpecError(f"{where}: a [quantize] table goes with the 'torch-dynamic-int8' step")
     if not all(isinstance(p, str) and p for p in quantize.get("keep_fp32", [])):
         raise SpecError(f"{where} [quantize]: keep_fp32 is a list of module-name prefixes, got {quantize['keep_fp32']!r}")
+    if not 0 < quantize.get("smooth_alpha", 0.5) < 1:
+        raise SpecError(f"{where} [quantize]: smooth_alpha is between 0 and 1 (exclusive), got {quantize['smooth_alpha']!r}")
     if calibrate.get("method", "minmax") not in CALIBRATE_METHODS:
         raise SpecError(f"{where} [calibrate]: method must be one of {CALIBRATE_METHODS}, got {calibrate['method']!r}")
     if "texts" in calibrate and calibrate["texts"] <= 0:

@@ -149,6 +149,36 @@ def torch_int8_levers(cache: Path) -> list[dict]:
         quantized = quantize_dynamic_int8(copy.deepcopy(base), keep)
         rows.append({"model": "standard (torch)",
                      **ev.row(f"dynamic INT8, kept fp32: every `{pattern}`", ev.torch(quantized), None)})
+    rows += smoothing_levers(base, ev, calibration_feeds(src, 64))
+    return rows
+
+
+def smoothing_levers(base, ev: Evaluator, feeds: list[dict[str, np.ndarray]]) -> list[dict]:
+    """SmoothQuant scaling before torch dynamic INT8, by migration strength alpha; and, without it,
+    INT8 activations on the full 0..255 range (torch's fbgemm uses 0..127 unless told otherwise)."""
+    import torch
+    import torch.ao.nn.quantized.dynamic as nnqd
+
+    from slimbench.torch_io import linear_input_absmax, quantize_dynamic_int8, smooth_linears
+
+    rows = []
+    forward = nnqd.Linear.forward
+
+    def full_range(self, x):  # the same kernel, reduce_range=False (may saturate int16 on AVX2 without VNNI)
+        return torch.ops.quantized.linear_dynamic(x, self._packed_params._packed_params, reduce_range=False).to(x.dtype)
+
+    nnqd.Linear.forward = full_range
+    try:
+        rows.append({"model": "standard (torch)", **ev.row("dynamic INT8, activations on 0..255 (reduce_range off)",
+                                                          ev.torch(quantize_dynamic_int8(copy.deepcopy(base))), None)})
+    finally:
+        nnqd.Linear.forward = forward
+    absmax = linear_input_absmax(base, feeds)
+    for alpha in (0.5, 0.65, 0.75, 0.8, 0.85, 0.9):
+        smoothed = copy.deepcopy(base)
+        smooth_linears(smoothed, absmax, alpha)
+        rows.append({"model": "standard (torch)", **ev.row(f"SmoothQuant alpha {alpha} + dynamic INT8",
+                                                          ev.torch(quantize_dynamic_int8(smoothed)), None)})
     return rows
 
 

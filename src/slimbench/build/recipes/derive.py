@@ -44,6 +44,8 @@ def derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
         if sm["format"] != "hf":
             raise BuildError(f"{spec.name}: torch dynamic INT8 needs a plain (unpruned) fp32 source")
         keep = spec.quantize.get("keep_fp32", [])
+        if "smooth_alpha" in spec.quantize:
+            record["smoothing"] = smooth(ctx, spec, model, out)
         save_int8(quantize_dynamic_int8(model, keep), model.config, out)
         record.update(format="torch-int8", model_file="model.int8.safetensors")
         if keep:
@@ -96,6 +98,18 @@ def onnx_steps(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, reco
             record["calibration"]["dynamic_nodes"] = dynamic
     if int4:
         _rewrite(graph, lambda src: onnx_int4_embeddings(src, graph))
+
+
+def smooth(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path) -> dict[str, Any]:
+    """SmoothQuant scaling of the model's encoder Linear modules (in place, exact in fp32), with
+    per-channel input maxima calibrated on training texts as static INT8 calibrates."""
+    from slimbench.torch_io import linear_input_absmax, smooth_linears
+
+    alpha = float(spec.quantize["smooth_alpha"])
+    feeds, n = calibration_feeds(ctx, spec, out)
+    ctx.log(f"  smoothing: input channel maxima of every Linear on {n} training texts, alpha {alpha}")
+    modules = smooth_linears(model, linear_input_absmax(model, feeds), alpha)
+    return {"alpha": alpha, "texts": n, "split": "train", "modules": len(modules)}
 
 
 def _rewrite(graph: Path, step: Callable[[Path], T]) -> T:
