@@ -35,7 +35,7 @@ TOOLBOX = [
     {"name": "quantized-keep-0", "source": "standard", "steps": ["torch-dynamic-int8"], "precision": "int8",
      "max_length": 16, "quantize": {"keep_fp32": ["bert.encoder.layer.0."]}},
     {"name": "quantized-smooth", "source": "standard", "steps": ["torch-dynamic-int8"], "precision": "int8",
-     "max_length": 16, "quantize": {"smooth_alpha": 0.8}},
+     "max_length": 16, "quantize": {"smooth_alpha": 0.8, "smooth_modules": r"(intermediate|layer\.\d+\.output)\.dense$"}},
     {"name": "onnx-static-hybrid", "source": "standard", "steps": ["export-onnx", "onnx-static-int8"],
      "runtime": "onnxruntime", "precision": "int8", "max_length": 16,
      "calibrate": {"texts": 64, "dynamic_after_gelu": True}},
@@ -204,21 +204,23 @@ def test_smoothing_is_exact_in_fp32_and_survives_save_and_load(toolbox, tiny_bui
     absmax = linear_input_absmax(model, feeds)
     assert n >= 32 and len(absmax) == 2 * 6 + 2  # q, k, v, attention output, FFN in, FFN out per layer; pooler, head
     smoothed = copy.deepcopy(model)
-    names = smooth_linears(smoothed, absmax, 0.8)
-    assert len(names) == 2 * 6 + 1 and not any(n.startswith("classifier") for n in names)
+    names = smooth_linears(smoothed, absmax, 0.8)  # default: every encoder Linear
+    assert len(names) == 2 * 6 and all(n.startswith("bert.encoder.") for n in names)
     ids, mask = (torch.from_numpy(feeds[0][k]) for k in ("input_ids", "attention_mask"))
     with torch.inference_mode():
         before, after = (m(input_ids=ids, attention_mask=mask).logits for m in (model, smoothed))
     assert torch.allclose(before, after, atol=1e-5)  # the same function in fp32
 
     m = read_manifest(built["quantized-smooth"])
-    assert m["smoothing"] == {"alpha": 0.8, "texts": n, "split": "train", "modules": 13}
+    assert m["smoothing"] == {"alpha": 0.8, "modules": spec.quantize["smooth_modules"], "smoothed": 2 * 2,
+                              "texts": n, "split": "train"}  # FFN in and out of each layer
     assert m["checks"]["agreement_vs_source"] >= 0.9
     loaded = load_int8(built["quantized-smooth"])
-    query = loaded.bert.encoder.layer[0].attention.self.query
-    assert isinstance(query, SmoothedLinear)  # its scale read from the file, not the placeholder ones
-    expected = dict(zip(names, (s.get_submodule(x).inv_scale for s in [smoothed] for x in names), strict=True))
-    assert torch.allclose(query.inv_scale, expected["bert.encoder.layer.0.attention.self.query"])
+    layer = loaded.bert.encoder.layer[0]
+    assert not isinstance(layer.attention.self.query, SmoothedLinear)
+    ffn_in = layer.intermediate.dense
+    assert isinstance(ffn_in, SmoothedLinear)  # its scale read from the file, not the placeholder ones
+    assert torch.allclose(ffn_in.inv_scale, smoothed.get_submodule("bert.encoder.layer.0.intermediate.dense").inv_scale)
 
 
 def test_quantize_table_goes_with_torch_int8():
@@ -230,6 +232,9 @@ def test_quantize_table_goes_with_torch_int8():
     with pytest.raises(SlimbenchError, match="smooth_alpha is between 0 and 1"):
         spec_from_dict({"name": "x", "source": "standard", "steps": ["torch-dynamic-int8"], "precision": "int8",
                         "quantize": {"smooth_alpha": 1.5}})
+    with pytest.raises(SlimbenchError, match="not a regular expression"):
+        spec_from_dict({"name": "x", "source": "standard", "steps": ["torch-dynamic-int8"], "precision": "int8",
+                        "quantize": {"smooth_alpha": 0.5, "smooth_modules": "("}})
 
 
 @pytest.mark.parametrize("steps, message", [

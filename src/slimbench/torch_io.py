@@ -83,15 +83,22 @@ def linear_input_absmax(model: nn.Module, batches: Sequence[dict[str, Any]]) -> 
     return absmax
 
 
+SMOOTH_ALL = r"encoder\."  # every Linear of the transformer blocks (not the pooler, not the head)
+
+
 def smooth_linears(model: nn.Module, input_absmax: dict[str, torch.Tensor], alpha: float,
-                   skip: Sequence[str] = ("classifier",)) -> list[str]:
-    """SmoothQuant scaling, in place, of every nn.Linear in `input_absmax` except names starting
-    with a prefix in `skip`: s_j = max|x_j|**alpha / max|W_:,j|**(1 - alpha); the weight's column j
-    is multiplied by s_j and the module replaced by a SmoothedLinear dividing input j by s_j. The
-    model computes the same function in fp32; returns the names of the replaced modules."""
+                   modules: str = SMOOTH_ALL) -> list[str]:
+    """SmoothQuant scaling, in place, of every nn.Linear in `input_absmax` whose name matches the
+    regular expression `modules` (re.search): s_j = max|x_j|**alpha / max|W_:,j|**(1 - alpha); the
+    weight's column j is multiplied by s_j and the module replaced by a SmoothedLinear dividing input
+    j by s_j. The model computes the same function in fp32; returns the names of the replaced modules.
+    Each costs one elementwise multiply per call (measured: all 36 of MiniLM-L6's encoder Linears
+    ~8-11 % of quantized batch-1 latency)."""
+    import re
+
     done = []
     for name, module in list(model.named_modules()):
-        if not isinstance(module, nn.Linear) or name not in input_absmax or name.startswith(tuple(skip)):
+        if not isinstance(module, nn.Linear) or name not in input_absmax or not re.search(modules, name):
             continue
         with torch.no_grad():
             w = module.weight.abs().amax(0).clamp(min=1e-5)

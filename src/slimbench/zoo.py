@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -49,8 +50,9 @@ CALIBRATE_KEYS = {"texts": int, "method": str, "dynamic_after_gelu": bool}  # st
 CALIBRATE_METHODS = ("minmax", "percentile", "entropy")
 # torch dynamic INT8: Linear modules whose name starts with one of these prefixes stay fp32;
 # smooth_alpha: SmoothQuant migration strength (0 < alpha < 1), input scales calibrated on 512
-# training texts (torch_io.smooth_linears); absent: no smoothing
-QUANTIZE_KEYS = {"keep_fp32": list, "smooth_alpha": float}
+# training texts (torch_io.smooth_linears); absent: no smoothing. smooth_modules: a regular
+# expression of the module names smoothed (default: every encoder Linear)
+QUANTIZE_KEYS = {"keep_fp32": list, "smooth_alpha": float, "smooth_modules": str}
 SPEC_KEYS = {"name", "description", "base", "source", "architecture", "init", "train", "steps",
              "transforms", "runtime", "precision", "max_length", "calibration", "truncation", "prune",
              "calibrate", "quantize"}
@@ -248,6 +250,12 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
         raise SpecError(f"{where}: a [quantize] table goes with the 'torch-dynamic-int8' step")
     if not all(isinstance(p, str) and p for p in quantize.get("keep_fp32", [])):
         raise SpecError(f"{where} [quantize]: keep_fp32 is a list of module-name prefixes, got {quantize['keep_fp32']!r}")
+    if "smooth_modules" in quantize and "smooth_alpha" not in quantize:
+        raise SpecError(f"{where} [quantize]: smooth_modules needs smooth_alpha")
+    try:
+        re.compile(quantize.get("smooth_modules", ""))
+    except re.error as err:
+        raise SpecError(f"{where} [quantize]: smooth_modules is not a regular expression: {err}") from None
     if not 0 < quantize.get("smooth_alpha", 0.5) < 1:
         raise SpecError(f"{where} [quantize]: smooth_alpha is between 0 and 1 (exclusive), got {quantize['smooth_alpha']!r}")
     if calibrate.get("method", "minmax") not in CALIBRATE_METHODS:

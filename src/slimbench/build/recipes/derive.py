@@ -103,13 +103,17 @@ def onnx_steps(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, reco
 def smooth(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path) -> dict[str, Any]:
     """SmoothQuant scaling of the model's encoder Linear modules (in place, exact in fp32), with
     per-channel input maxima calibrated on training texts as static INT8 calibrates."""
-    from slimbench.torch_io import linear_input_absmax, smooth_linears
+    from slimbench.torch_io import SMOOTH_ALL, linear_input_absmax, smooth_linears
 
     alpha = float(spec.quantize["smooth_alpha"])
+    pattern = spec.quantize.get("smooth_modules", SMOOTH_ALL)
     feeds, n = calibration_feeds(ctx, spec, out)
-    ctx.log(f"  smoothing: input channel maxima of every Linear on {n} training texts, alpha {alpha}")
-    modules = smooth_linears(model, linear_input_absmax(model, feeds), alpha)
-    return {"alpha": alpha, "texts": n, "split": "train", "modules": len(modules)}
+    ctx.log(f"  smoothing: input channel maxima of the Linear modules matching {pattern!r} on {n} training "
+            f"texts, alpha {alpha}")
+    modules = smooth_linears(model, linear_input_absmax(model, feeds), alpha, pattern)
+    if not modules:
+        raise BuildError(f"{spec.name}: [quantize] smooth_modules {pattern!r} matches no Linear module")
+    return {"alpha": alpha, "modules": pattern, "smoothed": len(modules), "texts": n, "split": "train"}
 
 
 def _rewrite(graph: Path, step: Callable[[Path], T]) -> T:
