@@ -20,4 +20,5 @@ def test_load(benchmark, variant, slimbench_session, measure):
         samples["warm_reload_s"] = warm
     slimbench_session.record(benchmark, variant, "load", load_figures(results, warm), samples,
                              timing={"method": "fresh process per sample, round-robin across variants",
-                                     "samples": len(results)})
+                                     "samples": len(results), "samples_range": list(slimbench_session.probe_counts()),
+                                     "spread": cfg.load_spread})

@@ -11,7 +11,7 @@ import pytest
 
 from slimbench.build.builder import build
 from slimbench.measure import latency_figures, memory_figures, size_figures
-from slimbench.probes import run_probe
+from slimbench.probes import run_probe, wants_another_probe
 from slimbench.runtime import open_runner, read_manifest
 from slimbench.stats import bootstrap_ratio_ci, mann_whitney_p, percentile, relative_spread, summarize
 from slimbench.zoo import Zoo, spec_from_dict
@@ -122,3 +122,15 @@ def test_statistics_on_literal_samples():
     rng = np.random.default_rng(0)
     a, b = rng.normal(10, 1, 200), rng.normal(10, 1, 200)
     assert mann_whitney_p(a, b) > 0.05 and mann_whitney_p(a, b * 1.2) < 1e-6
+
+
+@pytest.mark.parametrize("start_s, more", [
+    ([7.0], True),                   # fewer than the least
+    ([7.0, 7.3], True),
+    ([7.0, 7.3, 7.6], False),        # all within +-10 % of 7.3
+    ([7.0, 7.3, 8.2], True),         # 8.2 is 12 % above the median
+    ([0.3, 0.5, 0.4, 0.9], True),    # sub-second, wide
+    ([0.3, 0.5, 0.4, 0.9, 0.4], False),  # the most
+])
+def test_start_up_probes_stop_when_tight(start_s, more):
+    assert wants_another_probe(start_s, least=3, most=5, spread=0.10) is more

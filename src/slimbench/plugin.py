@@ -7,7 +7,8 @@ actually runs, and no model is ever loaded into the pytest process:
 
 - latency, throughput and accuracy come from timing workers (`slimbench.worker`), one process per
   variant, all alive together, sampled in interleaved rounds (`slimbench.interleave`);
-- load time and peak memory come from fresh-process probes (`slimbench.probes`), round-robin;
+- load time and peak memory come from fresh-process probes (`slimbench.probes`), round-robin, 3 to 5
+  a variant: more than 3 only while its start-up times are not all within +-10 % of their median;
 - pytest-benchmark receives those samples through `REPLAY_CLOCK`, so its JSON, compare and
   autosave see exactly what the workers measured;
 - a selected variant that is not built yet is built first by a child `slimbench build` (its
@@ -55,6 +56,8 @@ class BenchConfig:
     label_column: str
     test_file: Path | None
     load_samples: int
+    load_min_samples: int
+    load_spread: float
     memory_samples: int
     latency_rounds: int
     latency_block: int
@@ -94,7 +97,8 @@ class BenchConfig:
             text_column=config.getoption("slimbench_text_column"),
             label_column=config.getoption("slimbench_label_column"),
             test_file=Path(config.getoption("slimbench_test_file")).resolve() if config.getoption("slimbench_test_file") else None,
-            load_samples=positive("load_samples"), memory_samples=positive("memory_samples"),
+            load_samples=positive("load_samples"), load_min_samples=positive("load_min_samples"),
+            load_spread=_fraction(config, "load_spread"), memory_samples=positive("memory_samples"),
             latency_rounds=positive("latency_rounds"), latency_block=positive("latency_block", 3),
             latency_warmup=positive("latency_warmup", 0),
             latency_settle_s=positive("latency_settle_ms", 0) / 1000,
@@ -128,10 +132,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="intra-op threads, identical for torch and onnxruntime (default: 2)")
     add_inputs(g.addoption, prefix="slimbench-")
     g.addoption("--load-samples", type=int, default=5,
-                help="fresh processes per variant for start-up time, taken round-robin across variants (default 5)")
-    g.addoption("--memory-samples", type=int, default=5,
+                help="the most fresh processes per variant for start-up time, taken round-robin across variants "
+                     "(default 5)")
+    g.addoption("--load-min-samples", type=int, default=3,
+                help="the fewest: after these, a variant gets more (up to --load-samples) only while one of its "
+                     "start-up times lies beyond +-(--load-spread) of their median (default 3)")
+    g.addoption("--load-spread", type=float, default=0.10,
+                help="relative spread of a variant's start-up times that needs no more probes (default 0.10: "
+                     "all within +-10 %% of their median; 0: always --load-samples)")
+    g.addoption("--memory-samples", type=int, default=3,
                 help="of those fresh processes (each makes 50 predictions after its first), how many give peak "
-                     "RSS (default 5: the same processes; more than --load-samples adds probes)")
+                     "RSS (default 3: the first three; more than the probes taken adds probes)")
     g.addoption("--latency-rounds", type=int, default=40,
                 help="interleaved rounds: in each, every variant's worker process runs one block of batch-1 "
                      "predictions on the same test sentences, in a rotated order (default 40)")
@@ -385,20 +396,28 @@ class BenchSession:
         order, so the machine's drift spreads over all variants instead of landing on one."""
         if self._probes is None:
             from slimbench.interleave import rotated
-            from slimbench.probes import run_probe
+            from slimbench.probes import run_probe, wants_another_probe
 
             cfg, out = self.config, ProbeSet()
             need = self.needs("load", "memory")
             variants = {v.name: v for v in self._resolved() if need is None or v.name in need}
-            rounds = max(cfg.load_samples, cfg.memory_samples)
+            least, most = self.probe_counts()
             texts = self.test_texts(PROBE_PREDICTIONS)
             # The timing workers start one at a time and time their start-up as a probe does: round 0.
             startup = self.timed().startup if self.needs("latency", "throughput", "accuracy", "load") != set() else {}
-            log(f"slimbench: {rounds} fresh-process probes of each of {len(variants)} variants, round-robin"
-                + (" (the first: the timing workers' own start-ups)" if startup else ""))
+            count = f"{least}" if least == most else f"{least}-{most}"
+            log(f"slimbench: {count} fresh-process probes of each of {len(variants)} variants, round-robin"
+                + (" (the first: the timing workers' own start-ups)" if startup else "")
+                + (f"; more than {least} only while a variant's start-up times are not all within "
+                   f"+-{cfg.load_spread:.0%} of their median" if least < most else ""))
             t = time.perf_counter()
-            for k in range(rounds):
-                for name in rotated([n for n in variants if n not in out.errors], k):
+
+            def wanted(name: str) -> bool:
+                got = [r.start_to_first_prediction_s for r in out.results.get(name, [])]
+                return name not in out.errors and wants_another_probe(got, least, most, cfg.load_spread)
+
+            for k in range(most):
+                for name in rotated([n for n in variants if wanted(n)], k):
                     if k == 0 and name in startup:
                         out.results.setdefault(name, []).append(startup[name])
                         continue
@@ -415,6 +434,13 @@ class BenchSession:
             log(f"slimbench: fresh-process probes done in {time.perf_counter() - t:.0f} s")
             self._probes = out
         return self._probes
+
+    def probe_counts(self) -> tuple[int, int]:
+        """The fewest and the most fresh processes a variant gets (peak RSS needs its own count)."""
+        cfg = self.config
+        most = max(cfg.load_samples, cfg.memory_samples)
+        least = max(min(cfg.load_min_samples, cfg.load_samples), cfg.memory_samples)
+        return (most if cfg.load_spread == 0 else least), most
 
     def probe_results(self, variant: Variant, n: int) -> list[Any]:
         probes = self.probes()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,18 @@ class ProbeResult:
     @property
     def start_to_first_prediction_s(self) -> float:
         return sum(self.phases_s.get(k, 0.0) for k in ("interpreter", "import", "load", "first_predict"))
+
+
+def wants_another_probe(start_s: list[float], least: int, most: int, spread: float) -> bool:
+    """Early stopping of one variant's start-up probes: at least `least`, at most `most`, and
+    between the two only while a sample lies beyond +-`spread` of their median (pyperf-style: a
+    tight figure is not sampled further, a noisy one is)."""
+    if len(start_s) < least:
+        return True
+    if len(start_s) >= most:
+        return False
+    middle = statistics.median(start_s)
+    return any(abs(x - middle) > spread * middle for x in start_s)
 
 
 def _describe_exit(code: int) -> str:

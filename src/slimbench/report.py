@@ -381,6 +381,18 @@ def _ns(run: Run, metric: str, figure: str) -> str:
                      if m.metric == metric and m.ok and figure in m.figures])
 
 
+def _load_stopping(run: Run) -> str:
+    """The early-stopping rule of the start-up probes, when the run used one."""
+    timing: dict[str, Any] = next((m.context["timing"] for m in run.measurements
+                                   if m.metric == "load" and m.ok and isinstance(m.context.get("timing"), dict)), {})
+    least, most = timing.get("samples_range", (0, 0))
+    if not least or least >= most:
+        return ""
+    return (f" Each variant got {least} probes, and more (up to {most}) only while one of its start-up times lay "
+            f"beyond ±{timing.get('spread', 0):.0%} of their median: sampling stops where the figure is tight "
+            "(as pyperf does), so n differs between variants.")
+
+
 def _timing(run: Run) -> dict[str, Any] | None:
     """How the run's latency was timed (None: results from before paired timing)."""
     return next((m.context["timing"] for m in run.measurements
@@ -427,7 +439,8 @@ def _measured_how(run: Run) -> list[str]:
                 "load = median of their sum; warm reload = re-opening in "
                 + ("the variant's timing worker" if _timing(run) else "the measuring process")
                 + f" (median of {_ns(run, 'load', 'warm_reload_s')})."
-                + (" The probes ran round-robin across variants, not one variant's in a row." if _timing(run) else ""),
+                + (" The probes ran round-robin across variants, not one variant's in a row." if _timing(run) else "")
+                + _load_stopping(run),
         "memory": f"**memory**: peak RSS = the kernel's high-water mark (VmHWM) of {_ns(run, 'memory', 'peak_rss_bytes')} "
                   "fresh processes after load and batch-1 predictions, median; no sampler runs beside them.",
         "latency": f"**latency**: {_ns(run, 'latency', 'p50_s')} batch-1 predictions per variant through the public "
