@@ -383,8 +383,7 @@ def _ns(run: Run, metric: str, figure: str) -> str:
 
 def _load_stopping(run: Run) -> str:
     """The early-stopping rule of the start-up probes, when the run used one."""
-    timing: dict[str, Any] = next((m.context["timing"] for m in run.measurements
-                                   if m.metric == "load" and m.ok and isinstance(m.context.get("timing"), dict)), {})
+    timing = _timing(run, "load") or {}
     least, most = timing.get("samples_range", (0, 0))
     if not least or least >= most:
         return ""
@@ -393,10 +392,10 @@ def _load_stopping(run: Run) -> str:
             "(as pyperf does), so n differs between variants.")
 
 
-def _timing(run: Run) -> dict[str, Any] | None:
-    """How the run's latency was timed (None: results from before paired timing)."""
+def _timing(run: Run, metric: str = "latency") -> dict[str, Any] | None:
+    """How the run timed `metric` (None: results from before paired timing)."""
     return next((m.context["timing"] for m in run.measurements
-                 if m.metric == "latency" and m.ok and isinstance(m.context.get("timing"), dict)), None)
+                 if m.metric == metric and m.ok and isinstance(m.context.get("timing"), dict)), None)
 
 
 def _timing_how(run: Run) -> str:
