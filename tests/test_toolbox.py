@@ -41,6 +41,9 @@ TOOLBOX = [
      "calibrate": {"texts": 64, "dynamic_after_gelu": True}},
     {"name": "onnx-fused", "source": "standard", "steps": ["export-onnx", "onnx-fuse"], "runtime": "onnxruntime",
      "max_length": 16},
+    {"name": "onnx-fused-static", "source": "standard", "steps": ["export-onnx", "onnx-fuse", "onnx-static-int8"],
+     "runtime": "onnxruntime", "precision": "int8", "max_length": 16,
+     "calibrate": {"texts": 64, "dynamic_after_gelu": True}},
     {"name": "onnx-fused-int8-int4", "source": "standard",
      "steps": ["export-onnx", "onnx-fuse", "onnx-dynamic-int8", "onnx-int4-embeddings"],
      "runtime": "onnxruntime", "precision": "int8", "max_length": 16},
@@ -256,6 +259,19 @@ def test_static_int8_can_leave_the_ffn_output_projections_dynamic(toolbox):
     assert m["checks"]["agreement_vs_source"] >= 0.9
     ops = _ops(built["onnx-static-hybrid"])
     assert ops.count("MatMulInteger") == 2 and "DynamicQuantizeLinear" in ops and "QuantizeLinear" in ops
+
+
+def test_static_int8_of_the_fused_graph(toolbox):
+    """On the fused graph (contrib ops, which ONNX shape inference does not know): every MatMul but the
+    FFN output projections static, those (after BiasGelu) and the fused Attention's QKV dynamic."""
+    _, built = toolbox
+    m = read_manifest(built["onnx-fused-static"])
+    assert len(m["calibration"]["dynamic_nodes"]) == 2 + 2  # per layer: the FFN output projection, the Attention
+    assert m["checks"]["agreement_vs_source"] >= 0.9
+    ops = _ops(built["onnx-fused-static"])
+    assert ops.count("QAttention") == 2 and ops.count("MatMulInteger") == 2 and "Attention" not in ops
+    # the attention output and FFN input projections take statically quantized activations
+    assert ops.count("QuantizeLinear") >= 4 and ops.count("MatMul") >= 4
 
 
 def test_histogram_calibration_gets_fixed_shape_batches(toolbox):

@@ -120,6 +120,10 @@ def onnx_levers(cache: Path, tmp: Path) -> list[dict]:
             onnx_static_int8(d / "dynamo.onnx", d / "static-hybrid.onnx", feeds, dynamic_after_gelu=True)
             graphs["static INT8 (before)"] = d / "static.onnx"
             graphs["static INT8, FFN output projections dynamic"] = d / "static-hybrid.onnx"
+            onnx_static_int8(d / "fused.onnx", d / "fused-static.onnx", feeds)
+            onnx_static_int8(d / "fused.onnx", d / "fused-static-hybrid.onnx", feeds, dynamic_after_gelu=True)
+            graphs["fused + static INT8 (Attention dynamic)"] = d / "fused-static.onnx"
+            graphs["fused + static INT8, Attention and FFN output projections dynamic (kept)"] = d / "fused-static-hybrid.onnx"
         for lever, path in graphs.items():
             onnx.checker.check_model(str(path))
             tokenizer = (src / "tokenizer.json").stat().st_size
