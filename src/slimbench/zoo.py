@@ -34,7 +34,8 @@ ARCH_KEYS = {
 }
 TRAIN_KEYS = {
     "method": str, "epochs": int, "lr": float, "batch_size": int, "weight_decay": float,
-    "warmup": float, "temperature": float, "alpha": float, "hidden_weight": float, "seed": int,
+    "warmup": float, "temperature": float, "alpha": float, "hidden_weight": float, "layer_weight": float,
+    "seed": int,
     "transfer_data": bool, "max_length": int, "augment_copies": int,
 }
 INIT_KEYS = {"layers": list, "embeddings": str}
@@ -72,6 +73,7 @@ class TrainRecipe:
     temperature: float = 2.0  # distillation softmax temperature
     alpha: float = 0.7  # weight of the soft (teacher) loss; 1 - alpha on the gold labels
     hidden_weight: float = 0.0  # weight of the [CLS]-state MSE to the teacher (0: off)
+    layer_weight: float = 0.0  # weight of the every-layer, every-token hidden-state MSE to the teacher (0: off)
     seed: int = 0
     transfer_data: bool = False  # distil on the unlabelled transfer texts too
     max_length: int | None = None

@@ -214,15 +214,50 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     return alpha * kl + (1 - alpha) * ce
 
 
+def layer_pairs(student_layers: int, teacher_layers: int) -> list[tuple[int, int]]:
+    """TinyBERT's uniform layer mapping: student layer k (1..K) learns the output of teacher layer
+    round(k * L / K), i.e. the teacher's state at the same relative depth (hidden_states indices)."""
+    return [(k, round(k * teacher_layers / student_layers)) for k in range(1, student_layers + 1)]
+
+
+def hidden_state_loss(student_states: Sequence[torch.Tensor], teacher_states: Sequence[torch.Tensor],
+                      pairs: Sequence[tuple[int, int]], projections: Sequence[nn.Module],
+                      mask: torch.Tensor) -> torch.Tensor:
+    """Mean over `pairs` of the MSE between the projected student states and the teacher's, over the
+    real (unpadded) tokens of every position, per hidden unit."""
+    keep = mask.unsqueeze(-1).to(student_states[0].dtype)
+    tokens = keep.sum().clamp(min=1.0)
+    total = student_states[0].new_zeros(())
+    for (s, t), proj in zip(pairs, projections, strict=True):
+        diff = (proj(student_states[s]) - teacher_states[t]) * keep
+        total = total + diff.pow(2).sum() / (tokens * diff.shape[-1])
+    return total / len(pairs)
+
+
+@dataclass
+class LayerTeacher:
+    """The teacher model run alongside the student for intermediate-layer distillation; `ids` maps
+    each student token id to the teacher's id for the same token (None: the same vocabulary)."""
+
+    model: nn.Module
+    ids: torch.Tensor | None = None
+
+
 def distill(student: nn.Module, seqs: Sequence[Sequence[int]], teacher_logits: np.ndarray,
             labels: Sequence[int], val_seqs: Sequence[Sequence[int]], val_labels: Sequence[int],
             recipe: TrainRecipe, desc: str = "distill",
-            teacher_cls: np.ndarray | None = None) -> TrainResult:
+            teacher_cls: np.ndarray | None = None, layer_teacher: LayerTeacher | None = None) -> TrainResult:
     """Distil from cached teacher logits; rows with label -1 are unlabelled transfer data.
 
     With `hidden_weight` > 0 in the recipe and the teacher's last-layer [CLS] states given, a
     learned projection of the student's [CLS] state is also pulled towards the teacher's (MSE):
     an intermediate-representation signal that a 128-wide student gets nowhere else.
+
+    With `layer_weight` > 0 and `layer_teacher` given (TinyBERT-style intermediate-layer
+    distillation), every student layer's hidden states, at every real token, are pulled towards
+    the teacher layer at the same relative depth (`layer_pairs`), through a learned projection per
+    layer where the widths differ. The teacher runs on each batch (its hidden states for every
+    token of every text are too big to cache), which costs one teacher forward pass per step.
     """
     soft = torch.from_numpy(np.asarray(teacher_logits, dtype=np.float32))
     hard = torch.tensor(list(labels), dtype=torch.long)
@@ -231,15 +266,33 @@ def distill(student: nn.Module, seqs: Sequence[Sequence[int]], teacher_logits: n
     beta = recipe.hidden_weight
     target = torch.from_numpy(np.asarray(teacher_cls, dtype=np.float32)) if beta and teacher_cls is not None else None
     proj = nn.Linear(student.config.hidden_size, target.shape[1]) if target is not None else None
+    gamma = recipe.layer_weight if layer_teacher is not None else 0.0
+    pairs: list[tuple[int, int]] = []
+    projections: list[nn.Module] = []
+    if gamma:
+        assert layer_teacher is not None
+        layer_teacher.model.eval()
+        s_cfg, t_cfg = student.config, layer_teacher.model.config
+        pairs = layer_pairs(s_cfg.num_hidden_layers, t_cfg.num_hidden_layers)
+        torch.manual_seed(recipe.seed)
+        projections = [nn.Identity() if s_cfg.hidden_size == t_cfg.hidden_size
+                       else nn.Linear(s_cfg.hidden_size, t_cfg.hidden_size) for _ in pairs]
 
     def loss_on(idx: np.ndarray) -> torch.Tensor:
         ids, mask = collate(seqs, idx)
-        res = student(input_ids=ids, attention_mask=mask, output_hidden_states=proj is not None)
+        res = student(input_ids=ids, attention_mask=mask, output_hidden_states=proj is not None or bool(gamma))
         loss = distillation_loss(res.logits, soft[idx], hard[idx], t, alpha)
         if proj is not None and target is not None:
             loss = loss + beta * F.mse_loss(proj(res.hidden_states[-1][:, 0]), target[idx])
+        if gamma and layer_teacher is not None:
+            teacher_ids = ids if layer_teacher.ids is None else layer_teacher.ids[ids]
+            with torch.no_grad():
+                states = layer_teacher.model(input_ids=teacher_ids, attention_mask=mask,
+                                             output_hidden_states=True).hidden_states
+            loss = loss + gamma * hidden_state_loss(res.hidden_states, states, pairs, projections, mask)
         return loss
 
+    extra = ([proj] if proj is not None else []) + [p for p in projections if isinstance(p, nn.Linear)]
     return fit(student, [len(s) for s in seqs], loss_on,
                lambda: accuracy(predict_logits(student, val_seqs), val_labels), recipe, desc,
-               extra_modules=[proj] if proj is not None else [])
+               extra_modules=extra)

@@ -1,5 +1,6 @@
-"""Knowledge distillation of a smaller student from a torch fp32 teacher variant (logits and the
-last [CLS] state; transfer and augmented text labelled by the teacher)."""
+"""Knowledge distillation of a smaller student from a torch fp32 teacher variant (logits, optionally
+the last [CLS] state or every layer's hidden states; transfer and augmented text labelled by the
+teacher)."""
 
 from __future__ import annotations
 
@@ -43,13 +44,45 @@ def distill_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str,
     student_tok = Tokenizer.from_str(json.dumps(student_tok_json))
     seqs = encode_all(student_tok, texts, spec.max_length, spec.truncation)
     val_seqs = encode_all(student_tok, [e.text for e in splits.val], spec.max_length, spec.truncation)
+    layer_teacher = _layer_teacher(ctx, spec, teacher_dir, student, student_tok_json)
     result = distill(student, seqs, teacher_logits, labels, val_seqs, [e.label for e in splits.val],
-                     spec.recipe, desc=f"{spec.name} distill", teacher_cls=teacher_cls)
+                     spec.recipe, desc=f"{spec.name} distill", teacher_cls=teacher_cls, layer_teacher=layer_teacher)
     save_hf(student, out)
     (out / TOKENIZER_FILE).write_text(json.dumps(student_tok_json, ensure_ascii=False))
     return {"format": "hf", "model_file": "model.safetensors", "parameters": count_parameters(student),
             "teacher": spec.source, "transfer_texts": len(transfer), "augmented_texts": len(augmented),
             "vocab_size": student.config.vocab_size, "training": training_record(result)}
+
+
+def _layer_teacher(ctx: BuildContext, spec: VariantSpec, teacher_dir: Path, student: Any,
+                   student_tok_json: dict[str, Any]) -> Any:
+    """The teacher for intermediate-layer distillation (`layer_weight` > 0), with the table from the
+    student's (possibly trimmed) vocabulary to the teacher's ids; None when the recipe does not ask."""
+    from slimbench.build.train import LayerTeacher, layer_pairs
+    from slimbench.torch_io import load_hf
+
+    if not spec.recipe.layer_weight:
+        return None
+    teacher = load_hf(teacher_dir)
+    teacher_vocab = json.loads((teacher_dir / TOKENIZER_FILE).read_text())["model"]["vocab"]
+    ids = vocabulary_table(student_tok_json["model"]["vocab"], teacher_vocab)
+    pairs = layer_pairs(student.config.num_hidden_layers, teacher.config.num_hidden_layers)
+    ctx.log(f"  intermediate-layer distillation (weight {spec.recipe.layer_weight}): student layer -> teacher "
+            f"layer {', '.join(f'{s}->{t}' for s, t in pairs)}, the teacher run on every batch")
+    return LayerTeacher(teacher, ids)
+
+
+def vocabulary_table(student_vocab: dict[str, int], teacher_vocab: dict[str, int]) -> Any:
+    """A tensor mapping each student token id to the teacher's id of the same token (the trimmed
+    vocabulary keeps a subset of the teacher's tokens); None when the vocabularies are the same."""
+    import torch
+
+    if student_vocab == teacher_vocab:
+        return None
+    table = [0] * len(student_vocab)
+    for token, new_id in student_vocab.items():
+        table[new_id] = teacher_vocab[token]
+    return torch.tensor(table, dtype=torch.long)
 
 
 def init_student(ctx: BuildContext, spec: VariantSpec, teacher_dir: Path,
