@@ -17,12 +17,13 @@ from pathlib import Path
 # Seconds per variant on the reference VM (2 cores, idle), default dataset, from the manifests of
 # the committed report's build (2026-12-01; the ONNX rows, quantized with its smoothing pass and
 # light with its new learning rate rebuilt idle for issue 14 the same day; light's earlier 1,223 s
-# trained the same number of steps 2.6x slower, as under contention). Sweep rungs (one-shot
+# trained the same number of steps 2.6x slower, as under contention; onnx-static-int8 on the fused
+# graph 45 s idle, the same evening). Sweep rungs (one-shot
 # pruning, evaluation, the memo's gzip sizes): 47-61 s, median 51, in a clean-clone `make report`
 # the same day.
 REFERENCE_S: dict[str, float] = {
     "standard": 808, "light": 439, "ultra-light": 869, "quantized": 34, "onnx": 38, "onnx-int8": 31,
-    "onnx-static-int8": 59, "ultra-light-onnx-int8": 3, "pruned-heads": 1013, "sparse-50": 440,
+    "onnx-static-int8": 45, "ultra-light-onnx-int8": 3, "pruned-heads": 1013, "sparse-50": 440,
     "standard-numpy": 41, "ultra-light-numpy": 2,
 }
 RUNG_S = 51.0
