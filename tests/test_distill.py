@@ -90,3 +90,16 @@ def test_vocabulary_table_maps_student_ids_to_the_teachers():
     teacher = {"[PAD]": 0, "a": 1, "b": 2, "c": 3}
     assert vocabulary_table(teacher, teacher) is None
     assert vocabulary_table({"[PAD]": 0, "c": 1, "a": 2}, teacher).tolist() == [0, 3, 1]
+
+
+@pytest.mark.parametrize("train, message", [
+    ({"method": "distill", "layer_weight": -1.0}, "loss weight"),
+    ({"method": "finetune", "layer_weight": 1.0}, "needs method"),
+    ({"method": "distill", "hidden_weight": -0.5}, "loss weight"),
+])
+def test_distillation_loss_weights_are_checked_in_the_spec(train, message):
+    from slimbench.errors import SlimbenchError
+    from slimbench.zoo import spec_from_dict
+
+    with pytest.raises(SlimbenchError, match=message):
+        spec_from_dict({"name": "x", "source": "standard", "train": train})

@@ -213,6 +213,11 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     for key in ("epochs", "batch_size"):
         if key in train and train[key] <= 0:
             raise SpecError(f"{where} [train]: {key} must be positive, got {train[key]}")
+    for key in ("hidden_weight", "layer_weight"):
+        if train.get(key, 0) < 0:
+            raise SpecError(f"{where} [train]: {key} is a loss weight, 0 (off) or more, got {train[key]}")
+        if train.get(key, 0) and method != "distill":
+            raise SpecError(f"{where} [train]: {key} weighs a distillation loss; it needs method = \"distill\"")
     steps = data.get("steps", [])
     if not isinstance(steps, list) or any(s not in STEPS for s in steps):
         raise SpecError(f"{where}: steps must be a list drawn from {STEPS}, got {steps!r}")
