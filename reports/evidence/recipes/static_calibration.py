@@ -78,11 +78,9 @@ def graphs(src: Path, d: Path) -> dict[str, Path]:
         out[f"fused static: {lever}"] = path
     after_gelu = compress.matmuls_after_gelu
 
-    def and_ffn_inputs(path: Path) -> list[str]:
-        import onnx
-
-        names = [n.name for n in onnx.load(str(path)).graph.node if n.op_type == "MatMul" and "intermediate" in n.name]
-        return after_gelu(path) + names
+    def and_ffn_inputs(graph) -> list[str]:
+        names = [n.name for n in graph.node if n.op_type == "MatMul" and "intermediate" in n.name]
+        return after_gelu(graph) + names
 
     compress.matmuls_after_gelu = and_ffn_inputs
     try:

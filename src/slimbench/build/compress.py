@@ -7,6 +7,7 @@ import json
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ def onnx_dynamic_int8(src: Path, dst: Path, gather: bool = True) -> None:
     """
     ops = ["MatMul", "Attention"] + (["Gather"] if gather else [])
     with tempfile.TemporaryDirectory() as tmp:
-        _quantize_dynamic(_cleared_copy(src, Path(tmp)), dst, ops)
+        _quantize_dynamic(_cleared_copy(src, Path(tmp))[0], dst, ops)
 
 
 def _quantize_dynamic(src: Path, dst: Path, ops: Sequence[str], nodes: Sequence[str] | None = None) -> None:
@@ -60,9 +61,10 @@ def onnx_int4_embeddings(src: Path, dst: Path, block_size: int = INT4_EMBEDDING_
     quantizer.model.save_model_to_file(str(dst), use_external_data_format=False)
 
 
-def _cleared_copy(src: Path, tmp: Path, typed: bool = False) -> Path:
-    """`src` without its value_info; `typed`: re-typed by onnxruntime's symbolic shape inference when
-    the graph holds contrib (com.microsoft) ops, which ONNX's shape inference cannot type."""
+def _cleared_copy(src: Path, tmp: Path, typed: bool = False) -> tuple[Path, Any]:
+    """`src` without its value_info, saved in `tmp`, and the loaded model; `typed`: re-typed by
+    onnxruntime's symbolic shape inference when the graph holds contrib (com.microsoft) ops, which
+    ONNX's shape inference cannot type."""
     import onnx
 
     model = onnx.load(str(src))
@@ -73,7 +75,7 @@ def _cleared_copy(src: Path, tmp: Path, typed: bool = False) -> Path:
         model = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
     cleared = tmp / "cleared.onnx"
     onnx.save(model, str(cleared))
-    return cleared
+    return cleared, model
 
 
 # Not Add/Mul: the attention-mask Add carries float32-min for padded keys, and a calibrated range
@@ -84,11 +86,9 @@ STATIC_OPS = ["MatMul", "Gemm", "Gather"]
 GELU_OPS = ("Gelu", "BiasGelu", "FastGelu")  # the fused graph's GELU is BiasGelu (bias folded in)
 
 
-def matmuls_after_gelu(path: Path) -> list[str]:
-    """Names of the MatMul nodes whose input is a GELU's output: the FFN output projections."""
-    import onnx
-
-    graph = onnx.load(str(path)).graph
+def matmuls_after_gelu(graph: Any) -> list[str]:
+    """Names of the MatMul nodes of an onnx GraphProto whose input is a GELU's output: the FFN
+    output projections."""
     producer = {out: node.op_type for node in graph.node for out in node.output}
     return [n.name for n in graph.node if n.op_type == "MatMul" and any(producer.get(i) in GELU_OPS for i in n.input)]
 
@@ -138,8 +138,8 @@ def onnx_static_int8(src: Path, dst: Path, calibration: Sequence[Mapping[str, np
     if method == "percentile":
         extra["CalibPercentile"] = 99.99
     with tempfile.TemporaryDirectory() as tmp:
-        cleared = _cleared_copy(src, Path(tmp), typed=True)
-        dynamic = (matmuls_after_gelu(cleared) if dynamic_after_gelu else []) + _contrib_nodes(cleared, "Attention")
+        cleared, model = _cleared_copy(src, Path(tmp), typed=True)
+        dynamic = (matmuls_after_gelu(model.graph) if dynamic_after_gelu else []) + _contrib_nodes(model.graph, "Attention")
         static_out = Path(tmp) / "static.onnx" if dynamic else dst
         quantize_static(str(cleared), str(static_out), Feeds(), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -150,11 +150,9 @@ def onnx_static_int8(src: Path, dst: Path, calibration: Sequence[Mapping[str, np
     return dynamic
 
 
-def _contrib_nodes(path: Path, op_type: str) -> list[str]:
+def _contrib_nodes(graph: Any, op_type: str) -> list[str]:
     """Names of the com.microsoft `op_type` nodes (not ONNX's own op of that name, e.g. opset 23's Attention)."""
-    import onnx
-
-    return [n.name for n in onnx.load(str(path)).graph.node if n.op_type == op_type and n.domain == "com.microsoft"]
+    return [n.name for n in graph.node if n.op_type == op_type and n.domain == "com.microsoft"]
 
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")

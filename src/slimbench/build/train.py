@@ -266,13 +266,13 @@ def distill(student: nn.Module, seqs: Sequence[Sequence[int]], teacher_logits: n
     beta = recipe.hidden_weight
     target = torch.from_numpy(np.asarray(teacher_cls, dtype=np.float32)) if beta and teacher_cls is not None else None
     proj = nn.Linear(student.config.hidden_size, target.shape[1]) if target is not None else None
-    gamma = recipe.layer_weight if layer_teacher is not None else 0.0
+    gamma = recipe.layer_weight
+    teacher = layer_teacher if gamma else None
     pairs: list[tuple[int, int]] = []
     projections: list[nn.Module] = []
-    if gamma:
-        assert layer_teacher is not None
-        layer_teacher.model.eval()
-        s_cfg, t_cfg = student.config, layer_teacher.model.config
+    if teacher is not None:
+        teacher.model.eval()
+        s_cfg, t_cfg = student.config, teacher.model.config
         pairs = layer_pairs(s_cfg.num_hidden_layers, t_cfg.num_hidden_layers)
         torch.manual_seed(recipe.seed)
         projections = [nn.Identity() if s_cfg.hidden_size == t_cfg.hidden_size
@@ -280,15 +280,15 @@ def distill(student: nn.Module, seqs: Sequence[Sequence[int]], teacher_logits: n
 
     def loss_on(idx: np.ndarray) -> torch.Tensor:
         ids, mask = collate(seqs, idx)
-        res = student(input_ids=ids, attention_mask=mask, output_hidden_states=proj is not None or bool(gamma))
+        res = student(input_ids=ids, attention_mask=mask, output_hidden_states=proj is not None or teacher is not None)
         loss = distillation_loss(res.logits, soft[idx], hard[idx], t, alpha)
         if proj is not None and target is not None:
             loss = loss + beta * F.mse_loss(proj(res.hidden_states[-1][:, 0]), target[idx])
-        if gamma and layer_teacher is not None:
-            teacher_ids = ids if layer_teacher.ids is None else layer_teacher.ids[ids]
+        if teacher is not None:
+            teacher_ids = ids if teacher.ids is None else teacher.ids[ids]
             with torch.no_grad():
-                states = layer_teacher.model(input_ids=teacher_ids, attention_mask=mask,
-                                             output_hidden_states=True).hidden_states
+                states = teacher.model(input_ids=teacher_ids, attention_mask=mask,
+                                       output_hidden_states=True).hidden_states
             loss = loss + gamma * hidden_state_loss(res.hidden_states, states, pairs, projections, mask)
         return loss
 
