@@ -38,7 +38,8 @@ TRAIN_KEYS = {
     "seed": int,
     "transfer_data": bool, "max_length": int, "augment_copies": int,
 }
-INIT_KEYS = {"layers": list, "embeddings": str}
+INIT_KEYS = {"layers": list, "embeddings": str, "width": str}
+WIDTH_BASES = ("pca", "states", "select")  # init.width: how layers map into a narrower student (build.inherit)
 TRANSFORM_KEYS = {"trim_vocab": bool}
 # heads / ffn: fractions of attention heads / FFN neurons removed (structured, physical);
 # sparsity: fraction of encoder Linear weights zeroed (unstructured magnitude), reached over
@@ -218,6 +219,9 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
             raise SpecError(f"{where} [train]: {key} is a loss weight, 0 (off) or more, got {train[key]}")
         if train.get(key, 0) and method != "distill":
             raise SpecError(f"{where} [train]: {key} weighs a distillation loss; it needs method = \"distill\"")
+    if "width" in init and (init["width"] not in WIDTH_BASES or not init.get("layers")):
+        raise SpecError(f"{where} [init]: width (one of {', '.join(WIDTH_BASES)}) says how init.layers map into a "
+                        f"narrower student; got {init['width']!r}" + ("" if init.get("layers") else " without init.layers"))
     steps = data.get("steps", [])
     if not isinstance(steps, list) or any(s not in STEPS for s in steps):
         raise SpecError(f"{where}: steps must be a list drawn from {STEPS}, got {steps!r}")

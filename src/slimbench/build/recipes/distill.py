@@ -89,7 +89,8 @@ def init_student(ctx: BuildContext, spec: VariantSpec, teacher_dir: Path,
                  train_texts: list[str]) -> tuple[Any, dict[str, Any]]:
     """The untrained student (the teacher's config with the spec's architecture) and its tokenizer
     JSON: the vocabulary trimmed to the training split's tokens if asked, embeddings copied or
-    PCA-projected from the teacher, and the teacher's layers copied where `init.layers` says."""
+    PCA-projected from the teacher, and the teacher's layers copied where `init.layers` says (into a
+    narrower student: inherited through the basis `init.width` names, `slimbench.build.inherit`)."""
     import torch
     from tokenizers import Tokenizer
     from transformers import AutoConfig, AutoModelForSequenceClassification
@@ -115,18 +116,51 @@ def init_student(ctx: BuildContext, spec: VariantSpec, teacher_dir: Path,
         config.vocab_size = len(kept)
     torch.manual_seed(spec.recipe.seed)
     student = AutoModelForSequenceClassification.from_config(config)
+    layers = spec.init.get("layers")
+    if layers and config.hidden_size != teacher.config.hidden_size:
+        _inherit_narrower(ctx, spec, teacher, student, teacher_tok_json, train_texts, kept)
+        return student, student_tok_json
     with torch.no_grad():
         _init_embeddings(spec, teacher, student, kept)
-        layers = spec.init.get("layers")
         if layers:
-            if config.hidden_size != teacher.config.hidden_size:
-                raise BuildError(f"{spec.name}: init.layers needs the teacher's hidden size")
             for k, i in enumerate(layers):
                 student.base_model.encoder.layer[k].load_state_dict(teacher.base_model.encoder.layer[i].state_dict())
             if getattr(teacher.base_model, "pooler", None) is not None:
                 student.base_model.pooler.load_state_dict(teacher.base_model.pooler.state_dict())
             student.classifier.load_state_dict(teacher.classifier.state_dict())
     return student, student_tok_json
+
+
+CALIBRATION_TEXTS = 512
+
+
+def _inherit_narrower(ctx: BuildContext, spec: VariantSpec, teacher: Any, student: Any,
+                      teacher_tok_json: dict[str, Any], train_texts: list[str], kept: list[int] | None) -> None:
+    """`init.layers` into a student narrower than its teacher: through the basis `init.width` says,
+    keeping each layer's most important heads and FFN neurons (measured on the first
+    CALIBRATION_TEXTS training texts)."""
+    import torch
+    from tokenizers import Tokenizer
+
+    from slimbench.build import inherit
+    from slimbench.build.train import encode_all
+
+    how = spec.init.get("width")
+    if how is None:
+        raise BuildError(f"{spec.name}: init.layers into a narrower student needs init.width "
+                         f"({', '.join(inherit.BASES)}): how the teacher's width maps to the student's")
+    layers = list(spec.init["layers"])
+    if max(layers) >= teacher.config.num_hidden_layers or len(layers) != student.config.num_hidden_layers:
+        raise BuildError(f"{spec.name}: init.layers {layers} must name {student.config.num_hidden_layers} of the "
+                         f"teacher's layers 0-{teacher.config.num_hidden_layers - 1}")
+    tok = Tokenizer.from_str(json.dumps(teacher_tok_json))
+    imp = inherit.importance(teacher, encode_all(tok, train_texts[:CALIBRATION_TEXTS], spec.max_length, spec.truncation))
+    rows = torch.tensor(kept) if kept is not None else torch.arange(student.config.vocab_size)
+    word = teacher.base_model.embeddings.word_embeddings.weight.detach()[rows]
+    u = inherit.basis(how, teacher.config.hidden_size, student.config.hidden_size, word=word, imp=imp)
+    record = inherit.inherit(teacher, student, layers, u, imp, rows)
+    ctx.log(f"  teacher layers {layers} inherited through the {how} basis: heads "
+            + "; ".join(",".join(map(str, r["heads"])) for r in record) + f", {record[0]['neurons']} FFN neurons each")
 
 
 def _init_embeddings(spec: VariantSpec, teacher: Any, student: Any, kept: list[int] | None) -> None:
