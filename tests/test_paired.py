@@ -267,3 +267,35 @@ def test_paired_order_keeps_the_two_sides_of_a_variant_together_and_alternates_t
     assert paired_order(keys, 1) == ["cand:b", "base:b", "cand:a", "base:a"]
     assert paired_order(keys, 2) == ["base:a", "cand:a", "base:b", "cand:b"]
     assert paired_order(["base:a", "base:b", "cand:b"], 1) == ["cand:b", "base:b", "base:a"]
+
+
+# --- accuracy ratios paired by sentence ----------------------------------------------------------
+
+def test_accuracy_figures_count_the_sentences_only_one_side_gets_right():
+    from slimbench.measure import accuracy_figures
+
+    gold = [1, 1, 0, 0, 1, 0]
+    reference = [1, 1, 0, 1, 0, 0]  # right on 0, 1, 2, 5
+    pred = [1, 0, 0, 0, 0, 1]  # right on 0, 2, 3
+    f = accuracy_figures(pred, gold, 2, reference)
+    assert f["only_standard_right"] == {"value": 2, "unit": "count", "n": 6}  # sentences 1, 5
+    assert f["only_variant_right"] == {"value": 1, "unit": "count", "n": 6}  # sentence 3
+    assert f["agreement_with_standard"]["value"] == pytest.approx(3 / 6)
+    assert "only_standard_right" not in accuracy_figures(pred, gold, 2)
+
+
+def test_paired_accuracy_ratio_and_its_interval():
+    from slimbench.stats import paired_accuracy_ratio_ci
+
+    # identical predictions: no disagreement, no uncertainty in the ratio
+    assert paired_accuracy_ratio_ci(1000, 800, 0, 0) == (1.0, 1.0, 1.0)
+    # 50 sentences only the reference gets right, 30 only the other: 780 / 800
+    ratio, lo, hi = paired_accuracy_ratio_ci(1000, 800, 50, 30)
+    assert ratio == pytest.approx(0.975)
+    # paired: the difference's sd is ~sqrt(50 + 30) / 1000, so the 95 % CI is ~ +-0.022 around 0.975
+    assert lo < ratio < hi and 0.035 < hi - lo < 0.055
+    # the same accuracies with more disagreement are less certain
+    lo2, hi2 = paired_accuracy_ratio_ci(1000, 800, 150, 130)[1:]
+    assert hi2 - lo2 > 1.5 * (hi - lo)
+    with pytest.raises(ValueError, match="not a 2x2 table"):
+        paired_accuracy_ratio_ci(100, 10, 20, 0)  # more only-reference sentences than reference right

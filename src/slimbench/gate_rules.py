@@ -86,7 +86,8 @@ FIGURES: dict[str, str] = {
                              "peak_rss_bytes", "child_latency_p50_s")},
     **{f: "latency" for f in ("p50_s", "p90_s", "p99_s", "mean_s", "min_s", "iqr_s")},
     **{f: "throughput" for f in ("sentences_per_s", "batch_s", "batch_size")},
-    **{f: "accuracy" for f in ("accuracy", "macro_f1", "agreement_with_standard")},
+    **{f: "accuracy" for f in ("accuracy", "macro_f1", "agreement_with_standard", "only_standard_right",
+                               "only_variant_right")},
 }
 BUDGET_SUFFIXES = ("_ratio_max", "_ratio_min", "_max", "_min")
 

@@ -211,6 +211,9 @@ def accuracy_figures(pred: Sequence[int], gold: Sequence[int], num_labels: int,
         "macro_f1": figure(macro_f1(pred, gold, num_labels), "ratio", n),
     }
     if reference_pred is not None:
-        out["agreement_with_standard"] = figure(
-            float(np.mean(np.asarray(pred) == np.asarray(reference_pred))), "ratio", n)
+        p, r, g = np.asarray(pred), np.asarray(reference_pred), np.asarray(gold)
+        out["agreement_with_standard"] = figure(float(np.mean(p == r)), "ratio", n)
+        # the paired 2x2 table's off-diagonal: what the accuracy ratio's CI is computed from
+        out["only_standard_right"] = figure(int(((r == g) & (p != g)).sum()), "count", n)
+        out["only_variant_right"] = figure(int(((p == g) & (r != g)).sum()), "count", n)
     return out

@@ -48,6 +48,7 @@ from slimbench.report_summary import (
     group_runs,
     machine_label,
     noisy_latencies,
+    paired_accuracy,
     paired_ratios,
     ship_advice,
     summary_document,
@@ -303,6 +304,29 @@ def _paired_section(report: MachineReport) -> list[str]:
             "the interval is a 95 % bootstrap over rounds. Below 1 is faster than `standard`.", "", table, ""]
 
 
+def _accuracy_section(report: MachineReport) -> list[str]:
+    """Accuracy ratios to `standard` with their uncertainty: the test split is finite."""
+    rows, n = [], 0
+    for row in report.rows:
+        pa = paired_accuracy(report.run, row.variant)
+        if pa is None:
+            continue
+        n = pa.n
+        rows.append([f"`{row.variant}`", f"{pa.ratio:.3f} [{pa.low:.3f}, {pa.high:.3f}]", str(pa.only_standard),
+                     str(pa.only_variant), f"{pa.only_variant - pa.only_standard:+d}"])
+    if not rows:
+        return []
+    table = tabulate(rows, headers=["variant", "accuracy ÷ standard [95 % CI]", "only standard right",
+                                    "only variant right", "net"],
+                     tablefmt="github", colalign=("left",) + ("right",) * 4, disable_numparse=True)
+    return ["### Accuracy ratios to `standard`, with their uncertainty", "",
+            f"Both were scored on the same {n:,} test sentences, so a ratio rests on the sentences where they "
+            "disagree: those only `standard` gets right and those only the variant gets right. The interval is "
+            "a 95 % bootstrap over sentences (paired). A ratio whose interval straddles a budget (0.99, 0.98 …) "
+            "does not show that the variant is above or below it: another sample of text of this size could "
+            "rank it either side.", "", table, ""]
+
+
 def _noise_section(report: MachineReport) -> list[str]:
     lines = [f"- ⚠ `{v}`: latency IQR is {spread * 100:.0f} % of its median (n = {n}); smaller differences "
              "are within noise here. Re-run on an idle machine, or with more `--latency-rounds`."
@@ -517,6 +541,7 @@ def _machine_section(report: MachineReport, links: Mapping[str, str] | None, fir
         out += ["The columns are explained under the first table.", ""]
     out += _failures_section(report)
     out += _paired_section(report)
+    out += _accuracy_section(report)
     out += _noise_section(report)
     out += _comparison_section(report)
     out += _ship_section(report)

@@ -168,6 +168,43 @@ def paired_ratios(run: Run, variant: str) -> dict[str, Figure]:
     return out
 
 
+@dataclass(frozen=True)
+class PairedAccuracy:
+    """A variant's accuracy ÷ standard's on the same test sentences, with a 95 % bootstrap CI over
+    sentences, and the sentences only one of the two gets right."""
+
+    ratio: float
+    low: float
+    high: float
+    only_standard: int
+    only_variant: int
+    n: int
+
+
+def paired_accuracy(run: Run, variant: str) -> PairedAccuracy | None:
+    """From the run's accuracy measurements (None for standard itself, an untrained variant, or a
+    results file from before the paired counts were recorded)."""
+    from slimbench.stats import paired_accuracy_ratio_ci
+
+    mine, ref = run.get(variant, "accuracy"), run.get(STANDARD, "accuracy")
+    if variant == STANDARD or mine is None or ref is None or not (mine.ok and ref.ok):
+        return None
+    if mine.context.get("untrained"):
+        return None
+    f, r = mine.figures, ref.figures
+    if not {"only_standard_right", "only_variant_right", "accuracy"} <= f.keys() or "accuracy" not in r:
+        return None
+    n = f["accuracy"].n
+    if r["accuracy"].n != n:
+        return None
+    only_s, only_v = int(f["only_standard_right"].value), int(f["only_variant_right"].value)
+    try:
+        ratio, lo, hi = paired_accuracy_ratio_ci(n, round(r["accuracy"].value * n), only_s, only_v)
+    except ValueError:
+        return None
+    return PairedAccuracy(ratio, lo, hi, only_s, only_v, n)
+
+
 # --- which variant to ship ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -390,8 +427,14 @@ def summary_records(run: Run) -> list[dict[str, Any]]:
 
 def ratio_records(run: Run, rows: Sequence[Row]) -> list[dict[str, Any]]:
     """The × vs standard columns as records (None where there is no standard or no value)."""
-    return [{"machine": run.machine_id, "variant": row.variant,
-             **{c.key: row.cells[c.key].value for c in RATIO_COLUMNS}} for row in rows]
+    out = []
+    for row in rows:
+        rec: dict[str, Any] = {"machine": run.machine_id, "variant": row.variant, **{c.key: row.cells[c.key].value for c in RATIO_COLUMNS}}
+        pa = paired_accuracy(run, row.variant)
+        if pa is not None:
+            rec["accuracy_ci95"] = [pa.low, pa.high]
+        out.append(rec)
+    return out
 
 
 def change_records(run: Run, changes: Sequence[VariantChanges]) -> list[dict[str, Any]]:

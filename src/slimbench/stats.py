@@ -68,6 +68,27 @@ def bootstrap_ratio_ci(a: Sequence[float], b: Sequence[float], confidence: float
     return float(np.median(y) / np.median(x)), float(lo), float(hi)
 
 
+def paired_accuracy_ratio_ci(n: int, reference_right: int, only_reference: int, only_other: int,
+                             confidence: float = 0.95, resamples: int = 4000,
+                             seed: int = 0) -> tuple[float, float, float]:
+    """accuracy(other) / accuracy(reference) on the same `n` items, and its percentile-bootstrap CI.
+
+    The two are paired by item: `only_reference` items only the reference gets right,
+    `only_other` only the other. Resampling the n items is a multinomial draw of the 2x2 table
+    (both right, only reference, only other, neither), so the CI reflects which items the two
+    disagree on, not two independent accuracies.
+    """
+    both = reference_right - only_reference
+    cells = np.array([both, only_reference, only_other, n - both - only_reference - only_other], dtype=float)
+    if n <= 0 or (cells < 0).any() or reference_right <= 0:
+        raise ValueError(f"not a 2x2 table of {n} items: {cells.tolist()}")
+    draws = np.random.default_rng(seed).multinomial(n, cells / n, size=resamples)
+    ref, other = draws[:, 0] + draws[:, 1], draws[:, 0] + draws[:, 2]
+    ratios = other[ref > 0] / ref[ref > 0]
+    lo, hi = np.percentile(ratios, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
+    return (both + only_other) / reference_right, float(lo), float(hi)
+
+
 def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
     """Two-sided p-value that a and b come from the same distribution (Mann-Whitney U)."""
     from scipy.stats import mannwhitneyu

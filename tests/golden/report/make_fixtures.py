@@ -3,7 +3,8 @@
     .venv/bin/python tests/golden/report/make_fixtures.py
 
 machine_a.json            7 variants: a noisy `standard`, `light` whose load failed, an untrained
-                          `ultra-light`, `quantized` without a memory measurement, a fully failed `broken`
+                          `ultra-light`, `quantized` without a memory measurement, a fully failed `broken`;
+                          accuracy with the paired counts vs standard (the accuracy-ratio CIs)
 machine_a_baseline.json   an older run of machine A (onnx-int8 was faster, ultra-light-onnx-int8 bigger)
 machine_b.json            a second machine, three variants, latency figures without raw samples
 """
@@ -87,9 +88,14 @@ def throughput(batch_s: list[float], batch: int = 32) -> tuple[dict[str, Any], d
              "batch_size": fig(batch, "count")}, {"batch_s": batch_s})
 
 
-def accuracy(acc: float, f1: float, agree: float, n: int = 1072) -> tuple[dict[str, Any], dict[str, Any]]:
-    return {"accuracy": fig(acc, "ratio", n), "macro_f1": fig(f1, "ratio", n),
-            "agreement_with_standard": fig(agree, "ratio", n)}, {}
+def accuracy(acc: float, f1: float, agree: float, n: int = 1072,
+             only: tuple[int, int] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`only`: (sentences only standard gets right, only this variant), consistent with acc and agree."""
+    out = {"accuracy": fig(acc, "ratio", n), "macro_f1": fig(f1, "ratio", n),
+           "agreement_with_standard": fig(agree, "ratio", n)}
+    if only is not None:
+        out.update(only_standard_right=fig(only[0], "count", n), only_variant_right=fig(only[1], "count", n))
+    return out, {}
 
 
 def bench(variant: str, metric: str, ctx: dict[str, Any], result: tuple[dict[str, Any], dict[str, Any]]
@@ -176,12 +182,12 @@ def machine_a() -> dict[str, Any]:
         bench("quantized", "throughput", q, throughput(r(QUIET[::2], 0.12))),
         bench("onnx-int8", "throughput", oi8, throughput(r(QUIET[::2], 0.048))),
         bench("ultra-light-onnx-int8", "throughput", uo, throughput(r(QUIET[::2], 0.0071))),
-        bench("standard", "accuracy", std, accuracy(0.856, 0.8552, 1.0)),
-        bench("light", "accuracy", light, accuracy(0.842, 0.8413, 0.934)),
+        bench("standard", "accuracy", std, accuracy(0.856, 0.8552, 1.0, only=(0, 0))),
+        bench("light", "accuracy", light, accuracy(0.842, 0.8413, 0.934, only=(43, 28))),
         bench("ultra-light", "accuracy", ul, accuracy(0.512, 0.3402, 0.515)),
-        bench("quantized", "accuracy", q, accuracy(0.848, 0.8474, 0.962)),
-        bench("onnx-int8", "accuracy", oi8, accuracy(0.85, 0.8493, 0.967)),
-        bench("ultra-light-onnx-int8", "accuracy", uo, accuracy(0.807, 0.8061, 0.861)),
+        bench("quantized", "accuracy", q, accuracy(0.848, 0.8474, 0.962, only=(25, 16))),
+        bench("onnx-int8", "accuracy", oi8, accuracy(0.85, 0.8493, 0.967, only=(21, 14))),
+        bench("ultra-light-onnx-int8", "accuracy", uo, accuracy(0.807, 0.8061, 0.861, only=(101, 48))),
     ]
     failures = [failure("light", "load", "fresh-process probe timed out after 300 s (killed)", light)]
     failures += [failure("broken", metric, BROKEN_ERROR)
