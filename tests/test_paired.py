@@ -299,3 +299,15 @@ def test_paired_accuracy_ratio_and_its_interval():
     assert hi2 - lo2 > 1.5 * (hi - lo)
     with pytest.raises(ValueError, match="not a 2x2 table"):
         paired_accuracy_ratio_ci(100, 10, 20, 0)  # more only-reference sentences than reference right
+
+
+def test_paired_accuracy_difference_and_its_interval():
+    from slimbench.stats import paired_accuracy_difference_ci
+
+    assert paired_accuracy_difference_ci(500, 0, 0) == (0.0, 0.0, 0.0)
+    diff, lo, hi = paired_accuracy_difference_ci(1109, 15, 5)  # e.g. an INT8 recipe's 20 flips, 5 right / 15 wrong
+    assert diff == pytest.approx(-10 / 1109)
+    # sd of the net count ~ sqrt(20) ~ 4.5 sentences: the interval spans ~ +-9 sentences
+    assert lo < diff < hi and 14 / 1109 < hi - lo < 22 / 1109
+    with pytest.raises(ValueError, match="not a paired count"):
+        paired_accuracy_difference_ci(10, 8, 5)

@@ -306,6 +306,7 @@ def _paired(variant: str, figure: str, num: Sequence[Sequence[float] | None], de
 def judge_all(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],
               gold: Sequence[int], num_labels: int, m: Measured, st: Settings) -> list[Verdict]:
     from slimbench.measure import accuracy_figures
+    from slimbench.stats import paired_accuracy_difference_ci
 
     base, cand = sides
     out: list[Verdict] = []
@@ -338,12 +339,17 @@ def judge_all(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]]
                                judge_growth(b, c, st.floors["peak_rss"])))
         out.extend(_deterministic(v, artifacts[base.name][v], artifacts[cand.name][v]))
         if kb in m.labels and kc in m.labels:
+            figs = accuracy_figures(m.labels[kc], gold, num_labels, reference_pred=m.labels[kb])
             ab = accuracy_figures(m.labels[kb], gold, num_labels)["accuracy"]["value"]
-            ac = accuracy_figures(m.labels[kc], gold, num_labels)["accuracy"]["value"]
+            ac = figs["accuracy"]["value"]
+            # the verdict is exact (same recipe, same labels); the interval says how far another text
+            # sample of this size could move the difference (paired bootstrap over sentences)
+            _, lo, hi = paired_accuracy_difference_ci(len(gold), int(figs["only_standard_right"]["value"]),
+                                                      int(figs["only_variant_right"]["value"]))
             how = "; ".join(dict.fromkeys(m.label_source[k] for k in (kb, kc) if k in m.label_source)) \
                 or "test split, same sentences (deterministic)"
-            out.append(Verdict(v, "accuracy", "ratio", ab, ac, ac - ab, None, None, len(gold), ACCURACY_TOLERANCE,
-                               how, judge_drop(ab, ac, ACCURACY_TOLERANCE)))
+            out.append(Verdict(v, "accuracy", "ratio", ab, ac, ac - ab, lo, hi, len(gold), ACCURACY_TOLERANCE,
+                               how + "; interval: paired bootstrap over sentences", judge_drop(ab, ac, ACCURACY_TOLERANCE)))
     return out
 
 
@@ -366,7 +372,10 @@ def _change(v: Verdict) -> str:
     if v.change is None:
         return "—"
     if v.figure == "accuracy":
-        return f"{v.change * 100:+.2f} points"
+        text = f"{v.change * 100:+.2f} points"
+        if v.low is not None and v.high is not None:
+            text += f" [{v.low * 100:+.1f}, {v.high * 100:+.1f}]"
+        return text
     text = f"{(v.change - 1) * 100:+.1f} %"
     if v.low is not None and v.high is not None:
         text += f" [{(v.low - 1) * 100:+.1f}, {(v.high - 1) * 100:+.1f}]"

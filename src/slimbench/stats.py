@@ -89,6 +89,19 @@ def paired_accuracy_ratio_ci(n: int, reference_right: int, only_reference: int, 
     return (both + only_other) / reference_right, float(lo), float(hi)
 
 
+def paired_accuracy_difference_ci(n: int, only_reference: int, only_other: int, confidence: float = 0.95,
+                                  resamples: int = 4000, seed: int = 0) -> tuple[float, float, float]:
+    """accuracy(other) − accuracy(reference) on the same `n` items, and its percentile-bootstrap CI
+    over items (a multinomial draw of: only the reference right, only the other right, the rest)."""
+    rest = n - only_reference - only_other
+    if n <= 0 or min(only_reference, only_other, rest) < 0:
+        raise ValueError(f"not a paired count of {n} items: only reference {only_reference}, only other {only_other}")
+    draws = np.random.default_rng(seed).multinomial(n, np.array([only_reference, only_other, rest]) / n, size=resamples)
+    diffs = (draws[:, 1] - draws[:, 0]) / n
+    lo, hi = np.percentile(diffs, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
+    return (only_other - only_reference) / n, float(lo), float(hi)
+
+
 def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
     """Two-sided p-value that a and b come from the same distribution (Mann-Whitney U)."""
     from scipy.stats import mannwhitneyu
