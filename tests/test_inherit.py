@@ -4,6 +4,8 @@ models built from a config."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -94,8 +96,10 @@ def test_the_recipe_inherits_through_the_spec_and_asks_for_a_width_basis(tiny_ct
     texts = [e.text for e in tiny_ctx.splits.train]
     with pytest.raises(BuildError, match=r"narrow: init.layers into a narrower student needs init.width \(pca, states, select\)"):
         init_student(tiny_ctx, _narrow_spec(layers=[1]), tiny_built["standard"], texts)
-    with pytest.raises(BuildError, match=r"init.layers \[2\] must name 1 of the teacher's layers 0-1"):
-        init_student(tiny_ctx, _narrow_spec(layers=[2], width="states"), tiny_built["standard"], texts)
+    for layers in ([2], [-1], [0, 1]):
+        message = re.escape(f"init.layers {layers} must name 1 of the teacher's layers 0-1")
+        with pytest.raises(BuildError, match=message):
+            init_student(tiny_ctx, _narrow_spec(layers=layers, width="states"), tiny_built["standard"], texts)
     student, tok = init_student(tiny_ctx, _narrow_spec(layers=[1], width="states"), tiny_built["standard"], texts)
     assert student.config.hidden_size == 16 and len(tok["model"]["vocab"]) == student.config.vocab_size
     with torch.no_grad():

@@ -150,7 +150,7 @@ def _inherit_narrower(ctx: BuildContext, spec: VariantSpec, teacher: Any, studen
         raise BuildError(f"{spec.name}: init.layers into a narrower student needs init.width "
                          f"({', '.join(inherit.BASES)}): how the teacher's width maps to the student's")
     layers = list(spec.init["layers"])
-    if max(layers) >= teacher.config.num_hidden_layers or len(layers) != student.config.num_hidden_layers:
+    if not 0 <= min(layers) <= max(layers) < teacher.config.num_hidden_layers or len(layers) != student.config.num_hidden_layers:
         raise BuildError(f"{spec.name}: init.layers {layers} must name {student.config.num_hidden_layers} of the "
                          f"teacher's layers 0-{teacher.config.num_hidden_layers - 1}")
     tok = Tokenizer.from_str(json.dumps(teacher_tok_json))
