@@ -264,3 +264,27 @@ def test_non_finite_figures_are_refused(value):
     first_latency(d)["figures"]["p50_s"]["value"] = value
     with pytest.raises(ResultsError, match=f"figures.p50_s.value is {value}, not a finite number"):
         parse_run(json.loads(json.dumps(d)))
+
+
+# --- accuracy counts that cannot be a 2x2 table ----------------------------------------------------
+
+def _accuracy_counts(d: dict[str, Any], variant: str, only_standard: Any, only_variant: Any) -> dict[str, Any]:
+    info = next(b["extra_info"] for b in d["benchmarks"]
+                if b["extra_info"].get("metric") == "accuracy" and b["extra_info"].get("variant") == variant)
+    n = info["figures"]["accuracy"]["n"]
+    info["figures"]["only_standard_right"] = {"value": only_standard, "unit": "count", "n": n}
+    info["figures"]["only_variant_right"] = {"value": only_variant, "unit": "count", "n": n}
+    return d
+
+
+@pytest.mark.parametrize("counts", [(10**6, 0), (-3, 2), (0, 10**6)])
+def test_impossible_accuracy_counts_leave_out_that_interval_only(tmp_path, capsys, counts):
+    d = _accuracy_counts(_accuracy_counts(doc(), "light", 1, 0), "quantized", *counts)
+    f = tmp_path / "results.json"
+    f.write_text(json.dumps(d))
+    text = render_markdown([load_run(f)])
+    assert "### Accuracy ratios to `standard`, with their uncertainty" in text
+    section = text.split("### Accuracy ratios")[1].split("###")[0]
+    assert "| `light`" in section and "`quantized`" not in section
+    code, _ = run_cli(capsys, "report", str(f), "--out", str(tmp_path / "out"), "--no-plots")
+    assert code == 0
