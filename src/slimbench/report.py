@@ -48,7 +48,6 @@ from slimbench.report_summary import (
     group_runs,
     machine_label,
     noisy_latencies,
-    paired_accuracy,
     paired_ratios,
     ship_advice,
     summary_document,
@@ -308,7 +307,7 @@ def _accuracy_section(report: MachineReport) -> list[str]:
     """Accuracy ratios to `standard` with their uncertainty: the test split is finite."""
     rows, n = [], 0
     for row in report.rows:
-        pa = paired_accuracy(report.run, row.variant)
+        pa = row.accuracy_vs_standard
         if pa is None:
             continue
         n = pa.n

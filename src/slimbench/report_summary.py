@@ -94,6 +94,7 @@ class Row:
     cells: dict[str, Cell]
     failures: dict[str, str] = field(default_factory=dict)  # metric -> error
     untrained: bool = False
+    accuracy_vs_standard: PairedAccuracy | None = None  # the accuracy ratio's paired interval
 
     @property
     def failed(self) -> bool:
@@ -152,6 +153,7 @@ def build_rows(run: Run) -> list[Row]:
         paired = paired_ratios(run, row.variant).get("p50_ratio")
         if paired is not None and paired.value > 0 and row.cells["speedup"].state == "ok":
             row.cells["speedup"] = Cell(1 / paired.value, n=paired.n)  # from rounds paired in time
+        row.accuracy_vs_standard = paired_accuracy(run, row.variant)
     return rows
 
 
@@ -430,7 +432,7 @@ def ratio_records(run: Run, rows: Sequence[Row]) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         rec: dict[str, Any] = {"machine": run.machine_id, "variant": row.variant, **{c.key: row.cells[c.key].value for c in RATIO_COLUMNS}}
-        pa = paired_accuracy(run, row.variant)
+        pa = row.accuracy_vs_standard
         if pa is not None:
             rec["accuracy_ci95"] = [pa.low, pa.high]
         out.append(rec)

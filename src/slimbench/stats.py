@@ -68,6 +68,19 @@ def bootstrap_ratio_ci(a: Sequence[float], b: Sequence[float], confidence: float
     return float(np.median(y) / np.median(x)), float(lo), float(hi)
 
 
+def _resampled_tables(counts: Sequence[int], resamples: int, seed: int) -> np.ndarray:
+    """[resamples, cells]: the n = sum(counts) paired items resampled, i.e. multinomial draws of
+    their table of outcomes."""
+    cells = np.asarray(counts, dtype=float)
+    n = cells.sum()
+    return np.random.default_rng(seed).multinomial(int(n), cells / n, size=resamples)
+
+
+def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    lo, hi = np.percentile(values, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
+    return float(lo), float(hi)
+
+
 def paired_accuracy_ratio_ci(n: int, reference_right: int, only_reference: int, only_other: int,
                              confidence: float = 0.95, resamples: int = 4000,
                              seed: int = 0) -> tuple[float, float, float]:
@@ -79,14 +92,12 @@ def paired_accuracy_ratio_ci(n: int, reference_right: int, only_reference: int, 
     disagree on, not two independent accuracies.
     """
     both = reference_right - only_reference
-    cells = np.array([both, only_reference, only_other, n - both - only_reference - only_other], dtype=float)
-    if n <= 0 or (cells < 0).any() or reference_right <= 0:
-        raise ValueError(f"not a 2x2 table of {n} items: {cells.tolist()}")
-    draws = np.random.default_rng(seed).multinomial(n, cells / n, size=resamples)
+    cells = [both, only_reference, only_other, n - both - only_reference - only_other]
+    if n <= 0 or min(cells) < 0 or reference_right <= 0:
+        raise ValueError(f"not a 2x2 table of {n} items: {[float(c) for c in cells]}")
+    draws = _resampled_tables(cells, resamples, seed)
     ref, other = draws[:, 0] + draws[:, 1], draws[:, 0] + draws[:, 2]
-    ratios = other[ref > 0] / ref[ref > 0]
-    lo, hi = np.percentile(ratios, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
-    return (both + only_other) / reference_right, float(lo), float(hi)
+    return ((both + only_other) / reference_right, *_interval(other[ref > 0] / ref[ref > 0], confidence))
 
 
 def paired_accuracy_difference_ci(n: int, only_reference: int, only_other: int, confidence: float = 0.95,
@@ -96,10 +107,8 @@ def paired_accuracy_difference_ci(n: int, only_reference: int, only_other: int, 
     rest = n - only_reference - only_other
     if n <= 0 or min(only_reference, only_other, rest) < 0:
         raise ValueError(f"not a paired count of {n} items: only reference {only_reference}, only other {only_other}")
-    draws = np.random.default_rng(seed).multinomial(n, np.array([only_reference, only_other, rest]) / n, size=resamples)
-    diffs = (draws[:, 1] - draws[:, 0]) / n
-    lo, hi = np.percentile(diffs, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
-    return (only_other - only_reference) / n, float(lo), float(hi)
+    draws = _resampled_tables([only_reference, only_other, rest], resamples, seed)
+    return ((only_other - only_reference) / n, *_interval((draws[:, 1] - draws[:, 0]) / n, confidence))
 
 
 def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:

@@ -25,20 +25,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def main() -> None:
     import torch
 
+    from slimbench.build.context import default_context
     from slimbench.build.recipes.distill import init_student
     from slimbench.data import load_dataset
     from slimbench.runtime import Encoder
     from slimbench.zoo import load_spec
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cache", type=Path, default=Path.home() / ".cache/slimbench")
     p.add_argument("--models", type=Path, default=Path(__file__).resolve().parents[3] / "models")
     p.add_argument("--variant", choices=("ultra-light", "light"), default="ultra-light")
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args()
     torch.set_num_threads(2)
     spec = load_spec(a.models / ("20-ultra-light.toml" if a.variant == "ultra-light" else "10-light.toml"))
-    teacher = sorted((a.cache / "artifacts").glob("standard-" + "[0-9a-f]" * 12), key=lambda d: d.stat().st_mtime)[-1]
+    ctx = default_context()
+    if not ctx.is_built("standard"):
+        raise SystemExit("standard is not built; run `slimbench build --variants standard` first")
+    teacher = ctx.artifact_dir("standard")
     splits = load_dataset()
     train = [e.text for e in splits.train]
     val, labels = [e.text for e in splits.val], np.array([e.label for e in splits.val])

@@ -19,17 +19,18 @@ from slimbench.zoo import WIDTH_BASES as BASES
 @dataclass
 class Importance:
     """Per teacher layer: heads [n_heads], FFN neurons [intermediate]; and per channel of the
-    residual stream, the mean |value| and the hidden states themselves (for a PCA of them)."""
+    residual stream, the mean |value| and (if asked) the hidden states themselves, for a PCA."""
 
     heads: list[torch.Tensor]
     neurons: list[torch.Tensor]
     channels: torch.Tensor
-    states: torch.Tensor
+    states: torch.Tensor | None
 
 
 @torch.no_grad()
-def importance(teacher: Any, seqs: Sequence[Sequence[int]], batch_size: int = 32) -> Importance:
-    """Activation-based importance from running `teacher` over the token-id sequences `seqs`."""
+def importance(teacher: Any, seqs: Sequence[Sequence[int]], batch_size: int = 32, states: bool = True) -> Importance:
+    """Activation-based importance from running `teacher` over the token-id sequences `seqs`;
+    `states`: keep every hidden state too (the `states` basis needs them; ~100 MB for 512 texts)."""
     from slimbench.build.train import collate
 
     enc = teacher.base_model.encoder
@@ -38,7 +39,7 @@ def importance(teacher: Any, seqs: Sequence[Sequence[int]], batch_size: int = 32
     heads = [torch.zeros(n_heads) for _ in enc.layer]
     neurons = [torch.zeros(cfg.intermediate_size) for _ in enc.layer]
     channels = torch.zeros(cfg.hidden_size)
-    states: list[torch.Tensor] = []
+    kept_states: list[torch.Tensor] = []
     mask: torch.Tensor = torch.ones(1)
     hooks = []
 
@@ -63,7 +64,8 @@ def importance(teacher: Any, seqs: Sequence[Sequence[int]], batch_size: int = 32
     def on_state(_m: Any, _a: Any, out: torch.Tensor) -> None:
         x = real(out)
         channels.add_(x.abs().sum(0))
-        states.append(x)
+        if states:
+            kept_states.append(x)
 
     for i, layer in enumerate(enc.layer):
         hooks.append(layer.attention.output.dense.register_forward_pre_hook(on_context(i, layer.attention.output.dense)))
@@ -80,7 +82,7 @@ def importance(teacher: Any, seqs: Sequence[Sequence[int]], batch_size: int = 32
         for h in hooks:
             h.remove()
         teacher.train(was_training)
-    return Importance(heads, neurons, channels, torch.cat(states))
+    return Importance(heads, neurons, channels, torch.cat(kept_states) if states else None)
 
 
 def basis(how: str, teacher_width: int, student_width: int, *, word: torch.Tensor | None = None,

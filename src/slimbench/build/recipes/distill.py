@@ -100,10 +100,10 @@ def init_student(ctx: BuildContext, spec: VariantSpec, teacher_dir: Path,
     from slimbench.torch_io import load_hf
 
     teacher_tok_json = json.loads((teacher_dir / TOKENIZER_FILE).read_text())
+    teacher_tok = Tokenizer.from_str(json.dumps(teacher_tok_json))
     teacher = load_hf(teacher_dir)
     kept: list[int] | None = None
     if spec.transforms.get("trim_vocab"):
-        teacher_tok = Tokenizer.from_str(json.dumps(teacher_tok_json))
         used = {i for seq in encode_all(teacher_tok, train_texts, 512) for i in seq}
         student_tok_json, kept = trim_vocabulary(teacher_tok_json, used)
         ctx.log(f"  vocabulary trimmed to {len(kept)} of {len(teacher_tok_json['model']['vocab'])} tokens")
@@ -118,7 +118,7 @@ def init_student(ctx: BuildContext, spec: VariantSpec, teacher_dir: Path,
     student = AutoModelForSequenceClassification.from_config(config)
     layers = spec.init.get("layers")
     if layers and config.hidden_size != teacher.config.hidden_size:
-        _inherit_narrower(ctx, spec, teacher, student, teacher_tok_json, train_texts, kept)
+        _inherit_narrower(ctx, spec, teacher, student, teacher_tok, train_texts, kept)
         return student, student_tok_json
     with torch.no_grad():
         _init_embeddings(spec, teacher, student, kept)
@@ -135,12 +135,11 @@ CALIBRATION_TEXTS = 512
 
 
 def _inherit_narrower(ctx: BuildContext, spec: VariantSpec, teacher: Any, student: Any,
-                      teacher_tok_json: dict[str, Any], train_texts: list[str], kept: list[int] | None) -> None:
+                      teacher_tok: Any, train_texts: list[str], kept: list[int] | None) -> None:
     """`init.layers` into a student narrower than its teacher: through the basis `init.width` says,
     keeping each layer's most important heads and FFN neurons (measured on the first
     CALIBRATION_TEXTS training texts)."""
     import torch
-    from tokenizers import Tokenizer
 
     from slimbench.build import inherit
     from slimbench.build.train import encode_all
@@ -153,8 +152,8 @@ def _inherit_narrower(ctx: BuildContext, spec: VariantSpec, teacher: Any, studen
     if not 0 <= min(layers) <= max(layers) < teacher.config.num_hidden_layers or len(layers) != student.config.num_hidden_layers:
         raise BuildError(f"{spec.name}: init.layers {layers} must name {student.config.num_hidden_layers} of the "
                          f"teacher's layers 0-{teacher.config.num_hidden_layers - 1}")
-    tok = Tokenizer.from_str(json.dumps(teacher_tok_json))
-    imp = inherit.importance(teacher, encode_all(tok, train_texts[:CALIBRATION_TEXTS], spec.max_length, spec.truncation))
+    seqs = encode_all(teacher_tok, train_texts[:CALIBRATION_TEXTS], spec.max_length, spec.truncation)
+    imp = inherit.importance(teacher, seqs, states=how == "states")
     rows = torch.tensor(kept) if kept is not None else torch.arange(student.config.vocab_size)
     word = teacher.base_model.embeddings.word_embeddings.weight.detach()[rows]
     u = inherit.basis(how, teacher.config.hidden_size, student.config.hidden_size, word=word, imp=imp)
