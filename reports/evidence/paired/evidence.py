@@ -421,7 +421,7 @@ def repro(args: argparse.Namespace) -> None:
     data = {"loadavg_before": before, "latency_ci": args.latency_ci, "ratios": ratios, "intervals": intervals,
             "elapsed_s": elapsed}
     md = ["# Ratio reproducibility: back-to-back runs of the default zoo", "",
-          f"{args.n} runs of `pytest bench --benchmark-only -k test_latency` with the defaults (40 interleaved rounds of 12 "
+          f"{args.n} runs of `pytest bench --benchmark-only -k test_latency` (slimbench's defaults: 40 interleaved rounds of 12 "
           f"calls, the first two discarded, 60 ms apart; a variant faster than 120 ms a block repeats its sentences; "
           f"then more rounds, up to 120, for the variants whose ratio's 95 % CI is wider than "
           f"±{args.latency_ci * 100:g} %), one after the other; p50 ratio to `standard` from the paired rounds. "
