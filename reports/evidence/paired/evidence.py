@@ -427,8 +427,8 @@ def repro(args: argparse.Namespace) -> None:
           f"±{args.latency_ci * 100:g} %), one after the other; p50 ratio to `standard` from the paired rounds. "
           f"Load average before: {before}; each run {min(elapsed):.0f}–{max(elapsed):.0f} s.", "",
           f"**Largest deviation of a run's ratio from its variant's median: {worst * 100:.1f} %.** "
-          f"Runs whose own 95 % CI misses the variant's median across runs: {missed} of {total} (a CI that "
-          f"covered run-to-run variation would miss it in about 1 of 20).", "",
+          f"Runs whose own 95 % CI misses the variant's median across runs: {missed} of {total} (an interval that "
+          f"also held the run-to-run variation would miss it in at most about 1 of 20).", "",
           "| variant | p50 ratio per run | median | max deviation | rounds | CIs missing the median |",
           "|---|---|---|---|---|---|", *rows]
     write(args.name, data, md)
