@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from slimbench.results import load_run
@@ -167,12 +168,15 @@ def test_an_interrupted_run_publishes_a_file_marked_incomplete(tmp_path):
     while time.time() < deadline and not list((tmp_path / "cache" / "artifacts").glob("hang-*/manifest.json")):
         time.sleep(0.5)
     time.sleep(8)  # sizes measured; the workers are starting, the hanging one never answers
+    children = psutil.Process(proc.pid).children(recursive=True)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["slimbench"]["incomplete"] is True, out[-2000:]
     assert any(b["extra_info"]["metric"] == "size" for b in data["benchmarks"])
     assert not list(tmp_path.glob(".results.json.*"))  # no partial file left behind
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"left running after the interrupt: {[c.cmdline() for c in alive]}"
 
 
 def test_a_second_run_reads_the_test_split_labels_from_the_memo(tmp_path):

@@ -165,19 +165,23 @@ class WorkerPool:
         self.workers: dict[str, Worker] = {}
         self.startup: dict[str, ProbeResult] = {}
         started = time.perf_counter()
-        if startup_predictions is None:
-            for spec in specs:
-                self.workers[spec.key] = Worker(spec, texts, timeout_s)
-            for key in list(self.workers):
-                self._wait(key)
-        else:
-            step = max(1, together)
-            for group in (specs[i:i + step] for i in range(0, len(specs), step)):
-                for spec in group:
-                    self.workers[spec.key] = Worker(spec, texts, timeout_s, startup_predictions)
-                for spec in group:
-                    if self._wait(spec.key) and "startup" in self.workers[spec.key].info:
-                        self.startup[spec.key] = result_of(self.workers[spec.key].info["startup"])
+        try:
+            if startup_predictions is None:
+                for spec in specs:
+                    self.workers[spec.key] = Worker(spec, texts, timeout_s)
+                for key in list(self.workers):
+                    self._wait(key)
+            else:
+                step = max(1, together)
+                for group in (specs[i:i + step] for i in range(0, len(specs), step)):
+                    for spec in group:
+                        self.workers[spec.key] = Worker(spec, texts, timeout_s, startup_predictions)
+                    for spec in group:
+                        if self._wait(spec.key) and "startup" in self.workers[spec.key].info:
+                            self.startup[spec.key] = result_of(self.workers[spec.key].info["startup"])
+        except BaseException:  # e.g. Ctrl-C while a worker starts: no `with` owns the pool yet
+            self.kill_all()
+            raise
         self.start_s = time.perf_counter() - started
 
     def _wait(self, key: str) -> bool:
@@ -233,6 +237,13 @@ class WorkerPool:
             reply = self.request(key, msg)
             return None if reply is None else reply["s"]
         return run
+
+    def kill_all(self) -> None:
+        """Kill every worker now (a hung one never reads its quit message)."""
+        for key in list(self.workers):
+            worker = self.workers.pop(key)
+            worker.kill()
+            worker.close()
 
     def close(self) -> None:
         """Ask every worker to quit first, then wait for each: they exit together, not in turn."""
