@@ -163,7 +163,10 @@ def test_an_interrupted_run_publishes_a_file_marked_incomplete(tmp_path):
                              "-p", "no:cacheprovider", "--slimbench-models", str(models), "--slimbench-cache",
                              str(tmp_path / "cache"), "--slimbench-dataset", "synthetic", "--threads", "1",
                              f"--benchmark-json={tmp_path / 'results.json'}"], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            # a job started in the background (nohup, `&`) inherits SIGINT ignored, and
+                            # Python then installs no KeyboardInterrupt handler: give the run Ctrl-C back
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "cache" / "artifacts").glob("hang-*/manifest.json")):
         time.sleep(0.5)
