@@ -182,6 +182,32 @@ def test_an_interrupted_run_publishes_a_file_marked_incomplete(tmp_path):
     assert not alive, f"left running after the interrupt: {[c.cmdline() for c in alive]}"
 
 
+def test_an_interrupted_run_stops_the_build_it_started(tmp_path):
+    """SIGINT to the pytest process alone (as a CI runner's SIGTERM is): the child `slimbench build`
+    it started for an unbuilt variant stops too, and leaves no half-written artifact."""
+    import signal
+    import time
+
+    specs = [SPECS[0], {"name": "slowbuild", "runtime": "calibration", "calibration": {"sleep_s": 0.001, "build_s": 120}}]
+    models = write_specs(tmp_path / "models", specs)
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", str(REPO / "bench"), "--benchmark-only", "-q",
+                             "-p", "no:cacheprovider", "--slimbench-models", str(models), "--slimbench-cache",
+                             str(tmp_path / "cache"), "--slimbench-dataset", "synthetic", "--threads", "1"],
+                            cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "cache" / "artifacts").glob("standard-*/manifest.json")):
+        time.sleep(0.5)
+    time.sleep(3)  # standard built; the child build now sleeps in slowbuild's build
+    builds = [c for c in psutil.Process(proc.pid).children(recursive=True) if "build" in c.cmdline()]
+    assert builds, "no child build was running"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    _, alive = psutil.wait_procs(builds, timeout=10)
+    assert not alive, out[-2000:]
+    assert not list((tmp_path / "cache" / "artifacts").glob("slowbuild-*/manifest.json"))
+
+
 def test_a_second_run_reads_the_test_split_labels_from_the_memo(tmp_path):
     """Labels are a pure function of the artifact's files, code, libraries, sentences, batch and threads:
     the second run of the same zoo reads them (and their pass time) instead of predicting again."""

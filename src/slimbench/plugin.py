@@ -361,9 +361,17 @@ class BenchSession:
                               env=dict(os.environ, HF_HUB_OFFLINE="1")) as proc:
             assert proc.stdout is not None
             last = ""
-            for line in proc.stdout:
-                log(line.rstrip("\n"))
-                last = line.strip() or last
+            try:
+                for line in proc.stdout:
+                    log(line.rstrip("\n"))
+                    last = line.strip() or last
+            except BaseException:  # Ctrl-C or SIGTERM sent to this process alone: stop the build too
+                proc.terminate()  # its SIGTERM handler discards the half-written build
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                raise
         if proc.returncode != 0:
             log(f"slimbench: the build failed (exit {proc.returncode}): {last}")
             for name in names:
