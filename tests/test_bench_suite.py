@@ -152,6 +152,19 @@ def test_a_run_whose_every_measurement_fails_still_writes_its_failures(tmp_path)
         m.ok for m in run.measurements)
 
 
+def start_bench_to_interrupt(tmp_path: Path, models: Path, *extra: str) -> subprocess.Popen[str]:
+    """`pytest bench` on `models`, in the background, with SIGINT at its default: a job started in
+    the background (nohup, `&`) inherits SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler."""
+    import signal
+
+    return subprocess.Popen([sys.executable, "-m", "pytest", str(REPO / "bench"), "--benchmark-only", "-q",
+                             "-p", "no:cacheprovider", "--slimbench-models", str(models), "--slimbench-cache",
+                             str(tmp_path / "cache"), "--slimbench-dataset", "synthetic", "--threads", "1", *extra],
+                            cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 def test_an_interrupted_run_publishes_a_file_marked_incomplete(tmp_path):
     import signal
     import time
@@ -159,14 +172,7 @@ def test_an_interrupted_run_publishes_a_file_marked_incomplete(tmp_path):
     specs = [*SPECS, {"name": "hang", "runtime": "calibration", "calibration": {"fault": "hang"}}]
     models = write_specs(tmp_path / "models", specs)
     (tmp_path / "results.json").write_text('{"old": "complete"}')
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", str(REPO / "bench"), "--benchmark-only", "-q",
-                             "-p", "no:cacheprovider", "--slimbench-models", str(models), "--slimbench-cache",
-                             str(tmp_path / "cache"), "--slimbench-dataset", "synthetic", "--threads", "1",
-                             f"--benchmark-json={tmp_path / 'results.json'}"], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            # a job started in the background (nohup, `&`) inherits SIGINT ignored, and
-                            # Python then installs no KeyboardInterrupt handler: give the run Ctrl-C back
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = start_bench_to_interrupt(tmp_path, models, f"--benchmark-json={tmp_path / 'results.json'}")
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "cache" / "artifacts").glob("hang-*/manifest.json")):
         time.sleep(0.5)
@@ -190,11 +196,7 @@ def test_an_interrupted_run_stops_the_build_it_started(tmp_path):
 
     specs = [SPECS[0], {"name": "slowbuild", "runtime": "calibration", "calibration": {"sleep_s": 0.001, "build_s": 120}}]
     models = write_specs(tmp_path / "models", specs)
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", str(REPO / "bench"), "--benchmark-only", "-q",
-                             "-p", "no:cacheprovider", "--slimbench-models", str(models), "--slimbench-cache",
-                             str(tmp_path / "cache"), "--slimbench-dataset", "synthetic", "--threads", "1"],
-                            cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = start_bench_to_interrupt(tmp_path, models)
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "cache" / "artifacts").glob("standard-*/manifest.json")):
         time.sleep(0.5)

@@ -198,6 +198,9 @@ class WorkerPool:
 
     def drop(self, key: str, error: str) -> None:
         self.errors[key] = error
+        self._kill(key)
+
+    def _kill(self, key: str) -> None:
         worker = self.workers.pop(key, None)
         if worker is not None:
             worker.kill()
@@ -241,9 +244,7 @@ class WorkerPool:
     def kill_all(self) -> None:
         """Kill every worker now (a hung one never reads its quit message)."""
         for key in list(self.workers):
-            worker = self.workers.pop(key)
-            worker.kill()
-            worker.close()
+            self._kill(key)
 
     def close(self) -> None:
         """Ask every worker to quit first, then wait for each: they exit together, not in turn."""
