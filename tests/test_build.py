@@ -33,6 +33,37 @@ def test_every_tiny_variant_builds_with_a_complete_manifest(tiny_built, tiny_ctx
     assert read_manifest(tiny_built["light"])["parameters"] < std["parameters"]
 
 
+def test_each_manifest_says_where_its_build_time_went(tiny_built):
+    expected = {"standard": {"train", "save", "evaluate", "sha256"},
+                "light": {"teacher pass", "init student", "train", "save", "evaluate"},
+                "quantized": {"check", "quantize", "evaluate"},
+                "onnx": {"onnx export", "check", "evaluate"},
+                "onnx-int8": {"onnx export", "quantize", "check", "evaluate"}}
+    for name, steps in expected.items():
+        m = read_manifest(tiny_built[name])
+        record = m["build_steps_s"]
+        assert steps <= set(record) and "other" in record, (name, record)
+        assert all(s >= 0 for s in record.values())
+        # the steps and `other` partition the build's time (each rounded to 0.1 s)
+        assert sum(record.values()) == pytest.approx(m["build_seconds"], abs=0.05 * len(record) + 0.05), name
+
+
+def test_step_clock_sums_repeats_and_counts_nested_steps_once():
+    from slimbench.build.steps import StepClock, summary
+
+    clock = StepClock()
+    for _ in range(2):
+        with clock("train"):
+            with clock("evaluate"):  # inside "train": already counted there
+                pass
+    assert set(clock.seconds) == {"train"}
+    record = clock.record(total=clock.seconds["train"] + 3.0)
+    assert record["other"] == pytest.approx(3.0, abs=0.1)
+    assert clock.record(total=0.0)["other"] == 0.0  # never negative
+    assert summary({"train": 754.2, "evaluate": 22.0, "save": 0.1}) == "train 754 s, evaluate 22 s"
+    assert summary({"save": 0.1}) == "all steps under 1 s"
+
+
 def test_onnx_export_agrees_with_torch(tiny_built):
     checks = read_manifest(tiny_built["onnx"])["checks"]
     assert checks["export_max_abs_logit_diff"] < 1e-4 and checks["agreement_vs_source"] == 1.0

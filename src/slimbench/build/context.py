@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from slimbench import __version__
+from slimbench.build.steps import StepClock
 from slimbench.data import Splits
 from slimbench.errors import ArtifactError
 from slimbench.runtime import MANIFEST
@@ -43,6 +44,7 @@ class BuildContext:
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     log: Callable[[str], None] = print
     base_override: str | None = None  # the user's checkpoint (directory or hub:ID) in place of "minilm"
+    steps: StepClock = field(default_factory=StepClock)  # the current build's time per step
     _splits: Splits | None = None
     _bases: dict[str, Path] = field(default_factory=dict)
     _fingerprints: dict[str, str] = field(default_factory=dict)

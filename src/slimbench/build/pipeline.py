@@ -25,6 +25,7 @@ from slimbench.build.context import BuildContext, library_versions
 from slimbench.build.eta import BuildEta, estimate
 from slimbench.build.recipes import recipe_for
 from slimbench.build.recipes.common import truncation_of
+from slimbench.build.steps import StepClock, summary
 from slimbench.data import size_warnings
 from slimbench.errors import BuildError, SlimbenchError
 from slimbench.formats.manifest import MANIFEST_SCHEMA
@@ -79,6 +80,7 @@ def build(ctx: BuildContext, names: Sequence[str], force: bool = False) -> dict[
                     f"test accuracy {'n/a' if acc is None else f'{acc:.4f}'}, "
                     f"{sum(m['files'].values()) / 1e6:.1f} MB on disk; "
                     + (eta.finished(spec.name, m["build_seconds"]) if eta else ""))
+            ctx.log(f"      time per step: {summary(m.get('build_steps_s') or {})}")
         out[spec.name] = target
     return out
 
@@ -129,6 +131,7 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
     _remove_dead_partials(ctx.root)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=ctx.root))
     start = time.perf_counter()
+    ctx.steps = StepClock()
     try:
         import torch
 
@@ -146,11 +149,14 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
         manifest.update(recipe_for(spec)(ctx, spec, tmp))
         test_labels = None
         if spec.runtime != "calibration":  # calibration variants may be built to crash or hang
-            evaluated, test_labels = _evaluate(ctx, tmp, manifest)
+            with ctx.steps("evaluate"):
+                evaluated, test_labels = _evaluate(ctx, tmp, manifest)
             manifest.update(evaluated)
         manifest["files"] = _dir_files(tmp)
-        manifest["files_sha256"] = _dir_sha256(tmp)
+        with ctx.steps("sha256"):
+            manifest["files_sha256"] = _dir_sha256(tmp)
         manifest["build_seconds"] = time.perf_counter() - start
+        manifest["build_steps_s"] = ctx.steps.record(manifest["build_seconds"])
         manifest["built_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         if target.exists():  # an incomplete leftover (no manifest): never reuse it

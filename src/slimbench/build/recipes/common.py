@@ -57,7 +57,8 @@ def teacher_outputs(ctx: BuildContext, teacher_dir: Path, texts: Sequence[str]) 
     teacher = load_hf(teacher_dir)
     seqs = encode_all(load_tokenizer(teacher_dir), texts, int(m["max_length"]))
     ctx.log(f"  computing teacher outputs for {len(texts)} texts (cached for later students)")
-    logits, cls = predict_logits_and_cls(teacher, seqs, batch_size=64, desc="  teacher outputs")
+    with ctx.steps("teacher pass"):
+        logits, cls = predict_logits_and_cls(teacher, seqs, batch_size=64, desc="  teacher outputs")
     assert cls is not None
     cache.parent.mkdir(parents=True, exist_ok=True)
     part = cache.with_name(f".{cache.stem}.partial-{os.getpid()}.npz")

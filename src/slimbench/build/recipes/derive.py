@@ -39,14 +39,17 @@ def derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
         return {**record, **numpy_reference(ctx, spec, src_dir, out)}
     model = load_torch_model(src_dir, sm["format"]).eval()
     check_texts = [e.text for e in ctx.splits.val[:CHECK_TEXTS]]
-    reference = logits_of(src_dir, check_texts, ctx.threads)
+    with ctx.steps("check"):
+        reference = logits_of(src_dir, check_texts, ctx.threads)
     if spec.steps == ("torch-dynamic-int8",):
         if sm["format"] != "hf":
             raise BuildError(f"{spec.name}: torch dynamic INT8 needs a plain (unpruned) fp32 source")
         keep = spec.quantize.get("keep_fp32", [])
         if "smooth_alpha" in spec.quantize:
-            record["smoothing"] = smooth(ctx, spec, model, out)
-        save_int8(quantize_dynamic_int8(model, keep), model.config, out)
+            with ctx.steps("smooth"):
+                record["smoothing"] = smooth(ctx, spec, model, out)
+        with ctx.steps("quantize"):
+            save_int8(quantize_dynamic_int8(model, keep), model.config, out)
         record.update(format="torch-int8", model_file="model.int8.safetensors")
         if keep:
             record["kept_fp32"] = keep
@@ -55,7 +58,8 @@ def derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     else:
         raise BuildError(f"{spec.name}: unsupported steps {spec.steps}")
     write_probe_manifest(ctx, out, spec, record)
-    q = logits_of(out, check_texts, ctx.threads)
+    with ctx.steps("check"):
+        q = logits_of(out, check_texts, ctx.threads)
     record["checks"]["max_abs_logit_diff_vs_source"] = float(np.abs(q - reference).max())
     record["checks"]["agreement_vs_source"] = float((q.argmax(-1) == reference.argmax(-1)).mean())
     record["checks"]["n"] = len(check_texts)
@@ -72,27 +76,32 @@ def onnx_steps(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, reco
 
     graph = out / "model.onnx"
     fused = "onnx-fuse" in spec.steps
-    export_onnx(model, graph, spec.max_length, model.config.vocab_size, fusable=fused)
+    with ctx.steps("onnx export"):
+        export_onnx(model, graph, spec.max_length, model.config.vocab_size, fusable=fused)
     if fused:
         cfg = model.config
-        record["fused_operators"] = _rewrite(graph, lambda src: fuse_transformer(
-            src, graph, cfg.num_attention_heads, cfg.hidden_size, cfg.num_hidden_layers))
+        with ctx.steps("fuse"):
+            record["fused_operators"] = _rewrite(graph, lambda src: fuse_transformer(
+                src, graph, cfg.num_attention_heads, cfg.hidden_size, cfg.num_hidden_layers))
     record.update(format="onnx", model_file="model.onnx")
     write_probe_manifest(ctx, out, spec, record)
-    diff = float(np.abs(logit_error()).max())
+    with ctx.steps("check"):
+        diff = float(np.abs(logit_error()).max())
     record["checks"]["export_max_abs_logit_diff"] = diff
     if diff > EXPORT_TOLERANCE:
         raise BuildError(f"{spec.name}: the ONNX graph disagrees with torch (max |Δlogit| {diff:.2e} > "
                          f"{EXPORT_TOLERANCE:g}); refusing to publish it")
     int4 = "onnx-int4-embeddings" in spec.steps
     if "onnx-dynamic-int8" in spec.steps:
-        _rewrite(graph, lambda src: onnx_dynamic_int8(src, graph, gather=not int4))
+        with ctx.steps("quantize"):
+            _rewrite(graph, lambda src: onnx_dynamic_int8(src, graph, gather=not int4))
     elif "onnx-static-int8" in spec.steps:
         feeds, n = calibration_feeds(ctx, spec, out)
         method = spec.static_int8.method
         ctx.log(f"  static INT8: calibrating activation ranges ({method}) on {n} training texts")
-        dynamic = _rewrite(graph, lambda src: onnx_static_int8(src, graph, feeds, method,
-                                                               spec.static_int8.dynamic_after_gelu))
+        with ctx.steps("calibrate and quantize"):
+            dynamic = _rewrite(graph, lambda src: onnx_static_int8(src, graph, feeds, method,
+                                                                   spec.static_int8.dynamic_after_gelu))
         record["calibration"] = {"texts": n, "method": method, "split": "train"}
         if dynamic:
             record["calibration"]["dynamic_nodes"] = dynamic
@@ -162,7 +171,8 @@ def numpy_reference(ctx: BuildContext, spec: VariantSpec, src_dir: Path, out: Pa
     record: dict[str, Any] = {"format": "numpy-bert", "model_file": "model.safetensors", "checks": {}}
     write_probe_manifest(ctx, out, spec, record)
     texts = [e.text for e in ctx.splits.test]
-    diff = float(np.abs(logits_of(out, texts, ctx.threads) - logits_of(src_dir, texts, ctx.threads)).max())
+    with ctx.steps("check"):
+        diff = float(np.abs(logits_of(out, texts, ctx.threads) - logits_of(src_dir, texts, ctx.threads)).max())
     record["checks"].update(max_abs_logit_diff_vs_source=diff, n=len(texts), split="test")
     if diff > NUMPY_TOLERANCE:
         raise BuildError(f"{spec.name}: the NumPy runtime disagrees with torch (max |Δlogit| {diff:.2e} > "

@@ -40,14 +40,17 @@ def distill_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str,
     labels = [e.label for e in splits.train] + [-1] * (len(transfer) + len(augmented))
     teacher_logits, teacher_cls = teacher_outputs(ctx, teacher_dir, texts)
 
-    student, student_tok_json = init_student(ctx, spec, teacher_dir, train_texts)
+    with ctx.steps("init student"):
+        student, student_tok_json = init_student(ctx, spec, teacher_dir, train_texts)
     student_tok = Tokenizer.from_str(json.dumps(student_tok_json))
     seqs = encode_all(student_tok, texts, spec.max_length, spec.truncation)
     val_seqs = encode_all(student_tok, [e.text for e in splits.val], spec.max_length, spec.truncation)
     layer_teacher = _layer_teacher(ctx, spec, teacher_dir, student, student_tok_json)
-    result = distill(student, seqs, teacher_logits, labels, val_seqs, [e.label for e in splits.val],
-                     spec.recipe, desc=f"{spec.name} distill", teacher_cls=teacher_cls, layer_teacher=layer_teacher)
-    save_hf(student, out)
+    with ctx.steps("train"):
+        result = distill(student, seqs, teacher_logits, labels, val_seqs, [e.label for e in splits.val], spec.recipe,
+                         desc=f"{spec.name} distill", teacher_cls=teacher_cls, layer_teacher=layer_teacher)
+    with ctx.steps("save"):
+        save_hf(student, out)
     (out / TOKENIZER_FILE).write_text(json.dumps(student_tok_json, ensure_ascii=False))
     return {"format": "hf", "model_file": "model.safetensors", "parameters": count_parameters(student),
             "teacher": spec.source, "transfer_texts": len(transfer), "augmented_texts": len(augmented),

@@ -62,10 +62,12 @@ def finetune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str
             raise BuildError(f"cannot load the tokenizer of {base}: {err}") from None
         train_seqs = encode_all(tok, [e.text for e in splits.train], spec.max_length)
         val_seqs = encode_all(tok, [e.text for e in splits.val], spec.max_length)
-        result = finetune(model, train_seqs, [e.label for e in splits.train], val_seqs,
-                          [e.label for e in splits.val], spec.recipe, desc=f"{spec.name} finetune")
+        with ctx.steps("train"):
+            result = finetune(model, train_seqs, [e.label for e in splits.train], val_seqs,
+                              [e.label for e in splits.val], spec.recipe, desc=f"{spec.name} finetune")
         record["training"] = training_record(result)
-    save_hf(model, out)
+    with ctx.steps("save"):
+        save_hf(model, out)
     (out / TOKENIZER_FILE).write_text(tok_json, encoding="utf-8")
     record["parameters"] = count_parameters(model)
     return record

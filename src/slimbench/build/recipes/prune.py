@@ -51,22 +51,25 @@ def prune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, A
     stages: list[dict[str, Any]] = []
 
     def val_accuracy() -> float:
-        return accuracy(predict_logits(model, val_seqs), val_labels)
+        with ctx.steps("val check"):
+            return accuracy(predict_logits(model, val_seqs), val_labels)
 
     def recover_stage(stage: dict[str, Any], label: str) -> None:
         """Distil the pruned model from its source (when the recipe says so) and record the stage."""
         stage["recovery"] = None
         if recover:
             assert teacher_logits is not None
-            result = distill(model, seqs, teacher_logits, train_labels, val_seqs, val_labels, spec.recipe,
-                             desc=f"{spec.name} {label}")
+            with ctx.steps("train"):
+                result = distill(model, seqs, teacher_logits, train_labels, val_seqs, val_labels, spec.recipe,
+                                 desc=f"{spec.name} {label}")
             stage["recovery"] = training_record(result)
         stage["val_accuracy"] = val_accuracy()
         stages.append(stage)
 
     structured = cfg.structured
     if structured:
-        _prune_structure(ctx, spec, model, seqs, train_labels)
+        with ctx.steps("importance"):
+            _prune_structure(ctx, spec, model, seqs, train_labels)
         stage = {"stage": "structured", "structure": P.structure_of(model), "val_accuracy_pruned": val_accuracy()}
         ctx.log(f"  structured pruning: {params_before:,} -> {count_parameters(model):,} parameters, "
                 f"val accuracy before recovery {stage['val_accuracy_pruned']:.4f}")
@@ -74,17 +77,18 @@ def prune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, A
     if cfg.sparsity > 0:
         scope = cfg.scope
         for k, target in enumerate(P.sparsity_schedule(cfg.sparsity, cfg.rounds), 1):
-            P.magnitude_prune(model, target, scope)
+            with ctx.steps("prune"):
+                P.magnitude_prune(model, target, scope)
             stage = {"stage": f"magnitude {k}", "target_sparsity": target, "scope": scope,
                      "val_accuracy_pruned": val_accuracy()}
             ctx.log(f"  magnitude pruning round {k}: {target:.0%} of encoder weights zeroed, val accuracy "
                     f"before recovery {stage['val_accuracy_pruned']:.4f}")
             recover_stage(stage, f"recover {k}")
         P.make_permanent(model)
-    return _pruned_record(spec, model, out, structured, recover, params_before, stages)
+    return _pruned_record(ctx, spec, model, out, structured, recover, params_before, stages)
 
 
-def _pruned_record(spec: VariantSpec, model: Any, out: Path, structured: bool, recover: bool, params_before: int,
+def _pruned_record(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, structured: bool, recover: bool, params_before: int,
                    stages: list[dict[str, Any]]) -> dict[str, Any]:
     """Save the pruned model (physically smaller: its own format; zeroed: plain HF) and describe it."""
     from slimbench.build import prune as P
@@ -92,16 +96,19 @@ def _pruned_record(spec: VariantSpec, model: Any, out: Path, structured: bool, r
 
     record: dict[str, Any] = {"model_file": "model.safetensors", "source_variant": spec.source,
                               "teacher": spec.source if recover else None, "training": None}
-    if structured:
-        P.save_pruned(model, out)
-        record["format"] = "hf-pruned"
-    else:
-        save_hf(model, out)
-        record["format"] = "hf"
+    with ctx.steps("save"):
+        if structured:
+            P.save_pruned(model, out)
+            record["format"] = "hf-pruned"
+        else:
+            save_hf(model, out)
+            record["format"] = "hf"
     stats = P.sparsity_stats(model)
     record["parameters"] = count_parameters(model)
+    with ctx.steps("gzip"):
+        compressed = P.compressed_size(out / "model.safetensors")
     record["pruning"] = {"config": dict(spec.prune), "parameters_before": params_before, "stages": stages,
-                         "sparsity": stats, "compressed_bytes": P.compressed_size(out / "model.safetensors")}
+                         "sparsity": stats, "compressed_bytes": compressed}
     return record
 
 
