@@ -298,6 +298,16 @@ def test_sweep_ladder_and_its_report_section(toolbox, tmp_path):
     assert rows[0]["compressed_bytes"] > rows[1]["compressed_bytes"] > rows[2]["compressed_bytes"]
     assert len({r["file_bytes"] for r in rows}) == 1  # zeros don't shrink a dense file
     assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in rows)
+    # a one-shot rung is evaluated once, by the build's evaluation of the published model; its
+    # stage record carries that figure, and its gzip size is measured once and memoised
+    from slimbench import memo
+
+    rung = ctx.artifact_dir("standard-sparse-50")
+    m = read_manifest(rung)
+    assert "val check" not in m["build_steps_s"] and "evaluate" in m["build_steps_s"]
+    assert m["pruning"]["stages"][-1]["recovery"] is None and "val_accuracy_pruned" not in m["pruning"]["stages"][-1]
+    weights = _weights(rung)
+    assert rows[1]["compressed_bytes"] == memo.gzip_size(weights) == memo.gzip_size_memo(weights)
     path = tmp_path / "sweep.json"
     path.write_text(json.dumps(doc))
     assert load_sweep(path)["source"] == "standard"

@@ -109,9 +109,10 @@ def of_file(namespace: str, path: Path, compute: Callable[[], T], kind: type, *p
     return value
 
 
-def gzip_size_memo(path: Path, level: int = 6) -> int:
-    """`gzip_size`, computed once per file contents (a 90 MB model takes ~4 s on this VM)."""
-    return of_file("gzip-size", path, lambda: gzip_size(path, level), int, "gzip", level)
+def gzip_size_memo(path: Path, level: int = 6, known: int | None = None) -> int:
+    """`gzip_size`, computed once per file contents (a 90 MB model takes ~4 s on this VM); `known`:
+    the size already measured on these contents elsewhere (a build's pruning record), kept as it is."""
+    return of_file("gzip-size", path, lambda: gzip_size(path, level) if known is None else known, int, "gzip", level)
 
 
 TEST_SPLIT_BATCH = 64  # batch size of every pass over the test split (build evaluation, compare, bench)

@@ -175,8 +175,10 @@ def _remember(ctx: BuildContext, target: Path, test_labels: list[int] | None) ->
 
     if not memo.in_cache(target):
         return
+    m = read_manifest(target)
+    measured = {m.get("model_file"): (m.get("pruning") or {}).get("compressed_bytes")}  # gzip -6 in the recipe
     for path in runtime_files(target):
-        memo.gzip_size_memo(path)
+        memo.gzip_size_memo(path, known=measured.get(path.name))
     if test_labels is not None:
         key = memo.prediction_key(memo.code_fingerprint(memo.running_code()), target,
                                   [e.text for e in ctx.splits.test], ctx.threads)
