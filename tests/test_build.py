@@ -112,6 +112,9 @@ def test_a_build_in_the_cache_remembers_its_test_labels_and_gzip_sizes(tiny_zoo,
     texts = [e.text for e in ctx.splits.test]
     key = memo.prediction_key(memo.code_fingerprint(memo.running_code()), target, texts, ctx.threads)
     labels = memo.get("predictions", key)
+    # the pass's seconds too: a benchmark run that finds both reads them instead of predicting again
+    seconds = memo.get("prediction-seconds", key)
+    assert isinstance(seconds, float) and 0 < seconds <= read_manifest(target)["build_steps_s"]["evaluate"] + 0.05
     with open_runner(target, threads=ctx.threads) as runner:
         assert labels == predict_in_batches(runner, texts, memo.TEST_SPLIT_BATCH)
     accuracy = np.mean(np.asarray(labels) == np.asarray([e.label for e in ctx.splits.test]))

@@ -448,8 +448,8 @@ def _cached_labels(run: Run) -> str:
     if not cached:
         return ""
     return (f" The labels of {_names(sorted(cached))} (and their pass time) were read from the cache: an earlier "
-            "run predicted them from the same artifact files with the same code, libraries, sentences, batch "
-            "and threads, so predicting again would give the same labels.")
+            "pass (the build's own evaluation, or an earlier run) predicted them from the same artifact files with "
+            "the same code, libraries, sentences, batch and threads, so predicting again would give the same labels.")
 
 
 def _measured_how(run: Run) -> list[str]:

@@ -147,7 +147,7 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
                 "val": len(ctx.splits.val), "test": len(ctx.splits.test)},
         }
         manifest.update(recipe_for(spec)(ctx, spec, tmp))
-        test_labels = None
+        test_labels: tuple[list[int], float] | None = None
         if spec.runtime != "calibration":  # calibration variants may be built to crash or hang
             with ctx.steps("evaluate"):
                 evaluated, test_labels = _evaluate(ctx, tmp, manifest)
@@ -167,10 +167,11 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
     _remember(ctx, target, test_labels)
 
 
-def _remember(ctx: BuildContext, target: Path, test_labels: list[int] | None) -> None:
+def _remember(ctx: BuildContext, target: Path, test_labels: tuple[list[int], float] | None) -> None:
     """Put into `slimbench.memo` what a later pass would compute again from the published files:
-    their gzip sizes, and the test-split labels the evaluation just predicted (the public runner,
-    the same batches and sentences as a compare's or a benchmark's pass, keyed by this code)."""
+    their gzip sizes, and the test-split labels the evaluation just predicted with the seconds that
+    pass took (the public runner, the same batches and sentences as a compare's or a benchmark's
+    pass, keyed by this code and the thread count)."""
     from slimbench import memo
 
     if not memo.in_cache(target):
@@ -182,12 +183,14 @@ def _remember(ctx: BuildContext, target: Path, test_labels: list[int] | None) ->
     if test_labels is not None:
         key = memo.prediction_key(memo.code_fingerprint(memo.running_code()), target,
                                   [e.text for e in ctx.splits.test], ctx.threads)
-        memo.put("predictions", key, test_labels)
+        memo.put("predictions", key, test_labels[0])
+        memo.put("prediction-seconds", key, test_labels[1])
 
 
-def _evaluate(ctx: BuildContext, directory: Path, manifest: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
+def _evaluate(ctx: BuildContext, directory: Path,
+              manifest: dict[str, Any]) -> tuple[dict[str, Any], tuple[list[int], float]]:
     """Validation and test accuracy through the public runner (test is reported, never selected on),
-    and the test split's labels."""
+    and the test split's labels with the seconds their pass took."""
     from slimbench.memo import TEST_SPLIT_BATCH
 
     (directory / MANIFEST).write_text(json.dumps(manifest))
@@ -195,12 +198,15 @@ def _evaluate(ctx: BuildContext, directory: Path, manifest: dict[str, Any]) -> t
     try:
         out: dict[str, Any] = {}
         pred: list[int] = []
+        seconds = 0.0
         for split in ("val", "test"):
             part = getattr(ctx.splits, split)
+            start = time.perf_counter()
             pred = predict_in_batches(runner, [e.text for e in part], TEST_SPLIT_BATCH)
+            seconds = time.perf_counter() - start
             gold = [e.label for e in part]
             out[f"{split}_accuracy"] = float(np.mean(np.asarray(pred) == np.asarray(gold)))
             out[f"{split}_macro_f1"] = macro_f1(pred, gold, ctx.splits.num_labels)
-        return out, pred
+        return out, (pred, seconds)
     finally:
         runner.close()
