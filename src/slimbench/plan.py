@@ -13,8 +13,9 @@ from typing import Any
 from slimbench.build.eta import estimate, minutes
 
 # The reference VM's benchmark pass of the 12-variant default zoo (all five measurements, paired
-# latency with its extra rounds): 810 s, ~68 s a variant (reports/REPORT.md's run, 2026-12-01).
-BENCH_S_PER_VARIANT = 68.0
+# latency with its extra rounds): 721 s in the fresh-clone `make report` of 2026-12-02 (its accuracy
+# pass not yet read from the build's memo), 747-834 s in the passes of 2026-12-01: ~62 s a variant.
+BENCH_S_PER_VARIANT = 62.0
 REPORT_S = 15.0
 
 

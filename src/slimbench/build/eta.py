@@ -14,19 +14,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Seconds per variant on the reference VM (2 cores, idle), default dataset, from the manifests of
-# the committed report's build (2026-12-01; the ONNX rows, quantized with its smoothing pass and
-# light with its new learning rate rebuilt idle for issue 14 the same day; light's earlier 1,223 s
-# trained the same number of steps 2.6x slower, as under contention; onnx-static-int8 on the fused
-# graph 45 s idle, the same evening). Sweep rungs (one-shot
-# pruning, evaluation, the memo's gzip sizes): 47-61 s, median 51, in a clean-clone `make report`
-# the same day.
+# Seconds per variant on the reference VM (2 cores, idle), default dataset: the manifests of a fresh
+# clone's first `make report` with an empty cache, nothing else running (2026-12-02, at 7a2bdd3;
+# reports/evidence/first-report/cold-run.md). The earlier figures (pruned-heads 1,013 s, standard
+# 808 s) were builds that shared the machine. Sweep rungs (one-shot pruning, evaluation, gzip size):
+# 24-29 s, median 26, in the same run.
 REFERENCE_S: dict[str, float] = {
-    "standard": 808, "light": 439, "ultra-light": 869, "quantized": 34, "onnx": 38, "onnx-int8": 31,
-    "onnx-static-int8": 45, "ultra-light-onnx-int8": 3, "pruned-heads": 1013, "sparse-50": 440,
-    "standard-numpy": 41, "ultra-light-numpy": 2,
+    "standard": 727, "light": 449, "ultra-light": 666, "quantized": 24, "onnx": 29, "onnx-int8": 27,
+    "onnx-static-int8": 32, "ultra-light-onnx-int8": 3, "pruned-heads": 461, "sparse-50": 547,
+    "standard-numpy": 55, "ultra-light-numpy": 2,
 }
-RUNG_S = 51.0
+RUNG_S = 26.0
 
 
 def previous_seconds(root: Path, name: str) -> float | None:
