@@ -11,7 +11,6 @@ import hashlib
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 STEPS = 11
 

@@ -64,7 +64,9 @@ def prune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, A
                 result = distill(model, seqs, teacher_logits, train_labels, val_seqs, val_labels, spec.recipe,
                                  desc=f"{spec.name} {label}")
             stage["recovery"] = training_record(result)
-            stage["val_accuracy"] = val_accuracy()
+            # fit() restored the best epoch's weights, whose validation accuracy it just measured with
+            # this same predict_logits pass: measuring again gives the same figure
+            stage["val_accuracy"] = result.best_val_accuracy
         elif "val_accuracy_pruned" in stage:
             stage["val_accuracy"] = stage["val_accuracy_pruned"]  # nothing changed since
         stages.append(stage)
