@@ -185,3 +185,24 @@ def test_pca_projection_keeps_the_main_direction():
     mean, comps = pca_projection(x, 1)
     assert comps.shape == (1, 3)
     np.testing.assert_allclose(np.abs(comps[0]), [0.6, 0.8, 0.0], atol=0.02)
+
+
+def test_a_seed_replicate_builds_beside_the_specs_own_seed(tiny_built, tiny_ctx, context_for):
+    """`slimbench build --seed N`: the named variants that train get train.seed N and their own
+    artifacts; what they derive from is shared, what does not train is left alone."""
+    from safetensors.numpy import load_file
+
+    zoo = tiny_ctx.zoo.with_seed(1, ["light", "quantized"])
+    assert zoo.get("quantized") == tiny_ctx.zoo.get("quantized")  # no [train]: unchanged
+    assert zoo.get("standard") == tiny_ctx.zoo.get("standard")  # not named
+    ctx = context_for(zoo, tiny_ctx.root)
+    assert ctx.artifact_dir("standard") == tiny_built["standard"]  # the teacher is shared
+    replicate = build(ctx, ["light"])["light"]
+    assert replicate != tiny_built["light"]
+    assert read_manifest(replicate)["spec"]["train"]["seed"] == 1
+    assert read_manifest(tiny_built["light"])["spec"]["train"].get("seed", 0) == 0
+    a, b = (load_file(str(p / "model.safetensors")) for p in (tiny_built["light"], replicate))
+    assert any(not np.array_equal(a[k], b[k]) for k in a)  # another seed, other weights
+    # a variant derived from a replicate is a replicate too (its source's spec is part of its hash)
+    assert context_for(tiny_ctx.zoo.with_seed(1, ["standard"]), tiny_ctx.root).artifact_dir("quantized") \
+        != tiny_ctx.artifact_dir("quantized")

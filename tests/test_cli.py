@@ -26,7 +26,15 @@ def test_help_lists_every_command():
     for command in ("list", "build", "sweep", "report", "gate", "baseline"):
         assert command in out.stdout
     build_help = cli("build", "--help").stdout
-    assert "--variants" in build_help and "--force" in build_help
+    assert "--variants" in build_help and "--force" in build_help and "--seed" in build_help
+
+
+def test_a_seed_for_variants_that_do_not_train_is_one_line(tmp_path):
+    out = cli("build", "--variants", "quantized,onnx", "--seed", "1", "--cache", str(tmp_path))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "slimbench: error: --seed 1: none of quantized, onnx trains (fine-tune or distil); name a variant "
+        "with a [train] method"]
 
 
 def test_unknown_variant_is_one_line(tmp_path):

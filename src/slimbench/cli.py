@@ -67,6 +67,14 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise SpecError(f"--variants {args.variants!r} names no variant; give comma-separated names, or 'all'")
     ctx = _context(args, threads=args.threads)
     names = [s.name for s in ctx.zoo.select(args.variants)]
+    if args.seed is not None:
+        trained = [n for n in names if ctx.zoo.get(n).method != "none"]
+        if not trained:
+            raise SpecError(f"--seed {args.seed}: none of {', '.join(names)} trains (fine-tune or distil); "
+                            "name a variant with a [train] method")
+        ctx.zoo = ctx.zoo.with_seed(args.seed, names)
+        print(f"seed replicate: {', '.join(trained)} trained with seed {args.seed} instead of their specs' "
+              "(their own artifacts; `pytest bench` and the report use the specs' seeds)")
     built = build(ctx, names, force=args.force)
     for name in names:
         print(f"{name}: {built[name]}")
@@ -89,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", default="all", help="comma-separated variant names (default: all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: all cores)")
     p.add_argument("--force", action="store_true", help="rebuild the named variants even if cached")
+    p.add_argument("--seed", type=int, default=None,
+                   help="train the named variants that train (fine-tune, distil) with this seed instead of "
+                        "their spec's train.seed: a seed replicate, built beside the spec's own, to see how "
+                        "much of a recipe's accuracy is the seed's (e.g. --variants light --seed 1)")
     p.set_defaults(func=cmd_build)
     for module in ("slimbench.sweep", "slimbench.report", "slimbench.gate", "slimbench.ab", "slimbench.plan"):
         try:

@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -398,6 +398,15 @@ class Zoo:
             chain.append(spec)
             current = spec.source
         return list(reversed(chain))
+
+    def with_seed(self, seed: int, names: Iterable[str]) -> Zoo:
+        """This zoo with `train.seed` = `seed` in those of `names` that train (fine-tune or distil;
+        structured pruning also draws its importance sample with it). Their spec hashes change, so a
+        seed replicate builds into its own artifact directories, beside the spec's own seed; what
+        is not named keeps its seed, and what derives from a replicate is a replicate too."""
+        chosen = set(names)
+        return Zoo(replace(s, train={**s.train, "seed": seed}) if s.name in chosen and s.method != "none" else s
+                   for s in self.specs.values())
 
     def build_order(self, names: Iterable[str]) -> list[VariantSpec]:
         """The named variants and their ancestors, each once, every source before what derives from it."""
