@@ -311,3 +311,36 @@ def test_paired_accuracy_difference_and_its_interval():
     assert lo < diff < hi and 14 / 1109 < hi - lo < 22 / 1109
     with pytest.raises(ValueError, match="not a paired count"):
         paired_accuracy_difference_ci(10, 8, 5)
+
+
+
+def test_progress_lines_come_by_time_not_by_round_count():
+    """No phase of a run stays silent for longer than the heartbeat (issue 15): a line once 10 s
+    have passed since the last one, however long a round is, and one at the end."""
+    import time
+
+    from slimbench.interleave import HEARTBEAT_S, Heartbeat, progress_log
+
+    now = [0.0]
+    beat = Heartbeat(interval=10.0)
+    beat._clock = lambda: now[0]
+    beat.started = beat._last = 0.0
+    due = []
+    for t in (3, 6, 9, 10.5, 12, 20.4, 20.6, 21):
+        now[0] = t
+        due.append(beat.due())
+    assert due == [False, False, False, True, False, False, True, False]  # 10 s after the last line
+    now[0] = 22
+    assert beat.due(force=True) and beat.elapsed == 22
+    assert HEARTBEAT_S == 10.0
+    lines: list[str] = []
+    show = progress_log(lines.append, "latency", interval=0.05)  # slow rounds: a line each
+    for done in range(1, 4):
+        time.sleep(0.06)
+        show(done, 3)
+    assert len(lines) == 3 and lines[-1].startswith("latency round 3/3")
+    lines.clear()
+    show = progress_log(lines.append, "latency", interval=60)  # fast rounds: only the last line
+    for done in range(1, 41):
+        show(done, 40)
+    assert len(lines) == 1 and lines[0].startswith("latency round 40/40")

@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+HEARTBEAT_S = 10.0  # the longest a phase of a benchmark run stays silent (issue 15)
 RunBlock = Callable[[str, int], "list[float] | None"]  # None: the key failed and is dropped
 
 
@@ -158,14 +159,35 @@ def wide_ratios(pairs: Mapping[str, str], half_width: float) -> Callable[[Rounds
     return need
 
 
-def progress_log(log: Callable[[str], None], what: str, every: int = 10) -> Callable[[int, int], None]:
-    """A `run_rounds` progress callback: a line every `every` rounds with the time to go."""
-    import time
+class Heartbeat:
+    """When the next progress line is due: at most every `interval` seconds, so that no phase of a
+    run is silent for longer (`if beat.due(): log(...)`)."""
 
-    started = time.perf_counter()
+    def __init__(self, interval: float = HEARTBEAT_S):
+        import time
+
+        self.interval, self._clock = interval, time.perf_counter
+        self.started = self._last = self._clock()
+
+    @property
+    def elapsed(self) -> float:
+        return self._clock() - self.started
+
+    def due(self, force: bool = False) -> bool:
+        now = self._clock()
+        if force or now - self._last >= self.interval:
+            self._last = now
+            return True
+        return False
+
+
+def progress_log(log: Callable[[str], None], what: str, interval: float = HEARTBEAT_S) -> Callable[[int, int], None]:
+    """A `run_rounds` progress callback: a line about every `interval` seconds, and at the end, with
+    the time to go."""
+    beat = Heartbeat(interval)
 
     def show(done: int, total: int) -> None:
-        if done == total or done % every == 0:
-            elapsed = time.perf_counter() - started
+        if beat.due(force=done == total):
+            elapsed = beat.elapsed
             log(f"{what} round {done}/{total}, {elapsed:.0f} s elapsed, ~{elapsed / done * (total - done):.0f} s to go")
     return show

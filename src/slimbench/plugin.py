@@ -403,7 +403,7 @@ class BenchSession:
         """Load and memory probes of every variant: round k probes each variant once, in a rotated
         order, so the machine's drift spreads over all variants instead of landing on one."""
         if self._probes is None:
-            from slimbench.interleave import rotated
+            from slimbench.interleave import Heartbeat, rotated
             from slimbench.probes import run_probe, wants_another_probe
 
             cfg, out = self.config, ProbeSet()
@@ -419,6 +419,7 @@ class BenchSession:
                 + (f"; more than {least} only while a variant's start-up times are not all within "
                    f"+-{cfg.load_spread:.0%} of their median" if least < most else ""))
             t = time.perf_counter()
+            beat = Heartbeat()
 
             def wanted(name: str) -> bool:
                 got = [r.start_to_first_prediction_s for r in out.results.get(name, [])]
@@ -433,6 +434,9 @@ class BenchSession:
                     env = None
                     if name in cfg.extra_work:
                         env = dict(os.environ, SLIMBENCH_EXTRA_WORK=str(cfg.extra_work[name]))
+                    if beat.due():
+                        log(f"slimbench: fresh-process probes, round {k + 1}, "
+                            f"{sum(map(len, out.results.values()))} taken, {beat.elapsed:.0f} s elapsed")
                     r = run_probe(v.artifact_dir, cfg.threads, texts, n_predict=PROBE_PREDICTIONS,
                                   timeout_s=cfg.probe_timeout, env=env)
                     if r.ok:
@@ -467,7 +471,14 @@ class BenchSession:
         return self._timed
 
     def _run_workers(self) -> TimedSet:
-        from slimbench.interleave import DISCARD, equal_time_repeats, progress_log, run_rounds, wide_ratios
+        from slimbench.interleave import (
+            DISCARD,
+            Heartbeat,
+            equal_time_repeats,
+            progress_log,
+            run_rounds,
+            wide_ratios,
+        )
         from slimbench.workers import WorkerPool, WorkerSpec
 
         cfg, out = self.config, TimedSet()
@@ -483,8 +494,14 @@ class BenchSession:
         log(f"slimbench: starting {len(specs)} timing workers (one process per variant, all alive together)"
             + (", one at a time, each timing its own start-up as a fresh-process probe" if as_probe else ""))
         phase: dict[str, float] = {}
+        beat = Heartbeat()
+
+        def started_one(done: int, total: int) -> None:
+            if beat.due():
+                log(f"slimbench: {done}/{total} timing workers ready, {beat.elapsed:.0f} s elapsed")
+
         with WorkerPool(specs, texts, timeout_s=cfg.probe_timeout,
-                        startup_predictions=PROBE_PREDICTIONS if as_probe else None) as pool:
+                        startup_predictions=PROBE_PREDICTIONS if as_probe else None, started_one=started_one) as pool:
             phase["workers_start"] = pool.start_s
             out.startup = dict(pool.startup)
             block, size = cfg.latency_block, cfg.throughput_batch
@@ -543,11 +560,17 @@ class BenchSession:
         threads and extra work): a later run of the same files and code reads them instead of
         predicting again, and says so in `how.labels_cached`."""
         from slimbench import memo
+        from slimbench.interleave import Heartbeat
         from slimbench.memo import TEST_SPLIT_BATCH
 
         code, texts, cfg = memo.code_fingerprint(memo.running_code()), self.test_texts(), self.config
         cached = []
-        for key in pool.alive:
+        beat = Heartbeat()
+        log(f"slimbench: accuracy, each worker's pass over the {len(texts)} test sentences (read from the cache "
+            "when an earlier pass predicted them from the same files and code)")
+        for done, key in enumerate(pool.alive, 1):
+            if done > 1 and beat.due():
+                log(f"slimbench: accuracy, {done - 1}/{len(pool.alive)} variants done, {beat.elapsed:.0f} s elapsed")
             artifact = self._variants[key].artifact_dir if key in self._variants else None
             mkey = None
             if artifact is not None and memo.in_cache(artifact):

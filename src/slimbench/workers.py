@@ -155,12 +155,13 @@ class WorkerPool:
     """All workers of a run, alive together; failures are collected per key, never raised."""
 
     def __init__(self, specs: Sequence[WorkerSpec], texts: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S,
-                 startup_predictions: int | None = None, together: int = 1):
+                 startup_predictions: int | None = None, together: int = 1,
+                 started_one: Callable[[int, int], None] | None = None):
         """Start every worker. By default all start loading at once. With `startup_predictions`, in
         the order given, `together` at a time (1: alone; 2 on a 2-core machine: a paired A/B's two
         sides of a variant, one per core, so both start in the same conditions), each timing its own
         start-up as the fresh-process probe does (the others idle on their pipes meanwhile): then
-        `startup` holds one probe sample per key."""
+        `startup` holds one probe sample per key. `started_one(done, total)` is called as each is ready."""
         self.errors: dict[str, str] = {}
         self.workers: dict[str, Worker] = {}
         self.startup: dict[str, ProbeResult] = {}
@@ -169,8 +170,10 @@ class WorkerPool:
             if startup_predictions is None:
                 for spec in specs:
                     self.workers[spec.key] = Worker(spec, texts, timeout_s)
-                for key in list(self.workers):
+                for k, key in enumerate(list(self.workers), 1):
                     self._wait(key)
+                    if started_one:
+                        started_one(k, len(specs))
             else:
                 step = max(1, together)
                 for group in (specs[i:i + step] for i in range(0, len(specs), step)):
@@ -179,6 +182,8 @@ class WorkerPool:
                     for spec in group:
                         if self._wait(spec.key) and "startup" in self.workers[spec.key].info:
                             self.startup[spec.key] = result_of(self.workers[spec.key].info["startup"])
+                    if started_one:
+                        started_one(len(self.workers), len(specs))
         except BaseException:  # e.g. Ctrl-C while a worker starts: no `with` owns the pool yet
             self.kill_all()
             raise
