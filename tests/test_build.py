@@ -35,7 +35,8 @@ def test_every_tiny_variant_builds_with_a_complete_manifest(tiny_built, tiny_ctx
 
 def test_each_manifest_says_where_its_build_time_went(tiny_built):
     expected = {"standard": {"train", "save", "evaluate", "sha256"},
-                "light": {"teacher pass", "init student", "train", "save", "evaluate"},
+                # (its "teacher pass" is absent when another student of standard computed it first)
+                "light": {"init student", "train", "save", "evaluate"},
                 "quantized": {"check", "quantize", "evaluate"},
                 "onnx": {"onnx export", "check", "evaluate"},
                 "onnx-int8": {"onnx export", "quantize", "check", "evaluate"}}

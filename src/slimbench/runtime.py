@@ -472,11 +472,18 @@ RUNNERS: dict[str, type[BaseRunner]] = {
 }
 
 
-def predict_in_batches(runner: LogitsToLabels, texts: Sequence[str], batch_size: int = 64) -> list[int]:
-    """Labels of every text, predicted in length-sorted batches (order of `texts` kept)."""
+def predict_in_batches(runner: LogitsToLabels, texts: Sequence[str], batch_size: int = 64,
+                       desc: str | None = None) -> list[int]:
+    """Labels of every text, predicted in length-sorted batches (order of `texts` kept); with `desc`,
+    a progress bar."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     pred = [0] * len(texts)
-    for start in range(0, len(order), batch_size):
+    starts: Any = range(0, len(order), batch_size)
+    if desc is not None:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=desc, unit="batch", leave=False, mininterval=2.0)
+    for start in starts:
         idx = order[start : start + batch_size]
         for i, p in zip(idx, runner.predict([texts[i] for i in idx]), strict=True):
             pred[i] = p

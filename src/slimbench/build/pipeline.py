@@ -202,7 +202,7 @@ def _evaluate(ctx: BuildContext, directory: Path,
         for split in ("val", "test"):
             part = getattr(ctx.splits, split)
             start = time.perf_counter()
-            pred = predict_in_batches(runner, [e.text for e in part], TEST_SPLIT_BATCH)
+            pred = predict_in_batches(runner, [e.text for e in part], TEST_SPLIT_BATCH, desc=f"  evaluating ({split})")
             seconds = time.perf_counter() - start
             gold = [e.label for e in part]
             out[f"{split}_accuracy"] = float(np.mean(np.asarray(pred) == np.asarray(gold)))

@@ -80,9 +80,15 @@ def write_probe_manifest(ctx: BuildContext, directory: Path, spec: VariantSpec, 
                                                   "truncation": truncation_of(ctx, spec)}))
 
 
-def logits_of(directory: Path, texts: Sequence[str], threads: int) -> np.ndarray:
+def logits_of(directory: Path, texts: Sequence[str], threads: int, desc: str | None = None) -> np.ndarray:
+    """Logits of `texts` through the public runner, in batches of 64 in the given order; with `desc`,
+    a progress bar."""
+    from tqdm import tqdm
+
     runner = open_runner(directory, threads=threads)
     try:
-        return np.concatenate([runner.predict_logits(texts[i : i + 64]) for i in range(0, len(texts), 64)])
+        starts = tqdm(range(0, len(texts), 64), desc=desc, unit="batch", leave=False, mininterval=2.0,
+                      disable=desc is None)
+        return np.concatenate([runner.predict_logits(texts[i : i + 64]) for i in starts])
     finally:
         runner.close()

@@ -172,7 +172,8 @@ def numpy_reference(ctx: BuildContext, spec: VariantSpec, src_dir: Path, out: Pa
     write_probe_manifest(ctx, out, spec, record)
     texts = [e.text for e in ctx.splits.test]
     with ctx.steps("check"):
-        diff = float(np.abs(logits_of(out, texts, ctx.threads) - logits_of(src_dir, texts, ctx.threads)).max())
+        diff = float(np.abs(logits_of(out, texts, ctx.threads, desc="  check: NumPy runtime")
+                            - logits_of(src_dir, texts, ctx.threads, desc="  check: torch")).max())
     record["checks"].update(max_abs_logit_diff_vs_source=diff, n=len(texts), split="test")
     if diff > NUMPY_TOLERANCE:
         raise BuildError(f"{spec.name}: the NumPy runtime disagrees with torch (max |Δlogit| {diff:.2e} > "

@@ -149,9 +149,15 @@ def _prune_structure(ctx: BuildContext, spec: VariantSpec, model: Any, seqs: lis
         return torch.nn.functional.cross_entropy(logits, batch["labels"])
 
     ctx.log(f"  scoring heads and FFN neurons on {n} training texts (Michel et al. 2019 gradient importance)")
+
+    def bar(what: str) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(batches, desc=f"  {what} importance", unit="batch", leave=False, mininterval=2.0)
+
     if cfg.heads > 0:
-        keep = P.select_heads(P.head_importance(model, batches, loss_fn), cfg.heads)
+        keep = P.select_heads(P.head_importance(model, bar("head"), loss_fn), cfg.heads)
         P.prune_heads(model, keep)
     if cfg.ffn > 0:
-        keep = P.select_neurons(P.ffn_importance(model, batches, loss_fn), cfg.ffn)
+        keep = P.select_neurons(P.ffn_importance(model, bar("FFN neuron"), loss_fn), cfg.ffn)
         P.prune_ffn(model, keep)
