@@ -472,18 +472,22 @@ RUNNERS: dict[str, type[BaseRunner]] = {
 }
 
 
+def progress_bar(items: Any, desc: str | None) -> Any:
+    """`items` with a progress bar when `desc` is given (tqdm imported only then: runners stay light)."""
+    if desc is None:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="batch", leave=False, mininterval=2.0)
+
+
 def predict_in_batches(runner: LogitsToLabels, texts: Sequence[str], batch_size: int = 64,
                        desc: str | None = None) -> list[int]:
     """Labels of every text, predicted in length-sorted batches (order of `texts` kept); with `desc`,
     a progress bar."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     pred = [0] * len(texts)
-    starts: Any = range(0, len(order), batch_size)
-    if desc is not None:
-        from tqdm import tqdm
-
-        starts = tqdm(starts, desc=desc, unit="batch", leave=False, mininterval=2.0)
-    for start in starts:
+    for start in progress_bar(range(0, len(order), batch_size), desc):
         idx = order[start : start + batch_size]
         for i, p in zip(idx, runner.predict([texts[i] for i in idx]), strict=True):
             pred[i] = p

@@ -176,14 +176,15 @@ class WorkerPool:
                         started_one(k, len(specs))
             else:
                 step = max(1, together)
-                for group in (specs[i:i + step] for i in range(0, len(specs), step)):
+                for first in range(0, len(specs), step):
+                    group = specs[first:first + step]
                     for spec in group:
                         self.workers[spec.key] = Worker(spec, texts, timeout_s, startup_predictions)
                     for spec in group:
                         if self._wait(spec.key) and "startup" in self.workers[spec.key].info:
                             self.startup[spec.key] = result_of(self.workers[spec.key].info["startup"])
                     if started_one:
-                        started_one(len(self.workers), len(specs))
+                        started_one(first + len(group), len(specs))
         except BaseException:  # e.g. Ctrl-C while a worker starts: no `with` owns the pool yet
             self.kill_all()
             raise

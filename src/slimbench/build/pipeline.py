@@ -164,10 +164,11 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
         os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    _remember(ctx, target, test_labels)
+    _remember(ctx, target, manifest, test_labels)
 
 
-def _remember(ctx: BuildContext, target: Path, test_labels: tuple[list[int], float] | None) -> None:
+def _remember(ctx: BuildContext, target: Path, manifest: dict[str, Any],
+              test_labels: tuple[list[int], float] | None) -> None:
     """Put into `slimbench.memo` what a later pass would compute again from the published files:
     their gzip sizes, and the test-split labels the evaluation just predicted with the seconds that
     pass took (the public runner, the same batches and sentences as a compare's or a benchmark's
@@ -176,8 +177,7 @@ def _remember(ctx: BuildContext, target: Path, test_labels: tuple[list[int], flo
 
     if not memo.in_cache(target):
         return
-    m = read_manifest(target)
-    measured = {m.get("model_file"): (m.get("pruning") or {}).get("compressed_bytes")}  # gzip -6 in the recipe
+    measured = {manifest.get("model_file"): (manifest.get("pruning") or {}).get("compressed_bytes")}  # gzip -6
     for path in runtime_files(target):
         memo.gzip_size_memo(path, known=measured.get(path.name))
     if test_labels is not None:

@@ -15,7 +15,7 @@ import numpy as np
 from slimbench.build.context import BuildContext
 from slimbench.data import check_trainable
 from slimbench.errors import BuildError
-from slimbench.runtime import MANIFEST, TOKENIZER_FILE, open_runner, read_manifest
+from slimbench.runtime import MANIFEST, TOKENIZER_FILE, open_runner, progress_bar, read_manifest
 from slimbench.zoo import VariantSpec
 
 
@@ -83,12 +83,9 @@ def write_probe_manifest(ctx: BuildContext, directory: Path, spec: VariantSpec, 
 def logits_of(directory: Path, texts: Sequence[str], threads: int, desc: str | None = None) -> np.ndarray:
     """Logits of `texts` through the public runner, in batches of 64 in the given order; with `desc`,
     a progress bar."""
-    from tqdm import tqdm
-
     runner = open_runner(directory, threads=threads)
     try:
-        starts = tqdm(range(0, len(texts), 64), desc=desc, unit="batch", leave=False, mininterval=2.0,
-                      disable=desc is None)
+        starts = progress_bar(range(0, len(texts), 64), desc)
         return np.concatenate([runner.predict_logits(texts[i : i + 64]) for i in starts])
     finally:
         runner.close()

@@ -18,7 +18,7 @@ from slimbench.build.recipes.common import (
     training_record,
 )
 from slimbench.errors import BuildError
-from slimbench.runtime import TOKENIZER_FILE, read_manifest
+from slimbench.runtime import TOKENIZER_FILE, progress_bar, read_manifest
 from slimbench.zoo import VariantSpec
 
 
@@ -35,19 +35,19 @@ def prune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, A
     if sm.get("format") != "hf":
         raise BuildError(f"{spec.name}: source {spec.source!r} must be a plain torch fp32 variant")
     cfg = spec.pruning
-    if spec.method == "distill" or cfg.structured:
+    recover = spec.method == "distill"
+    needs_train = recover or cfg.structured  # one-shot magnitude pruning reads no training text
+    if needs_train:
         check_training_rows(ctx, spec, "pruning (importance scoring and recovery)")
     shutil.copyfile(src_dir / TOKENIZER_FILE, out / TOKENIZER_FILE)
     tok = load_tokenizer(src_dir)
     splits = ctx.splits
     train_texts, train_labels = [e.text for e in splits.train], [e.label for e in splits.train]
-    needs_train = spec.method == "distill" or cfg.structured  # one-shot magnitude pruning reads no training text
     seqs = encode_all(tok, train_texts, spec.max_length, spec.truncation) if needs_train else []
     val_seqs = encode_all(tok, [e.text for e in splits.val], spec.max_length, spec.truncation)
     val_labels = [e.label for e in splits.val]
     model = load_hf(src_dir).eval()
     params_before = count_parameters(model)
-    recover = spec.method == "distill"
     teacher_logits = teacher_outputs(ctx, src_dir, train_texts)[0] if recover else None
     stages: list[dict[str, Any]] = []
 
@@ -149,15 +149,10 @@ def _prune_structure(ctx: BuildContext, spec: VariantSpec, model: Any, seqs: lis
         return torch.nn.functional.cross_entropy(logits, batch["labels"])
 
     ctx.log(f"  scoring heads and FFN neurons on {n} training texts (Michel et al. 2019 gradient importance)")
-
-    def bar(what: str) -> Any:
-        from tqdm import tqdm
-
-        return tqdm(batches, desc=f"  {what} importance", unit="batch", leave=False, mininterval=2.0)
-
     if cfg.heads > 0:
-        keep = P.select_heads(P.head_importance(model, bar("head"), loss_fn), cfg.heads)
+        keep = P.select_heads(P.head_importance(model, progress_bar(batches, "  head importance"), loss_fn), cfg.heads)
         P.prune_heads(model, keep)
     if cfg.ffn > 0:
-        keep = P.select_neurons(P.ffn_importance(model, bar("FFN neuron"), loss_fn), cfg.ffn)
+        keep = P.select_neurons(P.ffn_importance(model, progress_bar(batches, "  FFN neuron importance"), loss_fn),
+                                cfg.ffn)
         P.prune_ffn(model, keep)
