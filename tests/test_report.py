@@ -333,3 +333,25 @@ def test_how_timings_were_taken_names_extra_rounds_and_repeated_blocks(tmp_path)
     assert "under 120 ms repeated the round's sentences" in text and "fast ×3" in text
     assert "the first 2 calls of each block discarded" in text
     assert "up to" not in _timing_how(runs("paired_run")[0])  # a run without them says nothing of them
+
+
+@pytest.mark.parametrize("steal, said, warned", [
+    ({}, False, False),  # runs from before it was recorded, or no /proc/stat
+    ({"latency": 0.012, "throughput": 0.008}, True, False),
+    ({"latency": 0.098, "throughput": 0.03}, True, True),
+])
+def test_how_timings_were_taken_states_the_hypervisor_s_steal(tmp_path, steal, said, warned):
+    from slimbench.report import _timing_how
+
+    doc = json.loads((GOLDEN / "paired_run.json").read_text())
+    for bench in doc["benchmarks"]:
+        timing = bench["extra_info"]["context"].get("timing")
+        if timing and steal:
+            timing["steal"] = steal
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc))
+    text = _timing_how(load_runs([path])[0])
+    assert ("other guests during the latency rounds" in text) == said
+    assert ("the host was contended" in text) == warned
+    if said:
+        assert f"{steal['latency']:.1%} of this VM's CPU time" in text and f"{steal['throughput']:.1%} during" in text

@@ -434,7 +434,8 @@ class BenchSession:
                     env = None
                     if name in cfg.extra_work:
                         env = dict(os.environ, SLIMBENCH_EXTRA_WORK=str(cfg.extra_work[name]))
-                    if beat.due():
+                    taken = out.results.get(name, [])  # its last probe: how long this one will take
+                    if beat.due(ahead=(taken[-1].wall_s or taken[-1].start_to_first_prediction_s) if taken else 0.0):
                         log(f"slimbench: fresh-process probes, round {k + 1}, "
                             f"{sum(map(len, out.results.values()))} taken, {beat.elapsed:.0f} s elapsed")
                     r = run_probe(v.artifact_dir, cfg.threads, texts, n_predict=PROBE_PREDICTIONS,
@@ -479,6 +480,7 @@ class BenchSession:
             run_rounds,
             wide_ratios,
         )
+        from slimbench.machine import cpu_times, steal_fraction
         from slimbench.workers import WorkerPool, WorkerSpec
 
         cfg, out = self.config, TimedSet()
@@ -495,9 +497,11 @@ class BenchSession:
             + (", one at a time, each timing its own start-up as a fresh-process probe" if as_probe else ""))
         phase: dict[str, float] = {}
         beat = Heartbeat()
+        previous = [0.0]
 
         def started_one(done: int, total: int) -> None:
-            if beat.due():
+            took, previous[0] = beat.elapsed - previous[0], beat.elapsed  # the next start takes about as long
+            if beat.due(ahead=took if done < total else 0.0):
                 log(f"slimbench: {done}/{total} timing workers ready, {beat.elapsed:.0f} s elapsed")
 
         with WorkerPool(specs, texts, timeout_s=cfg.probe_timeout,
@@ -505,7 +509,8 @@ class BenchSession:
             phase["workers_start"] = pool.start_s
             out.startup = dict(pool.startup)
             block, size = cfg.latency_block, cfg.throughput_batch
-            t = time.perf_counter()
+            t, ticks = time.perf_counter(), cpu_times()
+            steal: dict[str, float | None] = {}
             warm = pool.warm_up(cfg.latency_warmup)
             repeat = equal_time_repeats(warm, block, cfg.latency_min_block_s)
             if self.needs("latency") != set():
@@ -518,12 +523,14 @@ class BenchSession:
                                          discard=DISCARD, progress=progress_log(log, "slimbench: latency"),
                                          settle_s=cfg.latency_settle_s, more=more, max_rounds=cfg.latency_max_rounds)
             phase["latency"], t = time.perf_counter() - t, time.perf_counter()
+            steal["latency"], ticks = steal_fraction(ticks, cpu_times()), cpu_times()
             if self.needs("throughput") != set():
                 log(f"slimbench: throughput, {cfg.throughput_rounds} interleaved rounds of 2 batches of {size}")
                 out.throughput = run_rounds(pool.alive, cfg.throughput_rounds, pool.blocks("batch", 2, size),
                                             discard=1, progress=progress_log(log, "slimbench: throughput"),
                                             settle_s=cfg.latency_settle_s)
             phase["throughput"] = time.perf_counter() - t
+            steal["throughput"] = steal_fraction(ticks, cpu_times())
             phase.update(self._passes(pool, out))
             out.errors.update(pool.errors)
             out.how = {"method": "worker process per variant, all alive together, interleaved rounds in a "
@@ -535,6 +542,7 @@ class BenchSession:
                        "throughput_rounds": cfg.throughput_rounds, "variants": [s.key for s in specs],
                        "workers_start_s": round(pool.start_s, 3),
                        "phase_s": {k: round(v, 1) for k, v in phase.items()},
+                       "steal": {k: round(v, 4) for k, v in steal.items() if v is not None},
                        "labels_cached": out.labels_cached}
         log("slimbench: timing workers done: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in phase.items()))
         return out
