@@ -332,6 +332,8 @@ def test_progress_lines_come_by_time_not_by_round_count():
     assert due == [False, False, False, True, False, False, True, False]  # 10 s after the last line
     now[0] = 22
     assert beat.due(force=True) and beat.elapsed == 22
+    now[0] = 24  # 2 s after the last line, before a step expected to take 8 s: a line now, not 16 s later
+    assert not beat.due(ahead=7.0) and beat.due(ahead=8.0)
     assert HEARTBEAT_S == 10.0
     lines: list[str] = []
     show = progress_log(lines.append, "latency", interval=0.05)  # slow rounds: a line each

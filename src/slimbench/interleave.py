@@ -173,9 +173,12 @@ class Heartbeat:
     def elapsed(self) -> float:
         return self._clock() - self.started
 
-    def due(self, force: bool = False) -> bool:
+    def due(self, force: bool = False, ahead: float = 0.0) -> bool:
+        """Whether to print a line now. `ahead`: how long the next step (printed nothing during)
+        is expected to take; a line is due already when the silence would otherwise outlast the
+        interval by its end -- before a fresh-process probe of ~8 s, a line 2 s after the last."""
         now = self._clock()
-        if force or now - self._last >= self.interval:
+        if force or now - self._last + ahead >= self.interval:
             self._last = now
             return True
         return False

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -400,6 +401,9 @@ def repro(args: argparse.Namespace) -> None:
                        cwd=REPO, timeout=3600)
         elapsed.append(time.perf_counter() - t)
         doc = json.loads(out.read_text())
+        if args.keep:  # the raw samples, for estimators.py
+            args.keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(out, args.keep / f"{args.name}-{i + 1}.json")
         out.unlink()
         for b in doc["benchmarks"]:
             info = b["extra_info"]
@@ -418,7 +422,7 @@ def repro(args: argparse.Namespace) -> None:
         missed, total = missed + miss, total + len(rs)
         rows.append(f"| {v} | {' · '.join(f'{r:.3f}' for r in rs)} | {med:.3f} | {dev * 100:.1f} % | "
                     f"{min(ns)}–{max(ns)} | {miss} of {len(rs)} |")
-    data = {"loadavg_before": before, "latency_ci": args.latency_ci, "ratios": ratios, "intervals": intervals,
+    data = {"loadavg_before": before, "commit": head_commit(), "latency_ci": args.latency_ci, "ratios": ratios, "intervals": intervals,
             "elapsed_s": elapsed}
     md = ["# Ratio reproducibility: back-to-back runs of the default zoo", "",
           f"{args.n} runs of `pytest bench --benchmark-only -k test_latency` (slimbench's defaults: 40 interleaved rounds of 12 "
@@ -470,6 +474,7 @@ def main() -> None:
     p.add_argument("--latency-ci", type=float, default=0.03, help="passed to pytest: the CI half-width the "
                    "adaptive rounds aim for (default 0.03, slimbench's default)")
     p.add_argument("--name", default="repro", help="output name (repro.json/.md)")
+    p.add_argument("--keep", type=Path, default=None, help="keep each run's pytest JSON (raw samples) in this directory")
     p.set_defaults(func=repro)
     args = parser.parse_args()
     args.func(args)
