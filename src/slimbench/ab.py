@@ -149,6 +149,7 @@ class Measured:
     seconds: dict[str, float] = field(default_factory=dict)
     label_source: dict[str, str] = field(default_factory=dict)  # key -> why its labels were not predicted again
     repeat: dict[str, int] = field(default_factory=dict)  # key -> times a latency block repeats its texts
+    steal: dict[str, float] = field(default_factory=dict)  # phase -> share of CPU time given to other guests
 
 
 def code_fingerprint(side: Side) -> str:
@@ -173,6 +174,7 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
         run_rounds,
         wide_ratios,
     )
+    from slimbench.machine import cpu_times, steal_fraction
     from slimbench.workers import WorkerPool, WorkerSpec
 
     out = Measured()
@@ -192,7 +194,7 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
             out.peak_rss.setdefault(key, []).append(float(r.vmhwm_bytes["after_inference"]))
         warm = pool.warm_up(st.warmup)
         out.repeat = equal_time_repeats(warm, st.block, st.min_block_s, group=lambda key: key.split(":", 1)[1])
-        t = time.perf_counter()
+        t, ticks = time.perf_counter(), cpu_times()
         pairs = {sides[1].key(v): sides[0].key(v) for v in variants}
         more = wide_ratios(pairs, st.ci_half_width) if st.max_rounds > st.rounds else None
         out.latency = run_rounds(pool.alive, st.rounds, pool.blocks("latency", st.block, repeat=out.repeat),
@@ -200,6 +202,9 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
                                  order=paired_order, progress=progress_log(log, "compare: latency"),
                                  settle_s=st.settle_s)
         out.seconds["latency"] = time.perf_counter() - t
+        steal = steal_fraction(ticks, cpu_times())
+        if steal is not None:
+            out.steal["latency"] = round(steal, 4)
         if st.throughput_rounds:
             t = time.perf_counter()
             out.throughput = run_rounds(pool.alive, st.throughput_rounds, pool.blocks("batch", 2, st.throughput_batch),
@@ -437,8 +442,11 @@ def _settings(args: argparse.Namespace) -> Settings:
                     min_block_s=args.min_block_ms / 1000, probes=args.probes, accuracy=not args.no_accuracy, threads=args.threads, floors=floors)
 
 
-def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Settings, elapsed: float) -> str:
+def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Settings, elapsed: float,
+            steal: Mapping[str, float] | None = None) -> str:
     """The verdict line and how the comparison was measured."""
+    from slimbench.report import steal_text
+
     return (f"## slimbench compare: {status}\n\n{len(variants)} variants, baseline `{sides[0].checkout}` vs "
               f"candidate `{sides[1].checkout}`, measured interleaved in one run ({st.rounds}–{max(st.rounds, st.max_rounds)} latency rounds "
               f"(more while a change's 95 % CI is wider than ±{st.ci_half_width:.0%}) of "
@@ -447,7 +455,7 @@ def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Set
               "a variant's two sides starting together, one per core; "
               f"{st.threads} threads; "
               f"{elapsed:.0f} s). Change = candidate / baseline, paired by round, with its 95 % bootstrap CI; "
-              "a regression is beyond the floor and significant.")
+              "a regression is beyond the floor and significant." + steal_text(dict(steal or {})))
 
 
 def _write_json(out: Path, sides: Sequence[Side], variants: Sequence[str], extra: Mapping[str, float], st: Settings,
@@ -456,7 +464,7 @@ def _write_json(out: Path, sides: Sequence[Side], variants: Sequence[str], extra
     doc = {"slimbench_compare_schema": SCHEMA, "status": status, "elapsed_s": elapsed,
            "baseline": str(sides[0].checkout), "candidate": str(sides[1].checkout),
            "candidate_extra_work": dict(extra), "variants": list(variants), "settings": asdict(st),
-           "seconds": measured.seconds, "errors": measured.errors, "repeat": measured.repeat,
+           "seconds": measured.seconds, "steal": measured.steal, "errors": measured.errors, "repeat": measured.repeat,
            "verdicts": [asdict(v) for v in verdicts],
            "rounds": {"latency": measured.latency.blocks if measured.latency else {},
                       "throughput": measured.throughput.blocks if measured.throughput else {}},
@@ -504,7 +512,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     regressions = [v for v in verdicts if v.failing]
     status = "FAIL" if regressions or measured.errors else "PASS"
-    header = _header(status, variants, sides, st, elapsed)
+    header = _header(status, variants, sides, st, elapsed, measured.steal)
     markdown = render_markdown(verdicts, measured.errors, header)
     for v in verdicts:
         if v.kind:

@@ -441,20 +441,20 @@ def _timing_how(run: Run) -> str:
             + (", the first call" if how.get("discard", 1) == 1 else f", the first {how['discard']} calls")
             + f" of each block discarded; throughput likewise in {how.get('throughput_rounds')} "
             "rounds. Ratios to `standard` come from the paired rounds, with 95 % bootstrap intervals."
-            + _steal_text(how.get("steal") or {}))
+            + steal_text(how.get("steal") or {}))
 
 
 STEAL_WARN = 0.05  # above this share of CPU time taken by other guests, say the host was contended
 
 
-def _steal_text(steal: dict[str, float]) -> str:
+def steal_text(steal: dict[str, float]) -> str:
     """What the hypervisor took (steal, from /proc/stat) while the rounds ran: a slowdown of the whole
     VM that pairing cancels in the ratios, but that makes every round noisier."""
     if "latency" not in steal:
         return ""
     text = (f" The hypervisor gave {steal['latency']:.1%} of this VM's CPU time to other guests during the "
             "latency rounds" + (f" and {steal['throughput']:.1%} during throughput" if "throughput" in steal else "")
-            + " (steal, /proc/stat)")
+            + " (steal, /proc/stat)")  # the report's and `slimbench compare`'s
     if max(steal.values()) > STEAL_WARN:
         text += (f": above {STEAL_WARN:.0%}, the host was contended, its noise lands on some rounds and not on "
                  "others, and intervals are wider than on a quiet host")
