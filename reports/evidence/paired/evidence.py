@@ -391,7 +391,8 @@ def repro(args: argparse.Namespace) -> None:
     before = loadavg()
     ratios: dict[str, list[float]] = {}
     intervals: dict[str, list[list[float]]] = {}  # per run: CI low, high, rounds
-    elapsed = []
+    elapsed: list[float] = []
+    steal: list[float | None] = []  # per run: the hypervisor's share of CPU time during the rounds
     for i in range(args.n):
         out = HERE / ".repro.json"
         t = time.perf_counter()
@@ -405,13 +406,15 @@ def repro(args: argparse.Namespace) -> None:
             args.keep.mkdir(parents=True, exist_ok=True)
             shutil.copy(out, args.keep / f"{args.name}-{i + 1}.json")
         out.unlink()
+        timing = next((b["extra_info"]["context"].get("timing") or {} for b in doc["benchmarks"]), {})
+        steal.append((timing.get("steal") or {}).get("latency"))
         for b in doc["benchmarks"]:
             info = b["extra_info"]
             fig = info["figures"].get("p50_ratio")
             if fig:
                 ratios.setdefault(info["variant"], []).append(fig["value"])
                 intervals.setdefault(info["variant"], []).append([fig["low"], fig["high"], fig["n"]])
-        print(f"run {i + 1}/{args.n}: {elapsed[-1]:.0f} s", flush=True)
+        print(f"run {i + 1}/{args.n}: {elapsed[-1]:.0f} s, steal {steal[-1]}", flush=True)
     rows, worst, missed, total = [], 0.0, 0, 0
     for v, rs in ratios.items():
         med = float(np.median(rs))
@@ -423,13 +426,15 @@ def repro(args: argparse.Namespace) -> None:
         rows.append(f"| {v} | {' · '.join(f'{r:.3f}' for r in rs)} | {med:.3f} | {dev * 100:.1f} % | "
                     f"{min(ns)}–{max(ns)} | {miss} of {len(rs)} |")
     data = {"loadavg_before": before, "commit": head_commit(), "latency_ci": args.latency_ci, "ratios": ratios, "intervals": intervals,
-            "elapsed_s": elapsed}
+            "elapsed_s": elapsed, "steal": steal}
     md = ["# Ratio reproducibility: back-to-back runs of the default zoo", "",
           f"{args.n} runs of `pytest bench --benchmark-only -k test_latency` (slimbench's defaults: 40 interleaved rounds of 12 "
           f"calls, the first two discarded, 60 ms apart; a variant faster than 120 ms a block repeats its sentences; "
           f"then more rounds, up to 120, for the variants whose ratio's 95 % CI is wider than "
           f"±{args.latency_ci * 100:g} %), one after the other; p50 ratio to `standard` from the paired rounds. "
-          f"Load average before: {before}; each run {min(elapsed):.0f}–{max(elapsed):.0f} s.", "",
+          f"Load average before: {before}; each run {min(elapsed):.0f}–{max(elapsed):.0f} s; steal during each run's "
+          "rounds (the hypervisor's other guests, /proc/stat): "
+          + " · ".join("–" if x is None else f"{x:.1%}" for x in steal) + ".", "",
           f"**Largest deviation of a run's ratio from its variant's median: {worst * 100:.1f} %.** "
           f"Runs whose own 95 % CI misses the variant's median across runs: {missed} of {total} (an interval that "
           f"also held the run-to-run variation would miss it in at most about 1 of 20).", "",
