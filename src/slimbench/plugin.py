@@ -522,15 +522,18 @@ class BenchSession:
                 out.latency = run_rounds(pool.alive, cfg.latency_rounds, pool.blocks("latency", block, repeat=repeat),
                                          discard=DISCARD, progress=progress_log(log, "slimbench: latency"),
                                          settle_s=cfg.latency_settle_s, more=more, max_rounds=cfg.latency_max_rounds)
-            phase["latency"], t = time.perf_counter() - t, time.perf_counter()
-            steal["latency"], ticks = steal_fraction(ticks, cpu_times()), cpu_times()
+            phase["latency"], t, now = time.perf_counter() - t, time.perf_counter(), cpu_times()
+            if self.needs("latency") != set():
+                steal["latency"] = steal_fraction(ticks, now)
+            ticks = now
             if self.needs("throughput") != set():
                 log(f"slimbench: throughput, {cfg.throughput_rounds} interleaved rounds of 2 batches of {size}")
                 out.throughput = run_rounds(pool.alive, cfg.throughput_rounds, pool.blocks("batch", 2, size),
                                             discard=1, progress=progress_log(log, "slimbench: throughput"),
                                             settle_s=cfg.latency_settle_s)
             phase["throughput"] = time.perf_counter() - t
-            steal["throughput"] = steal_fraction(ticks, cpu_times())
+            if self.needs("throughput") != set():
+                steal["throughput"] = steal_fraction(ticks, cpu_times())
             phase.update(self._passes(pool, out))
             out.errors.update(pool.errors)
             out.how = {"method": "worker process per variant, all alive together, interleaved rounds in a "

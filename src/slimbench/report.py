@@ -449,12 +449,13 @@ STEAL_WARN = 0.05  # above this share of CPU time taken by other guests, say the
 
 def steal_text(steal: dict[str, float]) -> str:
     """What the hypervisor took (steal, from /proc/stat) while the rounds ran: a slowdown of the whole
-    VM that pairing cancels in the ratios, but that makes every round noisier."""
+    VM that pairing cancels in the ratios, but that makes every round noisier. The report's sentence
+    and `slimbench compare`'s."""
     if "latency" not in steal:
         return ""
     text = (f" The hypervisor gave {steal['latency']:.1%} of this VM's CPU time to other guests during the "
             "latency rounds" + (f" and {steal['throughput']:.1%} during throughput" if "throughput" in steal else "")
-            + " (steal, /proc/stat)")  # the report's and `slimbench compare`'s
+            + " (steal, /proc/stat)")
     if max(steal.values()) > STEAL_WARN:
         text += (f": above {STEAL_WARN:.0%}, the host was contended, its noise lands on some rounds and not on "
                  "others, and intervals are wider than on a quiet host")
