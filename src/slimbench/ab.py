@@ -174,7 +174,7 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
         run_rounds,
         wide_ratios,
     )
-    from slimbench.machine import cpu_times, steal_fraction
+    from slimbench.machine import StealMeter
     from slimbench.workers import WorkerPool, WorkerSpec
 
     out = Measured()
@@ -194,7 +194,7 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
             out.peak_rss.setdefault(key, []).append(float(r.vmhwm_bytes["after_inference"]))
         warm = pool.warm_up(st.warmup)
         out.repeat = equal_time_repeats(warm, st.block, st.min_block_s, group=lambda key: key.split(":", 1)[1])
-        t, ticks = time.perf_counter(), cpu_times()
+        t, meter = time.perf_counter(), StealMeter()
         pairs = {sides[1].key(v): sides[0].key(v) for v in variants}
         more = wide_ratios(pairs, st.ci_half_width) if st.max_rounds > st.rounds else None
         out.latency = run_rounds(pool.alive, st.rounds, pool.blocks("latency", st.block, repeat=out.repeat),
@@ -202,9 +202,8 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
                                  order=paired_order, progress=progress_log(log, "compare: latency"),
                                  settle_s=st.settle_s)
         out.seconds["latency"] = time.perf_counter() - t
-        steal = steal_fraction(ticks, cpu_times())
-        if steal is not None:
-            out.steal["latency"] = round(steal, 4)
+        if (steal := meter.lap()) is not None:
+            out.steal["latency"] = steal
         if st.throughput_rounds:
             t = time.perf_counter()
             out.throughput = run_rounds(pool.alive, st.throughput_rounds, pool.blocks("batch", 2, st.throughput_batch),
@@ -455,7 +454,7 @@ def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Set
               "a variant's two sides starting together, one per core; "
               f"{st.threads} threads; "
               f"{elapsed:.0f} s). Change = candidate / baseline, paired by round, with its 95 % bootstrap CI; "
-              "a regression is beyond the floor and significant." + steal_text(dict(steal or {})))
+              "a regression is beyond the floor and significant." + steal_text(steal or {}))
 
 
 def _write_json(out: Path, sides: Sequence[Side], variants: Sequence[str], extra: Mapping[str, float], st: Settings,

@@ -39,15 +39,14 @@ def read_cpuinfo(path: str = "/proc/cpuinfo") -> dict[str, str]:
     return out
 
 
-def cpu_model(info: dict[str, str] | None = None) -> str:
-    info = read_cpuinfo() if info is None else info
+def cpu_model(info: dict[str, str]) -> str:
     return info.get("model name") or platform.processor() or platform.machine()
 
 
 def cpu_generation(info: dict[str, str]) -> str:
     """The CPU's generation, e.g. 'family 26 model 2 stepping 1'; '' where /proc/cpuinfo does not say."""
-    parts = [f"{k} {info[k]}" for k in ("cpu family", "model", "stepping") if info.get(k)]
-    return " ".join(parts).replace("cpu family", "family")
+    fields = (("cpu family", "family"), ("model", "model"), ("stepping", "stepping"))
+    return " ".join(f"{name} {info[key]}" for key, name in fields if info.get(key))
 
 
 def kernel_flags(flags: Iterable[str]) -> list[str]:
@@ -103,3 +102,16 @@ def steal_fraction(before: list[int], after: list[int]) -> float | None:
     # guest and guest_nice (fields 9-10) are already counted in user and nice
     total = sum(after[:STEAL + 1]) - sum(before[:STEAL + 1])
     return (after[STEAL] - before[STEAL]) / total if total > 0 else None
+
+
+class StealMeter:
+    """Steal over consecutive stretches of a run: `lap()` is the share since the last lap (or since
+    the meter was made), None where /proc/stat cannot say."""
+
+    def __init__(self) -> None:
+        self._last = cpu_times()
+
+    def lap(self) -> float | None:
+        now = cpu_times()
+        share, self._last = steal_fraction(self._last, now), now
+        return None if share is None else round(share, 4)

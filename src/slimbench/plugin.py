@@ -480,7 +480,7 @@ class BenchSession:
             run_rounds,
             wide_ratios,
         )
-        from slimbench.machine import cpu_times, steal_fraction
+        from slimbench.machine import StealMeter
         from slimbench.workers import WorkerPool, WorkerSpec
 
         cfg, out = self.config, TimedSet()
@@ -509,7 +509,7 @@ class BenchSession:
             phase["workers_start"] = pool.start_s
             out.startup = dict(pool.startup)
             block, size = cfg.latency_block, cfg.throughput_batch
-            t, ticks = time.perf_counter(), cpu_times()
+            t, meter = time.perf_counter(), StealMeter()
             steal: dict[str, float | None] = {}
             warm = pool.warm_up(cfg.latency_warmup)
             repeat = equal_time_repeats(warm, block, cfg.latency_min_block_s)
@@ -522,18 +522,13 @@ class BenchSession:
                 out.latency = run_rounds(pool.alive, cfg.latency_rounds, pool.blocks("latency", block, repeat=repeat),
                                          discard=DISCARD, progress=progress_log(log, "slimbench: latency"),
                                          settle_s=cfg.latency_settle_s, more=more, max_rounds=cfg.latency_max_rounds)
-            phase["latency"], t, now = time.perf_counter() - t, time.perf_counter(), cpu_times()
-            if self.needs("latency") != set():
-                steal["latency"] = steal_fraction(ticks, now)
-            ticks = now
+            phase["latency"], t, steal["latency"] = time.perf_counter() - t, time.perf_counter(), meter.lap()
             if self.needs("throughput") != set():
                 log(f"slimbench: throughput, {cfg.throughput_rounds} interleaved rounds of 2 batches of {size}")
                 out.throughput = run_rounds(pool.alive, cfg.throughput_rounds, pool.blocks("batch", 2, size),
                                             discard=1, progress=progress_log(log, "slimbench: throughput"),
                                             settle_s=cfg.latency_settle_s)
-            phase["throughput"] = time.perf_counter() - t
-            if self.needs("throughput") != set():
-                steal["throughput"] = steal_fraction(ticks, cpu_times())
+            phase["throughput"], steal["throughput"] = time.perf_counter() - t, meter.lap()
             phase.update(self._passes(pool, out))
             out.errors.update(pool.errors)
             out.how = {"method": "worker process per variant, all alive together, interleaved rounds in a "
@@ -545,7 +540,7 @@ class BenchSession:
                        "throughput_rounds": cfg.throughput_rounds, "variants": [s.key for s in specs],
                        "workers_start_s": round(pool.start_s, 3),
                        "phase_s": {k: round(v, 1) for k, v in phase.items()},
-                       "steal": {k: round(v, 4) for k, v in steal.items() if v is not None},
+                       "steal": {k: v for k, v in steal.items() if v is not None and self.needs(k) != set()},
                        "labels_cached": out.labels_cached}
         log("slimbench: timing workers done: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in phase.items()))
         return out

@@ -447,7 +447,7 @@ def _timing_how(run: Run) -> str:
 STEAL_WARN = 0.05  # above this share of CPU time taken by other guests, say the host was contended
 
 
-def steal_text(steal: dict[str, float]) -> str:
+def steal_text(steal: Mapping[str, float]) -> str:
     """What the hypervisor took (steal, from /proc/stat) while the rounds ran: a slowdown of the whole
     VM that pairing cancels in the ratios, but that makes every round noisier. The report's sentence
     and `slimbench compare`'s."""
