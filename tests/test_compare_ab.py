@@ -71,9 +71,13 @@ def test_a_known_slowdown_is_caught_on_that_variant_only(two_checkouts):
     # >= 2x on an idle machine; a loaded one delays the spinning worker's wake-ups further. n: the 8
     # rounds asked for, plus any the default --max-rounds adds while a change's CI is still wide
     assert p50["change"] >= 1.6 and p50["low"] > 1 and 8 <= p50["n"] <= 60
+    # a timing regression fails only once a second run of the flagged variant finds it again
+    assert p50["confirm"]["kind"] == REGRESSION and p50["confirm"]["change"] >= 1.6, p50
+    assert set(doc["confirm_rounds"]["latency"]) == {"baseline:fast", "candidate:fast"}
+    assert "measuring it again (1/1) before failing" in proc.stderr
     assert "REGRESSION   fast p50" in proc.stdout and "slimbench compare: FAIL" in proc.stdout
     md = (tmp / "compare.md").read_text()
-    assert "✗ regression" in md and "| fast" in md
+    assert "✗ regression (confirmed: +" in md and "| fast" in md
     assert {(v["variant"], v["figure"]) for v in doc["verdicts"]} >= {
         ("standard", "total_bytes"), ("standard", "accuracy"), ("fast", "start"), ("fast", "peak_rss")}
 
@@ -132,6 +136,38 @@ def test_the_one_judgement_on_literal_numbers():
     assert judge_growth(100, 102, 0.01) == REGRESSION and judge_growth(100, 100.5, 0.01) is None
     assert judge_growth(100, 90, 0.01) == IMPROVEMENT and judge_growth(0, 0, 0.0) is None
     assert judge_drop(0.868, 0.860, 0.005) == REGRESSION and judge_drop(0.868, 0.865, 0.005) is None
+
+
+def _verdict(variant, figure, kind, change=1.2):
+    from slimbench.ab import Verdict
+
+    return Verdict(variant, figure, "s", 0.010, 0.010 * change, change, change - 0.05, change + 0.05, 30, 0.065,
+                   "paired rounds", kind)
+
+
+def test_a_timing_regression_stands_only_if_the_second_run_finds_it():
+    from slimbench.ab import _finding_line, confirm_verdicts, flagged_for_confirmation, render_markdown
+
+    first = [_verdict("a", "p50", REGRESSION), _verdict("a", "p90", None, 1.02), _verdict("b", "p50", REGRESSION),
+             _verdict("b", "batch", REGRESSION), _verdict("c", "accuracy", REGRESSION, -0.01),
+             _verdict("c", "start", REGRESSION), _verdict("d", "p50", IMPROVEMENT, 0.8)]
+    # probes (start) and deterministic figures are not re-measured; improvements need no confirmation
+    assert flagged_for_confirmation(first) == ["a", "b"]
+    again = [_verdict("a", "p50", REGRESSION, 1.18), _verdict("a", "p90", REGRESSION, 1.2),
+             _verdict("b", "p50", None, 1.01)]  # b's batch figure got no rounds the second time
+    out = {(v.variant, v.figure): v for v in confirm_verdicts(first, again, ["a", "b"])}
+    assert out["a", "p50"].kind == REGRESSION and out["a", "p50"].confirm["change"] == 1.18
+    assert out["a", "p90"].kind is None and out["a", "p90"].confirm is None  # only regressions are re-judged
+    assert out["b", "p50"].kind == INCONCLUSIVE and out["b", "p50"].confirm["kind"] is None
+    assert out["b", "batch"].kind == INCONCLUSIVE and out["b", "batch"].confirm["change"] is None
+    assert out["c", "accuracy"].kind == REGRESSION and out["c", "start"].kind == REGRESSION
+    assert out["d", "p50"].kind == IMPROVEMENT
+    assert flagged_for_confirmation(list(out.values())) == ["a"]
+    md = render_markdown(list(out.values()), {}, "## header")
+    assert "✗ regression (confirmed: +18.0 % [+13.0, +23.0] in a second run)" in md
+    assert "? inconclusive (not confirmed: +1.0 % [-4.0, +6.0] in a second run)" in md
+    assert "? inconclusive (not confirmed: no figure in a second run)" in md
+    assert _finding_line(out["b", "p50"]).endswith("not confirmed: +1.0 % [-4.0, +6.0] in a second run")
 
 
 class FakePool:

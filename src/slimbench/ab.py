@@ -11,7 +11,10 @@ specs free) -- are measured side by side on the same machine in the same minutes
   judged by `slimbench.compare.judge` against a floor calibrated from A/A runs on this machine;
 - fresh-process start-up and peak-RSS probes alternate between the sides the same way;
 - deterministic figures (bytes on disk, parameters, test accuracy from the workers' predictions on
-  the same sentences) are compared exactly, with the gate's tolerances.
+  the same sentences) are compared exactly, with the gate's tolerances;
+- a timing regression (p50, p90, batch) is measured again, in a second interleaved run of only the
+  flagged variants, before it fails the comparison: a burst of the host's other load (steal) that
+  moved one run's rounds is not a regression, a real change is found twice (`--confirm`).
 
 Measurement loops and statistics are this checkout's; the runtime and the artifacts are each
 side's. Both checkouts must speak worker protocol 1 (slimbench with `slimbench.worker`).
@@ -27,7 +30,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,7 @@ SCHEMA = 1
 DEFAULT_FLOORS: dict[str, float] = {"p50": 0.065, "p90": 0.10, "batch": 0.25, "start": 0.15, "peak_rss": 0.10}
 STARTUP_PREDICTIONS = 5  # warm predictions before a start-up probe reads peak RSS (both sides alike)
 MIN_ROUNDS = 6  # fewer paired rounds than this cannot make a timing verdict, only "inconclusive"
+CONFIRMED_FIGURES = ("p50", "p90", "batch")  # timing figures from rounds: a regression is re-measured
 # Deterministic tolerances: the gate's defaults (gate_rules.CATALOGUE).
 SIZE_TOLERANCE, PARAM_TOLERANCE, ACCURACY_TOLERANCE = 0.01, 0.0, 0.005
 
@@ -85,6 +89,8 @@ class Verdict:
     floor: float
     how: str
     kind: str | None  # regression | improvement | inconclusive | None
+    # a re-measurement of a timing regression: change, low, high, n and kind of the confirming run
+    confirm: dict[str, Any] | None = None
 
     @property
     def failing(self) -> bool:
@@ -131,6 +137,7 @@ class Settings:
     min_block_s: float = 0.12
     throughput_rounds: int = 4
     throughput_batch: int = 32
+    confirm: int = 1
     probes: int = 1
     accuracy: bool = True
     threads: int = 2
@@ -357,6 +364,27 @@ def judge_all(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]]
     return out
 
 
+def flagged_for_confirmation(verdicts: Sequence[Verdict]) -> list[str]:
+    """The variants with a timing regression that a second run must find again, in verdict order."""
+    return list(dict.fromkeys(v.variant for v in verdicts if v.failing and v.figure in CONFIRMED_FIGURES))
+
+
+def confirm_verdicts(first: Sequence[Verdict], again: Sequence[Verdict], measured_again: Sequence[str]) -> list[Verdict]:
+    """A timing regression stands only if the re-measurement finds it too; otherwise it becomes
+    "inconclusive" (a change seen once, not reproduced: not a failure). Both runs' figures are kept."""
+    by_key = {(v.variant, v.figure): v for v in again}
+    out = []
+    for v in first:
+        if v.failing and v.figure in CONFIRMED_FIGURES and v.variant in measured_again:
+            r = by_key.get((v.variant, v.figure))
+            record = ({"change": r.change, "low": r.low, "high": r.high, "n": r.n, "kind": r.kind} if r else
+                      {"change": None, "low": None, "high": None, "n": 0, "kind": None})
+            kind = v.kind if r is not None and r.kind == REGRESSION else INCONCLUSIVE
+            v = replace(v, kind=kind, confirm=record)
+        out.append(v)
+    return out
+
+
 def _deterministic(variant: str, base_dir: Path, cand_dir: Path) -> list[Verdict]:
     from slimbench.measure import file_figures
     from slimbench.runtime import read_manifest
@@ -389,12 +417,25 @@ def _change(v: Verdict) -> str:
 MARK = {REGRESSION: "✗ regression", IMPROVEMENT: "✓ improvement", INCONCLUSIVE: "? inconclusive", None: "="}
 
 
+def _confirm_text(v: Verdict) -> str:
+    """What the re-measurement of a timing regression found ("" if it was not re-measured)."""
+    if v.confirm is None:
+        return ""
+    again = replace(v, change=v.confirm["change"], low=v.confirm["low"], high=v.confirm["high"])
+    seen = f"{_change(again)} in a second run" if v.confirm["change"] is not None else "no figure in a second run"
+    return f"{'confirmed' if v.kind == REGRESSION else 'not confirmed'}: {seen}"
+
+
+def _verdict_text(v: Verdict) -> str:
+    return MARK[v.kind] + (f" ({_confirm_text(v)})" if v.confirm is not None else "")
+
+
 def render_markdown(verdicts: Sequence[Verdict], errors: Mapping[str, str], header: str) -> str:
     from tabulate import tabulate
 
     rows = [[v.variant, v.figure, fmt(v.baseline, v.unit), fmt(v.candidate, v.unit), _change(v),
              v.n, f"{v.floor * 100:g} %" if v.figure != "accuracy" else f"{v.floor * 100:g} points",
-             MARK[v.kind]] for v in verdicts]
+             _verdict_text(v)] for v in verdicts]
     table = tabulate(rows, headers=["variant", "figure", "baseline", "candidate", "change [95 % CI]", "n",
                                     "floor", "verdict"], tablefmt="github", disable_numparse=True)
     lines = [header, "", table]
@@ -404,8 +445,10 @@ def render_markdown(verdicts: Sequence[Verdict], errors: Mapping[str, str], head
 
 
 def _finding_line(v: Verdict) -> str:
-    return (f"{(v.kind or 'same').upper():<12} {v.variant} {v.figure}: {fmt(v.baseline, v.unit)} → "
+    line = (f"{(v.kind or 'same').upper():<12} {v.variant} {v.figure}: {fmt(v.baseline, v.unit)} → "
             f"{fmt(v.candidate, v.unit)} ({_change(v)}); floor {v.floor * 100:g} %; {v.how}, n={v.n}")
+    return line if v.confirm is None else f"{line}; {_confirm_text(v)}"
+
 
 
 # --- command line ---------------------------------------------------------------------------------
@@ -437,8 +480,12 @@ def _settings(args: argparse.Namespace) -> Settings:
         floors[name] = value
     if not 0 <= args.ci < 1:
         raise CompareError(f"--ci must be a fraction in [0, 1), got {args.ci}")
-    return Settings(rounds=args.rounds, max_rounds=args.max_rounds, ci_half_width=args.ci, block=args.block, throughput_rounds=args.throughput_rounds,
-                    min_block_s=args.min_block_ms / 1000, probes=args.probes, accuracy=not args.no_accuracy, threads=args.threads, floors=floors)
+    if args.confirm < 0:
+        raise CompareError(f"--confirm must be >= 0, got {args.confirm}")
+    return Settings(rounds=args.rounds, max_rounds=args.max_rounds, ci_half_width=args.ci, block=args.block,
+                    throughput_rounds=args.throughput_rounds, min_block_s=args.min_block_ms / 1000,
+                    confirm=args.confirm, probes=args.probes, accuracy=not args.no_accuracy, threads=args.threads,
+                    floors=floors)
 
 
 def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Settings, elapsed: float,
@@ -454,11 +501,15 @@ def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Set
               "a variant's two sides starting together, one per core; "
               f"{st.threads} threads; "
               f"{elapsed:.0f} s). Change = candidate / baseline, paired by round, with its 95 % bootstrap CI; "
-              "a regression is beyond the floor and significant." + steal_text(steal or {}))
+              "a regression is beyond the floor and significant"
+              + (f", and a timing regression (p50, p90, batch) must be found again when its variant is measured "
+                 f"again in {'a second run' if st.confirm == 1 else f'{st.confirm} more runs'}" if st.confirm else "")
+              + "." + steal_text(steal or {}))
 
 
 def _write_json(out: Path, sides: Sequence[Side], variants: Sequence[str], extra: Mapping[str, float], st: Settings,
-                measured: Measured, verdicts: Sequence[Verdict], status: str, elapsed: float) -> None:
+                measured: Measured, verdicts: Sequence[Verdict], status: str, elapsed: float,
+                again: Measured | None = None) -> None:
     """The whole comparison, raw rounds included, written atomically."""
     doc = {"slimbench_compare_schema": SCHEMA, "status": status, "elapsed_s": elapsed,
            "baseline": str(sides[0].checkout), "candidate": str(sides[1].checkout),
@@ -467,7 +518,10 @@ def _write_json(out: Path, sides: Sequence[Side], variants: Sequence[str], extra
            "verdicts": [asdict(v) for v in verdicts],
            "rounds": {"latency": measured.latency.blocks if measured.latency else {},
                       "throughput": measured.throughput.blocks if measured.throughput else {}},
-           "start_s": measured.start, "peak_rss_bytes": measured.peak_rss}
+           "start_s": measured.start, "peak_rss_bytes": measured.peak_rss,
+           "confirm_rounds": None if again is None else {
+               "latency": again.latency.blocks if again.latency else {},
+               "throughput": again.throughput.blocks if again.throughput else {}}}
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, json.dumps(doc, indent=1))
 
@@ -508,6 +562,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     gold = [e.label for e in splits.test]
     measured = measure(sides, artifacts, variants, texts, st)
     verdicts = judge_all(sides, artifacts, variants, gold, splits.num_labels, measured, st)
+    again: Measured | None = None
+    if st.confirm and (flagged := flagged_for_confirmation(verdicts)):
+        verdicts, again = _confirm(sides, artifacts, flagged, texts, gold, splits.num_labels, st, verdicts, measured)
     elapsed = time.perf_counter() - started
     regressions = [v for v in verdicts if v.failing]
     status = "FAIL" if regressions or measured.errors else "PASS"
@@ -527,8 +584,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
         with open(args.step_summary, "a") as f:
             f.write(markdown)
     if args.out:
-        _write_json(args.out, sides, variants, extra, st, measured, verdicts, status, elapsed)
+        _write_json(args.out, sides, variants, extra, st, measured, verdicts, status, elapsed, again)
     return 1 if status == "FAIL" else 0
+
+
+def _confirm(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], flagged: Sequence[str],
+             texts: Sequence[str], gold: Sequence[int], num_labels: int, st: Settings, verdicts: Sequence[Verdict],
+             measured: Measured) -> tuple[list[Verdict], Measured]:
+    """Measure the variants with a timing regression again -- new workers, new interleaved rounds,
+    the same settings, no probes or accuracy (deterministic or not re-judged) -- `st.confirm` times;
+    a regression stands only if every re-measurement finds it. A variant that fails while re-measured
+    is a failed variant, as in the first run."""
+    t = time.perf_counter()
+    again = Measured()
+    for attempt in range(st.confirm):
+        _log(f"compare: timing regression in {', '.join(flagged)}; measuring {'it' if len(flagged) == 1 else 'them'} "
+             f"again ({attempt + 1}/{st.confirm}) before failing")
+        batch = any(v.failing and v.figure == "batch" for v in verdicts)  # throughput rounds only if needed
+        again = measure(sides, artifacts, flagged, texts, replace(st, probes=0, accuracy=False,
+                                                                   throughput_rounds=st.throughput_rounds if batch else 0))
+        measured.errors.update(again.errors)
+        redone = [v for v in judge_all(sides, artifacts, flagged, gold, num_labels, again, st)
+                  if v.figure in CONFIRMED_FIGURES]
+        verdicts = confirm_verdicts(verdicts, redone, flagged)
+        for phase, steal in again.steal.items():
+            measured.steal[f"confirm {phase}"] = steal
+        if not (flagged := flagged_for_confirmation(verdicts)):
+            break
+    measured.seconds["confirm"] = time.perf_counter() - t
+    return list(verdicts), again
 
 
 def register_cli(sub: Any) -> None:
@@ -563,6 +647,10 @@ def register_cli(sub: Any) -> None:
                         "together, one per core, so the "
                         "first costs nothing extra; peak RSS is near-deterministic; start-up needs "
                         f">= {MIN_ROUNDS} for a verdict)")
+    p.add_argument("--confirm", type=int, default=1,
+                   help="measure the variants with a timing regression (p50, p90, batch) again, in this many more "
+                        "interleaved runs of only those variants; the regression fails the comparison only if every "
+                        "run finds it, else it is reported inconclusive (default 1; 0: off)")
     p.add_argument("--no-accuracy", action="store_true",
                    help="skip the test-split predictions (accuracy is deterministic per artifact; timing-only runs)")
     p.add_argument("--threads", type=int, default=2, help="intra-op threads for every runtime (default 2)")

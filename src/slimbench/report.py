@@ -455,7 +455,8 @@ def steal_text(steal: Mapping[str, float]) -> str:
         return ""
     text = (f" The hypervisor gave {steal['latency']:.1%} of this VM's CPU time to other guests during the "
             "latency rounds" + (f" and {steal['throughput']:.1%} during throughput" if "throughput" in steal else "")
-            + " (steal, /proc/stat)")
+            + (f" and {steal['confirm latency']:.1%} while re-measuring a regression" if "confirm latency" in steal
+               else "") + " (steal, /proc/stat)")
     if max(steal.values()) > STEAL_WARN:
         text += (f": above {STEAL_WARN:.0%}, the host was contended, its noise lands on some rounds and not on "
                  "others, and intervals are wider than on a quiet host")

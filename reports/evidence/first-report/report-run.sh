@@ -6,7 +6,7 @@
 set -e
 tree=${1:?usage: report-run.sh WORKTREE}
 cd "$tree"
-source "${VENV:-/work/main/.tox/slimbench}/bin/activate"
+source "${VENV:-/work/main/.tox/report}/bin/activate"
 export HF_HUB_OFFLINE=1 PYTHONPATH="$tree/src"
 uptime
 t0=$(date +%s)

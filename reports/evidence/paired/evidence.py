@@ -224,15 +224,15 @@ def compare_once(extra: str | None, out: Path, args: argparse.Namespace) -> dict
 
 def aa_ab(args: argparse.Namespace) -> None:
     if args.render_only:  # judge the committed runs again (e.g. after a floor changed)
-        data = json.loads((HERE / "aa-ab.json").read_text())
-        write("aa-ab", data, render_aa_ab(data))
+        data = json.loads((HERE / f"{args.name}.json").read_text())
+        write(args.name, data, render_aa_ab(data))
         return
     before = loadavg()
     runs: dict[str, list[dict[str, Any]]] = {"aa": [], "ab10": [], "ab5": []}
     sessions: list[dict[str, Any]] = []
     earlier_s = 0.0
     if args.append:  # more runs on top of the committed ones (same latency path; say so in the note)
-        earlier = json.loads((HERE / "aa-ab.json").read_text())
+        earlier = json.loads((HERE / f"{args.name}.json").read_text())
         runs, earlier_s = earlier["runs"], earlier["elapsed_s"]
         sessions = earlier.get("sessions") or [{"commit": "bb120b6", "loadavg_before": earlier["loadavg_before"],
                                                 "runs": {k: len(v) for k, v in runs.items()}}]
@@ -253,14 +253,23 @@ def aa_ab(args: argparse.Namespace) -> None:
         p50 = {v["variant"]: v for v in doc["verdicts"] if v["figure"] == "p50"}
         runs[kind].append({"status": doc["status"], "elapsed_s": doc["elapsed_s"],
                            "p50": {k: [x["change"], x["low"], x["high"], x["kind"], x["n"]] for k, x in p50.items()},
-                           "failing": [(v["variant"], v["figure"]) for v in doc["verdicts"] if v["kind"] == "regression"]})
+                           "failing": [(v["variant"], v["figure"]) for v in doc["verdicts"] if v["kind"] == "regression"],
+                           # a timing regression of the first run, measured again (`--confirm`): the second
+                           # run's [change, low, high, kind, n]; the verdict above is after it
+                           "confirm": {f"{v['variant']} {v['figure']}": [v["confirm"][k] for k in
+                                                                         ("change", "low", "high", "kind", "n")]
+                                       for v in doc["verdicts"] if v.get("confirm")},
+                           "steal": doc.get("steal", {})})
         print(f"[{i + 1}/{len(plan)}] {kind}: {doc['status']} in {doc['elapsed_s']:.0f} s; onnx-int8 p50 change "
-              f"{p50['onnx-int8']['change']:.3f}", flush=True)
-    sessions.append({"commit": head_commit(), "loadavg_before": before,
+              f"{p50['onnx-int8']['change']:.3f}; re-measured {sorted(runs[kind][-1]['confirm']) or 'nothing'}; "
+              f"steal {doc.get('steal')}", flush=True)
+    from slimbench.machine import machine_facts
+
+    sessions.append({"commit": head_commit(), "loadavg_before": before, "machine": machine_facts()["label"],
                      "runs": {k: len(v) - counted[k] for k, v in runs.items()}})
     data = {"loadavg_before": before, "rounds": args.rounds, "variants": AB_VARIANTS, "runs": runs,
             "elapsed_s": time.perf_counter() - t0 + earlier_s, "sessions": sessions}
-    write("aa-ab", data, render_aa_ab(data))
+    write(args.name, data, render_aa_ab(data))
 
 
 def _signal(change: float, low: float, high: float, floor: float) -> str | None:
@@ -298,28 +307,48 @@ def render_aa_ab(data: dict[str, Any]) -> list[str]:
     ab10 = [r["p50"]["onnx-int8"][0] for r in runs["ab10"]]
     ab5 = [r["p50"]["onnx-int8"][0] for r in runs["ab5"]]
     at = outcome(floor)
+    confirmed = [r for k in ("aa", "ab10", "ab5") for r in runs[k] if "confirm" in r]  # runs made with --confirm
+
+    def remeasured(kind: str) -> str:
+        flagged = [x for r in runs[kind] for x in r.get("confirm", {}).values()]
+        caught = sum(r["p50"]["onnx-int8"][3] == "regression" for r in runs[kind])
+        return (f"{len(flagged)} timing regression(s) of a first run re-measured, "
+                f"{sum(x[3] == 'regression' for x in flagged)} found again"
+                + (f"; onnx-int8's p50 a confirmed regression in {caught} of {len(runs[kind])}" if kind != "aa" else ""))
+
+    steal = sorted(r["steal"]["latency"] for r in confirmed if r.get("steal", {}).get("latency") is not None)
+    confirm_lines = [
+        f"- **Compares that failed, with their timing regressions re-measured (`--confirm 1`, the default): A/A "
+        f"{sum(r['status'] == 'FAIL' for r in runs['aa'])} of {len(runs['aa'])}**. A/A: {remeasured('aa')}. "
+        f"A/B +10 %: {remeasured('ab10')}." + (f" A/B +5 %: {remeasured('ab5')}." if runs["ab5"] else ""),
+        f"- Steal (the hypervisor's other guests) during each compare's latency rounds: {steal[0]:.1%}–{steal[-1]:.1%}, "
+        f"median {np.median(steal):.1%}." if steal else ""] if confirmed else []
     return ["# Paired A/A and A/B compares", "",
             f"`slimbench compare` of this checkout against itself ({', '.join(data['variants'])}; latency only, with the "
             f"defaults: {data['rounds']}–60 rounds of 12 calls, more while a change's CI is wider than ±4 %, blocks "
             f"of at least 120 ms), A/A and A/B runs alternating; A/B = `--candidate-extra-work "
             f"onnx-int8=0.10` (and 0.05): the candidate's onnx-int8 does 10 % (5 %) more CPU work per call. "
             f"{data['elapsed_s'] / 60:.0f} min in all.", "",
-            "Sessions (the latency path is the same code in both): " + "; ".join(
+            "Sessions: " + "; ".join(
                 f"{x['commit']}: {x['runs']['aa']} A/A, {x['runs']['ab10']} A/B +10 %, {x['runs']['ab5']} A/B +5 % "
-                f"(load before {x['loadavg_before']})" for x in sessions) + ".", "",
-            f"- **A/A false alarms: {false_alarms} of {len(runs['aa'])}** at the floor the runs used (5 %); at the "
-            f"default p50 floor ({floor * 100:g} %): {at[0]} regressions and {at[1]} improvements among "
+                f"(load before {x['loadavg_before']}{'; ' + x['machine'] if x.get('machine') else ''})"
+                for x in sessions) + ".", "",
+            *confirm_lines,
+            (f"- **A/A false alarms: {false_alarms} of {len(runs['aa'])}** at the floor the runs used (5 %); at the "
+             if not confirmed else "- One run's verdict (before re-measuring), at the ")
+            + f"default p50 floor ({floor * 100:g} %): {at[0]} regressions and {at[1]} improvements among "
             f"{sum(len(r['p50']) for r in runs['aa'])} A/A variant comparisons.",
-            f"- **A/B +10 % caught: {at[2]} of {len(runs['ab10'])}** at the default floor; measured change "
+            f"- **A/B +10 % caught{' by the first run' if confirmed else ''}: {at[2]} of {len(runs['ab10'])}** at the default floor; measured change "
             f"{min(ab10):.3f}–{max(ab10):.3f} (median {np.median(ab10):.3f}).",
             f"- **A/B +5 % caught: {at[3]} of {len(runs['ab5'])}**; measured change {min(ab5):.3f}–{max(ab5):.3f}."
             if ab5 else "",
             f"- The unchanged variants of the A/B runs at the default floor: {at[4]} comparisons.",
-            f"- Largest A/A |change| of a p50 ratio: {worst * 100:.1f} %. The default p50 floor is that, rounded "
-            "up to half a percent: a change the machine made on its own in 20 runs, in either direction, "
-            "is never a finding.", "",
-            "Every recorded change judged again at other floors (a verdict is a pure function of change, CI "
-            "and floor; `slimbench.compare.judge`):", "",
+            f"- Largest A/A |change| of a p50 ratio: {worst * 100:.1f} %."
+            + (" The default p50 floor is that, rounded up to half a percent: a change the machine made on its own "
+               "in 20 runs, in either direction, is never a finding." if not confirmed else
+               f" The default p50 floor ({floor * 100:g} %) was calibrated on the runs of `aa-ab.md`."), "",
+            "Every recorded change (first runs) judged again at other floors (a verdict is a pure function of "
+            "change, CI and floor; `slimbench.compare.judge`):", "",
             "| p50 floor | A/A regressions | A/A improvements | A/B +10 % caught | A/B +5 % caught | unchanged variants in A/B runs |",
             "|---|---|---|---|---|---|", *floor_rows, "",
             "A/A p50 change (candidate / baseline) per variant:", "",
@@ -463,7 +492,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--minutes", type=float, default=0, help="start no compare after this many minutes (0: no limit)")
     p.add_argument("--append", action="store_true", help="add the runs to the committed aa-ab.json instead of replacing it")
-    p.add_argument("--render-only", action="store_true", help="measure nothing: rewrite aa-ab.md from aa-ab.json")
+    p.add_argument("--render-only", action="store_true", help="measure nothing: rewrite NAME.md from NAME.json")
+    p.add_argument("--name", default="aa-ab", help="output name (NAME.json/.md; default aa-ab)")
     p.set_defaults(func=aa_ab)
     p = sub.add_parser("processes")
     p.add_argument("--n", type=int, default=3)
