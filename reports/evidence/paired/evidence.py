@@ -340,7 +340,7 @@ def render_aa_ab(data: dict[str, Any]) -> list[str]:
             f"{sum(len(r['p50']) for r in runs['aa'])} A/A variant comparisons.",
             f"- **A/B +10 % caught{' by the first run' if confirmed else ''}: {at[2]} of {len(runs['ab10'])}** at the default floor; measured change "
             f"{min(ab10):.3f}–{max(ab10):.3f} (median {np.median(ab10):.3f}).",
-            f"- **A/B +5 % caught: {at[3]} of {len(runs['ab5'])}**; measured change {min(ab5):.3f}–{max(ab5):.3f}."
+            f"- **A/B +5 % caught{' by the first run' if confirmed else ''}: {at[3]} of {len(runs['ab5'])}**; measured change {min(ab5):.3f}–{max(ab5):.3f}."
             if ab5 else "",
             f"- The unchanged variants of the A/B runs at the default floor: {at[4]} comparisons.",
             f"- Largest A/A |change| of a p50 ratio: {worst * 100:.1f} %."
