@@ -168,6 +168,11 @@ def test_a_timing_regression_stands_only_if_the_second_run_finds_it():
     assert "? inconclusive (not confirmed: +1.0 % [-4.0, +6.0] in a second run)" in md
     assert "? inconclusive (not confirmed: no figure in a second run)" in md
     assert _finding_line(out["b", "p50"]).endswith("not confirmed: +1.0 % [-4.0, +6.0] in a second run")
+    # --confirm 2: the third run re-judges what the second confirmed, and says which run it was
+    third = confirm_verdicts(list(out.values()), [_verdict("a", "p50", None, 1.03)], ["a"], run=3)
+    a = next(v for v in third if (v.variant, v.figure) == ("a", "p50"))
+    assert a.kind == INCONCLUSIVE and a.confirm["run"] == 3
+    assert "? inconclusive (not confirmed: +3.0 % [-2.0, +8.0] in run 3)" in render_markdown([a], {}, "")
 
 
 class FakePool:

@@ -89,7 +89,7 @@ class Verdict:
     floor: float
     how: str
     kind: str | None  # regression | improvement | inconclusive | None
-    # a re-measurement of a timing regression: change, low, high, n and kind of the confirming run
+    # a re-measurement of a timing regression: change, low, high, n, kind and run (2: the second) of it
     confirm: dict[str, Any] | None = None
 
     @property
@@ -369,16 +369,18 @@ def flagged_for_confirmation(verdicts: Sequence[Verdict]) -> list[str]:
     return list(dict.fromkeys(v.variant for v in verdicts if v.failing and v.figure in CONFIRMED_FIGURES))
 
 
-def confirm_verdicts(first: Sequence[Verdict], again: Sequence[Verdict], measured_again: Sequence[str]) -> list[Verdict]:
-    """A timing regression stands only if the re-measurement finds it too; otherwise it becomes
-    "inconclusive" (a change seen once, not reproduced: not a failure). Both runs' figures are kept."""
+def confirm_verdicts(first: Sequence[Verdict], again: Sequence[Verdict], measured_again: Sequence[str],
+                     run: int = 2) -> list[Verdict]:
+    """A timing regression stands only if the re-measurement (the compare's `run`-th run of those
+    variants) finds it too; otherwise it becomes "inconclusive" (a change seen once, not reproduced:
+    not a failure). The first run's figures stay; the re-measurement's are in `confirm`."""
     by_key = {(v.variant, v.figure): v for v in again}
     out = []
     for v in first:
         if v.failing and v.figure in CONFIRMED_FIGURES and v.variant in measured_again:
             r = by_key.get((v.variant, v.figure))
-            record = ({"change": r.change, "low": r.low, "high": r.high, "n": r.n, "kind": r.kind} if r else
-                      {"change": None, "low": None, "high": None, "n": 0, "kind": None})
+            record = ({"change": r.change, "low": r.low, "high": r.high, "n": r.n, "kind": r.kind, "run": run} if r
+                      else {"change": None, "low": None, "high": None, "n": 0, "kind": None, "run": run})
             kind = v.kind if r is not None and r.kind == REGRESSION else INCONCLUSIVE
             v = replace(v, kind=kind, confirm=record)
         out.append(v)
@@ -422,7 +424,8 @@ def _confirm_text(v: Verdict) -> str:
     if v.confirm is None:
         return ""
     again = replace(v, change=v.confirm["change"], low=v.confirm["low"], high=v.confirm["high"])
-    seen = f"{_change(again)} in a second run" if v.confirm["change"] is not None else "no figure in a second run"
+    where = "a second run" if v.confirm.get("run", 2) == 2 else f"run {v.confirm['run']}"
+    seen = f"{_change(again)} in {where}" if v.confirm["change"] is not None else f"no figure in {where}"
     return f"{'confirmed' if v.kind == REGRESSION else 'not confirmed'}: {seen}"
 
 
@@ -448,7 +451,6 @@ def _finding_line(v: Verdict) -> str:
     line = (f"{(v.kind or 'same').upper():<12} {v.variant} {v.figure}: {fmt(v.baseline, v.unit)} → "
             f"{fmt(v.candidate, v.unit)} ({_change(v)}); floor {v.floor * 100:g} %; {v.how}, n={v.n}")
     return line if v.confirm is None else f"{line}; {_confirm_text(v)}"
-
 
 
 # --- command line ---------------------------------------------------------------------------------
@@ -606,7 +608,7 @@ def _confirm(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]],
         measured.errors.update(again.errors)
         redone = [v for v in judge_all(sides, artifacts, flagged, gold, num_labels, again, st)
                   if v.figure in CONFIRMED_FIGURES]
-        verdicts = confirm_verdicts(verdicts, redone, flagged)
+        verdicts = confirm_verdicts(verdicts, redone, flagged, run=attempt + 2)
         for phase, steal in again.steal.items():
             measured.steal[f"confirm {phase}"] = steal
         if not (flagged := flagged_for_confirmation(verdicts)):
