@@ -445,6 +445,10 @@ def _timing_how(run: Run) -> str:
 
 
 STEAL_WARN = 0.05  # above this share of CPU time taken by other guests, say the host was contended
+# the phases whose steal a run records (pytest bench's, and `slimbench compare`'s re-measurement)
+STEAL_PHASES = {"latency": "of this VM's CPU time to other guests during the latency rounds",
+                "throughput": "during throughput",
+                "confirm latency": "while re-measuring a regression"}
 
 
 def steal_text(steal: Mapping[str, float]) -> str:
@@ -453,10 +457,8 @@ def steal_text(steal: Mapping[str, float]) -> str:
     and `slimbench compare`'s."""
     if "latency" not in steal:
         return ""
-    text = (f" The hypervisor gave {steal['latency']:.1%} of this VM's CPU time to other guests during the "
-            "latency rounds" + (f" and {steal['throughput']:.1%} during throughput" if "throughput" in steal else "")
-            + (f" and {steal['confirm latency']:.1%} while re-measuring a regression" if "confirm latency" in steal
-               else "") + " (steal, /proc/stat)")
+    text = (" The hypervisor gave " + " and ".join(f"{steal[phase]:.1%} {when}" for phase, when in STEAL_PHASES.items()
+                                                  if phase in steal) + " (steal, /proc/stat)")
     if max(steal.values()) > STEAL_WARN:
         text += (f": above {STEAL_WARN:.0%}, the host was contended, its noise lands on some rounds and not on "
                  "others, and intervals are wider than on a quiet host")
