@@ -5,7 +5,6 @@ are measured and saved."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,7 +62,7 @@ def test_progress_reaches_the_terminal_while_pytest_captures(full_run):
     err = proc.stderr
     assert "standard, fast, crashy not built; building first (`slimbench.cli build --variants" in err, err[-3000:]
     assert "[3/3] crashy: built in" in err  # the child's own progress, passed on
-    assert re.search(r"slimbench: starting \d timing workers", err) and "slimbench: timing workers done: workers start" in err
+    assert "slimbench: starting 6 timing workers (2 processes per variant" in err and "slimbench: timing workers done: workers start" in err
     assert "slimbench: fresh-process probes done in" in err
 
 
@@ -83,6 +82,14 @@ def test_latency_and_ratios_match_the_known_sleeps(full_run):
     paired = fast.figures["p50_ratio"]  # from the paired rounds, with its CI
     assert paired.unit == "x" and paired.n == 20 and 0.15 <= paired.value <= 0.45
     assert run.get("fast", "size").figures["weights_bytes"].value == 1000
+    # two worker processes per variant, rounds alternating between them; each timed its own start-up,
+    # so those two are the variant's load samples (--load-samples 2: no fresh probe needed)
+    assert std.context["timing"]["processes"] == 2
+    load = run.get("standard", "load")
+    assert len(load.samples["load_s"]) == 2, load.samples.keys()
+    stats = json.loads((tmp / "results.json").read_text())["benchmarks"]
+    wall = next(b for b in stats if b["name"].startswith("test_load[standard"))["stats"]["data"]
+    assert len(wall) == 2 and all(w > 0.005 for w in wall), wall  # spawn -> ready, never a placeholder 0
 
 
 def test_short_blocks_repeat_and_wide_ratios_get_more_rounds(tmp_path):

@@ -220,7 +220,8 @@ def test_a_worker_started_alone_is_a_fresh_process_probe(artifacts):
         still_serves = pool.request("held", {"op": "latency", "start": 0, "n": 3})
     assert still_serves is not None and len(still_serves["s"]) == 3
     probe = run_probe(artifacts["hold-200mb"], 1, TEXTS, n_predict=8)
-    held = startup["held"]
+    assert [len(startup[k]) for k in ("held", "small")] == [1, 1]
+    held = startup["held"][0]
     assert held.ok and set(held.phases_s) == set(probe.phases_s) == {"interpreter", "import", "load", "first_predict"}
     assert set(held.vmhwm_bytes) == set(probe.vmhwm_bytes)
     assert len(held.warm_latency_s) == 8 and all(s >= SLEEP_S for s in held.warm_latency_s)
@@ -228,7 +229,7 @@ def test_a_worker_started_alone_is_a_fresh_process_probe(artifacts):
     assert 195 * 2**20 <= grew <= 215 * 2**20, grew
     # the worker and the probe hold the same memory once loaded (the texts it keeps are a few KB)
     assert abs(held.vmhwm_bytes["after_inference"] - probe.vmhwm_bytes["after_inference"]) < 8 * 2**20
-    small = startup["small"].vmhwm_bytes["after_inference"]
+    small = startup["small"][0].vmhwm_bytes["after_inference"]
     assert 190 * 2**20 <= held.vmhwm_bytes["after_inference"] - small <= 215 * 2**20
 
 
@@ -239,8 +240,53 @@ def test_workers_started_in_pairs_each_time_their_own_startup(artifacts):
              WorkerSpec("broken", artifacts["load-segfault"], 1)]
     with WorkerPool(specs, TEXTS, timeout_s=60, startup_predictions=4, together=2) as pool:
         assert set(pool.startup) == {"held", "small"} and "SIGSEGV" in pool.errors["broken"]
-        held, small = (pool.startup[k].vmhwm_bytes["after_inference"] for k in ("held", "small"))
+        held, small = (pool.startup[k][0].vmhwm_bytes["after_inference"] for k in ("held", "small"))
     assert 190 * 2**20 <= held - small <= 215 * 2**20
+
+
+def test_several_processes_per_variant_alternate_by_round_and_each_times_its_startup(artifacts):
+    """`processes=2`: every key gets two worker processes, started one at a time (all first
+    processes before any second), each a start-up record; round r runs in process r mod 2; a key
+    whose second process fails is dropped whole, its error naming it."""
+    specs = [WorkerSpec("held", artifacts["hold-200mb"], 1), WorkerSpec("small", artifacts["sleep-1ms"], 1),
+             WorkerSpec("broken", artifacts["load-segfault"], 1)]
+    seen: list[tuple[int, int]] = []
+    with WorkerPool(specs, TEXTS, timeout_s=60, startup_predictions=4, processes=2,
+                    started_one=lambda done, total: seen.append((done, total))) as pool:
+        assert pool.alive == ["held", "small"] and "SIGSEGV" in pool.errors["broken"]
+        assert {k: len(v) for k, v in pool.startup.items()} == {"held": 2, "small": 2}
+        assert all(r.wall_s >= r.start_to_first_prediction_s > 0 for rs in pool.startup.values() for r in rs)
+        pids = {k: [w.proc.pid for w in pool.processes[k]] for k in pool.alive}
+        assert all(len(set(p)) == 2 for p in pids.values())
+        assert pool.workers["held"].proc.pid == pids["held"][0]
+        for records in pool.startup.values():  # each its own 200 MB, or none
+            assert records[0].vmhwm_bytes["after_load"] > 0
+        grew = [r.vmhwm_bytes["after_load"] - r.vmhwm_bytes["after_import"] for r in pool.startup["held"]]
+        assert all(195 * 2**20 <= g <= 215 * 2**20 for g in grew), grew
+        warm = pool.warm_up(3)
+        run = pool.blocks("latency", 3)
+        blocks = [run("small", r) for r in range(4)]
+        served = [pool.request("small", {"op": "latency", "start": 0, "n": 1}, process=p) for p in (0, 1)]
+    assert seen[-1] == (5, 6) and seen[0] == (1, 6)  # 3 first processes (one broken), then 2 second ones
+    assert set(warm) == {"held", "small"}
+    assert all(b is not None and len(b) == 3 for b in blocks)
+    assert all(s is not None for s in served)
+
+
+def test_a_round_runs_in_process_r_mod_processes(artifacts):
+    """Killing a key's second process fails exactly its odd rounds (and drops the key)."""
+    with WorkerPool([WorkerSpec("small", artifacts["sleep-1ms"], 1)], TEXTS, timeout_s=60, processes=3) as pool:
+        run = pool.blocks("latency", 2)
+        assert run("small", 0) is not None and run("small", 1) is not None and run("small", 3) is not None
+        pool.processes["small"][2].kill()
+        assert run("small", 3) is not None  # process 0 again
+        assert run("small", 5) is None  # process 2: dead
+        assert pool.alive == [] and "small" in pool.errors["small"]
+
+
+def test_processes_must_be_positive(artifacts):
+    with pytest.raises(ValueError, match="processes must be >= 1"):
+        WorkerPool([WorkerSpec("small", artifacts["sleep-1ms"], 1)], TEXTS, processes=0)
 
 
 def test_workers_started_together_give_no_startup_record(artifacts):

@@ -355,3 +355,14 @@ def test_how_timings_were_taken_states_the_hypervisor_s_steal(tmp_path, steal, s
     assert ("the host was contended" in text) == warned
     if said:
         assert f"{steal['latency']:.1%} of this VM's CPU time" in text and f"{steal['throughput']:.1%} during" in text
+
+
+def test_the_method_names_how_many_worker_processes_a_variant_had():
+    from slimbench.report import _timing_how
+
+    run = runs("paired_run")[0]
+    assert "one worker process per variant" in _timing_how(run)  # a file from before --worker-processes
+    for m in run.measurements:
+        if isinstance(m.context.get("timing"), dict):
+            m.context["timing"]["processes"] = 2
+    assert "2 worker processes per variant, the rounds alternating between them" in _timing_how(run)

@@ -138,6 +138,7 @@ class Settings:
     throughput_rounds: int = 4
     throughput_batch: int = 32
     confirm: int = 1
+    processes: int = 1  # worker processes per side and variant; rounds alternate between them
     probes: int = 1
     accuracy: bool = True
     threads: int = 2
@@ -194,11 +195,13 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
     log(f"compare: starting {len(specs)} timing workers ({len(variants)} variants x 2 sides), a variant's two "
         "sides together")
     with WorkerPool(specs, texts, timeout_s=st.timeout_s,
-                    startup_predictions=STARTUP_PREDICTIONS if st.probes else None, together=2) as pool:
+                    startup_predictions=STARTUP_PREDICTIONS if st.probes else None, together=2,
+                    processes=st.processes) as pool:
         out.seconds["workers_start"] = time.perf_counter() - t0
-        for key, r in pool.startup.items():
-            out.start.setdefault(key, []).append(r.start_to_first_prediction_s)
-            out.peak_rss.setdefault(key, []).append(float(r.vmhwm_bytes["after_inference"]))
+        for key, records in pool.startup.items():
+            for r in records:
+                out.start.setdefault(key, []).append(r.start_to_first_prediction_s)
+                out.peak_rss.setdefault(key, []).append(float(r.vmhwm_bytes["after_inference"]))
         warm = pool.warm_up(st.warmup)
         out.repeat = equal_time_repeats(warm, st.block, st.min_block_s, group=lambda key: key.split(":", 1)[1])
         t, meter = time.perf_counter(), StealMeter()
@@ -484,9 +487,11 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise CompareError(f"--ci must be a fraction in [0, 1), got {args.ci}")
     if args.confirm < 0:
         raise CompareError(f"--confirm must be >= 0, got {args.confirm}")
+    if args.processes < 1:
+        raise CompareError(f"--processes must be >= 1, got {args.processes}")
     return Settings(rounds=args.rounds, max_rounds=args.max_rounds, ci_half_width=args.ci, block=args.block,
                     throughput_rounds=args.throughput_rounds, min_block_s=args.min_block_ms / 1000,
-                    confirm=args.confirm, probes=args.probes, accuracy=not args.no_accuracy, threads=args.threads,
+                    confirm=args.confirm, processes=args.processes, probes=args.probes, accuracy=not args.no_accuracy, threads=args.threads,
                     floors=floors)
 
 
@@ -653,6 +658,10 @@ def register_cli(sub: Any) -> None:
                    help="measure the variants with a timing regression (p50, p90, batch) again, in this many more "
                         "interleaved runs of only those variants; the regression fails the comparison only if every "
                         "run finds it, else it is reported inconclusive (default 1; 0: off)")
+    p.add_argument("--processes", type=int, default=1,
+                   help="timing worker processes per side and variant; rounds alternate between them, so a "
+                        "process's own lasting offset (1-2 %% measured) averages out. Each extra one costs a "
+                        "start-up per side and variant (default 1: the A/A-calibrated floors absorb it)")
     p.add_argument("--no-accuracy", action="store_true",
                    help="skip the test-split predictions (accuracy is deterministic per artifact; timing-only runs)")
     p.add_argument("--threads", type=int, default=2, help="intra-op threads for every runtime (default 2)")

@@ -5,10 +5,12 @@ tests can use the `variant` and `benchmark` fixtures, with no conftest.py. It st
 session that does not use them. Importing it is cheap: nothing heavy is imported until a benchmark
 actually runs, and no model is ever loaded into the pytest process:
 
-- latency, throughput and accuracy come from timing workers (`slimbench.worker`), one process per
-  variant, all alive together, sampled in interleaved rounds (`slimbench.interleave`);
+- latency, throughput and accuracy come from timing workers (`slimbench.worker`), two processes per
+  variant (rounds alternate between them), all alive together, sampled in interleaved rounds
+  (`slimbench.interleave`);
 - load time and peak memory come from fresh-process probes (`slimbench.probes`), round-robin, 3 to 5
-  a variant: more than 3 only while its start-up times are not all within +-10 % of their median;
+  a variant (the timing workers' own start-ups, timed one at a time, are the first two): more than 3
+  only while its start-up times are not all within +-10 % of their median;
 - pytest-benchmark receives those samples through `REPLAY_CLOCK`, so its JSON, compare and
   autosave see exactly what the workers measured;
 - a selected variant that is not built yet is built first by a child `slimbench build` (its
@@ -66,6 +68,7 @@ class BenchConfig:
     latency_min_block_s: float
     latency_max_rounds: int
     latency_ci: float
+    worker_processes: int
     throughput_batch: int
     throughput_rounds: int
     probe_timeout: float
@@ -104,6 +107,7 @@ class BenchConfig:
             latency_settle_s=positive("latency_settle_ms", 0) / 1000,
             latency_min_block_s=positive("latency_min_block_ms", 0) / 1000,
             latency_max_rounds=positive("latency_max_rounds", 0), latency_ci=_fraction(config, "latency_ci"),
+            worker_processes=positive("worker_processes"),
             throughput_batch=positive("throughput_batch"), throughput_rounds=positive("throughput_rounds"),
             probe_timeout=_positive_seconds(config.getoption("probe_timeout")),
             build_missing=not config.getoption("no_build"), extra_work=extra,
@@ -152,6 +156,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--latency-ci", type=float, default=0.03,
                 help="the CI half-width, relative, at which a variant's p50 ratio needs no more rounds "
                      "(default 0.03: +-3 %%; 0: always --latency-max-rounds)")
+    g.addoption("--worker-processes", type=int, default=2,
+                help="timing worker processes per variant; latency and throughput rounds alternate between them, "
+                     "so that one process's lasting offset (memory layout, core placement: 1-2 %% measured) "
+                     "averages out instead of moving the run's ratios (default 2; each is also a start-up sample)")
     g.addoption("--latency-block", type=int, default=12,
                 help="batch-1 calls per block; the first two of each block are discarded (default 12: 10 "
                      "samples per round)")
@@ -261,7 +269,7 @@ class TimedSet:
     accuracy_pass_s: dict[str, float] = field(default_factory=dict)
     labels_cached: list[str] = field(default_factory=list)  # variants whose labels and pass time came from the memo
     reload_s: dict[str, list[float]] = field(default_factory=dict)
-    startup: dict[str, Any] = field(default_factory=dict)  # probes.ProbeResult of workers started one at a time
+    startup: dict[str, list[Any]] = field(default_factory=dict)  # probes.ProbeResult per worker started alone
     errors: dict[str, str] = field(default_factory=dict)
     how: dict[str, Any] = field(default_factory=dict)
 
@@ -411,7 +419,8 @@ class BenchSession:
             variants = {v.name: v for v in self._resolved() if need is None or v.name in need}
             least, most = self.probe_counts()
             texts = self.test_texts(PROBE_PREDICTIONS)
-            # The timing workers start one at a time and time their start-up as a probe does: round 0.
+            # The timing workers start one at a time and time their start-up as a probe does: their
+            # processes are the first rounds.
             startup = self.timed().startup if self.needs("latency", "throughput", "accuracy", "load") != set() else {}
             count = f"{least}" if least == most else f"{least}-{most}"
             log(f"slimbench: {count} fresh-process probes of each of {len(variants)} variants, round-robin"
@@ -427,8 +436,8 @@ class BenchSession:
 
             for k in range(most):
                 for name in rotated([n for n in variants if wanted(n)], k):
-                    if k == 0 and name in startup:
-                        out.results.setdefault(name, []).append(startup[name])
+                    if k < len(startup.get(name, [])):
+                        out.results.setdefault(name, []).append(startup[name][k])
                         continue
                     v = variants[name]
                     env = None
@@ -493,7 +502,9 @@ class BenchSession:
         texts = self.test_texts()
         specs = [WorkerSpec(v.name, v.artifact_dir, cfg.threads, cfg.extra_work.get(v.name, 0.0)) for v in variants]
         as_probe = self.needs("load", "memory") != set()
-        log(f"slimbench: starting {len(specs)} timing workers (one process per variant, all alive together)"
+        n_proc = cfg.worker_processes
+        log(f"slimbench: starting {len(specs) * n_proc} timing workers ({n_proc} process{'es' if n_proc > 1 else ''} "
+            "per variant, all alive together)"
             + (", one at a time, each timing its own start-up as a fresh-process probe" if as_probe else ""))
         phase: dict[str, float] = {}
         beat = Heartbeat()
@@ -505,7 +516,8 @@ class BenchSession:
                 log(f"slimbench: {done}/{total} timing workers ready, {beat.elapsed:.0f} s elapsed")
 
         with WorkerPool(specs, texts, timeout_s=cfg.probe_timeout,
-                        startup_predictions=PROBE_PREDICTIONS if as_probe else None, started_one=started_one) as pool:
+                        startup_predictions=PROBE_PREDICTIONS if as_probe else None, started_one=started_one,
+                        processes=n_proc) as pool:
             phase["workers_start"] = pool.start_s
             out.startup = dict(pool.startup)
             block, size = cfg.latency_block, cfg.throughput_batch
@@ -531,8 +543,10 @@ class BenchSession:
             phase["throughput"], steal["throughput"] = time.perf_counter() - t, meter.lap()
             phase.update(self._passes(pool, out))
             out.errors.update(pool.errors)
-            out.how = {"method": "worker process per variant, all alive together, interleaved rounds in a "
-                                 "rotated order, a pause before each block, first call of each block discarded",
+            out.how = {"method": "worker processes per variant (round r in process r mod processes), all alive "
+                                 "together, interleaved rounds in a rotated order, a pause before each block, "
+                                 "first calls of each block discarded",
+                       "processes": n_proc,
                        "rounds": cfg.latency_rounds, "block": block, "discard": DISCARD,
                        "settle_s": cfg.latency_settle_s, "min_block_s": cfg.latency_min_block_s,
                        "max_rounds": cfg.latency_max_rounds, "ci_half_width": cfg.latency_ci,

@@ -427,8 +427,12 @@ def _timing_how(run: Run) -> str:
     how = _timing(run)
     if not how:
         return " Timed in the measuring process, variant after variant (results from before paired timing)."
-    return (f" Timed out of the measuring process: one worker process per variant, all "
-            f"{len(how.get('variants', []))} alive together, {how.get('rounds')} interleaved rounds of "
+    procs = int(how.get("processes") or 1)
+    return (" Timed out of the measuring process: "
+            + ("one worker process per variant" if procs == 1 else
+               f"{procs} worker processes per variant, the rounds alternating between them (a process's own "
+               "lasting offset of 1–2 % averages out)")
+            + f", all {len(how.get('variants', []))} variants alive together, {how.get('rounds')} interleaved rounds of "
             f"{how.get('block')} calls per variant, order rotated each round"
             + (f", then up to {how['max_rounds']} in all for the variants whose ratio's 95 % CI was still wider "
                f"than ±{how['ci_half_width']:.0%}" if how.get("max_rounds", 0) > (how.get("rounds") or 0)

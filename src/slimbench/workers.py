@@ -62,6 +62,8 @@ class Worker:
         self.spec, self.timeout_s = spec, timeout_s
         self.info: dict[str, Any] = {}
         self._quitting = False
+        self.ready_s: float | None = None  # spawn -> handshake received, by the parent's clock
+        self._spawned_at = time.perf_counter()
         spawned = time.time()
         env = measuring_env(spec.threads)
         if spec.pythonpath:
@@ -122,6 +124,7 @@ class Worker:
         """Wait for the handshake (runtime imported, artifact loaded, first prediction made)."""
         if not self.info:
             self.info = self._receive()
+            self.ready_s = time.perf_counter() - self._spawned_at
         return self.info
 
     def request(self, msg: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,47 +155,73 @@ class Worker:
 
 
 class WorkerPool:
-    """All workers of a run, alive together; failures are collected per key, never raised."""
+    """All workers of a run, alive together; failures are collected per key, never raised.
+
+    With `processes` > 1 each key gets that many worker processes of the same artifact, and round r
+    of `blocks` runs in process r mod `processes`: a process has a small lasting offset of its own
+    (memory layout, which core its threads settle on: 1-2 % for quantized, ~0.8 % for onnx,
+    reports/evidence/paired/processes-120.md), which a run with one process per variant carries
+    whole into its ratios and which averages out over several. Other requests (accuracy, reloads)
+    go to a key's first process."""
 
     def __init__(self, specs: Sequence[WorkerSpec], texts: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S,
                  startup_predictions: int | None = None, together: int = 1,
-                 started_one: Callable[[int, int], None] | None = None):
+                 started_one: Callable[[int, int], None] | None = None, processes: int = 1):
         """Start every worker. By default all start loading at once. With `startup_predictions`, in
         the order given, `together` at a time (1: alone; 2 on a 2-core machine: a paired A/B's two
         sides of a variant, one per core, so both start in the same conditions), each timing its own
         start-up as the fresh-process probe does (the others idle on their pipes meanwhile): then
-        `startup` holds one probe sample per key. `started_one(done, total)` is called as each is ready."""
+        `startup` holds one probe sample per key and process, the keys' first processes all started
+        before any second one. `started_one(done, total)` is called as each is ready."""
+        if processes < 1:
+            raise ValueError(f"processes must be >= 1, got {processes}")
         self.errors: dict[str, str] = {}
-        self.workers: dict[str, Worker] = {}
-        self.startup: dict[str, ProbeResult] = {}
+        self.processes: dict[str, list[Worker]] = {}
+        self.startup: dict[str, list[ProbeResult]] = {}
         started = time.perf_counter()
+        total = len(specs) * processes
         try:
             if startup_predictions is None:
-                for spec in specs:
-                    self.workers[spec.key] = Worker(spec, texts, timeout_s)
-                for k, key in enumerate(list(self.workers), 1):
+                for _ in range(processes):
+                    for spec in specs:
+                        self.processes.setdefault(spec.key, []).append(Worker(spec, texts, timeout_s))
+                for k, key in enumerate(list(self.processes), 1):
                     self._wait(key)
                     if started_one:
-                        started_one(k, len(specs))
+                        started_one(k * processes, total)
             else:
-                step = max(1, together)
-                for first in range(0, len(specs), step):
-                    group = specs[first:first + step]
-                    for spec in group:
-                        self.workers[spec.key] = Worker(spec, texts, timeout_s, startup_predictions)
-                    for spec in group:
-                        if self._wait(spec.key) and "startup" in self.workers[spec.key].info:
-                            self.startup[spec.key] = result_of(self.workers[spec.key].info["startup"])
-                    if started_one:
-                        started_one(first + len(group), len(specs))
+                step, done = max(1, together), 0
+                for _ in range(processes):
+                    live = [spec for spec in specs if spec.key not in self.errors]
+                    for first in range(0, len(live), step):
+                        group = live[first:first + step]
+                        for spec in group:
+                            self.processes.setdefault(spec.key, []).append(
+                                Worker(spec, texts, timeout_s, startup_predictions))
+                        for spec in group:
+                            if self._wait(spec.key):
+                                worker = self.processes[spec.key][-1]
+                                if "startup" in worker.info:  # wall: spawn -> handshake (a probe's: -> exit)
+                                    self.startup.setdefault(spec.key, []).append(
+                                        result_of(worker.info["startup"], wall_s=worker.ready_s or 0.0))
+                        done += len(group)
+                        if started_one:
+                            started_one(done, total)
         except BaseException:  # e.g. Ctrl-C while a worker starts: no `with` owns the pool yet
             self.kill_all()
             raise
         self.start_s = time.perf_counter() - started
 
+    @property
+    def workers(self) -> dict[str, Worker]:
+        """Each live key's first process."""
+        return {key: procs[0] for key, procs in self.processes.items()}
+
     def _wait(self, key: str) -> bool:
+        """Wait for every process of `key` to be ready; False (and the key dropped) if one failed."""
         try:
-            self.workers[key].ready()
+            for worker in self.processes[key]:
+                worker.ready()
             return True
         except WorkerError as err:
             self.drop(key, str(err))
@@ -200,64 +229,73 @@ class WorkerPool:
 
     @property
     def alive(self) -> list[str]:
-        return list(self.workers)
+        return list(self.processes)
 
     def drop(self, key: str, error: str) -> None:
         self.errors[key] = error
         self._kill(key)
 
     def _kill(self, key: str) -> None:
-        worker = self.workers.pop(key, None)
-        if worker is not None:
+        for worker in self.processes.pop(key, []):
             worker.kill()
             worker.close()
 
-    def request(self, key: str, msg: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The worker's reply, or None when it failed (then it is dropped and its error kept)."""
-        if key not in self.workers:
+    def request(self, key: str, msg: Mapping[str, Any], process: int = 0) -> dict[str, Any] | None:
+        """The reply of `key`'s process number `process` (modulo how many it has), or None when it
+        failed (then the key is dropped, all its processes, and its error kept)."""
+        if key not in self.processes:
             return None
+        procs = self.processes[key]
         try:
-            return self.workers[key].request(msg)
+            return procs[process % len(procs)].request(msg)
         except WorkerError as err:
             self.drop(key, str(err))
             return None
 
     def warm_up(self, n: int) -> dict[str, float]:
-        """`n` untimed batch-1 calls in every worker before the first round; their median per key."""
+        """`n` untimed batch-1 calls in every process before the first round; the median per key
+        over all its processes' calls."""
         out: dict[str, float] = {}
         if n:
             for key in self.alive:
-                reply = self.request(key, {"op": "latency", "start": 0, "n": n})
-                if reply is not None and reply["s"]:
-                    out[key] = float(sorted(reply["s"])[len(reply["s"]) // 2])
+                calls: list[float] = []
+                for p in range(len(self.processes[key])):
+                    reply = self.request(key, {"op": "latency", "start": 0, "n": n}, process=p)
+                    if reply is None:
+                        break
+                    calls += reply["s"]
+                if key in self.processes and calls:
+                    out[key] = float(sorted(calls)[len(calls) // 2])
         return out
 
     def blocks(self, op: str, n: int, size: int = 1,
                repeat: Mapping[str, int] | None = None) -> Callable[[str, int], list[float] | None]:
         """A block runner for `interleave.run_rounds`: round r of every worker times the same inputs
         (batch-1 "latency" calls on texts r*n..r*n+n, that sequence `repeat[key]` times; or n
-        "batch" calls of `size` texts)."""
+        "batch" calls of `size` texts), in the key's process r mod `processes`."""
         def run(key: str, r: int) -> list[float] | None:
             msg: dict[str, Any] = {"op": op, "start": r * n * size, "n": n}
             if op == "batch":
                 msg["size"] = size
             if repeat and repeat.get(key, 1) > 1:
                 msg["repeat"] = repeat[key]
-            reply = self.request(key, msg)
+            reply = self.request(key, msg, process=r)
             return None if reply is None else reply["s"]
         return run
 
     def kill_all(self) -> None:
         """Kill every worker now (a hung one never reads its quit message)."""
-        for key in list(self.workers):
+        for key in list(self.processes):
             self._kill(key)
 
     def close(self) -> None:
         """Ask every worker to quit first, then wait for each: they exit together, not in turn."""
-        for worker in self.workers.values():
-            worker.quit()
-        for key in list(self.workers):
-            self.workers.pop(key).close()
+        for procs in self.processes.values():
+            for worker in procs:
+                worker.quit()
+        for key in list(self.processes):
+            for worker in self.processes.pop(key):
+                worker.close()
 
     def __enter__(self) -> WorkerPool:
         return self
