@@ -422,11 +422,13 @@ def repro(args: argparse.Namespace) -> None:
     intervals: dict[str, list[list[float]]] = {}  # per run: CI low, high, rounds
     elapsed: list[float] = []
     steal: list[float | None] = []  # per run: the hypervisor's share of CPU time during the rounds
+    processes: list[int] = []  # per run: timing worker processes per variant
     for i in range(args.n):
         out = HERE / ".repro.json"
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "pytest", "bench", "--benchmark-only", "-k", "test_latency", "-q",
-                        "-p", "no:cacheprovider", f"--latency-ci={args.latency_ci}", f"--benchmark-json={out}"],
+                        "-p", "no:cacheprovider", f"--latency-ci={args.latency_ci}", f"--benchmark-json={out}",
+                        *([f"--worker-processes={args.worker_processes}"] if args.worker_processes else [])],
                        capture_output=True, text=True,
                        cwd=REPO, timeout=3600)
         elapsed.append(time.perf_counter() - t)
@@ -436,6 +438,7 @@ def repro(args: argparse.Namespace) -> None:
             shutil.copy(out, args.keep / f"{args.name}-{i + 1}.json")
         out.unlink()
         timing = next((b["extra_info"]["context"].get("timing") or {} for b in doc["benchmarks"]), {})
+        processes.append(int(timing.get("processes") or 1))
         steal.append((timing.get("steal") or {}).get("latency"))
         for b in doc["benchmarks"]:
             info = b["extra_info"]
@@ -455,12 +458,13 @@ def repro(args: argparse.Namespace) -> None:
         rows.append(f"| {v} | {' · '.join(f'{r:.3f}' for r in rs)} | {med:.3f} | {dev * 100:.1f} % | "
                     f"{min(ns)}–{max(ns)} | {miss} of {len(rs)} |")
     data = {"loadavg_before": before, "commit": head_commit(), "latency_ci": args.latency_ci, "ratios": ratios, "intervals": intervals,
-            "elapsed_s": elapsed, "steal": steal}
+            "elapsed_s": elapsed, "steal": steal, "worker_processes": processes}
     md = ["# Ratio reproducibility: back-to-back runs of the default zoo", "",
           f"{args.n} runs of `pytest bench --benchmark-only -k test_latency` (slimbench's defaults: 40 interleaved rounds of 12 "
           f"calls, the first two discarded, 60 ms apart; a variant faster than 120 ms a block repeats its sentences; "
           f"then more rounds, up to 120, for the variants whose ratio's 95 % CI is wider than "
-          f"±{args.latency_ci * 100:g} %), one after the other; p50 ratio to `standard` from the paired rounds. "
+          f"±{args.latency_ci * 100:g} %; {'/'.join(map(str, sorted(set(processes))))} timing worker process(es) per "
+          "variant, rounds alternating between them), one after the other; p50 ratio to `standard` from the paired rounds. "
           f"Load average before: {before}; each run {min(elapsed):.0f}–{max(elapsed):.0f} s; steal during each run's "
           "rounds (the hypervisor's other guests, /proc/stat): "
           + " · ".join("–" if x is None else f"{x:.1%}" for x in steal) + ".", "",
@@ -508,6 +512,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=5)
     p.add_argument("--latency-ci", type=float, default=0.03, help="passed to pytest: the CI half-width the "
                    "adaptive rounds aim for (default 0.03, slimbench's default)")
+    p.add_argument("--worker-processes", type=int, default=None,
+                   help="passed to pytest: timing worker processes per variant (default: slimbench's)")
     p.add_argument("--name", default="repro", help="output name (repro.json/.md)")
     p.add_argument("--keep", type=Path, default=None, help="keep each run's pytest JSON (raw samples) in this directory")
     p.set_defaults(func=repro)
