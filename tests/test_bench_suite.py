@@ -115,6 +115,10 @@ def test_results_record_machine_context_and_schema(full_run):
     machine = data["machine_info"]["slimbench_machine"]
     assert {"id", "cpu", "cores", "ram_bytes", "os", "libraries"} <= set(machine)
     assert data["slimbench"]["schema"] == 1
+    latency = next(b for b in data["benchmarks"] if b["extra_info"]["metric"] == "latency")
+    # the latency samples are written once, as pytest-benchmark's stats.data (readers restore them)
+    assert latency["extra_info"]["samples_in_stats"] == "latency_s"
+    assert "latency_s" not in latency["extra_info"]["samples"] and len(latency["stats"]["data"]) == 60
     assert data["commit_info"]["dirty_excludes"] == "reports/"  # the bench's own outputs are not "uncommitted code"
     info = next(b["extra_info"] for b in data["benchmarks"] if b["extra_info"]["metric"] == "latency")
     assert info["context"]["threads"] == 1 and len(info["context"]["spec_hash"]) == 64

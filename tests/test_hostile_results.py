@@ -14,7 +14,7 @@ import pytest
 from slimbench import cli
 from slimbench.gate import MismatchError, check_comparable, gate, input_mismatches
 from slimbench.report import render_markdown
-from slimbench.results import ResultsError, load_run, parse_run
+from slimbench.results import ResultsError, compact_samples, load_run, parse_run
 
 DATA = Path(__file__).parent / "data"
 GOOD = json.loads((DATA / "tiny_zoo_results.json").read_text())
@@ -57,6 +57,19 @@ def _sample_string(d):
     first_latency(d)["samples"]["latency_s"][3] = "x"
 
 
+def _first_latency_bench(d):
+    return next(b for b in d["benchmarks"] if b["extra_info"].get("metric") == "latency")
+
+
+def _samples_in_stats_without_data(d):
+    compact_samples(d)
+    del _first_latency_bench(d)["stats"]["data"]
+
+
+def _samples_in_stats_number(d):
+    first_latency(d)["samples_in_stats"] = 5
+
+
 def _failures_dict(d):
     d["slimbench"] = {"schema": 1, "failures": {"a": 1}}
 
@@ -71,6 +84,9 @@ def _machine_str(d):
     (_value_fast, r"benchmarks\[\d+\]\.extra_info \(\S+ / latency\): figures\.p50_s\.value is 'fast', not a finite number"),
     (_figures_list, r"\(\S+ / latency\): figures is list \[1, 2\], not an object"),
     (_sample_string, r"samples\.latency_s\[3\] is 'x', not a finite number"),
+    (_samples_in_stats_without_data, r"benchmarks\[\d+\]: stats\.data is None, but "
+                                     r"extra_info\.samples_in_stats says it holds the 'latency_s' samples"),
+    (_samples_in_stats_number, r"extra_info\.samples_in_stats is 5, not a sample name"),
     (_failures_dict, r"slimbench\.failures is \{'a': 1\}, not a list"),
     (_machine_str, r"machine_info\.slimbench_machine is str 'laptop', not an object"),
 ])
@@ -288,3 +304,27 @@ def test_impossible_accuracy_counts_leave_out_that_interval_only(tmp_path, capsy
     assert "| `light`" in section and "`quantized`" not in section
     code, _ = run_cli(capsys, "report", str(f), "--out", str(tmp_path / "out"), "--no-plots")
     assert code == 0
+
+
+def test_samples_written_once_in_stats_read_back_the_same():
+    """`compact_samples` keeps a sample list that equals pytest-benchmark's stats.data only there;
+    the run read back is the same, measurement for measurement."""
+    d = doc()
+    assert any(b["stats"].get("data") == b["extra_info"]["samples"].get("latency_s") for b in d["benchmarks"])
+    compact = compact_samples(copy.deepcopy(d))
+    moved = [b for b in compact["benchmarks"] if b["extra_info"].get("samples_in_stats")]
+    assert {b["extra_info"]["metric"]: b["extra_info"]["samples_in_stats"] for b in moved}["latency"] == "latency_s"
+    assert all(b["extra_info"]["samples_in_stats"] not in b["extra_info"]["samples"] for b in moved)
+    assert len(json.dumps(compact)) < len(json.dumps(d))
+    before, after = parse_run(d), parse_run(compact)
+    assert [(m.variant, m.metric, m.samples, m.figures) for m in before.measurements] == \
+           [(m.variant, m.metric, m.samples, m.figures) for m in after.measurements]
+    assert compact_samples(copy.deepcopy(compact)) == compact  # idempotent
+
+
+def test_a_sample_list_that_differs_from_stats_data_is_kept():
+    d = doc()
+    bench = _first_latency_bench(d)
+    bench["stats"]["data"] = [*bench["stats"]["data"][:-1], 123.0]
+    compact_samples(d)
+    assert "samples_in_stats" not in bench["extra_info"] and "latency_s" in bench["extra_info"]["samples"]

@@ -9,9 +9,15 @@ slimbench benchmark puts its figures in `extra_info`:
       "status": "ok",                                      # or "failed" (then "error" says why)
       "figures": {"p50_s": {"value": 0.0026, "unit": "s", "n": 300, "min": .., "max": .., "iqr": ..}},
       "samples": {"latency_s": [...]},                     # raw samples, kept for statistics
+      "samples_in_stats": "latency_s",                     # optional: that list is stats.data (see below)
       "context": {"threads": 2, "spec_hash": "...", "runtime": "onnxruntime", "precision": "int8",
                   "description": "...", "dataset": "movie-snippets", "artifact": "/path"},
     }
+
+A sample list that pytest-benchmark already holds as the benchmark's `stats.data` (the samples
+replayed to it: latency's) is written once: `compact_samples` drops it from `samples` and names it
+in `samples_in_stats`, and readers restore it from `stats.data` (a run's latency samples were
+otherwise half of its file). Files that keep both lists read the same.
 
 A variant × metric that failed (crash, timeout, corrupt artifact) has no timing stats, so it is
 kept in the top-level `"slimbench": {"schema": 1, "failures": [...]}` block with the same keys.
@@ -242,6 +248,36 @@ def _schema(where: _Where, info: dict[str, Any]) -> None:
                            "upgrade slimbench to read it")
 
 
+def _samples_from_stats(where: _Where, info: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
+    """`info` with the sample list that `samples_in_stats` names restored from `stats.data`."""
+    key = info.get("samples_in_stats")
+    if key is None:
+        return info
+    if not isinstance(key, str) or not key:
+        raise where.fail("extra_info.samples_in_stats", f"is {_short(key)}, not a sample name")
+    data = stats.get("data")
+    if not isinstance(data, list):
+        raise where.fail("stats.data", f"is {_short(data)}, but extra_info.samples_in_stats says it holds "
+                                       f"the {key!r} samples")
+    samples = _mapping(where, "extra_info.samples", info.get("samples"))
+    return {**info, "samples": {**samples, key: data}}
+
+
+def compact_samples(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` (a pytest-benchmark JSON document) with each slimbench sample list that equals its
+    benchmark's `stats.data` kept only there, named in `samples_in_stats` (changed in place)."""
+    for bench in doc.get("benchmarks") or []:
+        info, data = bench.get("extra_info") or {}, (bench.get("stats") or {}).get("data")
+        samples = info.get("samples")
+        if "slimbench_schema" not in info or not isinstance(samples, dict) or not data or "samples_in_stats" in info:
+            continue
+        key = next((k for k, v in samples.items() if v == data), None)
+        if key is not None:
+            del samples[key]
+            info["samples_in_stats"] = key
+    return doc
+
+
 def parse_run(data: dict[str, Any], source: str = "<memory>") -> Run:
     """A Run from a pytest-benchmark JSON document (non-slimbench benchmarks are ignored), validated:
     a wrong shape raises ResultsError naming the file and the entry."""
@@ -259,6 +295,7 @@ def parse_run(data: dict[str, Any], source: str = "<memory>") -> Run:
             continue
         _schema(where, info)
         stats = _mapping(where, "stats", bench.get("stats"))
+        info = _samples_from_stats(_Where(source, f"benchmarks[{k}]"), info, stats)
         timing = {key: float(_number(where, f"stats.{key}", stats[key]) or 0.0)
                   for key in ("min", "max", "mean", "median", "stddev", "rounds") if stats.get(key) is not None}
         measurements.append(_measurement(info, timing, _Where(source, f"benchmarks[{k}].extra_info")))

@@ -36,7 +36,9 @@ RESAMPLES = 2000
 
 def block_medians(bench: dict[str, Any]) -> dict[int, float]:
     """{round: median of the variant's block in that round} from a result's raw samples."""
-    samples = bench["extra_info"]["samples"]
+    samples = dict(bench["extra_info"]["samples"])
+    if bench["extra_info"].get("samples_in_stats"):  # written once, as pytest-benchmark's stats.data
+        samples[bench["extra_info"]["samples_in_stats"]] = bench["stats"]["data"]
     blocks: dict[int, list[float]] = {}
     for s, r in zip(samples["latency_s"], samples["latency_round"], strict=True):
         blocks.setdefault(int(r), []).append(float(s))

@@ -4,6 +4,7 @@
     python reports/evidence/paired/evidence.py spin        # does an idle worker steal CPU? blocks vs single calls
     python reports/evidence/paired/evidence.py aa-ab       # 20 A/A + 20 A/B `slimbench compare` runs
     python reports/evidence/paired/evidence.py processes   # two processes of one variant: a per-process effect?
+    python reports/evidence/paired/evidence.py staggered   # does a ratio move with process start or with time?
     python reports/evidence/paired/evidence.py repro       # 5 back-to-back `pytest bench -k latency` runs
 
 Each writes <name>.json (raw numbers) and <name>.md (the summary) next to this file. Run it on an
@@ -414,6 +415,76 @@ def processes(args: argparse.Namespace) -> None:
     write(args.name, data, md)
 
 
+# --- start time or run time? ---------------------------------------------------------------------
+
+def staggered(args: argparse.Namespace) -> None:
+    """Two generations of worker processes in one run: generation a starts, runs `--rounds` rounds
+    alone (phase 1); then generation b starts and both run `--rounds` more (phase 2). If a run's
+    ratio moves with when its processes *started* (a state they keep for life), a and b disagree in
+    phase 2; if it moves with the *time* (the host's state now), a's ratio changes from phase 1 to
+    phase 2 while a and b agree."""
+    from slimbench.interleave import DISCARD, SETTLE_S, equal_time_repeats, paired_order, run_rounds
+    from slimbench.stats import paired_ratio
+    from slimbench.workers import WorkerPool, WorkerSpec
+
+    ctx = context()
+    texts = [e.text for e in ctx.splits.test]
+    variants = args.variants.split(",")
+    before = loadavg()
+    data: dict[str, Any] = {"loadavg_before": before, "rounds": args.rounds, "block": args.block, "runs": []}
+    group = lambda k: k.split(":")[1]  # noqa: E731
+    for run in range(args.n):
+        pools: dict[str, Any] = dict.fromkeys("ab")
+        try:
+            pools["a"] = WorkerPool([WorkerSpec(f"a:{v}", ctx.artifact_dir(v), args.threads) for v in variants], texts)
+            warm = pools["a"].warm_up(10)
+            repeat = equal_time_repeats(warm, args.block, args.min_block_ms / 1000, group=group)
+            phase1 = run_rounds(pools["a"].alive, args.rounds, pools["a"].blocks("latency", args.block, repeat=repeat),
+                                discard=DISCARD, order=paired_order, settle_s=SETTLE_S)
+            pools["b"] = WorkerPool([WorkerSpec(f"b:{v}", ctx.artifact_dir(v), args.threads) for v in variants], texts)
+            pools["b"].warm_up(10)
+            repeat.update({f"b:{v}": repeat[f"a:{v}"] for v in variants})
+            runners = {g: pools[g].blocks("latency", args.block, repeat=repeat) for g in "ab"}
+            phase2 = run_rounds([k for g in "ab" for k in pools[g].alive], args.rounds,
+                                lambda k, r, runners=runners: runners[k[0]](k, r), discard=DISCARD, order=paired_order,
+                                settle_s=SETTLE_S)
+        finally:
+            for pool in pools.values():
+                if pool is not None:
+                    pool.close()
+        res: dict[str, Any] = {}
+        for v in variants:
+            if v == "standard":
+                continue
+            def pr(rounds: Any, x: str, y: str, v: str = v) -> list[float]:
+                r = paired_ratio(rounds.rounds_of(f"{x}:{v}"), rounds.rounds_of(f"{y}:standard"))
+                return [r.value, r.low, r.high]
+            res[v] = {"phase1 a/a": pr(phase1, "a", "a"), "phase2 a/a": pr(phase2, "a", "a"),
+                      "phase2 b/b": pr(phase2, "b", "b"), "phase2 a/b": pr(phase2, "a", "b"),
+                      "phase2 b/a": pr(phase2, "b", "a")}
+        data["runs"].append({"ratios": res, "repeat": repeat, "phase1": phase1.blocks, "phase2": phase2.blocks})
+        print(f"run {run + 1}/{args.n}: " + "; ".join(
+            f"{v} " + " ".join(f"{k} {x[0]:.3f}" for k, x in r.items()) for v, r in res.items()), flush=True)
+    rows = []
+    for v in variants:
+        if v == "standard":
+            continue
+        for i, r in enumerate(data["runs"], 1):
+            x = r["ratios"][v]
+            rows.append(f"| {v} | {i} | " + " | ".join(f"{x[k][0]:.3f} [{x[k][1]:.3f}, {x[k][2]:.3f}]"
+                                                     for k in ("phase1 a/a", "phase2 a/a", "phase2 b/b", "phase2 a/b", "phase2 b/a")) + " |")
+    md = ["# Does a ratio move with the processes' start or with the time?", "",
+          f"{args.n} runs of two phases of {args.rounds} interleaved rounds ({', '.join(variants)}; blocks of "
+          f"{args.block} calls, first {DISCARD} dropped, 60 ms pause, a variant faster than {args.min_block_ms:g} ms "
+          "a block repeating its texts). Phase 1: generation a of worker processes alone. Then generation b "
+          "starts; phase 2: both. x/y = variant of generation x ÷ standard of generation y, p50 ratio from the "
+          "paired rounds [95 % CI]. A start-time state shows as phase 2 a/a ≠ b/b; a host state that changes "
+          f"with time, as phase 1 a/a ≠ phase 2 a/a with a/a = b/b. Load average before: {before}.", "",
+          "| variant | run | phase 1 a/a | phase 2 a/a | phase 2 b/b | phase 2 a/b | phase 2 b/a |",
+          "|---|---|---|---|---|---|---|", *rows]
+    write(args.name, data, md)
+
+
 # --- ratio reproducibility ------------------------------------------------------------------------
 
 def repro(args: argparse.Namespace) -> None:
@@ -508,6 +579,15 @@ def main() -> None:
     p.add_argument("--min-block-ms", type=float, default=0.0)
     p.add_argument("--name", default="processes", help="output name (processes.json/.md)")
     p.set_defaults(func=processes)
+    p = sub.add_parser("staggered")
+    p.add_argument("--n", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=120, help="rounds per phase (default 120)")
+    p.add_argument("--block", type=int, default=12)
+    p.add_argument("--min-block-ms", type=float, default=120)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--variants", default="standard,quantized,onnx-int8,onnx-static-int8")
+    p.add_argument("--name", default="staggered")
+    p.set_defaults(func=staggered)
     p = sub.add_parser("repro")
     p.add_argument("--n", type=int, default=5)
     p.add_argument("--latency-ci", type=float, default=0.03, help="passed to pytest: the CI half-width the "
