@@ -366,3 +366,5 @@ def test_the_method_names_how_many_worker_processes_a_variant_had():
         if isinstance(m.context.get("timing"), dict):
             m.context["timing"]["processes"] = 2
     assert "2 worker processes per variant, the rounds alternating between them" in _timing_how(run)
+    text = render_markdown([run])
+    assert "Every variant ran in 2 worker processes of its own, the rounds alternating between them" in text

@@ -660,7 +660,7 @@ def register_cli(sub: Any) -> None:
                         "run finds it, else it is reported inconclusive (default 1; 0: off)")
     p.add_argument("--processes", type=int, default=1,
                    help="timing worker processes per side and variant; rounds alternate between them, so a "
-                        "process's own lasting offset (1-2 %% measured) averages out. Each extra one costs a "
+                        "process's own lasting offset (1-3 %% measured) averages out. Each extra one costs a "
                         "start-up per side and variant (default 1: the A/A-calibrated floors absorb it)")
     p.add_argument("--no-accuracy", action="store_true",
                    help="skip the test-split predictions (accuracy is deterministic per artifact; timing-only runs)")

@@ -158,7 +158,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "(default 0.03: +-3 %%; 0: always --latency-max-rounds)")
     g.addoption("--worker-processes", type=int, default=2,
                 help="timing worker processes per variant; latency and throughput rounds alternate between them, "
-                     "so that one process's lasting offset (memory layout, core placement: 1-2 %% measured) "
+                     "so that one process's lasting offset of its own (1-3 %% measured) "
                      "averages out instead of moving the run's ratios (default 2; each is also a start-up sample)")
     g.addoption("--latency-block", type=int, default=12,
                 help="batch-1 calls per block; the first two of each block are discarded (default 12: 10 "

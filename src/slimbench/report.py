@@ -296,8 +296,11 @@ def _paired_section(report: MachineReport) -> list[str]:
     table = tabulate(rows, headers=["variant", "p50 ÷ standard [95 % CI]", "p90 ÷ standard [95 % CI]",
                                     "batch time ÷ standard [95 % CI]", "speed-up ×", "rounds"],
                      tablefmt="github", colalign=("left",) + ("right",) * 5, disable_numparse=True)
+    procs = int((_timing(report.run) or {}).get("processes") or 1)
+    who = ("Every variant ran in its own worker process" if procs == 1 else
+           f"Every variant ran in {procs} worker processes of its own, the rounds alternating between them")
     return ["### Paired ratios to `standard`", "",
-            "Every variant ran in its own worker process, all alive together, in interleaved rounds: each "
+            who + ", all alive together, in interleaved rounds: each "
             "round, every variant timed one block on the same sentences, in a rotated order. A ratio is the "
             "median over rounds of the round's ratio of block percentiles, so the machine's drift cancels; "
             "the interval is a 95 % bootstrap over rounds. Below 1 is faster than `standard`.", "", table, ""]
@@ -431,7 +434,7 @@ def _timing_how(run: Run) -> str:
     return (" Timed out of the measuring process: "
             + ("one worker process per variant" if procs == 1 else
                f"{procs} worker processes per variant, the rounds alternating between them (a process's own "
-               "lasting offset of 1–2 % averages out)")
+               "lasting offset of 1–3 % averages out)")
             + f", all {len(how.get('variants', []))} variants alive together, {how.get('rounds')} interleaved rounds of "
             f"{how.get('block')} calls per variant, order rotated each round"
             + (f", then up to {how['max_rounds']} in all for the variants whose ratio's 95 % CI was still wider "

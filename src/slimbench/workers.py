@@ -159,9 +159,9 @@ class WorkerPool:
 
     With `processes` > 1 each key gets that many worker processes of the same artifact, and round r
     of `blocks` runs in process r mod `processes`: a process has a small lasting offset of its own
-    (memory layout, which core its threads settle on: 1-2 % for quantized, ~0.8 % for onnx,
-    reports/evidence/paired/processes-120.md), which a run with one process per variant carries
-    whole into its ratios and which averages out over several. Other requests (accuracy, reloads)
+    (1-3 % measured for quantized, ~0.8 % for onnx, cause unknown: reports/evidence/paired/
+    processes-120.md, staggered.md), which a run with one process per variant carries whole into
+    its ratios and which averages out over several. Other requests (accuracy, reloads)
     go to a key's first process."""
 
     def __init__(self, specs: Sequence[WorkerSpec], texts: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S,
