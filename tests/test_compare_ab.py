@@ -84,9 +84,13 @@ def test_a_known_slowdown_is_caught_on_that_variant_only(two_checkouts):
 
 def test_the_same_build_passes(two_checkouts):
     tmp, cache, sides = two_checkouts
-    proc, doc = compare(tmp, cache, sides)
+    proc, doc = compare(tmp, cache, sides, "--processes", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
     assert doc["status"] == "PASS" and not doc["errors"]
+    # two worker processes per side and variant, each timing its start-up: two start samples each
+    assert doc["settings"]["processes"] == 2
+    start = next(v for v in doc["verdicts"] if v["variant"] == "fast" and v["figure"] == "start")
+    assert start["n"] == 2, start
     if Path("/proc/stat").exists():  # the hypervisor's share while the rounds ran, recorded and stated
         assert 0.0 <= doc["steal"]["latency"] < 1.0
         assert "other guests during the latency rounds" in (tmp / "compare.md").read_text()
@@ -105,6 +109,7 @@ def test_the_same_build_passes(two_checkouts):
     (["--variants", "nope"], "has no variant 'nope'"),
     (["--variants", ""], "--variants is empty"),
     (["--rounds", "0"], "--rounds must be >= 1"),
+    (["--processes", "0"], "--processes must be >= 1"),
     (["--floor", "p51=0.1"], "unknown figure 'p51'"),
     (["--candidate-extra-work", "fast=x"], "expects NAME=NUMBER"),
 ])
