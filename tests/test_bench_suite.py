@@ -119,6 +119,8 @@ def test_results_record_machine_context_and_schema(full_run):
     # the latency samples are written once, as pytest-benchmark's stats.data (readers restore them)
     assert latency["extra_info"]["samples_in_stats"] == "latency_s"
     assert "latency_s" not in latency["extra_info"]["samples"] and len(latency["stats"]["data"]) == 60
+    memory = next(b for b in data["benchmarks"] if b["extra_info"]["metric"] == "memory")["extra_info"]
+    assert {"rss_anon", "rss_file"} <= set(memory["samples"]) and "anon_rss_bytes" in memory["figures"]
     assert data["commit_info"]["dirty_excludes"] == "reports/"  # the bench's own outputs are not "uncommitted code"
     info = next(b["extra_info"] for b in data["benchmarks"] if b["extra_info"]["metric"] == "latency")
     assert info["context"]["threads"] == 1 and len(info["context"]["spec_hash"]) == 64

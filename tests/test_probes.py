@@ -73,6 +73,12 @@ def test_alloc_variant_shows_its_allocation_in_peak_rss(calibration):
     # predict touches 100 MiB of scratch on top of the 200 MiB held since load
     assert abs(mem["inference_increment_bytes"]["value"] - ALLOC_BYTES // 2) <= MEMORY_TOLERANCE_BYTES
     assert mem["peak_rss_bytes"]["n"] == 2 and mem["baseline_rss_bytes"]["value"] < 200e6
+    # the split of the RSS after inference: the 200 MiB held since load are the process's own
+    # (anonymous) pages; anonymous + file-backed is the current RSS, never above the peak
+    assert ALLOC_BYTES <= mem["anon_rss_bytes"]["value"] <= ALLOC_BYTES + 200e6
+    assert 0 < mem["file_rss_bytes"]["value"] < 200e6
+    for r in results:
+        assert r.rss_bytes["anon"] + r.rss_bytes["file"] + r.rss_bytes["shmem"] <= r.vmhwm_bytes["after_inference"]
 
 
 def test_load_phases_are_reported_and_sum_to_the_child_wall_time(calibration):

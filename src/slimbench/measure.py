@@ -120,6 +120,11 @@ def memory_figures(results: Sequence[ProbeResult]) -> dict[str, Figure]:
         "inference_increment_bytes": median_figure([b - a for a, b in zip(load, inf, strict=True)], "B"),
         "peak_rss_bytes": median_figure(inf, "B"),
     }
+    if results and all(r.rss_bytes for r in results):
+        # what the peak is made of at the end: the process's own (anonymous) pages and the file-backed
+        # pages of mapped libraries, whose count follows the kernel's page cache, not the variant
+        out["anon_rss_bytes"] = median_figure([float(r.rss_bytes["anon"]) for r in results], "B")
+        out["file_rss_bytes"] = median_figure([float(r.rss_bytes["file"]) for r in results], "B")
     warm = [s for r in results for s in r.warm_latency_s]
     if warm:
         out["child_latency_p50_s"] = figure(float(np.median(warm)), "s", len(warm))

@@ -43,6 +43,14 @@ def peak_rss_bytes() -> int:
     return read_vm_kib("VmHWM") * 1024
 
 
+def rss_split_bytes() -> dict[str, int]:
+    """The current RSS split by kind: anonymous (the process's own allocations), file-backed (mapped
+    shared libraries and files: how much of them counts depends on the kernel's page cache, not on
+    the process) and shared memory."""
+    return {kind: read_vm_kib(name) * 1024 for kind, name in (("anon", "RssAnon"), ("file", "RssFile"),
+                                                              ("shmem", "RssShmem"))}
+
+
 @dataclass
 class ProbeResult:
     """One fresh-process sample. Times in seconds, memory in bytes; `error` set when it failed."""
@@ -52,6 +60,7 @@ class ProbeResult:
     wall_s: float = 0.0  # spawn -> child exit, measured by the parent
     phases_s: dict[str, float] = field(default_factory=dict)  # interpreter, import, load, first_predict
     vmhwm_bytes: dict[str, int] = field(default_factory=dict)  # after_import, after_load, after_inference
+    rss_bytes: dict[str, int] = field(default_factory=dict)  # anon, file, shmem: current RSS after inference
     warm_latency_s: list[float] = field(default_factory=list)
     stderr_tail: str = ""
 
@@ -191,6 +200,7 @@ def start_runner(artifact: Path, threads: int, texts: list[str], n_predict: int,
         finally:
             gc.enable()
         out["vmhwm_bytes"]["after_inference"] = peak_rss_bytes()
+        out["rss_bytes"] = rss_split_bytes()
     except SlimbenchError as err:
         return None, {"error": str(err)}
     return runner, out
@@ -201,6 +211,7 @@ def result_of(record: dict[str, Any], wall_s: float = 0.0) -> ProbeResult:
     if record.get("error"):
         return ProbeResult(ok=False, wall_s=wall_s, error=str(record["error"]))
     return ProbeResult(ok=True, wall_s=wall_s, phases_s=record["phases_s"], vmhwm_bytes=record["vmhwm_bytes"],
+                       rss_bytes=record.get("rss_bytes") or {},
                        warm_latency_s=record["warm_latency_s"])
 
 

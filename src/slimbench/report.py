@@ -249,7 +249,9 @@ HOW_TO_READ = [
     "**p50 / p90 / p99**: time per sentence at batch 1 through the public predict path (tokenize + forward + "
     "argmax), percentiles of **n** raw samples. **throughput**: sentences per second at a larger batch.",
     "**peak RSS**: the kernel's high-water mark (VmHWM) of a fresh process that loaded the variant and "
-    "predicted, median over processes.",
+    "predicted, median over processes. It counts the mapped libraries' file-backed pages, whose number "
+    "follows the kernel's page cache more than the variant: processes of one run agree within ~2 MB, runs "
+    "of the same files can differ by ~10 % (results.json keeps the anonymous and file-backed split).",
     "**accuracy / macro-F1**: on the held-out test split; `untrained` marks a randomly initialised variant, "
     "whose accuracy means nothing.",
     "**× columns**: ratios to `standard` measured in the same run. speed-up = standard p50 / variant p50, "
