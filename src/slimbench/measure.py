@@ -125,6 +125,10 @@ def memory_figures(results: Sequence[ProbeResult]) -> dict[str, Figure]:
         # pages of mapped libraries, whose count follows the kernel's page cache, not the variant
         out["anon_rss_bytes"] = median_figure([float(r.rss_bytes["anon"]) for r in results], "B")
         out["file_rss_bytes"] = median_figure([float(r.rss_bytes["file"]) for r in results], "B")
+        # the peak less the file-backed pages mapped at the end (libraries stay mapped, so those were
+        # there at the peak too): the process's own memory at its peak, free of the page cache's state
+        out["peak_rss_less_file_bytes"] = median_figure(
+            [float(r.vmhwm_bytes["after_inference"] - r.rss_bytes["file"]) for r in results], "B")
     warm = [s for r in results for s in r.warm_latency_s]
     if warm:
         out["child_latency_p50_s"] = figure(float(np.median(warm)), "s", len(warm))
