@@ -260,6 +260,16 @@ def test_growth_of_the_process_own_memory_still_fails() -> None:
     assert kinds(result) == [("regression", "onnx-int8", "peak_rss_less_file_bytes")]
 
 
+def test_the_report_marks_peak_rss_with_the_gates_verdict_on_the_peak_less_file_pages() -> None:
+    from slimbench.report_summary import compare_runs
+
+    files = _files(183, 43)
+    grown = compare_runs(make_run(tweak("onnx-int8", mul={"rss": 1.3}), seed=1, file_rss=_files(279, 56)),
+                         make_run(seed=0, file_rss=files))
+    verdicts = {v.variant: v.changes["peak_rss"].verdict for v in grown}
+    assert verdicts["onnx-int8"] == "worse" and verdicts["standard"] != "worse", verdicts
+
+
 def _without_split(doc: dict[str, Any]) -> dict[str, Any]:
     for b in doc["benchmarks"]:
         info = b["extra_info"]
