@@ -1,7 +1,8 @@
 """Per-inference latency through the public predict path (tokenize + forward + argmax), batch 1,
 on real test sentences; and throughput at a larger batch.
 
-Timed out of this process: each variant runs in its own worker process, all workers alive
+Timed out of this process: each variant runs in its own worker processes (two by default, the
+rounds alternating between them), all workers alive
 together, sampled in interleaved rounds (every variant one block per round, rotated order, the
 block's first call discarded; see `slimbench.interleave`). pytest-benchmark receives exactly those
 samples through the replay clock. Ratios to `standard` come from the paired rounds, with 95 % CIs.

@@ -270,10 +270,39 @@ def test_the_report_marks_peak_rss_with_the_gates_verdict_on_the_peak_less_file_
     assert verdicts["onnx-int8"] == "worse" and verdicts["standard"] != "worse", verdicts
 
 
-def _without_split(doc: dict[str, Any]) -> dict[str, Any]:
+def test_the_peak_less_file_pages_takes_a_configured_peak_rss_threshold() -> None:
+    from slimbench.gate import GateConfig
+
+    def threshold(cfg: GateConfig, variant: str = "x") -> float | None:
+        return next((r.threshold for r in cfg.rules_for(variant) if r.figure == "peak_rss_less_file_bytes"), None)
+
+    assert threshold(GateConfig()) == 0.10
+    assert threshold(GateConfig(thresholds={"peak_rss_bytes": 0.25})) == 0.25
+    assert threshold(GateConfig(thresholds={"peak_rss_bytes": 0.25, "peak_rss_less_file_bytes": 0.05})) == 0.05
+    assert threshold(GateConfig(thresholds={"peak_rss_bytes": None})) is None  # switched off with it
+    assert threshold(GateConfig(variants={"x": {"peak_rss_bytes": 0.3}}), "x") == 0.3
+    # with it switched off, peak RSS is judged as before, even where the split exists
+    files = _files(183, 43)
+    off = GateConfig(thresholds={"peak_rss_less_file_bytes": None})
+    result = gate(make_run(seed=0, file_rss=files), make_run(tweak("onnx-int8", mul={"rss": 1.3}), seed=1,
+                                                              file_rss=files), off)
+    assert ("regression", "onnx-int8", "peak_rss_bytes") in kinds(result)
+
+
+def test_peak_rss_is_judged_when_the_reference_lacks_the_split() -> None:
+    files = _files(183, 43)
+    base = run_doc(seed=0, file_rss=files)
+    cur = run_doc(tweak("onnx-int8", mul={"rss": 1.3}), seed=1, file_rss=files)
+    for doc in (base, cur):
+        _without_split(doc, only="standard")
+    result = gate(parse_run(base), parse_run(cur))
+    assert [k for k in kinds(result) if "rss" in k[2]] == [("regression", "onnx-int8", "peak_rss_bytes")]
+
+
+def _without_split(doc: dict[str, Any], only: str | None = None) -> dict[str, Any]:
     for b in doc["benchmarks"]:
         info = b["extra_info"]
-        if info["metric"] == "memory":
+        if info["metric"] == "memory" and only in (None, info["variant"]):
             info["samples"].pop("rss_file", None)
             for k in ("anon_rss_bytes", "file_rss_bytes", "peak_rss_less_file_bytes"):
                 info["figures"].pop(k, None)

@@ -273,8 +273,23 @@ def test_several_processes_per_variant_alternate_by_round_and_each_times_its_sta
     assert all(s is not None for s in served)
 
 
+def test_groups_started_together_stay_together_after_a_failure(artifacts):
+    """`together=2` with two processes each: a group whose member failed in the first pass starts
+    its survivor alone in the second, and the later groups keep their pairs (a paired A/B's two
+    sides of a variant start side by side in every pass). `started_one` reports after each group."""
+    specs = [WorkerSpec("a:broken", artifacts["load-segfault"], 1), WorkerSpec("b:broken", artifacts["sleep-1ms"], 1),
+             WorkerSpec("a:ok", artifacts["sleep-1ms"], 1), WorkerSpec("b:ok", artifacts["sleep-1ms"], 1)]
+    done: list[int] = []
+    with WorkerPool(specs, TEXTS, timeout_s=60, startup_predictions=2, together=2, processes=2,
+                    started_one=lambda d, total: done.append(d)) as pool:
+        assert pool.alive == ["b:broken", "a:ok", "b:ok"] and "a:broken" in pool.errors
+        assert {k: len(v) for k, v in pool.startup.items()} == {"b:broken": 2, "a:ok": 2, "b:ok": 2}
+    # pass 1: (a:broken, b:broken), (a:ok, b:ok); pass 2: (b:broken), (a:ok, b:ok) -- not (b:broken, a:ok), (b:ok)
+    assert done == [2, 4, 5, 7]
+
+
 def test_a_round_runs_in_process_r_mod_processes(artifacts):
-    """Killing a key's second process fails exactly its odd rounds (and drops the key)."""
+    """Killing a key's third process (of 3) fails exactly the rounds r with r mod 3 == 2 (and drops the key)."""
     with WorkerPool([WorkerSpec("small", artifacts["sleep-1ms"], 1)], TEXTS, timeout_s=60, processes=3) as pool:
         run = pool.blocks("latency", 2)
         assert run("small", 0) is not None and run("small", 1) is not None and run("small", 3) is not None

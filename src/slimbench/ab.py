@@ -504,7 +504,10 @@ def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Set
               f"candidate `{sides[1].checkout}`, measured interleaved in one run ({st.rounds}–{max(st.rounds, st.max_rounds)} latency rounds "
               f"(more while a change's 95 % CI is wider than ±{st.ci_half_width:.0%}) of "
               f"{st.block} calls, the first two discarded, 60 ms apart, a variant faster than {st.min_block_s * 1000:g} ms "
-              f"a block repeating its sentences; {st.probes} probe rounds, the first the workers' own start-ups, "
+              f"a block repeating its sentences; {st.probes} probe rounds, the first the workers' own start-ups"
+              + (f" ({st.processes} worker processes per side and variant, the rounds alternating between them, so "
+                 f"{st.processes + st.probes - 1} start-up samples)" if st.processes > 1 and st.probes else "")
+              + ", "
               "a variant's two sides starting together, one per core; "
               f"{st.threads} threads; "
               f"{elapsed:.0f} s). Change = candidate / baseline, paired by round, with its 95 % bootstrap CI; "

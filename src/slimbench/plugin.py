@@ -470,7 +470,7 @@ class BenchSession:
             raise VariantFailed(probes.errors[variant.name])
         return probes.results[variant.name][:n]
 
-    # --- timing workers: one process per variant, interleaved rounds --------------------------------
+    # --- timing workers: --worker-processes per variant, interleaved rounds ---------------------------
     @property
     def timed_done(self) -> bool:
         return self._timed is not None

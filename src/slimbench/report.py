@@ -251,7 +251,8 @@ HOW_TO_READ = [
     "**peak RSS**: the kernel's high-water mark (VmHWM) of a fresh process that loaded the variant and "
     "predicted, median over processes. It counts the mapped libraries' file-backed pages, whose number "
     "follows the kernel's page cache more than the variant: processes of one run agree within ~2 MB, runs "
-    "of the same files can differ by ~10 % (results.json keeps the anonymous and file-backed split).",
+    "of the same files can differ by up to ~20 % (results.json keeps the anonymous and file-backed split; "
+    "the gate judges the peak less its file-backed pages).",
     "**accuracy / macro-F1**: on the held-out test split; `untrained` marks a randomly initialised variant, "
     "whose accuracy means nothing.",
     "**× columns**: ratios to `standard` measured in the same run. speed-up = standard p50 / variant p50, "

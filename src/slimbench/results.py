@@ -15,7 +15,7 @@ slimbench benchmark puts its figures in `extra_info`:
     }
 
 A sample list that pytest-benchmark already holds as the benchmark's `stats.data` (the samples
-replayed to it: latency's) is written once: `compact_samples` drops it from `samples` and names it
+replayed to it: latency's, throughput's batch times) is written once: `compact_samples` drops it from `samples` and names it
 in `samples_in_stats`, and readers restore it from `stats.data` (a run's latency samples were
 otherwise half of its file). Files that keep both lists read the same.
 

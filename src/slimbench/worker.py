@@ -1,6 +1,6 @@
 """A timing worker: one process, one variant, one runtime, loaded once, timed in blocks on request.
 
-The parent (`slimbench.workers`) starts one worker per variant and keeps them all alive together,
+The parent (`slimbench.workers`) starts one or more workers per variant and keeps them all alive together,
 so that latency can be sampled in interleaved rounds: every variant runs a short block each round,
 and the drift of a shared machine lands on all of them alike. The parent blocks on the pipe while a
 worker runs a block; an idle worker blocks on its stdin. Nothing in the pytest process (which may

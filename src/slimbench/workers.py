@@ -1,4 +1,4 @@
-"""Parent side of the timing workers: start one process per variant, ask it for timed blocks.
+"""Parent side of the timing workers: start N processes per variant, ask them for timed blocks.
 
 The parent never busy-waits: it blocks in `select` on the worker's pipe, with a timeout that turns
 a hung worker into a failure (the worker is killed). A worker that crashes, hangs or answers with
@@ -172,7 +172,9 @@ class WorkerPool:
         sides of a variant, one per core, so both start in the same conditions), each timing its own
         start-up as the fresh-process probe does (the others idle on their pipes meanwhile): then
         `startup` holds one probe sample per key and process, the keys' first processes all started
-        before any second one. `started_one(done, total)` is called as each is ready."""
+        before any second one (a key dropped because a later process failed keeps the records of
+        those that started: each is a valid fresh-process start). `started_one(done, total)` is
+        called as each is ready."""
         if processes < 1:
             raise ValueError(f"processes must be >= 1, got {processes}")
         self.errors: dict[str, str] = {}
@@ -192,9 +194,10 @@ class WorkerPool:
             else:
                 step, done = max(1, together), 0
                 for _ in range(processes):
-                    live = [spec for spec in specs if spec.key not in self.errors]
-                    for first in range(0, len(live), step):
-                        group = live[first:first + step]
+                    # the same groups in every pass (a paired A/B's two sides of a variant start
+                    # together), less the keys that have failed
+                    for first in range(0, len(specs), step):
+                        group = [spec for spec in specs[first:first + step] if spec.key not in self.errors]
                         for spec in group:
                             self.processes.setdefault(spec.key, []).append(
                                 Worker(spec, texts, timeout_s, startup_predictions))
