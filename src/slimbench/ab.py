@@ -491,8 +491,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise CompareError(f"--processes must be >= 1, got {args.processes}")
     return Settings(rounds=args.rounds, max_rounds=args.max_rounds, ci_half_width=args.ci, block=args.block,
                     throughput_rounds=args.throughput_rounds, min_block_s=args.min_block_ms / 1000,
-                    confirm=args.confirm, processes=args.processes, probes=args.probes, accuracy=not args.no_accuracy, threads=args.threads,
-                    floors=floors)
+                    confirm=args.confirm, processes=args.processes, probes=args.probes,
+                    accuracy=not args.no_accuracy, threads=args.threads, floors=floors)
 
 
 def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Settings, elapsed: float,

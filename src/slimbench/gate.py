@@ -27,6 +27,7 @@ from slimbench.compare import IMPROVEMENT, REGRESSION, judge, judge_drop, judge_
 from slimbench.fsutil import atomic_write_text
 from slimbench.gate_rules import (
     CATALOGUE,
+    STAND_INS,
     Budget,
     GateConfig,
     GateConfigError,
@@ -341,9 +342,6 @@ def check_timing(pair: Pair, variant: str, rule: Rule) -> Finding | None:
                    message=message, p_value=p, ci=(lo, hi), **common)
 
 
-PEAK_LESS_FILE = "peak_rss_less_file_bytes"
-
-
 def check_memory(pair: Pair, variant: str, rule: Rule) -> Finding | None:
     """Peak memory: growth of the ratio to the reference beyond the floor, treated as deterministic-ish.
 
@@ -361,9 +359,10 @@ def check_memory(pair: Pair, variant: str, rule: Rule) -> Finding | None:
     both = _both(pair, variant, rule.metric, rule.figure)
     if both is None or rule.threshold is None:
         return None
-    if (rule.figure == "peak_rss_bytes" and any(r.figure == PEAK_LESS_FILE for r in pair.config.rules_for(variant))
-            and all(_both(pair, v, rule.metric, PEAK_LESS_FILE) for v in {variant, pair.reference})):
-        return None  # judged on the peak less its file-backed pages, which the page cache cannot move
+    stand_in = STAND_INS.get(rule.figure)
+    if (stand_in and any(r.figure == stand_in for r in pair.config.rules_for(variant))
+            and all(_both(pair, v, rule.metric, stand_in) for v in {variant, pair.reference})):
+        return None  # judged on its stand-in (the peak less its file-backed pages)
     ref, floor = pair.reference, rule.threshold
     base_m, cur_m = both
     figs = base_m.figures[rule.figure], cur_m.figures[rule.figure]

@@ -52,6 +52,12 @@ class Rule:
     quantile: float = 50.0  # the statistic of the samples that the figure is (50 = median)
 
 
+# A figure judged in place of another where both runs have it (the other then stands aside,
+# `gate.check_memory`), with the other's configured threshold unless it has its own: peak RSS less
+# its file-backed pages, which the page cache cannot move, stands in for peak RSS.
+STAND_INS = {"peak_rss_bytes": "peak_rss_less_file_bytes"}
+_STANDS_IN_FOR = {v: k for k, v in STAND_INS.items()}
+
 # The one place for default thresholds. Rules with threshold None are known (can be switched on in
 # pyproject.toml or per variant) but off by default.
 CATALOGUE: tuple[Rule, ...] = (
@@ -116,8 +122,6 @@ def _diff(later: str, earlier: str) -> Callable[[Mapping[str, list[float]]], lis
 
 
 # Samples the suite does not store directly but that follow per process from those it does.
-INHERITS = {"peak_rss_less_file_bytes": "peak_rss_bytes"}  # figure -> whose configured threshold it takes
-
 DERIVED_SAMPLES: dict[str, Callable[[Mapping[str, list[float]]], list[float] | None]] = {
     "start_to_first_prediction_s": _sum("interpreter_s", "import_s", "load_s", "first_predict_s"),
     "load_increment_bytes": _diff("after_load", "after_import"),
@@ -179,9 +183,7 @@ class GateConfig:
         overrides = self.variants.get(variant, {})
         for rule in CATALOGUE:
             threshold = rule.threshold
-            # the peak less its file-backed pages stands in for peak RSS: it follows a threshold set
-            # for peak RSS unless it has its own
-            names = [n for n in (INHERITS.get(rule.figure), rule.figure) if n]
+            names = [n for n in (_STANDS_IN_FOR.get(rule.figure), rule.figure) if n]  # a stand-in's own last
             for table in (self.thresholds, overrides):
                 for name in names:
                     if name in table:

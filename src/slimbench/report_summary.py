@@ -342,9 +342,6 @@ GATE_FIGURE = {"size": "total_bytes", "gzip": "gzip_bytes", "params": "parameter
                "cold_load": "start_to_first_prediction_s", "first_pred": "first_predict_s", "p50": "p50_s",
                "p90": "p90_s", "p99": "p99_s", "throughput": "batch_s", "peak_rss": "peak_rss_bytes",
                "accuracy": "accuracy", "macro_f1": "macro_f1"}
-# ... and the gate figures that stand in for it when both runs have them (peak RSS is judged less its
-# file-backed pages, which the page cache moves: `gate.check_memory`)
-GATE_FIGURE_FIRST = {"peak_rss": "peak_rss_less_file_bytes"}
 KIND_VERDICT = {"regression": "worse", "improvement": "better", "inconclusive": "noise", "history": "noise"}
 
 
@@ -371,6 +368,7 @@ def compare_runs(current: Run, baseline: Run, config: Any = None) -> list[Varian
     the report's ✓/✗ and `slimbench gate`'s verdict cannot disagree); this run's variants first,
     then those it lost."""
     from slimbench.gate import GateConfig, gate
+    from slimbench.gate_rules import STAND_INS
 
     cfg = config or GateConfig()
     judged = {(f.variant, f.figure): f for f in gate(baseline, current, cfg).findings if f.figure}
@@ -387,7 +385,8 @@ def compare_runs(current: Run, baseline: Run, config: Any = None) -> list[Varian
             c = compare_measurements(key, baseline.get(variant, COLUMN[key].metric),
                                      current.get(variant, COLUMN[key].metric), untrained)
             if c.verdict in ("same", "unknown"):
-                f = judged.get((variant, GATE_FIGURE_FIRST.get(key, ""))) or judged.get((variant, GATE_FIGURE[key]))
+                # the gate's verdict on the figure that stands in for this one where it judged that
+                f = judged.get((variant, STAND_INS.get(GATE_FIGURE[key], ""))) or judged.get((variant, GATE_FIGURE[key]))
                 if f is not None and f.kind in KIND_VERDICT:
                     c = replace(c, verdict=KIND_VERDICT[f.kind], method=f.kind, p=f.p_value)
                 elif GATE_FIGURE[key] in gated and c.verdict == "unknown":
