@@ -3,6 +3,8 @@ workers proven against calibration variants with known costs and known faults.""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -28,6 +30,7 @@ CALIBRATION = [
     {"name": "load-segfault", "runtime": "calibration", "calibration": {"fault": "load-segfault"}},
     {"name": "hang", "runtime": "calibration", "calibration": {"fault": "hang"}},
     {"name": "raise", "runtime": "calibration", "calibration": {"fault": "raise"}},
+    {"name": "spin-after", "runtime": "calibration", "calibration": {"sleep_s": 0.001, "spin_after_s": 1.0}},
     {"name": "hold-200mb", "runtime": "calibration",
      "calibration": {"sleep_s": SLEEP_S, "load_alloc_bytes": 200 * 2**20}},
 ]
@@ -297,6 +300,90 @@ def test_a_round_runs_in_process_r_mod_processes(artifacts):
         assert run("small", 3) is not None  # process 0 again
         assert run("small", 5) is None  # process 2: dead
         assert pool.alive == [] and "small" in pool.errors["small"]
+
+
+def _state_and_cpu(pid: int) -> tuple[str, float]:
+    """A process's state letter (T: stopped) and its CPU seconds, from /proc."""
+    import os
+    from pathlib import Path
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return fields[0], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+@linux_only
+def test_idle_workers_are_stopped_and_continued_for_their_own_requests(artifacts):
+    specs = [WorkerSpec("a", artifacts["sleep-1ms"], 1), WorkerSpec("b", artifacts["sleep-1ms"], 1)]
+    with WorkerPool(specs, TEXTS, timeout_s=60, processes=2) as pool:
+        pids = {(k, p): w.proc.pid for k, procs in pool.processes.items() for p, w in enumerate(procs)}
+        assert {_state_and_cpu(pid)[0] for pid in pids.values()} == {"T"}  # frozen once ready
+        run = pool.blocks("latency", 3)
+        for r in range(4):
+            assert run("a", r) is not None and run("b", r) is not None
+            assert {_state_and_cpu(pid)[0] for pid in pids.values()} == {"T"}
+    with WorkerPool(specs, TEXTS, timeout_s=60, freeze_idle=False) as pool:
+        assert pool.request("a", {"op": "latency", "start": 0, "n": 2}) is not None
+        assert _state_and_cpu(pool.workers["a"].proc.pid)[0] != "T"
+
+
+@linux_only
+@pytest.mark.parametrize("freeze", [True, False])
+def test_a_frozen_worker_cannot_spin_while_another_is_timed(artifacts, freeze):
+    """After each call the spin-after worker's thread busy-spins for 1 s, as a runtime's idle pool
+    threads do. Frozen, it burns no CPU while the other worker runs a block; not frozen, it does."""
+    specs = [WorkerSpec("spinner", artifacts["spin-after"], 1), WorkerSpec("timed", artifacts["sleep-5ms"], 1)]
+    with WorkerPool(specs, TEXTS, timeout_s=60, freeze_idle=freeze) as pool:
+        assert pool.request("spinner", {"op": "latency", "start": 0, "n": 1}) is not None
+        pid = pool.workers["spinner"].proc.pid
+        before = _state_and_cpu(pid)[1]
+        assert pool.request("timed", {"op": "latency", "start": 0, "n": 60}) is not None  # >= 0.3 s
+        burnt = _state_and_cpu(pid)[1] - before
+    if freeze:
+        assert burnt <= 0.02, burnt
+    else:
+        assert burnt >= 0.05, burnt
+
+
+@linux_only
+def test_frozen_workers_die_with_a_parent_that_was_killed(artifacts, tmp_path):
+    """A parent killed outright (SIGKILL) never continues the workers it stopped; the kernel kills
+    them (PR_SET_PDEATHSIG) instead of leaving them stopped for good."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "from slimbench.workers import WorkerPool, WorkerSpec\n"
+        f"pool = WorkerPool([WorkerSpec('a', {str(artifacts['sleep-1ms'])!r}, 1)], ['a text'], processes=2)\n"
+        "pool.request('a', {'op': 'latency', 'start': 0, 'n': 2})\n"
+        "print(' '.join(str(w.proc.pid) for w in pool.processes['a']), flush=True)\n"
+        "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(pids) == 2 and all(_state_and_cpu(p)[0] == "T" for p in pids)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        end = time.monotonic() + 30
+        while time.monotonic() < end and any(_alive(p) for p in pids):
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in pids)
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return _state_and_cpu(pid)[0] not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def test_processes_must_be_positive(artifacts):

@@ -134,6 +134,9 @@ class Settings:
     block: int = 12
     warmup: int = 10
     settle_s: float = 0.06
+    # Idle workers paused out (settle_s) rather than stopped (WorkerPool.freeze_idle): the A/A runs
+    # that calibrated DEFAULT_FLOORS (reports/evidence/paired/aa-ab-zen5.md) used the pause.
+    freeze_idle: bool = False
     min_block_s: float = 0.12
     throughput_rounds: int = 4
     throughput_batch: int = 32
@@ -196,7 +199,7 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
         "sides together")
     with WorkerPool(specs, texts, timeout_s=st.timeout_s,
                     startup_predictions=STARTUP_PREDICTIONS if st.probes else None, together=2,
-                    processes=st.processes) as pool:
+                    processes=st.processes, freeze_idle=st.freeze_idle) as pool:
         out.seconds["workers_start"] = time.perf_counter() - t0
         for key, records in pool.startup.items():
             for r in records:

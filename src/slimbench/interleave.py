@@ -5,13 +5,16 @@ then variant B puts that drift into the ratio B/A; timing them in alternating bl
 milliseconds apart, puts the same drift into both, and a ratio computed round by round cancels it
 (paired benchmarking, as tango, perfgate-paired and asv `continuous` do for two commands).
 
-Blocks, not single calls, and a pause before each block: an idle worker's runtime threads keep
-spinning after its last call -- measured here (reports/evidence/paired/spin.md): an onnxruntime
-worker keeps a core busy for ~50 ms, torch's OpenMP threads for ~10-20 ms -- which would steal a
-core from the next worker (alternating single calls made standard 5x slower). So the parent sleeps
-`settle_s` (default 60 ms) before each block, and the first `discard` calls of each block (default
-2: the wake-up of the block's own threads, measured at +17-134 % on the first call and +8-46 % on
-the second) are not kept as samples.
+Blocks, not single calls, and nothing else running during a block: an idle worker's runtime
+threads keep spinning after its last call -- measured here (reports/evidence/paired/spin.md): an
+onnxruntime worker keeps a core busy for ~50 ms, torch's OpenMP threads for ~10-20 ms -- which would
+steal a core from the next worker (alternating single calls made standard 5x slower). Where the OS
+allows, every worker but the one being asked is stopped (SIGSTOP, `workers.Worker.freeze`), which
+cuts the tail off at once; elsewhere (or with --no-freeze-idle-workers) the parent sleeps
+`settle_s` (60 ms) before each block until the tail is over. The two agree within 1 % on every
+ratio, and freezing makes a round 30 % shorter (reports/evidence/paired/freeze.md). The first
+`discard` calls of each block (default 2: the wake-up of the block's own threads, measured at
++17-134 % on the first call and +8-46 % on the second) are not kept as samples.
 
 Round r of every variant uses the same sentences (texts[r * block ...]), so rounds are paired by
 input as well as by time. This module only schedules: `run_block(key, round)` does the work.
@@ -88,7 +91,7 @@ def equal_time_repeats(latency_s: Mapping[str, float], n: int, min_block_s: floa
     return out
 
 
-SETTLE_S = 0.06  # pause before each block: longer than an idle onnxruntime worker's spinning tail
+SETTLE_S = 0.06  # pause before each block where idle workers are not frozen: longer than onnxruntime's spinning tail
 DISCARD = 2  # calls dropped at the start of a latency block: its own threads waking (2nd call still +8-46 %)
 
 

@@ -65,6 +65,7 @@ class BenchConfig:
     latency_block: int
     latency_warmup: int
     latency_settle_s: float
+    freeze_idle: bool
     latency_min_block_s: float
     latency_max_rounds: int
     latency_ci: float
@@ -104,7 +105,8 @@ class BenchConfig:
             load_spread=_fraction(config, "load_spread"), memory_samples=positive("memory_samples"),
             latency_rounds=positive("latency_rounds"), latency_block=positive("latency_block", 3),
             latency_warmup=positive("latency_warmup", 0),
-            latency_settle_s=positive("latency_settle_ms", 0) / 1000,
+            latency_settle_s=_settle_s(config),
+            freeze_idle=not config.getoption("no_freeze_idle_workers"),
             latency_min_block_s=positive("latency_min_block_ms", 0) / 1000,
             latency_max_rounds=positive("latency_max_rounds", 0), latency_ci=_fraction(config, "latency_ci"),
             worker_processes=positive("worker_processes"),
@@ -112,6 +114,19 @@ class BenchConfig:
             probe_timeout=_positive_seconds(config.getoption("probe_timeout")),
             build_missing=not config.getoption("no_build"), extra_work=extra,
         )
+
+
+def _settle_s(config: pytest.Config) -> float:
+    """--latency-settle-ms; by default none while idle workers are frozen, 60 ms when they are not."""
+    from slimbench.interleave import SETTLE_S
+    from slimbench.workers import CAN_FREEZE
+
+    value = config.getoption("latency_settle_ms")
+    if value is None:
+        return 0.0 if CAN_FREEZE and not config.getoption("no_freeze_idle_workers") else SETTLE_S
+    if value < 0:
+        raise pytest.UsageError(f"--latency-settle-ms must be an integer >= 0, got {value!r}")
+    return int(value) / 1000
 
 
 def _fraction(config: pytest.Config, name: str) -> float:
@@ -163,9 +178,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--latency-block", type=int, default=12,
                 help="batch-1 calls per block; the first two of each block are discarded (default 12: 10 "
                      "samples per round)")
-    g.addoption("--latency-settle-ms", type=int, default=60,
+    g.addoption("--no-freeze-idle-workers", action="store_true",
+                help="do not stop idle timing workers: by default every worker but the one being asked is "
+                     "stopped (SIGSTOP, POSIX only), so that the runtime threads of the worker timed before, "
+                     "which spin for ~50 ms after its last call, cannot take a core from the next one")
+    g.addoption("--latency-settle-ms", type=int, default=None,
                 help="pause before each block, so that the previous worker's spinning runtime threads "
-                     "(onnxruntime ~50 ms, OpenMP ~10-20 ms) have gone idle (default 60)")
+                     "(onnxruntime ~50 ms, OpenMP ~10-20 ms) have gone idle (default: 0 while idle workers are "
+                     "frozen, 60 with --no-freeze-idle-workers or where the OS cannot stop a process)")
     g.addoption("--latency-min-block-ms", type=int, default=120,
                 help="a variant whose block would be shorter repeats the round's sentences until it lasts about "
                      "this long, so that a burst of machine noise cannot hit a fast variant's whole block "
@@ -517,7 +537,7 @@ class BenchSession:
 
         with WorkerPool(specs, texts, timeout_s=cfg.probe_timeout,
                         startup_predictions=PROBE_PREDICTIONS if as_probe else None, started_one=started_one,
-                        processes=n_proc) as pool:
+                        processes=n_proc, freeze_idle=cfg.freeze_idle) as pool:
             phase["workers_start"] = pool.start_s
             out.startup = dict(pool.startup)
             block, size = cfg.latency_block, cfg.throughput_batch
@@ -543,10 +563,12 @@ class BenchSession:
             phase["throughput"], steal["throughput"] = time.perf_counter() - t, meter.lap()
             phase.update(self._passes(pool, out))
             out.errors.update(pool.errors)
+            idle = ("every worker but the one asked stopped (SIGSTOP)" if pool.freeze_idle else
+                    "a pause before each block")
             out.how = {"method": "worker processes per variant (round r in process r mod processes), all alive "
-                                 "together, interleaved rounds in a rotated order, a pause before each block, "
+                                 f"together, interleaved rounds in a rotated order, {idle}, "
                                  "first calls of each block discarded",
-                       "processes": n_proc,
+                       "processes": n_proc, "frozen_idle": pool.freeze_idle,
                        "rounds": cfg.latency_rounds, "block": block, "discard": DISCARD,
                        "settle_s": cfg.latency_settle_s, "min_block_s": cfg.latency_min_block_s,
                        "max_rounds": cfg.latency_max_rounds, "ci_half_width": cfg.latency_ci,

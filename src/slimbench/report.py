@@ -446,6 +446,8 @@ def _timing_how(run: Run) -> str:
             + (f"; a variant whose block would last under {how['min_block_s'] * 1e3:.0f} ms repeated the round's "
                "sentences to about that length (" + ", ".join(f"{k} ×{r}" for k, r in how["repeat"].items()) + ")"
                if how.get("repeat") else "")
+            + (", every worker but the one being timed stopped (SIGSTOP), so the previous worker's runtime "
+               "threads, which spin on for ~50 ms after a call, cannot take a core" if how.get("frozen_idle") else "")
             + (f", a {how['settle_s'] * 1e3:.0f} ms pause before each block (the previous worker's runtime threads "
                "stop spinning)" if how.get("settle_s") else "")
             + (", the first call" if how.get("discard", 1) == 1 else f", the first {how['discard']} calls")

@@ -400,7 +400,8 @@ class CalibrationRunner(BaseRunner):
     holds a known number of bytes after load, touches a known number per call, or faults.
 
     Manifest `calibration` keys: sleep_s, load_alloc_bytes, predict_alloc_bytes, fault
-    ("segfault" | "hang" | "raise" | "load-segfault").
+    ("segfault" | "hang" | "raise" | "load-segfault"), spin_after_s (after each call a thread
+    busy-spins that long, as a runtime's idle pool threads do while they wait for more work).
     """
 
     name = "calibration"
@@ -411,6 +412,7 @@ class CalibrationRunner(BaseRunner):
         self.sleep_s = float(cal.get("sleep_s", 0.0))
         self.predict_alloc = int(cal.get("predict_alloc_bytes", 0))
         self.fault = cal.get("fault")
+        self.spin_after_s = float(cal.get("spin_after_s", 0.0))
         if self.fault == "load-segfault":
             _segfault()
         # np.ones writes every page, so the bytes are resident (np.zeros/bytearray would stay lazy).
@@ -435,7 +437,19 @@ class CalibrationRunner(BaseRunner):
             time.sleep(self.sleep_s)
         logits = np.zeros((len(texts), 2), dtype=np.float32)
         logits[:, 1] = (ids.sum(axis=1) % 2).astype(np.float32)  # deterministic, input-dependent
+        if self.spin_after_s:
+            import threading
+
+            threading.Thread(target=_spin, args=(self.spin_after_s,), daemon=True).start()
         return logits
+
+
+def _spin(seconds: float) -> None:
+    import time
+
+    until = time.perf_counter() + seconds
+    while time.perf_counter() < until:
+        pass
 
 
 class ExtraWorkRunner(LogitsToLabels):

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 PROTOCOL = 1
+PARENT_ENV = "SLIMBENCH_WORKER_PARENT"  # the parent's pid, to catch a parent that died before prctl
 
 
 def _timed_calls(fn: Callable[[Sequence[str]], Any], batches: Sequence[Sequence[str]]) -> list[float]:
@@ -152,6 +153,7 @@ def serve(inp: IO[str], out: IO[str], entered: float | None = None) -> int:
     if server.startup is not None:
         hello["startup"] = server.startup
     _reply(out, hello)
+    _die_with_parent()  # after the handshake: not part of the start-up it times
     for line in inp:
         msg = json.loads(line)
         if msg.get("op") == "quit":
@@ -162,6 +164,25 @@ def serve(inp: IO[str], out: IO[str], entered: float | None = None) -> int:
             _reply(out, {"ok": False, "error": _describe(err)})
     server.runner.close()
     return 0
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill this worker when the parent exits. The parent stops idle
+    workers (SIGSTOP, `workers.Worker.freeze`): a stopped worker cannot read the end of its input,
+    and a parent killed outright would otherwise leave it stopped for good. SIGKILL ends a stopped
+    process too. Elsewhere (no prctl) the worker exits at the end of its input, as before."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    parent = os.environ.get(PARENT_ENV)
+    if parent and parent.isdigit() and os.getppid() != int(parent):  # the parent died before prctl
+        os._exit(1)
 
 
 def _describe(err: BaseException) -> str:

@@ -23,9 +23,11 @@ from typing import IO, Any
 
 from slimbench.errors import SlimbenchError
 from slimbench.probes import ProbeResult, measuring_env, result_of
-from slimbench.worker import PROTOCOL
+from slimbench.worker import PARENT_ENV, PROTOCOL
 
 DEFAULT_TIMEOUT_S = 300.0
+# Idle workers are stopped (SIGSTOP) between their requests where the OS can (POSIX): see Worker.freeze.
+CAN_FREEZE = hasattr(signal, "SIGSTOP") and hasattr(signal, "SIGCONT")
 
 
 class WorkerError(SlimbenchError):
@@ -62,12 +64,14 @@ class Worker:
         self.spec, self.timeout_s = spec, timeout_s
         self.info: dict[str, Any] = {}
         self._quitting = False
+        self.frozen = False
         self.ready_s: float | None = None  # spawn -> handshake received, by the parent's clock
         self._spawned_at = time.perf_counter()
         spawned = time.time()
         env = measuring_env(spec.threads)
         if spec.pythonpath:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (spec.pythonpath, env.get("PYTHONPATH")) if p)
+        env[PARENT_ENV] = str(os.getpid())
         self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 -- lives as long as the worker
         self.proc = subprocess.Popen([sys.executable, "-m", "slimbench.worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
@@ -129,12 +133,35 @@ class Worker:
 
     def request(self, msg: Mapping[str, Any]) -> dict[str, Any]:
         self.ready()
+        self.thaw()
         self._send(msg)
         return self._receive()
+
+    def freeze(self) -> None:
+        """Stop the idle worker (SIGSTOP) until its next request, and wait until it has stopped.
+
+        After a call, a runtime's threads keep spinning for a while in case more work comes
+        (onnxruntime ~50 ms, OpenMP ~10-20 ms: reports/evidence/paired/spin.md); on a 2-core
+        machine that takes a core from the worker timed next. A stopped process takes none, so
+        the next block can start at once instead of after a pause. The threads resume where they
+        were at the next request, whose first calls a block discards anyway."""
+        if not CAN_FREEZE or self.frozen or self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.frozen = True
+        _wait_stopped(self.proc.pid)
+
+    def thaw(self) -> None:
+        """Let a frozen worker run again (SIGCONT)."""
+        if self.frozen:
+            self.frozen = False
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGCONT)
 
     def quit(self) -> None:
         """Ask the worker to exit (without waiting for it)."""
         if self.proc.poll() is None and not self._quitting:
+            self.thaw()
             self._quitting = True
             with contextlib.suppress(WorkerError):  # already gone: close() reports how
                 self._send({"op": "quit"})
@@ -154,6 +181,22 @@ class Worker:
             self.proc.wait()
 
 
+def _wait_stopped(pid: int, timeout_s: float = 1.0) -> None:
+    """Return once `pid` shows as stopped in /proc (Linux; elsewhere at once), has exited, or
+    after `timeout_s`. SIGSTOP takes effect within microseconds; this makes sure of it before
+    the next worker's block starts."""
+    stat = Path(f"/proc/{pid}/stat")
+    end = time.perf_counter() + timeout_s
+    while time.perf_counter() < end:
+        try:
+            state = stat.read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("T", "t", "Z", "X"):
+            return
+        time.sleep(0.0001)
+
+
 class WorkerPool:
     """All workers of a run, alive together; failures are collected per key, never raised.
 
@@ -166,7 +209,8 @@ class WorkerPool:
 
     def __init__(self, specs: Sequence[WorkerSpec], texts: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S,
                  startup_predictions: int | None = None, together: int = 1,
-                 started_one: Callable[[int, int], None] | None = None, processes: int = 1):
+                 started_one: Callable[[int, int], None] | None = None, processes: int = 1,
+                 freeze_idle: bool = CAN_FREEZE):
         """Start every worker. By default all start loading at once. With `startup_predictions`, in
         the order given, `together` at a time (1: alone; 2 on a 2-core machine: a paired A/B's two
         sides of a variant, one per core, so both start in the same conditions), each timing its own
@@ -174,9 +218,14 @@ class WorkerPool:
         `startup` holds one probe sample per key and process, the keys' first processes all started
         before any second one (a key dropped because a later process failed keeps the records of
         those that started: each is a valid fresh-process start). `started_one(done, total)` is
-        called as each is ready."""
+        called as each is ready.
+
+        `freeze_idle`: a worker is stopped (SIGSTOP) as soon as it is ready and after every reply,
+        and continued for its next request (`Worker.freeze`), so that nothing but the worker being
+        asked runs: no spinning tail of the previous one's threads, no pause needed to wait it out."""
         if processes < 1:
             raise ValueError(f"processes must be >= 1, got {processes}")
+        self.freeze_idle = freeze_idle and CAN_FREEZE
         self.errors: dict[str, str] = {}
         self.processes: dict[str, list[Worker]] = {}
         self.startup: dict[str, list[ProbeResult]] = {}
@@ -188,7 +237,8 @@ class WorkerPool:
                     for spec in specs:
                         self.processes.setdefault(spec.key, []).append(Worker(spec, texts, timeout_s))
                 for k, key in enumerate(list(self.processes), 1):
-                    self._wait(key)
+                    if self._wait(key):
+                        self._freeze(key)
                     if started_one:
                         started_one(k * processes, total)
             else:
@@ -207,6 +257,8 @@ class WorkerPool:
                                 if "startup" in worker.info:  # wall: spawn -> handshake (a probe's: -> exit)
                                     self.startup.setdefault(spec.key, []).append(
                                         result_of(worker.info["startup"], wall_s=worker.ready_s or 0.0))
+                        for spec in group:
+                            self._freeze(spec.key)
                         done += len(group)
                         if started_one:
                             started_one(done, total)
@@ -230,6 +282,13 @@ class WorkerPool:
             self.drop(key, str(err))
             return False
 
+    def _freeze(self, key: str, process: int | None = None) -> None:
+        """Stop `key`'s process number `process` (all of them: None), if this pool freezes idle workers."""
+        if self.freeze_idle and key in self.processes:
+            procs = self.processes[key]
+            for worker in procs if process is None else [procs[process % len(procs)]]:
+                worker.freeze()
+
     @property
     def alive(self) -> list[str]:
         return list(self.processes)
@@ -250,7 +309,9 @@ class WorkerPool:
             return None
         procs = self.processes[key]
         try:
-            return procs[process % len(procs)].request(msg)
+            reply = procs[process % len(procs)].request(msg)
+            self._freeze(key, process)
+            return reply
         except WorkerError as err:
             self.drop(key, str(err))
             return None

@@ -47,7 +47,7 @@ TRANSFORM_KEYS = {"trim_vocab": bool}
 PRUNE_KEYS = {"heads": float, "ffn": float, "sparsity": float, "scope": str, "rounds": int,
               "importance_texts": int}
 CALIBRATION_KEYS = {"sleep_s": float, "load_alloc_bytes": int, "predict_alloc_bytes": int, "fault": str,
-                    "padding_bytes": int, "build_s": float}
+                    "padding_bytes": int, "build_s": float, "spin_after_s": float}
 CALIBRATE_KEYS = {"texts": int, "method": str, "dynamic_after_gelu": bool}  # static INT8: how many training texts, which calibrator
 CALIBRATE_METHODS = ("minmax", "percentile", "entropy")
 # torch dynamic INT8: Linear modules whose name starts with one of these prefixes stay fp32;

@@ -2,6 +2,7 @@
 
     python reports/evidence/paired/evidence.py bare-loop   # harness vs a bare perf_counter loop, interleaved
     python reports/evidence/paired/evidence.py spin        # does an idle worker steal CPU? blocks vs single calls
+    python reports/evidence/paired/evidence.py freeze      # idle workers stopped (SIGSTOP) vs a pause before each block
     python reports/evidence/paired/evidence.py aa-ab       # 20 A/A + 20 A/B `slimbench compare` runs
     python reports/evidence/paired/evidence.py processes   # two processes of one variant: a per-process effect?
     python reports/evidence/paired/evidence.py staggered   # does a ratio move with process start or with time?
@@ -207,6 +208,89 @@ def spin(args: argparse.Namespace) -> None:
           "| position 1/2/3 | paused: position 1/2 | idle CPU (s/s) |",
           "|---|---|---|---|---|---|---|---|", *rows]
     write("spin", data, md)
+
+
+# --- idle workers: frozen (SIGSTOP) instead of a pause ----------------------------------------------
+
+FREEZE_VARIANTS = ("standard", "light", "quantized", "onnx-int8", "ultra-light-onnx-int8")
+FREEZE_MODES = ("pause 60 ms", "frozen", "neither")
+
+
+def freeze(args: argparse.Namespace) -> None:
+    """The same workers, three ways of keeping an idle worker off the CPU, interleaved round by
+    round: a 60 ms pause before each block (slimbench's way before), idle workers stopped with
+    SIGSTOP and no pause, and neither (the control: idle workers' spinning threads are free to
+    take a core). Per mode: each variant's p50, its paired p50 ratio to standard, and the
+    seconds a round took."""
+    from slimbench.interleave import DISCARD, equal_time_repeats, rotated
+    from slimbench.stats import paired_ratio
+    from slimbench.workers import WorkerPool, WorkerSpec
+
+    ctx = context()
+    texts = [e.text for e in ctx.splits.test]
+    variants = args.variants.split(",")
+    before = loadavg()
+    blocks: dict[str, dict[str, list[list[float] | None]]] = {m: {v: [] for v in variants} for m in FREEZE_MODES}
+    round_s: dict[str, list[float]] = {m: [] for m in FREEZE_MODES}
+    with WorkerPool([WorkerSpec(v, ctx.artifact_dir(v), args.threads) for v in variants], texts,
+                    freeze_idle=False) as pool:
+        warm = pool.warm_up(20)
+        repeat = equal_time_repeats(warm, args.block)
+        run = pool.blocks("latency", args.block, repeat=repeat)
+        for r in range(args.rounds):
+            for mode in rotated(FREEZE_MODES, r):
+                pool.freeze_idle = mode == "frozen"
+                if mode != "frozen":
+                    for procs in pool.processes.values():
+                        for w in procs:
+                            w.thaw()
+                else:
+                    for v in variants:
+                        pool._freeze(v)
+                time.sleep(0.2)  # whatever the switch woke has gone idle
+                t = time.perf_counter()
+                for v in rotated(variants, r):
+                    if mode == "pause 60 ms":
+                        time.sleep(0.06)
+                    s = run(v, r)
+                    blocks[mode][v].append(list(s[DISCARD:]) if s else None)
+                round_s[mode].append(time.perf_counter() - t)
+        pool.freeze_idle = False
+    data: dict[str, Any] = {"loadavg_before": before, "commit": head_commit(), "rounds": args.rounds,
+                            "block": args.block, "repeat": repeat, "threads": args.threads, "modes": {}}
+    rows = []
+    for mode in FREEZE_MODES:
+        d: dict[str, Any] = {"round_s_median": float(np.median(round_s[mode])), "variants": {}}
+        for v in variants:
+            samples = [x for b in blocks[mode][v] if b for x in b]
+            entry: dict[str, Any] = {"p50_s": float(np.median(samples)), "n": len(samples), "rounds": blocks[mode][v]}
+            if v != "standard":
+                pr = paired_ratio(blocks[mode][v], blocks[mode]["standard"])
+                entry["ratio"] = [pr.value, pr.low, pr.high]
+            d["variants"][v] = entry
+        data["modes"][mode] = d
+    for v in variants:
+        cells = []
+        for mode in FREEZE_MODES:
+            e = data["modes"][mode]["variants"][v]
+            cell = f"{e['p50_s'] * 1e3:.3f}"
+            if "ratio" in e:
+                cell += f" · {e['ratio'][0]:.3f} [{e['ratio'][1]:.3f}, {e['ratio'][2]:.3f}]"
+            cells.append(cell)
+        rows.append(f"| {v} | " + " | ".join(cells) + " |")
+    rows.append("| seconds a round (median) | " + " | ".join(f"{data['modes'][m]['round_s_median']:.2f}"
+                                                            for m in FREEZE_MODES) + " |")
+    md = ["# Idle workers stopped (SIGSTOP) instead of a pause before each block", "",
+          f"One worker process per variant ({', '.join(variants)}), {args.threads} threads each, all alive. "
+          f"{args.rounds} rounds; in each, the three modes in a rotated order, and in each mode every variant "
+          f"runs one block of {args.block} batch-1 calls (fast variants repeat them to last ~120 ms, as "
+          f"`pytest bench` does: {', '.join(f'{k} ×{n}' for k, n in repeat.items() if n > 1) or 'none'}), "
+          f"the first {DISCARD} dropped. 'pause 60 ms' = the parent sleeps 60 ms before each block (the way "
+          "before); 'frozen' = every idle worker stopped with SIGSTOP, continued for its own block, no pause; "
+          "'neither' = no pause, nothing stopped (the control). Cell: p50 (ms) · paired p50 ratio to standard "
+          f"[95 % CI]. Commit {data['commit']}; load average before: {before}.", "",
+          "| variant | " + " | ".join(FREEZE_MODES) + " |", "|---|---|---|---|", *rows]
+    write(args.name, data, md)
 
 
 # --- A/A and A/B compares -------------------------------------------------------------------------
@@ -561,6 +645,13 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=spin)
+    p = sub.add_parser("freeze")
+    p.add_argument("--rounds", type=int, default=40)
+    p.add_argument("--block", type=int, default=12)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--variants", default=",".join(FREEZE_VARIANTS))
+    p.add_argument("--name", default="freeze")
+    p.set_defaults(func=freeze)
     p = sub.add_parser("aa-ab")
     p.add_argument("--n", type=int, default=20, help="A/A runs, and as many A/B +10 %% runs")
     p.add_argument("--n-5", type=int, default=5, help="A/B +5 %% runs")
