@@ -578,6 +578,7 @@ def repro(args: argparse.Namespace) -> None:
     elapsed: list[float] = []
     steal: list[float | None] = []  # per run: the hypervisor's share of CPU time during the rounds
     processes: list[int] = []  # per run: timing worker processes per variant
+    frozen: list[bool] = []  # per run: idle workers stopped (SIGSTOP) rather than paused out
     for i in range(args.n):
         out = HERE / ".repro.json"
         t = time.perf_counter()
@@ -594,6 +595,7 @@ def repro(args: argparse.Namespace) -> None:
         out.unlink()
         timing = next((b["extra_info"]["context"].get("timing") or {} for b in doc["benchmarks"]), {})
         processes.append(int(timing.get("processes") or 1))
+        frozen.append(bool(timing.get("frozen_idle")))
         steal.append((timing.get("steal") or {}).get("latency"))
         for b in doc["benchmarks"]:
             info = b["extra_info"]
@@ -613,10 +615,13 @@ def repro(args: argparse.Namespace) -> None:
         rows.append(f"| {v} | {' · '.join(f'{r:.3f}' for r in rs)} | {med:.3f} | {dev * 100:.1f} % | "
                     f"{min(ns)}–{max(ns)} | {miss} of {len(rs)} |")
     data = {"loadavg_before": before, "commit": head_commit(), "latency_ci": args.latency_ci, "ratios": ratios, "intervals": intervals,
-            "elapsed_s": elapsed, "steal": steal, "worker_processes": processes}
+            "elapsed_s": elapsed, "steal": steal, "worker_processes": processes, "frozen_idle": frozen}
     md = ["# Ratio reproducibility: back-to-back runs of the default zoo", "",
           f"{args.n} runs of `pytest bench --benchmark-only -k test_latency` (slimbench's defaults: 40 interleaved rounds of 12 "
-          f"calls, the first two discarded, 60 ms apart; a variant faster than 120 ms a block repeats its sentences; "
+          f"calls, the first two discarded, "
+          + ("every other worker stopped (SIGSTOP) during a block" if all(frozen) else "60 ms apart" if not any(frozen)
+             else "some runs with idle workers stopped, some with 60 ms pauses")
+          + "; a variant faster than 120 ms a block repeats its sentences; "
           f"then more rounds, up to 120, for the variants whose ratio's 95 % CI is wider than "
           f"±{args.latency_ci * 100:g} %; {'/'.join(map(str, sorted(set(processes))))} timing worker process(es) per "
           "variant, rounds alternating between them), one after the other; p50 ratio to `standard` from the paired rounds. "
