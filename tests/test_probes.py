@@ -79,6 +79,8 @@ def test_alloc_variant_shows_its_allocation_in_peak_rss(calibration):
     assert 0 < mem["file_rss_bytes"]["value"] < 200e6
     for r in results:
         assert r.rss_bytes["anon"] + r.rss_bytes["file"] + r.rss_bytes["shmem"] <= r.vmhwm_bytes["after_inference"]
+        # writing 200 MiB at load is CPU work of the process's own (page faults, the kernel zeroing pages)
+        assert set(r.phases_cpu_s) == {"import", "load"} and r.phases_cpu_s["load"] > 0
 
 
 def test_load_phases_are_reported_and_sum_to_the_child_wall_time(calibration):

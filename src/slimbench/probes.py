@@ -61,6 +61,7 @@ class ProbeResult:
     phases_s: dict[str, float] = field(default_factory=dict)  # interpreter, import, load, first_predict
     vmhwm_bytes: dict[str, int] = field(default_factory=dict)  # after_import, after_load, after_inference
     rss_bytes: dict[str, int] = field(default_factory=dict)  # anon, file, shmem: current RSS after inference
+    phases_cpu_s: dict[str, float] = field(default_factory=dict)  # import, load: the process's CPU seconds
     warm_latency_s: list[float] = field(default_factory=list)
     stderr_tail: str = ""
 
@@ -162,27 +163,28 @@ def start_runner(artifact: Path, threads: int, texts: list[str], n_predict: int,
     so their start-up figures mean the same thing.
     """
     out: dict[str, Any] = {"phases_s": {"interpreter": max(0.0, entered - spawned)}, "vmhwm_bytes": {},
-                           "warm_latency_s": []}
+                           "warm_latency_s": [], "phases_cpu_s": {}}
+    cpu = out["phases_cpu_s"]  # CPU seconds of the process (all threads) per phase: wall >> CPU is waiting
     try:
         fmt = json.loads((artifact / "manifest.json").read_text()).get("format", "")
     except (OSError, ValueError) as err:
         return None, {"error": f"cannot read {artifact / 'manifest.json'}: {err}"}
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     _import_runtime(fmt)
-    out["phases_s"]["import"] = time.perf_counter() - t
+    out["phases_s"]["import"], cpu["import"] = time.perf_counter() - t, time.process_time() - c
     out["vmhwm_bytes"]["after_import"] = peak_rss_bytes()
 
     from slimbench.errors import SlimbenchError
     from slimbench.runtime import open_runner
 
     try:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         runner = open_runner(artifact, threads=threads)
         if extra_work:
             from slimbench.runtime import ExtraWorkRunner
 
             runner = ExtraWorkRunner(runner, extra_work)  # type: ignore[assignment]
-        out["phases_s"]["load"] = time.perf_counter() - t
+        out["phases_s"]["load"], cpu["load"] = time.perf_counter() - t, time.process_time() - c
         out["vmhwm_bytes"]["after_load"] = peak_rss_bytes()
         t = time.perf_counter()
         runner.predict(texts[:1])
@@ -211,7 +213,7 @@ def result_of(record: dict[str, Any], wall_s: float = 0.0) -> ProbeResult:
     if record.get("error"):
         return ProbeResult(ok=False, wall_s=wall_s, error=str(record["error"]))
     return ProbeResult(ok=True, wall_s=wall_s, phases_s=record["phases_s"], vmhwm_bytes=record["vmhwm_bytes"],
-                       rss_bytes=record.get("rss_bytes") or {},
+                       rss_bytes=record.get("rss_bytes") or {}, phases_cpu_s=record.get("phases_cpu_s") or {},
                        warm_latency_s=record["warm_latency_s"])
 
 

@@ -3,6 +3,7 @@
     python reports/evidence/paired/evidence.py bare-loop   # harness vs a bare perf_counter loop, interleaved
     python reports/evidence/paired/evidence.py spin        # does an idle worker steal CPU? blocks vs single calls
     python reports/evidence/paired/evidence.py freeze      # idle workers stopped (SIGSTOP) vs a pause before each block
+    python reports/evidence/paired/evidence.py startup     # a worker's start-up vs a fresh probe's: the same figures?
     python reports/evidence/paired/evidence.py aa-ab       # 20 A/A + 20 A/B `slimbench compare` runs
     python reports/evidence/paired/evidence.py processes   # two processes of one variant: a per-process effect?
     python reports/evidence/paired/evidence.py staggered   # does a ratio move with process start or with time?
@@ -290,6 +291,58 @@ def freeze(args: argparse.Namespace) -> None:
           "'neither' = no pause, nothing stopped (the control). Cell: p50 (ms) · paired p50 ratio to standard "
           f"[95 % CI]. Commit {data['commit']}; load average before: {before}.", "",
           "| variant | " + " | ".join(FREEZE_MODES) + " |", "|---|---|---|---|", *rows]
+    write(args.name, data, md)
+
+
+# --- start-up: a timing worker's own vs a fresh-process probe's ---------------------------------------
+
+STARTUP_VARIANTS = ("standard", "onnx", "standard-numpy", "onnx-int8")
+
+
+def startup(args: argparse.Namespace) -> None:
+    """Phase by phase, the start-up a timing worker times for itself (started alone, the others
+    idle) against the fresh-process probe's, alternating: probes, a pool, probes, a pool, ..."""
+    from slimbench.probes import run_probe
+    from slimbench.workers import WorkerPool, WorkerSpec
+
+    ctx = context()
+    variants = args.variants.split(",")
+    all_texts = [e.text for e in ctx.splits.test]
+    texts = all_texts[:50]
+    before = loadavg()
+    samples: dict[str, dict[str, list[dict[str, float]]]] = {v: {} for v in variants}
+
+    def keep(v: str, how: str, phases: dict[str, float]) -> None:
+        samples[v].setdefault(how, []).append({k: round(x, 4) for k, x in phases.items()})
+
+    for rep in range(args.n):
+        for v in variants:
+            r = run_probe(ctx.artifact_dir(v), args.threads, texts, n_predict=50)
+            keep(v, "fresh probe", r.phases_s)
+        for worker_texts, how in ((all_texts, "worker, full test split"), (texts, "worker, 50 texts")):
+            with WorkerPool([WorkerSpec(v, ctx.artifact_dir(v), args.threads) for v in variants], worker_texts,
+                            startup_predictions=50, processes=2) as pool:
+                for v, recs in pool.startup.items():
+                    for k, rec in enumerate(recs):
+                        keep(v, f"{how}, process {k + 1}", rec.phases_s)
+        print(f"repetition {rep + 1}/{args.n} done", flush=True)
+    data = {"loadavg_before": before, "commit": head_commit(), "variants": samples}
+    hows = list(next(iter(samples.values())))
+    rows = []
+    for v in variants:
+        for how in hows:
+            recs = samples[v][how]
+            med = {k: float(np.median([r[k] for r in recs])) for k in ("interpreter", "import", "load", "first_predict")}
+            total = sum(med.values())
+            rows.append(f"| {v} | {how} | {len(recs)} | " + " | ".join(f"{med[k] * 1e3:.0f}" for k in med)
+                        + f" | {total * 1e3:.0f} |")
+    md = ["# A timing worker's start-up against a fresh probe's", "",
+          f"{args.n} repetitions of: one fresh-process probe of each of {', '.join(variants)}; then a pool of their "
+          "timing workers (2 processes each, started one at a time, each timing its own start-up), handed the "
+          "full test split; then the same pool handed 50 texts (what a probe gets). Medians in ms. "
+          f"Commit {data['commit']}; load average before: {before}.", "",
+          "| variant | how | n | interpreter | import | load | first predict | sum |", "|---|---|---|---|---|---|---|---|",
+          *rows]
     write(args.name, data, md)
 
 
@@ -657,6 +710,12 @@ def main() -> None:
     p.add_argument("--variants", default=",".join(FREEZE_VARIANTS))
     p.add_argument("--name", default="freeze")
     p.set_defaults(func=freeze)
+    p = sub.add_parser("startup")
+    p.add_argument("--n", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--variants", default=",".join(STARTUP_VARIANTS))
+    p.add_argument("--name", default="startup")
+    p.set_defaults(func=startup)
     p = sub.add_parser("aa-ab")
     p.add_argument("--n", type=int, default=20, help="A/A runs, and as many A/B +10 %% runs")
     p.add_argument("--n-5", type=int, default=5, help="A/B +5 %% runs")
