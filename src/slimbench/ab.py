@@ -40,6 +40,8 @@ from slimbench.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, judge, judg
 from slimbench.errors import SlimbenchError
 from slimbench.fsutil import atomic_write_text
 from slimbench.gate import fmt
+from slimbench.interleave import SETTLE_S
+from slimbench.workers import CAN_FREEZE
 
 SIDES = ("baseline", "candidate")
 CORE = ("standard", "light", "ultra-light", "quantized", "onnx", "onnx-int8", "ultra-light-onnx-int8")
@@ -133,10 +135,9 @@ class Settings:
     ci_half_width: float = 0.04
     block: int = 12
     warmup: int = 10
-    settle_s: float = 0.06
-    # Idle workers paused out (settle_s) rather than stopped (WorkerPool.freeze_idle): the A/A runs
-    # that calibrated DEFAULT_FLOORS (reports/evidence/paired/aa-ab-zen5.md) used the pause.
-    freeze_idle: bool = False
+    # Idle workers stopped (SIGSTOP, WorkerPool.freeze_idle) where the OS can, else a pause of
+    # SETTLE_S before each block (pause_s); the A/A runs of aa-ab-frozen.md calibrated the floors so.
+    freeze_idle: bool = CAN_FREEZE
     min_block_s: float = 0.12
     throughput_rounds: int = 4
     throughput_batch: int = 32
@@ -147,6 +148,11 @@ class Settings:
     threads: int = 2
     timeout_s: float = 300.0
     floors: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FLOORS))
+
+    @property
+    def pause_s(self) -> float:
+        """The pause before each block: none while idle workers are stopped."""
+        return 0.0 if self.freeze_idle and CAN_FREEZE else SETTLE_S
 
 
 @dataclass
@@ -213,14 +219,14 @@ def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], 
         out.latency = run_rounds(pool.alive, st.rounds, pool.blocks("latency", st.block, repeat=out.repeat),
                                  discard=DISCARD, more=more, max_rounds=st.max_rounds,
                                  order=paired_order, progress=progress_log(log, "compare: latency"),
-                                 settle_s=st.settle_s)
+                                 settle_s=st.pause_s)
         out.seconds["latency"] = time.perf_counter() - t
         if (steal := meter.lap()) is not None:
             out.steal["latency"] = steal
         if st.throughput_rounds:
             t = time.perf_counter()
             out.throughput = run_rounds(pool.alive, st.throughput_rounds, pool.blocks("batch", 2, st.throughput_batch),
-                                        discard=1, order=paired_order, settle_s=st.settle_s)
+                                        discard=1, order=paired_order, settle_s=st.pause_s)
             out.seconds["throughput"] = time.perf_counter() - t
         if st.accuracy:
             t = time.perf_counter()
@@ -495,7 +501,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(rounds=args.rounds, max_rounds=args.max_rounds, ci_half_width=args.ci, block=args.block,
                     throughput_rounds=args.throughput_rounds, min_block_s=args.min_block_ms / 1000,
                     confirm=args.confirm, processes=args.processes, probes=args.probes,
-                    accuracy=not args.no_accuracy, threads=args.threads, floors=floors)
+                    accuracy=not args.no_accuracy, threads=args.threads, floors=floors,
+                    freeze_idle=CAN_FREEZE and not getattr(args, "no_freeze_idle_workers", False))
 
 
 def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Settings, elapsed: float,
@@ -506,7 +513,9 @@ def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Set
     return (f"## slimbench compare: {status}\n\n{len(variants)} variants, baseline `{sides[0].checkout}` vs "
               f"candidate `{sides[1].checkout}`, measured interleaved in one run ({st.rounds}–{max(st.rounds, st.max_rounds)} latency rounds "
               f"(more while a change's 95 % CI is wider than ±{st.ci_half_width:.0%}) of "
-              f"{st.block} calls, the first two discarded, 60 ms apart, a variant faster than {st.min_block_s * 1000:g} ms "
+              f"{st.block} calls, the first two discarded, "
+              + ("the other workers stopped meanwhile" if st.pause_s == 0 else f"{st.pause_s * 1e3:.0f} ms apart")
+              + f", a variant faster than {st.min_block_s * 1000:g} ms "
               f"a block repeating its sentences; {st.probes} probe rounds, the first the workers' own start-ups"
               + (f" ({st.processes} worker processes per side and variant, the rounds alternating between them, so "
                  f"{st.processes + st.probes - 1} start-up samples)" if st.processes > 1 and st.probes else "")
@@ -668,6 +677,9 @@ def register_cli(sub: Any) -> None:
                    help="timing worker processes per side and variant; rounds alternate between them, so a "
                         "process's own lasting offset (1-3 %% measured) averages out. Each extra one costs a "
                         "start-up per side and variant (default 1: the A/A-calibrated floors absorb it)")
+    p.add_argument("--no-freeze-idle-workers", action="store_true",
+                   help="do not stop idle timing workers (SIGSTOP) while another runs its block; pause 60 ms "
+                        "before each block instead, until the previous worker's runtime threads stop spinning")
     p.add_argument("--no-accuracy", action="store_true",
                    help="skip the test-split predictions (accuracy is deterministic per artifact; timing-only runs)")
     p.add_argument("--threads", type=int, default=2, help="intra-op threads for every runtime (default 2)")
