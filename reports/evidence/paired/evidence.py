@@ -319,6 +319,9 @@ def startup(args: argparse.Namespace) -> None:
         for v in variants:
             r = run_probe(ctx.artifact_dir(v), args.threads, texts, n_predict=50)
             keep(v, "fresh probe", r.phases_s)
+        if args.pretouch_gb:  # back the memory the pool will take (a VM's host backs a guest page at first touch)
+            block = np.ones(int(args.pretouch_gb * 2**30), dtype=np.uint8)
+            del block
         for worker_texts, how in ((all_texts, "worker, full test split"), (texts, "worker, 50 texts")):
             with WorkerPool([WorkerSpec(v, ctx.artifact_dir(v), args.threads) for v in variants], worker_texts,
                             startup_predictions=50, processes=2) as pool:
@@ -715,6 +718,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--variants", default=",".join(STARTUP_VARIANTS))
     p.add_argument("--name", default="startup")
+    p.add_argument("--pretouch-gb", type=float, default=0.0,
+                   help="write and free this many GB in the parent before each pool starts")
     p.set_defaults(func=startup)
     p = sub.add_parser("aa-ab")
     p.add_argument("--n", type=int, default=20, help="A/A runs, and as many A/B +10 %% runs")
