@@ -152,8 +152,10 @@ def serve(inp: IO[str], out: IO[str], entered: float | None = None) -> int:
                              "runtime": getattr(server.runner, "name", "")}
     if server.startup is not None:
         hello["startup"] = server.startup
+    # Before the handshake, after the start-up phases it times: the parent may stop this worker as
+    # soon as the handshake arrives, and a worker stopped before prctl could outlive a killed parent.
+    _die_with_parent()
     _reply(out, hello)
-    _die_with_parent()  # after the handshake: not part of the start-up it times
     for line in inp:
         msg = json.loads(line)
         if msg.get("op") == "quit":
@@ -170,7 +172,9 @@ def _die_with_parent() -> None:
     """On Linux, have the kernel kill this worker when the parent exits. The parent stops idle
     workers (SIGSTOP, `workers.Worker.freeze`): a stopped worker cannot read the end of its input,
     and a parent killed outright would otherwise leave it stopped for good. SIGKILL ends a stopped
-    process too. Elsewhere (no prctl) the worker exits at the end of its input, as before."""
+    process too. Elsewhere (no prctl) the worker exits at the end of its input, as before. (The
+    kernel ties this to the parent *thread* that started the worker: start pools from a thread
+    that outlives them, as the main thread does.)"""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
