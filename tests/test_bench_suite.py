@@ -85,6 +85,8 @@ def test_latency_and_ratios_match_the_known_sleeps(full_run):
     # two worker processes per variant, rounds alternating between them; each timed its own start-up,
     # so those two are the variant's load samples (--load-samples 2: no fresh probe needed)
     assert std.context["timing"]["processes"] == 2
+    if sys.platform.startswith("linux"):  # idle workers stopped (SIGSTOP), so no pause before a block
+        assert std.context["timing"]["frozen_idle"] is True and std.context["timing"]["settle_s"] == 0.0
     load = run.get("standard", "load")
     assert len(load.samples["load_s"]) == 2, load.samples.keys()
     stats = json.loads((tmp / "results.json").read_text())["benchmarks"]
@@ -99,7 +101,8 @@ def test_short_blocks_repeat_and_wide_ratios_get_more_rounds(tmp_path):
     """Equal-time blocks: standard (5 ms x 5 calls) repeats its sentences to reach 60 ms (3x), fast
     (1 ms) more; an unreachable CI target runs every variant to --latency-max-rounds."""
     res = run_bench(tmp_path, "-k", "test_latency", "--variants", "standard,fast", "--latency-rounds", "6",
-                    "--latency-min-block-ms", "60", "--latency-max-rounds", "9", "--latency-ci", "0.000001")
+                    "--latency-min-block-ms", "60", "--latency-max-rounds", "9", "--latency-ci", "0.000001",
+                    "--no-freeze-idle-workers")
     assert res.returncode == 0, res.stdout + res.stderr
     run = load_run(tmp_path / "results.json")
     std, fast = run.get("standard", "latency"), run.get("fast", "latency")
@@ -108,6 +111,8 @@ def test_short_blocks_repeat_and_wide_ratios_get_more_rounds(tmp_path):
     assert fast.figures["p50_ratio"].n == 9
     assert 0.15 <= fast.figures["p50_ratio"].value <= 0.45
     assert std.context["timing"]["repeat"]["standard"] == 3
+    # the old way, asked for: idle workers not stopped, a 60 ms pause before each block instead
+    assert std.context["timing"]["frozen_idle"] is False and std.context["timing"]["settle_s"] == 0.06
     if Path("/proc/stat").exists():  # the hypervisor's share of CPU time while the rounds ran
         assert 0.0 <= std.context["timing"]["steal"]["latency"] < 1.0
 
@@ -152,6 +157,7 @@ def _one_line_usage_error(proc: subprocess.CompletedProcess[str], message: str) 
     (["--latency-warmup", "-1"], "--latency-warmup must be an integer >= 0, got -1"),
     (["--probe-timeout", "0"], "--probe-timeout must be a positive number of seconds, got 0.0"),
     (["--latency-block", "2"], "--latency-block must be an integer >= 3"),
+    (["--latency-settle-ms", "-1"], "--latency-settle-ms must be an integer >= 0, got -1"),
 ])
 def test_usage_errors_are_one_line_before_anything_runs(tmp_path, args, message):
     _one_line_usage_error(run_bench(tmp_path, *args), message)
