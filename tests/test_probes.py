@@ -81,6 +81,7 @@ def test_alloc_variant_shows_its_allocation_in_peak_rss(calibration):
         assert r.rss_bytes["anon"] + r.rss_bytes["file"] + r.rss_bytes["shmem"] <= r.vmhwm_bytes["after_inference"]
         # writing 200 MiB at load is CPU work of the process's own (page faults, the kernel zeroing pages)
         assert set(r.phases_cpu_s) == {"import", "load"} and r.phases_cpu_s["load"] > 0
+        assert r.load_rusage["minor_faults"] > 0 and r.load_rusage["user_s"] + r.load_rusage["sys_s"] > 0
 
 
 def test_load_phases_are_reported_and_sum_to_the_child_wall_time(calibration):

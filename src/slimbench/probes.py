@@ -62,6 +62,7 @@ class ProbeResult:
     vmhwm_bytes: dict[str, int] = field(default_factory=dict)  # after_import, after_load, after_inference
     rss_bytes: dict[str, int] = field(default_factory=dict)  # anon, file, shmem: current RSS after inference
     phases_cpu_s: dict[str, float] = field(default_factory=dict)  # import, load: the process's CPU seconds
+    load_rusage: dict[str, float] = field(default_factory=dict)  # the load phase's user_s, sys_s, page faults
     warm_latency_s: list[float] = field(default_factory=list)
     stderr_tail: str = ""
 
@@ -178,13 +179,14 @@ def start_runner(artifact: Path, threads: int, texts: list[str], n_predict: int,
     from slimbench.runtime import open_runner
 
     try:
-        t, c = time.perf_counter(), time.process_time()
+        t, c, ru = time.perf_counter(), time.process_time(), _rusage()
         runner = open_runner(artifact, threads=threads)
         if extra_work:
             from slimbench.runtime import ExtraWorkRunner
 
             runner = ExtraWorkRunner(runner, extra_work)  # type: ignore[assignment]
         out["phases_s"]["load"], cpu["load"] = time.perf_counter() - t, time.process_time() - c
+        out["load_rusage"] = {k: v - ru[k] for k, v in _rusage().items()}
         out["vmhwm_bytes"]["after_load"] = peak_rss_bytes()
         t = time.perf_counter()
         runner.predict(texts[:1])
@@ -208,12 +210,24 @@ def start_runner(artifact: Path, threads: int, texts: list[str], n_predict: int,
     return runner, out
 
 
+def _rusage() -> dict[str, float]:
+    """The process's user and system CPU seconds and page faults so far (all zero where unknown)."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return {"user_s": 0.0, "sys_s": 0.0, "minor_faults": 0.0, "major_faults": 0.0}
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return {"user_s": r.ru_utime, "sys_s": r.ru_stime, "minor_faults": float(r.ru_minflt),
+            "major_faults": float(r.ru_majflt)}
+
+
 def result_of(record: dict[str, Any], wall_s: float = 0.0) -> ProbeResult:
     """A probe record (`start_runner`'s) as a ProbeResult."""
     if record.get("error"):
         return ProbeResult(ok=False, wall_s=wall_s, error=str(record["error"]))
     return ProbeResult(ok=True, wall_s=wall_s, phases_s=record["phases_s"], vmhwm_bytes=record["vmhwm_bytes"],
                        rss_bytes=record.get("rss_bytes") or {}, phases_cpu_s=record.get("phases_cpu_s") or {},
+                       load_rusage=record.get("load_rusage") or {},
                        warm_latency_s=record["warm_latency_s"])
 
 

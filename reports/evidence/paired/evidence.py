@@ -311,6 +311,7 @@ def startup(args: argparse.Namespace) -> None:
     texts = all_texts[:50]
     before = loadavg()
     samples: dict[str, dict[str, list[dict[str, float]]]] = {v: {} for v in variants}
+    rusage: dict[str, dict[str, list[dict[str, float]]]] = {}  # the load phase's user/sys seconds and page faults
 
     def keep(v: str, how: str, phases: dict[str, float]) -> None:
         samples[v].setdefault(how, []).append({k: round(x, 4) for k, x in phases.items()})
@@ -319,6 +320,7 @@ def startup(args: argparse.Namespace) -> None:
         for v in variants:
             r = run_probe(ctx.artifact_dir(v), args.threads, texts, n_predict=50)
             keep(v, "fresh probe", r.phases_s)
+            rusage.setdefault(v, {}).setdefault("fresh probe", []).append(r.load_rusage)
         if args.pretouch_gb:  # back the memory the pool will take (a VM's host backs a guest page at first touch)
             block = np.ones(int(args.pretouch_gb * 2**30), dtype=np.uint8)
             del block
@@ -328,8 +330,9 @@ def startup(args: argparse.Namespace) -> None:
                 for v, recs in pool.startup.items():
                     for k, rec in enumerate(recs):
                         keep(v, f"{how}, process {k + 1}", rec.phases_s)
+                        rusage.setdefault(v, {}).setdefault(f"{how}, process {k + 1}", []).append(rec.load_rusage)
         print(f"repetition {rep + 1}/{args.n} done", flush=True)
-    data = {"loadavg_before": before, "commit": head_commit(), "variants": samples}
+    data = {"loadavg_before": before, "commit": head_commit(), "variants": samples, "load_rusage": rusage}
     hows = list(next(iter(samples.values())))
     rows = []
     for v in variants:
