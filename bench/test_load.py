@@ -19,6 +19,8 @@ def test_load(benchmark, variant, slimbench_session, measure):
     for p in ("import", "load"):  # the CPU the process used meanwhile: wall >> CPU is a wait (disk, a busy core)
         if all(p in r.phases_cpu_s for r in results):
             samples[f"{p}_cpu_s"] = [r.phases_cpu_s[p] for r in results]
+    # which samples are timing workers' own start-ups (1) and which fresh probes (0)
+    samples["worker_start"] = [1.0 if r.source == "worker" else 0.0 for r in results]
     if warm:
         samples["warm_reload_s"] = warm
     slimbench_session.record(benchmark, variant, "load", load_figures(results, warm), samples,

@@ -89,6 +89,7 @@ def test_latency_and_ratios_match_the_known_sleeps(full_run):
         assert std.context["timing"]["frozen_idle"] is True and std.context["timing"]["settle_s"] == 0.0
     load = run.get("standard", "load")
     assert len(load.samples["load_s"]) == 2, load.samples.keys()
+    assert load.samples["worker_start"] == [1.0, 1.0]  # both are the workers' own start-ups, and say so
     stats = json.loads((tmp / "results.json").read_text())["benchmarks"]
     wall = next(b for b in stats if b["name"].startswith("test_load[standard"))["stats"]["data"]
     # spawn -> ready, never a placeholder 0: it holds the phases the worker timed itself

@@ -226,6 +226,7 @@ def test_a_worker_started_alone_is_a_fresh_process_probe(artifacts):
     assert [len(startup[k]) for k in ("held", "small")] == [1, 1]
     held = startup["held"][0]
     assert held.ok and set(held.phases_s) == set(probe.phases_s) == {"interpreter", "import", "load", "first_predict"}
+    assert (held.source, probe.source) == ("worker", "probe")
     assert set(held.vmhwm_bytes) == set(probe.vmhwm_bytes)
     assert len(held.warm_latency_s) == 8 and all(s >= SLEEP_S for s in held.warm_latency_s)
     grew = held.vmhwm_bytes["after_load"] - held.vmhwm_bytes["after_import"]

@@ -86,7 +86,7 @@ def test_alloc_variant_shows_its_allocation_in_peak_rss(calibration):
 
 def test_load_phases_are_reported_and_sum_to_the_child_wall_time(calibration):
     r = run_probe(calibration["sleep-5ms"], threads=1, texts=TEXTS)
-    assert r.ok and set(r.phases_s) == {"interpreter", "import", "load", "first_predict"}
+    assert r.ok and set(r.phases_s) == {"interpreter", "import", "load", "first_predict"} and r.source == "probe"
     assert r.phases_s["first_predict"] >= SLEEP_S
     assert r.start_to_first_prediction_s <= r.wall_s  # the phases fit inside spawn -> exit
 

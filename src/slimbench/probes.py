@@ -63,6 +63,10 @@ class ProbeResult:
     rss_bytes: dict[str, int] = field(default_factory=dict)  # anon, file, shmem: current RSS after inference
     phases_cpu_s: dict[str, float] = field(default_factory=dict)  # import, load: the process's CPU seconds
     load_rusage: dict[str, float] = field(default_factory=dict)  # the load phase's user_s, sys_s, page faults
+    # "probe": a fresh process that exits after; "worker": a timing worker's own start-up, which takes
+    # new memory while the other workers hold theirs (on a VM that hands freed memory back to its
+    # host, its page faults can cost more: reports/evidence/paired/startup-rusage.md)
+    source: str = "probe"
     warm_latency_s: list[float] = field(default_factory=list)
     stderr_tail: str = ""
 
@@ -221,13 +225,13 @@ def _rusage() -> dict[str, float]:
             "major_faults": float(r.ru_majflt)}
 
 
-def result_of(record: dict[str, Any], wall_s: float = 0.0) -> ProbeResult:
+def result_of(record: dict[str, Any], wall_s: float = 0.0, source: str = "probe") -> ProbeResult:
     """A probe record (`start_runner`'s) as a ProbeResult."""
     if record.get("error"):
-        return ProbeResult(ok=False, wall_s=wall_s, error=str(record["error"]))
+        return ProbeResult(ok=False, wall_s=wall_s, error=str(record["error"]), source=source)
     return ProbeResult(ok=True, wall_s=wall_s, phases_s=record["phases_s"], vmhwm_bytes=record["vmhwm_bytes"],
                        rss_bytes=record.get("rss_bytes") or {}, phases_cpu_s=record.get("phases_cpu_s") or {},
-                       load_rusage=record.get("load_rusage") or {},
+                       load_rusage=record.get("load_rusage") or {}, source=source,
                        warm_latency_s=record["warm_latency_s"])
 
 

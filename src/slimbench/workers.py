@@ -256,7 +256,7 @@ class WorkerPool:
                                 worker = self.processes[spec.key][-1]
                                 if "startup" in worker.info:  # wall: spawn -> handshake (a probe's: -> exit)
                                     self.startup.setdefault(spec.key, []).append(
-                                        result_of(worker.info["startup"], wall_s=worker.ready_s or 0.0))
+                                        result_of(worker.info["startup"], wall_s=worker.ready_s or 0.0, source="worker"))
                         for spec in group:
                             self._freeze(spec.key)
                         done += len(group)
