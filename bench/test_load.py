@@ -16,7 +16,7 @@ def test_load(benchmark, variant, slimbench_session, measure):
     measure(lambda: REPLAY_CLOCK.replay(benchmark, [r.wall_s for r in results]))
     warm = slimbench_session.timed().reload_s.get(variant.name, []) if slimbench_session.timed_done else []
     samples = {f"{p}_s": [r.phases_s[p] for r in results] for p in LOAD_PHASES}
-    for p in ("import", "load"):  # the CPU the process used meanwhile: wall >> CPU is a wait (disk, a busy core)
+    for p in ("import", "load"):  # the CPU the process used meanwhile (`ProbeResult.phases_cpu_s`)
         if all(p in r.phases_cpu_s for r in results):
             samples[f"{p}_cpu_s"] = [r.phases_cpu_s[p] for r in results]
     # which samples are timing workers' own start-ups (1) and which fresh probes (0)

@@ -40,8 +40,7 @@ from slimbench.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, judge, judg
 from slimbench.errors import SlimbenchError
 from slimbench.fsutil import atomic_write_text
 from slimbench.gate import fmt
-from slimbench.interleave import SETTLE_S
-from slimbench.workers import CAN_FREEZE
+from slimbench.workers import CAN_FREEZE, idle_pause_s
 
 SIDES = ("baseline", "candidate")
 CORE = ("standard", "light", "ultra-light", "quantized", "onnx", "onnx-int8", "ultra-light-onnx-int8")
@@ -135,8 +134,8 @@ class Settings:
     ci_half_width: float = 0.04
     block: int = 12
     warmup: int = 10
-    # Idle workers stopped (SIGSTOP, WorkerPool.freeze_idle) where the OS can, else a pause of
-    # SETTLE_S before each block (pause_s); the A/A runs of aa-ab-frozen.md calibrated the floors so.
+    # Idle workers stopped (SIGSTOP, WorkerPool.freeze_idle) where the OS can, else a pause before
+    # each block (pause_s); the A/A runs of aa-ab-frozen.md calibrated the floors so.
     freeze_idle: bool = CAN_FREEZE
     min_block_s: float = 0.12
     throughput_rounds: int = 4
@@ -152,7 +151,7 @@ class Settings:
     @property
     def pause_s(self) -> float:
         """The pause before each block: none while idle workers are stopped."""
-        return 0.0 if self.freeze_idle and CAN_FREEZE else SETTLE_S
+        return idle_pause_s(self.freeze_idle)
 
 
 @dataclass
@@ -502,7 +501,7 @@ def _settings(args: argparse.Namespace) -> Settings:
                     throughput_rounds=args.throughput_rounds, min_block_s=args.min_block_ms / 1000,
                     confirm=args.confirm, processes=args.processes, probes=args.probes,
                     accuracy=not args.no_accuracy, threads=args.threads, floors=floors,
-                    freeze_idle=CAN_FREEZE and not getattr(args, "no_freeze_idle_workers", False))
+                    freeze_idle=not args.no_freeze_idle_workers)
 
 
 def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Settings, elapsed: float,

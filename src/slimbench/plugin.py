@@ -118,12 +118,11 @@ class BenchConfig:
 
 def _settle_s(config: pytest.Config) -> float:
     """--latency-settle-ms; by default none while idle workers are frozen, 60 ms when they are not."""
-    from slimbench.interleave import SETTLE_S
-    from slimbench.workers import CAN_FREEZE
+    from slimbench.workers import idle_pause_s
 
     value = config.getoption("latency_settle_ms")
     if value is None:
-        return 0.0 if CAN_FREEZE and not config.getoption("no_freeze_idle_workers") else SETTLE_S
+        return idle_pause_s(not config.getoption("no_freeze_idle_workers"))
     if value < 0:
         raise pytest.UsageError(f"--latency-settle-ms must be an integer >= 0, got {value!r}")
     return int(value) / 1000

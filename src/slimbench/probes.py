@@ -61,14 +61,23 @@ class ProbeResult:
     phases_s: dict[str, float] = field(default_factory=dict)  # interpreter, import, load, first_predict
     vmhwm_bytes: dict[str, int] = field(default_factory=dict)  # after_import, after_load, after_inference
     rss_bytes: dict[str, int] = field(default_factory=dict)  # anon, file, shmem: current RSS after inference
-    phases_cpu_s: dict[str, float] = field(default_factory=dict)  # import, load: the process's CPU seconds
-    load_rusage: dict[str, float] = field(default_factory=dict)  # the load phase's user_s, sys_s, page faults
+    # import, load: the process's user_s, sys_s and page faults during the phase (getrusage differences)
+    phases_rusage: dict[str, dict[str, float]] = field(default_factory=dict)
     # "probe": a fresh process that exits after; "worker": a timing worker's own start-up, which takes
     # new memory while the other workers hold theirs (on a VM that hands freed memory back to its
     # host, its page faults can cost more: reports/evidence/paired/startup-rusage.md)
     source: str = "probe"
     warm_latency_s: list[float] = field(default_factory=list)
     stderr_tail: str = ""
+
+    @property
+    def phases_cpu_s(self) -> dict[str, float]:
+        """CPU seconds of the process (all threads) per phase: wall >> CPU is a wait (disk, a busy core)."""
+        return {p: r["user_s"] + r["sys_s"] for p, r in self.phases_rusage.items()}
+
+    @property
+    def load_rusage(self) -> dict[str, float]:
+        return self.phases_rusage.get("load", {})
 
     @property
     def start_to_first_prediction_s(self) -> float:
@@ -168,29 +177,28 @@ def start_runner(artifact: Path, threads: int, texts: list[str], n_predict: int,
     so their start-up figures mean the same thing.
     """
     out: dict[str, Any] = {"phases_s": {"interpreter": max(0.0, entered - spawned)}, "vmhwm_bytes": {},
-                           "warm_latency_s": [], "phases_cpu_s": {}}
-    cpu = out["phases_cpu_s"]  # CPU seconds of the process (all threads) per phase: wall >> CPU is waiting
+                           "warm_latency_s": [], "phases_rusage": {}}
+    used = out["phases_rusage"]
     try:
         fmt = json.loads((artifact / "manifest.json").read_text()).get("format", "")
     except (OSError, ValueError) as err:
         return None, {"error": f"cannot read {artifact / 'manifest.json'}: {err}"}
-    t, c = time.perf_counter(), time.process_time()
+    t, ru = time.perf_counter(), _rusage()
     _import_runtime(fmt)
-    out["phases_s"]["import"], cpu["import"] = time.perf_counter() - t, time.process_time() - c
+    out["phases_s"]["import"], used["import"] = time.perf_counter() - t, _since(ru)
     out["vmhwm_bytes"]["after_import"] = peak_rss_bytes()
 
     from slimbench.errors import SlimbenchError
     from slimbench.runtime import open_runner
 
     try:
-        t, c, ru = time.perf_counter(), time.process_time(), _rusage()
+        t, ru = time.perf_counter(), _rusage()
         runner = open_runner(artifact, threads=threads)
         if extra_work:
             from slimbench.runtime import ExtraWorkRunner
 
             runner = ExtraWorkRunner(runner, extra_work)  # type: ignore[assignment]
-        out["phases_s"]["load"], cpu["load"] = time.perf_counter() - t, time.process_time() - c
-        out["load_rusage"] = {k: v - ru[k] for k, v in _rusage().items()}
+        out["phases_s"]["load"], used["load"] = time.perf_counter() - t, _since(ru)
         out["vmhwm_bytes"]["after_load"] = peak_rss_bytes()
         t = time.perf_counter()
         runner.predict(texts[:1])
@@ -225,13 +233,17 @@ def _rusage() -> dict[str, float]:
             "major_faults": float(r.ru_majflt)}
 
 
+def _since(before: dict[str, float]) -> dict[str, float]:
+    return {k: v - before[k] for k, v in _rusage().items()}
+
+
 def result_of(record: dict[str, Any], wall_s: float = 0.0, source: str = "probe") -> ProbeResult:
     """A probe record (`start_runner`'s) as a ProbeResult."""
     if record.get("error"):
         return ProbeResult(ok=False, wall_s=wall_s, error=str(record["error"]), source=source)
     return ProbeResult(ok=True, wall_s=wall_s, phases_s=record["phases_s"], vmhwm_bytes=record["vmhwm_bytes"],
-                       rss_bytes=record.get("rss_bytes") or {}, phases_cpu_s=record.get("phases_cpu_s") or {},
-                       load_rusage=record.get("load_rusage") or {}, source=source,
+                       rss_bytes=record.get("rss_bytes") or {}, phases_rusage=record.get("phases_rusage") or {},
+                       source=source,
                        warm_latency_s=record["warm_latency_s"])
 
 

@@ -445,6 +445,7 @@ class CalibrationRunner(BaseRunner):
 
 
 def _spin(seconds: float) -> None:
+    """Busy CPU work for `seconds` (no sleep: it holds a core, as real work would)."""
     import time
 
     until = time.perf_counter() + seconds
@@ -465,9 +466,7 @@ class ExtraWorkRunner(LogitsToLabels):
 
         t = time.perf_counter()
         out = self.inner.predict_logits(texts)
-        until = time.perf_counter() + self.fraction * (time.perf_counter() - t)
-        while time.perf_counter() < until:
-            pass
+        _spin(self.fraction * (time.perf_counter() - t))
         return out
 
     def close(self) -> None:

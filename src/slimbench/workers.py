@@ -30,6 +30,14 @@ DEFAULT_TIMEOUT_S = 300.0
 CAN_FREEZE = hasattr(signal, "SIGSTOP") and hasattr(signal, "SIGCONT")
 
 
+def idle_pause_s(freeze_idle: bool) -> float:
+    """The pause before each block that keeps the previous worker's spinning threads off the one
+    being timed: none where idle workers are stopped, else `interleave.SETTLE_S`."""
+    from slimbench.interleave import SETTLE_S
+
+    return 0.0 if freeze_idle and CAN_FREEZE else SETTLE_S
+
+
 class WorkerError(SlimbenchError):
     """A timing worker crashed, hung or could not load its variant."""
 
