@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # A first `make report` as a new user runs it: a fresh clone and an empty slimbench cache (no
-# artifact, no asset, no memo), every log line stamped with the time; then the per-step profile.
-#   bash reports/evidence/first-report/cold-run.sh [WORKDIR]     (default /tmp/cold; ~70 min on 2 cores)
-# pip's own download cache is left as it is (a first install on a new machine also downloads torch).
+# artifact, no asset, no memo) and an empty pip download cache (PIP_CACHE_DIR, as on a new machine:
+# every wheel is downloaded again), every log line stamped with the time; then the per-step profile.
+#   bash reports/evidence/first-report/cold-run.sh [WORKDIR]     (default /tmp/cold; 30-60 min on 2 cores)
 set -u
 d=${1:-/tmp/cold}
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(git -C "$here" rev-parse --show-toplevel)
 rm -rf "$d" && mkdir -p "$d" && git clone -q "$repo" "$d/repo" && cd "$d/repo" || exit 1
-export SLIMBENCH_CACHE="$d/cache"
+export SLIMBENCH_CACHE="$d/cache" PIP_CACHE_DIR="$d/pip-cache"
 uptime
 start=$(date +%s)
 (make report 2>&1; echo "make exit $?") | while IFS= read -r l; do printf '%s %s\n' "$(date +%T)" "$l"; done > "$d/log"

@@ -42,27 +42,39 @@ def training_record(result: Any) -> dict[str, Any]:
             "history": result.history, "seconds": result.seconds, "steps": result.steps}
 
 
-def teacher_outputs(ctx: BuildContext, teacher_dir: Path, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Teacher logits and last-layer [CLS] states for `texts`, computed once and cached on disk
-    by teacher hash and text hash (students of the same teacher share them)."""
+def teacher_outputs(ctx: BuildContext, teacher_dir: Path, texts: Sequence[str],
+                    with_cls: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Teacher logits for `texts` (and, with_cls, its last-layer [CLS] states), computed once and
+    cached on disk by teacher hash, text hash and pass (students of the same teacher share them).
+    Logits alone come from the teacher's ONNX graph in onnxruntime (`slimbench.build.teacher_pass`);
+    [CLS] states need torch."""
+    from slimbench.build.teacher_pass import teacher_logits
     from slimbench.build.train import encode_all, predict_logits_and_cls
     from slimbench.torch_io import load_hf
 
     m = read_manifest(teacher_dir)
     key = hashlib.sha256(("\n".join(texts)).encode()).hexdigest()[:16]
-    cache = ctx.root / ".teacher-outputs" / f"{m['spec_hash'][:12]}-{key}.npz"
+    kind = "cls" if with_cls else "logits"
+    cache = ctx.root / ".teacher-outputs" / f"{m['spec_hash'][:12]}-{key}-{kind}.npz"
     if cache.is_file():
         with np.load(cache) as data:
-            return data["logits"], data["cls"]
+            return data["logits"], (data["cls"] if with_cls else None)
     teacher = load_hf(teacher_dir)
     seqs = encode_all(load_tokenizer(teacher_dir), texts, int(m["max_length"]))
     ctx.log(f"  computing teacher outputs for {len(texts)} texts (cached for later students)")
+    cls: np.ndarray | None = None
     with ctx.steps("teacher pass"):
-        logits, cls = predict_logits_and_cls(teacher, seqs, batch_size=64, desc="  teacher outputs")
-    assert cls is not None
+        if with_cls:
+            logits, cls = predict_logits_and_cls(teacher, seqs, batch_size=64, desc="  teacher outputs")
+        else:
+            logits, _ = teacher_logits(teacher, seqs, int(m["max_length"]), batch_size=64,
+                                       desc="  teacher outputs", log=ctx.log)
     cache.parent.mkdir(parents=True, exist_ok=True)
     part = cache.with_name(f".{cache.stem}.partial-{os.getpid()}.npz")
-    np.savez(part, logits=logits, cls=cls)
+    if cls is None:
+        np.savez(part, logits=logits)
+    else:
+        np.savez(part, logits=logits, cls=cls)
     os.replace(part, cache)
     return logits, cls
 

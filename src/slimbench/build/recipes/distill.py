@@ -38,7 +38,7 @@ def distill_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str,
     augmented = augment(train_texts, copies, seed=spec.recipe.seed) if copies else []
     texts = train_texts + transfer + augmented
     labels = [e.label for e in splits.train] + [-1] * (len(transfer) + len(augmented))
-    teacher_logits, teacher_cls = teacher_outputs(ctx, teacher_dir, texts)
+    teacher_logits, teacher_cls = teacher_outputs(ctx, teacher_dir, texts, with_cls=spec.recipe.hidden_weight > 0)
 
     with ctx.steps("init student"):
         student, student_tok_json = init_student(ctx, spec, teacher_dir, train_texts)
