@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A first `make report` as a new user runs it: a fresh clone and an empty slimbench cache (no
-# artifact, no asset, no memo) and an empty pip download cache (PIP_CACHE_DIR, as on a new machine:
-# every wheel is downloaded again), every log line stamped with the time; then the per-step profile.
+# artifact, no asset, no memo) and an empty pip download cache (PIP_CACHE_DIR; wheels come from PyPI,
+# or from local wheel directories where pip's configuration names them, as on this project's VM),
+# every log line stamped with the time; then the per-step profile.
 #   bash reports/evidence/first-report/cold-run.sh [WORKDIR]     (default /tmp/cold; 30-60 min on 2 cores)
 set -u
 d=${1:-/tmp/cold}
