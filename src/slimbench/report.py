@@ -306,7 +306,11 @@ def _paired_section(report: MachineReport) -> list[str]:
             who + ", all alive together, in interleaved rounds: each "
             "round, every variant timed one block on the same sentences, in a rotated order. A ratio is the "
             "median over rounds of the round's ratio of block percentiles, so the machine's drift cancels; "
-            "the interval is a 95 % bootstrap over rounds. Below 1 is faster than `standard`.", "", table, ""]
+            "the interval is a 95 % bootstrap over rounds. Below 1 is faster than `standard`. The interval "
+            "covers this run's rounds, not the state of the host, which can favour one runtime's kernels over "
+            "another's for minutes and move a ratio between runs by more than its interval (on slimbench's own "
+            "2-core VM, onnxruntime rows against torch's `standard`: within ±5 % in most runs, up to 25 % off in "
+            "some); to judge a change, pair it with `slimbench compare`.", "", table, ""]
 
 
 def _accuracy_section(report: MachineReport) -> list[str]:
