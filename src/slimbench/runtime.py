@@ -344,6 +344,18 @@ class TorchRunner(BaseRunner):
         return out.logits.float().numpy()
 
 
+def onnx_session(path: Path, threads: int) -> Any:
+    """An onnxruntime CPU session over `path`: `threads` intra-op threads, sequential, quiet."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 class OnnxRunner(BaseRunner):
     """An ONNX graph in onnxruntime's CPU provider, with a fixed intra-op thread count."""
 
@@ -351,18 +363,11 @@ class OnnxRunner(BaseRunner):
 
     def __init__(self, artifact_dir: Path, threads: int, manifest: dict[str, Any]):
         super().__init__(artifact_dir, threads, manifest)
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
         path = self.artifact_dir / manifest.get("model_file", "model.onnx")
         if not path.is_file():
             raise ArtifactError(f"{path} is missing; rebuild the variant")
         try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self.session = onnx_session(path, threads)
         except Exception as err:  # onnxruntime raises its own exception types
             raise ArtifactError(f"onnxruntime cannot load {path}: {str(err).splitlines()[0]}; "
                                 "the file is corrupt or truncated -- rebuild the variant") from None

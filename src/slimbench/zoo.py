@@ -161,8 +161,8 @@ class VariantSpec:
                 d.pop(key)
         d["steps"] = list(self.steps)
         if self.method == "distill" and not self.recipe.hidden_weight:
-            # The teacher's logits come from its ONNX graph since builder 1's teacher pass (torch):
-            # the same logits to ~1e-5, but not the same bytes, so the artifacts are not the same.
+            # The teacher's logits come from its ONNX graph (slimbench.build.teacher_pass), no longer
+            # from torch: the same logits to ~1e-5 but not the same bytes, so not the same artifact.
             d["train"] = {**d["train"], "teacher_pass": "onnxruntime"}
         return d
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from slimbench.build.train import collate, predict_logits_and_cls
+from slimbench.build.train import collate, length_ordered_batches, predict_logits_and_cls
 
 GRAPH_TOLERANCE = 1e-4  # max |logit diff| torch vs the teacher's graph on the first batch
 
@@ -35,8 +35,7 @@ def teacher_logits(model: Any, seqs: Sequence[Sequence[int]], max_length: int, b
     """The teacher's logits for every sequence, in input order, and the runtime that computed them
     ("onnxruntime", or "torch" when the graph could not be used; `log` says why)."""
     model.eval()
-    order = np.argsort([len(s) for s in seqs], kind="stable")
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = length_ordered_batches(seqs, batch_size)
     with tempfile.TemporaryDirectory(prefix="slimbench-teacher-") as tmp:
         session, why = _teacher_session(model, Path(tmp), max_length, seqs, batches[:1])
         if session is None:
@@ -57,10 +56,9 @@ def _teacher_session(model: Any, tmp: Path, max_length: int, seqs: Sequence[Sequ
                      check: list[np.ndarray]) -> tuple[Any, str]:
     """An onnxruntime session over the teacher's fused graph, checked against torch on the `check`
     batches; (None, why) when any of that fails."""
-    import onnxruntime as ort
-
     from slimbench.build.export import export_onnx
     from slimbench.build.fuse import fuse_transformer
+    from slimbench.runtime import onnx_session
 
     cfg = model.config
     graph = tmp / "teacher.onnx"
@@ -68,11 +66,7 @@ def _teacher_session(model: Any, tmp: Path, max_length: int, seqs: Sequence[Sequ
         export_onnx(model, graph, max_length, cfg.vocab_size, fusable=True)
         fuse_transformer(graph, tmp / "teacher-fused.onnx", cfg.num_attention_heads, cfg.hidden_size,
                          cfg.num_hidden_layers)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = torch.get_num_threads()
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        session = ort.InferenceSession(str(tmp / "teacher-fused.onnx"), opts, providers=["CPUExecutionProvider"])
+        session = onnx_session(tmp / "teacher-fused.onnx", torch.get_num_threads())
     except Exception as err:  # the exporter, the optimizer and onnxruntime raise many types
         return None, f"its ONNX graph could not be exported and fused ({type(err).__name__}: {str(err).splitlines()[0][:200]})"
     with torch.inference_mode():

@@ -91,6 +91,12 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Gen
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def length_ordered_batches(seqs: Sequence[Sequence[int]], batch_size: int) -> list[np.ndarray]:
+    """Indexes of `seqs` in batches of similar length (shortest first): little padding per batch."""
+    order = np.argsort([len(s) for s in seqs], kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 @torch.inference_mode()
 def predict_logits(model: nn.Module, seqs: Sequence[Sequence[int]], batch_size: int = 128) -> np.ndarray:
     """Logits for every sequence, in input order (computed in length order for speed)."""
@@ -103,12 +109,10 @@ def predict_logits_and_cls(model: nn.Module, seqs: Sequence[Sequence[int]], batc
     """Logits and (optionally) the last layer's [CLS] hidden state, in input order; with `desc`, a
     progress bar (a teacher pass over tens of thousands of texts takes minutes)."""
     model.eval()
-    order = np.argsort([len(s) for s in seqs], kind="stable")
     out = np.zeros((len(seqs), model.config.num_labels), dtype=np.float32)
     cls = np.zeros((len(seqs), model.config.hidden_size), dtype=np.float32) if with_cls else None
-    starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, desc=desc, unit="batch", leave=False, mininterval=2.0, disable=desc is None):
-        idx = order[start : start + batch_size]
+    batches = length_ordered_batches(seqs, batch_size)
+    for idx in tqdm(batches, desc=desc, unit="batch", leave=False, mininterval=2.0, disable=desc is None):
         ids, mask = collate(seqs, idx)
         res = model(input_ids=ids, attention_mask=mask, output_hidden_states=with_cls)
         out[idx] = res.logits.float().numpy()
