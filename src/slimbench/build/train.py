@@ -134,7 +134,9 @@ def fit(
     desc: str,
     extra_modules: Sequence[nn.Module] = (),
 ) -> TrainResult:
-    """AdamW with linear warm-up and decay; keeps the weights of the best validation epoch."""
+    """AdamW with linear warm-up and decay; keeps the weights of the best validation epoch. With
+    `recipe.autocast` "bf16" each step's forward pass (student, and a teacher run inside `loss_on`)
+    runs under torch's CPU bf16 autocast; weights, gradients, optimizer state and `evaluate` stay fp32."""
     # The training loop reads top to bottom (epochs, batches, evaluation, early stop, best weights):
     # longer than 60 lines on purpose.
     seed = recipe.seed
@@ -156,6 +158,8 @@ def fit(
     opt = torch.optim.AdamW(params, lr=recipe.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
+    if recipe.autocast == "bf16":
+        desc = f"{desc} (bf16 autocast)"
     result = TrainResult(best_epoch=0, best_val_accuracy=-1.0)
     best_state: dict[str, torch.Tensor] | None = None
     start = time.perf_counter()
@@ -165,7 +169,8 @@ def fit(
         bar = tqdm(bucketed_batches(lengths, batch_size, rng), desc=f"{desc} epoch {epoch}/{epochs}",
                    unit="batch", leave=False, mininterval=2.0)
         for k, idx in enumerate(bar, start=1):
-            loss = loss_on(idx)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.autocast == "bf16"):
+                loss = loss_on(idx).float()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
