@@ -20,10 +20,12 @@ from pathlib import Path
 # 808 s) were builds that shared the machine. Sweep rungs (one-shot pruning, evaluation, gzip size):
 # 24-29 s, median 26, in the same run. ultra-light (teacher pass through onnxruntime) and
 # pruned-heads (one recovery epoch) scaled by how they changed on one host: 286 -> 229 s and
-# 234 -> 150 s (cold-run-3.md -> cold-run-4.md).
+# 234 -> 150 s (cold-run-3.md -> cold-run-4.md). The trained rows then moved to bf16 autocast training,
+# scaled by their builds before and after in one host state (cold-run-5.md -> the bf16 zoo, 2026-12-03):
+# standard 402 -> 272 s, light 259 -> 181, ultra-light 282 -> 235, pruned-heads 168 -> 140, sparse-50 308 -> 247.
 REFERENCE_S: dict[str, float] = {
-    "standard": 727, "light": 449, "ultra-light": 533, "quantized": 24, "onnx": 29, "onnx-int8": 27,
-    "onnx-static-int8": 32, "ultra-light-onnx-int8": 3, "pruned-heads": 296, "sparse-50": 547,
+    "standard": 494, "light": 314, "ultra-light": 444, "quantized": 24, "onnx": 29, "onnx-int8": 27,
+    "onnx-static-int8": 32, "ultra-light-onnx-int8": 3, "pruned-heads": 247, "sparse-50": 438,
     "standard-numpy": 55, "ultra-light-numpy": 2,
 }
 RUNG_S = 26.0
