@@ -158,7 +158,8 @@ def fit(
     opt = torch.optim.AdamW(params, lr=recipe.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
-    if recipe.autocast == "bf16":
+    bf16 = recipe.autocast == "bf16"
+    if bf16:
         desc = f"{desc} (bf16 autocast)"
     result = TrainResult(best_epoch=0, best_val_accuracy=-1.0)
     best_state: dict[str, torch.Tensor] | None = None
@@ -169,7 +170,7 @@ def fit(
         bar = tqdm(bucketed_batches(lengths, batch_size, rng), desc=f"{desc} epoch {epoch}/{epochs}",
                    unit="batch", leave=False, mininterval=2.0)
         for k, idx in enumerate(bar, start=1):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.autocast == "bf16"):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 loss = loss_on(idx).float()
             opt.zero_grad(set_to_none=True)
             loss.backward()
