@@ -110,6 +110,8 @@ def test_short_blocks_repeat_and_wide_ratios_get_more_rounds(tmp_path):
     assert len(std.samples["latency_s"]) == 9 * (5 * 3 - 2), len(std.samples["latency_s"])
     assert len(fast.samples["latency_s"]) > 9 * (5 * 5 - 2)
     assert fast.figures["p50_ratio"].n == 9
+    assert std.context["timing"]["stopped"] == "max_rounds" and std.context["timing"]["rounds_run"] == 9
+    assert std.context["timing"]["max_s"] == 120.0  # the default budget: far beyond this run's rounds
     assert 0.15 <= fast.figures["p50_ratio"].value <= 0.45
     assert std.context["timing"]["repeat"]["standard"] == 3
     # the old way, asked for: idle workers not stopped, a 60 ms pause before each block instead
@@ -159,6 +161,7 @@ def _one_line_usage_error(proc: subprocess.CompletedProcess[str], message: str) 
     (["--probe-timeout", "0"], "--probe-timeout must be a positive number of seconds, got 0.0"),
     (["--latency-block", "2"], "--latency-block must be an integer >= 3"),
     (["--latency-settle-ms", "-1"], "--latency-settle-ms must be an integer >= 0, got -1"),
+    (["--latency-max-s", "-5"], "--latency-max-s must be a number of seconds >= 0 (0: no limit), got -5.0"),
 ])
 def test_usage_errors_are_one_line_before_anything_runs(tmp_path, args, message):
     _one_line_usage_error(run_bench(tmp_path, *args), message)

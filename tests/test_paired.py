@@ -86,6 +86,38 @@ def test_more_rounds_only_for_the_keys_that_need_them_up_to_the_limit():
     assert len(no_more.orders) == 3
 
 
+def test_rounds_say_why_they_stopped():
+    block = lambda key, r: [1.0, 2.0]  # noqa: E731
+    assert run_rounds(["a"], 3, block).stopped == "rounds"  # no criterion: exactly `rounds`
+    assert run_rounds(["a"], 3, block, more=lambda rounds: [], max_rounds=9).stopped == "ci"
+    assert run_rounds(["a"], 3, block, more=lambda rounds: ["a"], max_rounds=5).stopped == "max_rounds"
+
+
+def test_a_time_budget_ends_the_extra_rounds_but_never_the_first_ones():
+    """`max_s` is checked before each extra round (on the injected clock: no wall time in the test);
+    the first `rounds` always run, however long they take."""
+    now = [0.0]
+
+    def block(key: str, r: int) -> list[float]:
+        now[0] += 1.0  # each block "takes" one second
+        return [1.0, 2.0]
+
+    out = run_rounds(["std", "a"], 3, block, more=lambda rounds: ["std", "a"], max_rounds=100, max_s=10.0,
+                     clock=lambda: now[0])
+    # 3 first rounds = 6 s; extra rounds start at 6 and 8 s; at 10 s the budget is spent
+    assert len(out.orders) == 5 and out.stopped == "max_s"
+    now[0] = 0.0
+    slow = run_rounds(["std", "a"], 3, block, more=lambda rounds: ["std", "a"], max_rounds=100, max_s=1.0,
+                      clock=lambda: now[0])
+    assert len(slow.orders) == 3 and slow.stopped == "max_s"
+    now[0] = 0.0
+    unbounded = run_rounds(["std", "a"], 3, block, more=lambda rounds: ["std", "a"], max_rounds=7, max_s=None,
+                           clock=lambda: now[0])
+    assert len(unbounded.orders) == 7 and unbounded.stopped == "max_rounds"
+    with pytest.raises(ValueError, match="max_s must be > 0"):
+        run_rounds(["a"], 1, block, max_s=0)
+
+
 def test_wide_ratios_asks_for_rounds_while_the_interval_is_wide():
     rng = np.random.default_rng(1)
     noisy = run_rounds(["std", "v"], 10, lambda k, r: list(rng.lognormal(0, 0.3, 6)))

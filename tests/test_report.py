@@ -335,6 +335,31 @@ def test_how_timings_were_taken_names_extra_rounds_and_repeated_blocks(tmp_path)
     assert "up to" not in _timing_how(runs("paired_run")[0])  # a run without them says nothing of them
 
 
+@pytest.mark.parametrize("stopped, said", [
+    ("ci", "every ratio reached that after 57 rounds"),
+    ("max_s", "the budget ended them after 57 rounds, the intervals of `fast` still wider than ±2%"),
+    ("max_rounds", "they ended at the 57-round limit, the intervals of `fast` still wider than ±2%"),
+])
+def test_how_timings_were_taken_says_what_ended_the_rounds(tmp_path, stopped, said):
+    """The time budget, and which limit ended the extra rounds: a ratio whose interval is still
+    wider than the target is named (`fast`'s 95 % CI here is about ±3.1 %)."""
+    from slimbench.report import _timing_how
+
+    def text(target: float) -> str:
+        doc = json.loads((GOLDEN / "paired_run.json").read_text())
+        for bench in doc["benchmarks"]:
+            timing = bench["extra_info"]["context"].get("timing")
+            if timing:
+                timing.update(rounds=40, max_rounds=120, ci_half_width=target, max_s=120.0, rounds_run=57,
+                              stopped=stopped)
+        path = tmp_path / "run.json"
+        path.write_text(json.dumps(doc))
+        return _timing_how(load_runs([path])[0])
+
+    assert "while the phase was within its 120-s budget" in text(0.02) and said in text(0.02)
+    assert "`fast`" not in text(0.04)  # its interval is within ±4 %: nothing to name
+
+
 @pytest.mark.parametrize("steal, said, warned", [
     ({}, False, False),  # runs from before it was recorded, or no /proc/stat
     ({"latency": 0.012, "throughput": 0.008}, True, False),

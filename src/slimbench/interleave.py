@@ -36,6 +36,9 @@ class Rounds:
 
     blocks: dict[str, list[list[float] | None]] = field(default_factory=dict)
     orders: list[list[str]] = field(default_factory=list)  # who ran when, for the record
+    # why no further round ran: "rounds" (a fixed count), "ci" (the criterion named no key),
+    # "max_rounds" (the round limit) or "max_s" (the time budget)
+    stopped: str = "rounds"
 
     def samples(self, key: str) -> list[float]:
         return [s for block in self.blocks.get(key, []) if block for s in block]
@@ -98,14 +101,17 @@ DISCARD = 2  # calls dropped at the start of a latency block: its own threads wa
 def run_rounds(keys: Sequence[str], rounds: int, run_block: RunBlock, discard: int = 1,
                progress: Callable[[int, int], None] | None = None, order: Order = rotated,
                settle_s: float = 0.0, more: Callable[[Rounds], Sequence[str]] | None = None,
-               max_rounds: int | None = None) -> Rounds:
+               max_rounds: int | None = None, max_s: float | None = None,
+               clock: Callable[[], float] | None = None) -> Rounds:
     """`rounds` rounds over `keys`; a pause of `settle_s` before each block, whose first `discard`
     samples are dropped.
 
     Then, up to `max_rounds` in all, further rounds of only the keys that `more(rounds so far)`
     names (e.g. those whose ratio's confidence interval is still wide, and their reference), until
     it names none: sequential stopping, spending rounds where the noise is. A key that sits out a
-    round gets None for it, so rounds stay aligned by index.
+    round gets None for it, so rounds stay aligned by index. `max_s` bounds the time: no further
+    round starts once `max_s` seconds (on `clock`, default time.perf_counter) have passed since the
+    first began -- the first `rounds` always run. `Rounds.stopped` says which limit ended the run.
     """
     import time
 
@@ -113,8 +119,12 @@ def run_rounds(keys: Sequence[str], rounds: int, run_block: RunBlock, discard: i
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     if discard < 0:
         raise ValueError(f"discard must be >= 0, got {discard}")
+    if max_s is not None and max_s <= 0:
+        raise ValueError(f"max_s must be > 0 (None: no time limit), got {max_s}")
+    clock = clock or time.perf_counter
+    started = clock()
     last = max(rounds, max_rounds or rounds) if more else rounds
-    out = Rounds(blocks={k: [] for k in keys})
+    out = Rounds(blocks={k: [] for k in keys}, stopped="max_rounds" if more else "rounds")
     alive = list(keys)
     for r in range(last):
         if r < rounds:
@@ -124,6 +134,10 @@ def run_rounds(keys: Sequence[str], rounds: int, run_block: RunBlock, discard: i
             wanted = set(more(out))
             now = order([k for k in alive if k in wanted], r)
             if not now:
+                out.stopped = "ci"
+                break
+            if max_s is not None and clock() - started >= max_s:
+                out.stopped = "max_s"
                 break
         out.orders.append(now)
         for key in now:

@@ -20,7 +20,8 @@ Options (all in the "slimbench" group of `pytest --help`):
   --variants a,b        which variants (default: all of the zoo)
   --threads N           intra-op threads for every runtime (default 2)
   --latency-rounds N    interleaved rounds (default 40, more up to --latency-max-rounds while a ratio's
-                        CI is wider than --latency-ci) of --latency-block calls (default 12)
+                        CI is wider than --latency-ci, and while the phase is within --latency-max-s)
+                        of --latency-block calls (default 12)
   --slimbench-cache D   cache root (assets + artifacts); default $SLIMBENCH_CACHE or ~/.cache/slimbench
   ... see `pytest bench --help`.
 """
@@ -42,6 +43,10 @@ from slimbench.probes import PROBE_PREDICTIONS
 from slimbench.results import SCHEMA
 
 SESSION_KEY = pytest.StashKey["BenchSession"]()
+# The latency phase's default time budget. On a quiet host the first 40 rounds of the 12-variant
+# zoo take ~60-85 s and meet the +-3 % target; on a noisy one (per-round noise 3x larger) +-3 %
+# needs ~150 rounds and the 120-round cap took 280 s (reports/evidence/first-report/latency-budget.md).
+LATENCY_MAX_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class BenchConfig:
     latency_min_block_s: float
     latency_max_rounds: int
     latency_ci: float
+    latency_max_s: float | None  # the latency phase's time budget for rounds after the first (None: none)
     worker_processes: int
     throughput_batch: int
     throughput_rounds: int
@@ -109,6 +115,7 @@ class BenchConfig:
             freeze_idle=not config.getoption("no_freeze_idle_workers"),
             latency_min_block_s=positive("latency_min_block_ms", 0) / 1000,
             latency_max_rounds=positive("latency_max_rounds", 0), latency_ci=_fraction(config, "latency_ci"),
+            latency_max_s=_budget_s(config.getoption("latency_max_s")),
             worker_processes=positive("worker_processes"),
             throughput_batch=positive("throughput_batch"), throughput_rounds=positive("throughput_rounds"),
             probe_timeout=_positive_seconds(config.getoption("probe_timeout")),
@@ -133,6 +140,13 @@ def _fraction(config: pytest.Config, name: str) -> float:
     if value is None or not 0 <= value < 1:
         raise pytest.UsageError(f"--{name.replace('_', '-')} must be a fraction in [0, 1), got {value!r}")
     return float(value)
+
+
+def _budget_s(value: Any) -> float | None:
+    """--latency-max-s: seconds, or 0 for no time limit."""
+    if value is None or not value >= 0:
+        raise pytest.UsageError(f"--latency-max-s must be a number of seconds >= 0 (0: no limit), got {value!r}")
+    return float(value) or None
 
 
 def _positive_seconds(value: Any) -> float:
@@ -170,6 +184,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--latency-ci", type=float, default=0.03,
                 help="the CI half-width, relative, at which a variant's p50 ratio needs no more rounds "
                      "(default 0.03: +-3 %%; 0: always --latency-max-rounds)")
+    g.addoption("--latency-max-s", type=float, default=LATENCY_MAX_S,
+                help="time budget of the latency phase: no round after the first --latency-rounds starts once "
+                     "it has lasted this long, so that a noisy machine, where +-3 %% may need hundreds of rounds, "
+                     "cannot stretch the run; the report says when the budget ended the rounds and the intervals "
+                     "show what that time bought (default %(default)g s; 0: no limit)")
     g.addoption("--worker-processes", type=int, default=2,
                 help="timing worker processes per variant; latency and throughput rounds alternate between them, "
                      "so that one process's lasting offset of its own (1-3 %% measured) "
@@ -552,7 +571,8 @@ class BenchSession:
                 more = wide_ratios(pairs, cfg.latency_ci) if pairs and cfg.latency_max_rounds > cfg.latency_rounds else None
                 out.latency = run_rounds(pool.alive, cfg.latency_rounds, pool.blocks("latency", block, repeat=repeat),
                                          discard=DISCARD, progress=progress_log(log, "slimbench: latency"),
-                                         settle_s=cfg.latency_settle_s, more=more, max_rounds=cfg.latency_max_rounds)
+                                         settle_s=cfg.latency_settle_s, more=more, max_rounds=cfg.latency_max_rounds,
+                                         max_s=cfg.latency_max_s)
             phase["latency"], t, steal["latency"] = time.perf_counter() - t, time.perf_counter(), meter.lap()
             if self.needs("throughput") != set():
                 log(f"slimbench: throughput, {cfg.throughput_rounds} interleaved rounds of 2 batches of {size}")
@@ -571,6 +591,9 @@ class BenchSession:
                        "rounds": cfg.latency_rounds, "block": block, "discard": DISCARD,
                        "settle_s": cfg.latency_settle_s, "min_block_s": cfg.latency_min_block_s,
                        "max_rounds": cfg.latency_max_rounds, "ci_half_width": cfg.latency_ci,
+                       "max_s": cfg.latency_max_s,
+                       "rounds_run": len(out.latency.orders) if out.latency else 0,
+                       "stopped": out.latency.stopped if out.latency else None,
                        "repeat": {k: r for k, r in repeat.items() if r > 1},
                        "throughput_rounds": cfg.throughput_rounds, "variants": [s.key for s in specs],
                        "workers_start_s": round(pool.start_s, 3),
@@ -746,11 +769,10 @@ def _publish_results(config: pytest.Config, exitstatus: int) -> None:
     if interrupted:
         block["incomplete"] = True
         block["reason"] = "the run was interrupted (Ctrl-C or SIGTERM) before every test ran"
-    from slimbench.results import compact_samples
+    from slimbench.results import dumps
 
     tmp = target.with_name(f".{target.name}.tmp")
-    # as the baseline: indent=1 (a third of the bytes of indent=4), latency samples once (in stats.data)
-    tmp.write_text(json.dumps(compact_samples(doc), indent=1))
+    tmp.write_text(dumps(doc))  # as the baseline is written: compact, every sample kept
     os.replace(tmp, target)
     partial.unlink(missing_ok=True)
     if interrupted:

@@ -445,7 +445,9 @@ def _timing_how(run: Run) -> str:
             + f", all {len(how.get('variants', []))} variants alive together, {how.get('rounds')} interleaved rounds of "
             f"{how.get('block')} calls per variant, order rotated each round"
             + (f", then up to {how['max_rounds']} in all for the variants whose ratio's 95 % CI was still wider "
-               f"than ±{how['ci_half_width']:.0%}" if how.get("max_rounds", 0) > (how.get("rounds") or 0)
+               f"than ±{how['ci_half_width']:.0%}" + (f" while the phase was within its {how['max_s']:.0f}-s budget"
+                                                      if how.get("max_s") else "")
+               + _rounds_end(run, how) if how.get("max_rounds", 0) > (how.get("rounds") or 0)
                and how.get("ci_half_width") else "")
             + (f"; a variant whose block would last under {how['min_block_s'] * 1e3:.0f} ms repeated the round's "
                "sentences to about that length (" + ", ".join(f"{k} ×{r}" for k, r in how["repeat"].items()) + ")"
@@ -458,6 +460,25 @@ def _timing_how(run: Run) -> str:
             + f" of each block discarded; throughput likewise in {how.get('throughput_rounds')} "
             "rounds. Ratios to `standard` come from the paired rounds, with 95 % bootstrap intervals."
             + steal_text(how.get("steal") or {}))
+
+
+def _rounds_end(run: Run, how: Mapping[str, Any]) -> str:
+    """What ended the latency rounds, and which ratios' intervals stayed wider than the target."""
+    target, ran = float(how["ci_half_width"]), how.get("rounds_run")
+    wide = sorted(m.variant for m in run.measurements if m.metric == "latency" and m.ok
+                  and (f := m.figures.get("p50_ratio")) is not None and f.low is not None and f.high is not None
+                  and f.value > 0 and (f.high - f.low) / 2 / f.value > target)
+    names = ", ".join(f"`{v}`" for v in wide)
+    still = (f", the intervals of {names} still wider than ±{target:.0%}: this machine was noisy, and the "
+             "intervals below show what the time bought" if wide else "")
+    stopped = how.get("stopped")
+    if stopped == "ci":
+        return f" (every ratio reached that after {ran} rounds)"
+    if stopped == "max_s":
+        return f" (the budget ended them after {ran} rounds{still})"
+    if stopped == "max_rounds":
+        return f" (they ended at the {ran}-round limit{still})"
+    return ""
 
 
 STEAL_WARN = 0.05  # above this share of CPU time taken by other guests, say the host was contended
