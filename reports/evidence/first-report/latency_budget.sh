@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# A/B of the latency phase's time budget (issue 15): full bench passes of the built default zoo in
+# the order A B B A ..., A = `--latency-max-s 0` (no budget: rounds go on up to 120 while a ratio's
+# CI is wider than +-3 %, the behaviour before the budget), B = the default budget (120 s).
+# First one accuracy-only pass, so that every pass below reads its labels from the memo alike.
+#
+# usage (from a checkout, the zoo built in $SLIMBENCH_CACHE, nothing else running):
+#   bash reports/evidence/first-report/latency_budget.sh OUT_DIR [PAIRS=2]
+# then: python reports/evidence/first-report/latency_budget.py OUT_DIR
+set -euo pipefail
+out=$1
+pairs=${2:-2}
+mkdir -p "$out"
+export HF_HUB_OFFLINE=1
+run() {  # name, extra pytest args...
+  local name=$1
+  shift
+  uptime > "$out/$name.uptime"
+  local start
+  start=$(date +%s)
+  python -m pytest bench --benchmark-only -p no:cacheprovider --benchmark-json="$out/$name.json" "$@" \
+    > "$out/$name.log" 2>&1 || echo "$name: pytest exit $?" >> "$out/wall.txt"
+  echo "$name $(( $(date +%s) - start ))" >> "$out/wall.txt"
+}
+run memo-fill -k test_accuracy
+for i in $(seq 1 "$pairs"); do
+  if (( i % 2 )); then order="nobudget budget"; else order="budget nobudget"; fi
+  for arm in $order; do
+    if [ "$arm" = nobudget ]; then run "$arm-$i" --latency-max-s 0; else run "$arm-$i"; fi
+  done
+done
+echo done >> "$out/wall.txt"

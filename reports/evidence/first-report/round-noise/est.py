@@ -1,0 +1,37 @@
+"""CI half-width of the per-round-ratio location: median (today) vs Hodges-Lehmann vs 20% trimmed mean
+(of log ratios), bootstrap 95 %, on a committed results.json. Also: at 40 rounds (the first 40)."""
+import json, sys, math
+import numpy as np
+from scipy import stats as ss
+d = json.load(open(sys.argv[1]))
+for _b in d['benchmarks']:  # files written since the compact format keep round indices as runs
+    _ei = _b['extra_info']
+    for _k, _pairs in _ei.pop('samples_runs', {}).items():
+        _ei['samples'][_k] = [float(v) for v, c in _pairs for _ in range(c)]
+per = {}
+for b in d['benchmarks']:
+    if not b['name'].startswith('test_latency['): continue
+    ei = b['extra_info']; s = b['stats']['data']; idx = ei['samples']['latency_round']
+    p = {}
+    for x, i in zip(s, idx): p.setdefault(int(i), []).append(x)
+    per[ei['variant']] = {r: np.median(v) for r, v in p.items()}
+std = per['standard']
+def hl(x):
+    i, j = np.triu_indices(len(x))
+    return np.median((x[i] + x[j]) / 2)
+def tmean(x): return ss.trim_mean(x, 0.2)
+rng = np.random.default_rng(0)
+def ci(x, f, B=1000):
+    idx = rng.integers(0, len(x), (B, len(x)))
+    bs = np.array([f(x[k]) for k in idx])
+    lo, hi = np.percentile(bs, [2.5, 97.5]); return (math.exp(hi) - math.exp(lo)) / 2 / math.exp(f(x))
+tot = {'med': [], 'hl': [], 'tm': []}
+for v, p in per.items():
+    if v == 'standard': continue
+    lr = np.array([math.log(p[r]/std[r]) for r in sorted(p) if r in std])
+    for n in (40, len(lr)):
+        x = lr[:n]
+        w = {k: ci(x, f) for k, f in (('med', np.median), ('hl', hl), ('tm', tmean))}
+        if n == len(lr): [tot[k].append(w[k]) for k in w]
+        print(f"{v:22s} n={n:3d} median ±{w['med']*100:4.1f}%  HL ±{w['hl']*100:4.1f}%  trim20 ±{w['tm']*100:4.1f}%   est med {math.exp(np.median(x)):.4f} HL {math.exp(hl(x)):.4f}")
+print({k: round(float(np.mean(v))*100, 2) for k, v in tot.items()})

@@ -1,0 +1,46 @@
+"""Per-round log ratio noise vs distance (in slots) between the variant's block and standard's."""
+import json, sys, math
+import numpy as np
+from slimbench.interleave import rotated
+d = json.load(open(sys.argv[1]))
+for _b in d['benchmarks']:  # files written since the compact format keep round indices as runs
+    _ei = _b['extra_info']
+    for _k, _pairs in _ei.pop('samples_runs', {}).items():
+        _ei['samples'][_k] = [float(v) for v, c in _pairs for _ in range(c)]
+rounds = {}
+keys = []
+for b in d['benchmarks']:
+    if not b['name'].startswith('test_latency['): continue
+    ei = b['extra_info']; s = b['stats']['data']; idx = ei['samples']['latency_round']
+    v = ei['variant']; keys.append(v)
+    per = {}
+    for x, i in zip(s, idx): per.setdefault(int(i), []).append(x)
+    rounds[v] = per
+ctx = [b for b in d['benchmarks'] if b['name'].startswith('test_latency[')][0]['extra_info']['context']['timing']
+order_keys = ctx['variants']
+keys = [k for k in order_keys if k in rounds]
+R = max(max(p) for p in rounds.values()) + 1
+rows = []
+for r in range(R):
+    alive = [k for k in keys if r in rounds[k]]
+    order = rotated(alive, r)
+    pos = {k: i for i, k in enumerate(order)}
+    if 'standard' not in pos: continue
+    for k in alive:
+        if k == 'standard': continue
+        lr = math.log(np.median(rounds[k][r]) / np.median(rounds['standard'][r]))
+        rows.append((k, r, pos[k] - pos['standard'], lr))
+by = {}
+for k, r, gap, lr in rows: by.setdefault(k, []).append((gap, lr))
+allres = []
+for k, v in by.items():
+    lr = np.array([x[1] for x in v]); med = np.median(lr)
+    for gap, x in v: allres.append((abs(gap), x - med, gap))
+a = np.array(allres)
+print("abs gap | n | MAD of log-ratio residual | sd")
+for g in range(0, 12):
+    m = a[a[:, 0] == g]
+    if len(m): print(g, len(m), round(float(np.median(np.abs(m[:, 1]))), 4), round(float(m[:, 1].std()), 4))
+print("signed gap: before(<0) / after(>0)")
+for sgn, sel in (("var before std", a[:, 2] < 0), ("var after std", a[:, 2] > 0)):
+    m = a[sel]; print(sgn, len(m), round(float(np.median(np.abs(m[:, 1]))), 4))
