@@ -3,20 +3,9 @@ standard blocks that bracket the variant's block in time. CI half-width of the m
 import json, sys, math
 import numpy as np
 from slimbench.interleave import rotated
-d = json.load(open(sys.argv[1]))
-for _b in d['benchmarks']:  # files written since the compact format keep round indices as runs
-    _ei = _b['extra_info']
-    for _k, _pairs in _ei.pop('samples_runs', {}).items():
-        _ei['samples'][_k] = [float(v) for v, c in _pairs for _ in range(c)]
-per = {}
-for b in d['benchmarks']:
-    if not b['name'].startswith('test_latency['): continue
-    ei = b['extra_info']; s = b['stats']['data']; idx = ei['samples']['latency_round']
-    p = {}
-    for x, i in zip(s, idx): p.setdefault(int(i), []).append(x)
-    per[ei['variant']] = {r: np.median(v) for r, v in p.items()}
-ctx = [b for b in d['benchmarks'] if b['name'].startswith('test_latency[')][0]['extra_info']['context']['timing']
-keys = [k for k in ctx['variants'] if k in per]
+from blocks import latency_blocks
+blocks, keys = latency_blocks(sys.argv[1])
+per = {v: {r: np.median(b) for r, b in p.items()} for v, p in blocks.items()}
 R = max(max(p) for p in per.values()) + 1
 slot = {}  # (key, r) -> absolute slot
 t = 0

@@ -3,18 +3,9 @@
 import json, sys, math
 import numpy as np
 from scipy import stats as ss
-d = json.load(open(sys.argv[1]))
-for _b in d['benchmarks']:  # files written since the compact format keep round indices as runs
-    _ei = _b['extra_info']
-    for _k, _pairs in _ei.pop('samples_runs', {}).items():
-        _ei['samples'][_k] = [float(v) for v, c in _pairs for _ in range(c)]
-per = {}
-for b in d['benchmarks']:
-    if not b['name'].startswith('test_latency['): continue
-    ei = b['extra_info']; s = b['stats']['data']; idx = ei['samples']['latency_round']
-    p = {}
-    for x, i in zip(s, idx): p.setdefault(int(i), []).append(x)
-    per[ei['variant']] = {r: np.median(v) for r, v in p.items()}
+from blocks import latency_blocks
+blocks, _ = latency_blocks(sys.argv[1])
+per = {v: {r: np.median(b) for r, b in p.items()} for v, p in blocks.items()}
 std = per['standard']
 def hl(x):
     i, j = np.triu_indices(len(x))

@@ -2,23 +2,8 @@
 import json, sys, math
 import numpy as np
 from slimbench.interleave import rotated
-d = json.load(open(sys.argv[1]))
-for _b in d['benchmarks']:  # files written since the compact format keep round indices as runs
-    _ei = _b['extra_info']
-    for _k, _pairs in _ei.pop('samples_runs', {}).items():
-        _ei['samples'][_k] = [float(v) for v, c in _pairs for _ in range(c)]
-rounds = {}
-keys = []
-for b in d['benchmarks']:
-    if not b['name'].startswith('test_latency['): continue
-    ei = b['extra_info']; s = b['stats']['data']; idx = ei['samples']['latency_round']
-    v = ei['variant']; keys.append(v)
-    per = {}
-    for x, i in zip(s, idx): per.setdefault(int(i), []).append(x)
-    rounds[v] = per
-ctx = [b for b in d['benchmarks'] if b['name'].startswith('test_latency[')][0]['extra_info']['context']['timing']
-order_keys = ctx['variants']
-keys = [k for k in order_keys if k in rounds]
+from blocks import latency_blocks
+rounds, keys = latency_blocks(sys.argv[1])
 R = max(max(p) for p in rounds.values()) + 1
 rows = []
 for r in range(R):
