@@ -13,10 +13,10 @@ from typing import Any
 from slimbench.build.eta import estimate, minutes
 
 # The reference VM's benchmark pass of the 12-variant default zoo (all five measurements, paired
-# latency with its extra rounds, idle workers frozen): 301-330 s in the passes of 2026-12-02 after
-# eb295f3 with the accuracy pass predicted again (a code change), ~36 s less when it is read from
-# the memo: ~27 s a variant (62 s before idle workers were frozen and worker start-ups became probes).
-BENCH_S_PER_VARIANT = 27.0
+# latency with its extra rounds within the 150-s budget, idle workers frozen, accuracy labels from
+# the memo): 306-374 s in the six passes of 2026-12-03 (latency-budget.md, cold-run-7.md): ~28 s a
+# variant (62 s before idle workers were frozen and worker start-ups became probes).
+BENCH_S_PER_VARIANT = 28.0
 REPORT_S = 15.0
 
 
