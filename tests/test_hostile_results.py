@@ -345,7 +345,7 @@ def test_written_results_are_compact_and_read_back_the_same(tmp_path):
     assert dumps(json.loads(text)) == text  # idempotent
 
 
-@pytest.mark.parametrize("runs", [5, [[0, 3], [1]], [[0, 0]], [["a", 2]], [[0.5, 2]]])
+@pytest.mark.parametrize("runs", [5, [[0, 3], [1]], [[0, 0]], [["a", 2]], [[0.5, 2]], [[0, 10**12]]])
 def test_malformed_round_runs_are_a_clear_error(runs):
     d = compact_samples(json.loads((GOLDEN / "paired_run.json").read_text()))
     _first_latency_bench(d)["extra_info"]["samples_runs"] = {"latency_round": runs} if runs != 5 else 5
