@@ -379,9 +379,12 @@ def _ship_section(report: MachineReport) -> list[str]:
     ref = advice.reference
     if ref is not None and advice.fastest is not None and advice.smallest is not None:
         f, s = advice.fastest, advice.smallest
+        # the table's speed-up: paired (1 / the p50 ratio of the rounds) where the run has one
+        cell = next((r.cells.get("speedup") for r in report.rows if r.variant == f.variant), None)
+        speedup = cell.value if cell is not None and cell.ok else ref.latency_s / f.latency_s
         out.append(f"- **Keeping {ACCURACY_TOLERANCE * 100:.0f} % of `standard`'s accuracy** "
                    f"(≥ {(advice.threshold or 0) * 100:.1f} %): fastest is **`{f.variant}`** "
-                   f"({fmt_sig(f.latency_s * 1e3)} ms p50, {fmt_sig(ref.latency_s / f.latency_s)}× speed-up, "
+                   f"({fmt_sig(f.latency_s * 1e3)} ms p50, {fmt_sig(speedup)}× speed-up, "
                    f"{_pt(f)}); smallest is **`{s.variant}`** ({fmt_sig(s.size_bytes / 1e6)} MB, "
                    f"{fmt_sig(s.size_bytes / ref.size_bytes)}× standard's size, {_pt(s)}).")
     elif advice.points:
