@@ -381,7 +381,7 @@ def _ship_section(report: MachineReport) -> list[str]:
         f, s = advice.fastest, advice.smallest
         # the table's speed-up: paired (1 / the p50 ratio of the rounds) where the run has one
         cell = next((r.cells.get("speedup") for r in report.rows if r.variant == f.variant), None)
-        speedup = cell.value if cell is not None and cell.ok else ref.latency_s / f.latency_s
+        speedup = cell.value if cell is not None and cell.ok and cell.value is not None else ref.latency_s / f.latency_s
         out.append(f"- **Keeping {ACCURACY_TOLERANCE * 100:.0f} % of `standard`'s accuracy** "
                    f"(≥ {(advice.threshold or 0) * 100:.1f} %): fastest is **`{f.variant}`** "
                    f"({fmt_sig(f.latency_s * 1e3)} ms p50, {fmt_sig(speedup)}× speed-up, "
