@@ -15,7 +15,7 @@ import pytest
 from slimbench import cli
 from slimbench.gate import MismatchError, check_comparable, gate, input_mismatches
 from slimbench.report import render_markdown
-from slimbench.results import ResultsError, compact_samples, dumps, load_run, parse_run
+from slimbench.results import ResultsError, compact_samples, load_run, parse_run, results_text
 
 DATA = Path(__file__).parent / "data"
 GOOD = json.loads((DATA / "tiny_zoo_results.json").read_text())
@@ -332,17 +332,17 @@ def _same_run(before, after):
 
 
 def test_written_results_are_compact_and_read_back_the_same(tmp_path):
-    """`dumps`: round indices as runs, times to the nanosecond, lists of numbers on one line --
+    """`results_text`: round indices as runs, times to the nanosecond, lists of numbers on one line --
     the run read back is the one written, in fewer bytes than indent=1 alone (a real run: 5.3 -> 1.8 MB)."""
     d = json.loads((GOLDEN / "paired_run.json").read_text())  # a run with round indices
-    text = dumps(copy.deepcopy(d))
+    text = results_text(copy.deepcopy(d))
     latency = _first_latency_bench(json.loads(text))["extra_info"]
     assert "latency_round" not in latency["samples"] and latency["samples_runs"]["latency_round"][0][1] > 1
     assert '"data": [0.' in text  # one line
     assert len(text) < 0.9 * len(json.dumps(d, indent=1))
     (tmp_path / "r.json").write_text(text)
     _same_run(parse_run(d), load_run(tmp_path / "r.json"))
-    assert dumps(json.loads(text)) == text  # idempotent
+    assert results_text(json.loads(text)) == text  # idempotent
 
 
 @pytest.mark.parametrize("runs", [5, [[0, 3], [1]], [[0, 0]], [["a", 2]], [[0.5, 2]], [[0, 10**12]]])

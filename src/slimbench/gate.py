@@ -38,7 +38,7 @@ from slimbench.gate_rules import (
     ratio_of_ratios_ci,
     raw_samples,
 )
-from slimbench.results import Figure, Measurement, ResultsError, Run, dumps, load_run, load_runs
+from slimbench.results import Figure, Measurement, ResultsError, Run, load_run, load_runs, results_text
 from slimbench.stats import bootstrap_ratio_ci, mann_whitney_p
 
 __all__ = ["FAILING", "Finding", "GateConfig", "GateConfigError", "GateResult", "gate", "load_config",
@@ -588,7 +588,7 @@ def promote_baseline(results: Path, out: Path, allow_failures: bool = False) -> 
     data = json.loads(results.read_text())
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, dumps(data))
+    atomic_write_text(out, results_text(data))
     return run
 
 

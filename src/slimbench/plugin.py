@@ -770,10 +770,10 @@ def _publish_results(config: pytest.Config, exitstatus: int) -> None:
     if interrupted:
         block["incomplete"] = True
         block["reason"] = "the run was interrupted (Ctrl-C or SIGTERM) before every test ran"
-    from slimbench.results import dumps
+    from slimbench.results import results_text
 
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(dumps(doc))  # as the baseline is written: compact, every sample kept
+    tmp.write_text(results_text(doc))  # as the baseline is written: compact, every sample kept
     os.replace(tmp, target)
     partial.unlink(missing_ok=True)
     if interrupted:

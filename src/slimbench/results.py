@@ -20,7 +20,7 @@ in `samples_in_stats`, and readers restore it from `stats.data` (a run's latency
 otherwise half of its file). Files that keep both lists read the same. Likewise a round-index list
 (`latency_round`: the round each sample came from) is written as [[round, count], ...] in
 `samples_runs`, times are kept to the nanosecond (the clock's resolution) and every list of numbers
-sits on one line (`dumps`): a noisy run's 125,000 latency samples took 5.3 MB, now 1.8 MB.
+sits on one line (`results_text`): a noisy run's 125,000 latency samples took 5.3 MB, now 1.8 MB.
 
 A variant × metric that failed (crash, timeout, corrupt artifact) has no timing stats, so it is
 kept in the top-level `"slimbench": {"schema": 1, "failures": [...]}` block with the same keys.
@@ -334,7 +334,7 @@ def compact_samples(doc: dict[str, Any]) -> dict[str, Any]:
 _NUMBER_LIST = re.compile(r"\[\n\s*(-?\d[\d.eE+-]*(?:,\n\s*-?\d[\d.eE+-]*)*)\n\s*\]")
 
 
-def dumps(doc: dict[str, Any]) -> str:
+def results_text(doc: dict[str, Any]) -> str:
     """A results document as written to disk: `compact_samples`, indented by one space (a third of
     the bytes of pytest-benchmark's indent=4), every list of numbers on one line."""
     text = json.dumps(compact_samples(doc), indent=1)
