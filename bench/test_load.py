@@ -6,6 +6,7 @@ import pytest
 
 from slimbench.measure import LOAD_PHASES, load_figures
 from slimbench.plugin import REPLAY_CLOCK
+from slimbench.results import LOAD_STOP_RULE
 
 pytestmark = pytest.mark.benchmark(timer=REPLAY_CLOCK)
 
@@ -26,4 +27,4 @@ def test_load(benchmark, variant, slimbench_session, measure):
     slimbench_session.record(benchmark, variant, "load", load_figures(results, warm), samples,
                              timing={"method": "fresh process per sample, round-robin across variants",
                                      "samples": len(results), "samples_range": list(slimbench_session.probe_counts()),
-                                     "spread": cfg.load_spread})
+                                     "spread": cfg.load_spread, "rule": LOAD_STOP_RULE})

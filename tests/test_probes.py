@@ -4,6 +4,9 @@ constants) and hold with the other core busy."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -11,7 +14,7 @@ import pytest
 
 from slimbench.build.builder import build
 from slimbench.measure import latency_figures, memory_figures, size_figures
-from slimbench.probes import run_probe, wants_another_probe
+from slimbench.probes import median_reach, run_probe, wants_another_probe
 from slimbench.runtime import open_runner, read_manifest
 from slimbench.stats import bootstrap_ratio_ci, mann_whitney_p, percentile, relative_spread, summarize
 from slimbench.zoo import Zoo, spec_from_dict
@@ -91,6 +94,21 @@ def test_load_phases_are_reported_and_sum_to_the_child_wall_time(calibration):
     assert r.start_to_first_prediction_s <= r.wall_s  # the phases fit inside spawn -> exit
 
 
+def test_the_probe_child_skips_the_interpreter_teardown(calibration, tmp_path):
+    """After torch and transformers the teardown takes 1-2 s that no figure includes: the child
+    exits once its record is out. An atexit hook shows whether the teardown ran."""
+    marker = tmp_path / "teardown-ran"
+    (tmp_path / "sitecustomize.py").write_text(
+        f"import atexit, pathlib\natexit.register(pathlib.Path({str(marker)!r}).touch)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    subprocess.run([sys.executable, "-c", "pass"], env=env, check=True)
+    assert marker.exists()  # the hook runs at a normal exit
+    marker.unlink()
+    r = run_probe(calibration["sleep-5ms"], threads=1, texts=TEXTS, n_predict=2, env=env)
+    assert r.ok, r.error
+    assert len(r.warm_latency_s) == 2 and not marker.exists()
+
+
 def test_size_of_a_known_artifact(calibration):
     path = calibration["padded"]
     figs = size_figures(path, read_manifest(path))
@@ -138,8 +156,22 @@ def test_statistics_on_literal_samples():
     ([7.0, 7.3], True),
     ([7.0, 7.3, 7.6], False),        # all within +-10 % of 7.3
     ([7.0, 7.3, 8.2], True),         # 8.2 is 12 % above the median
-    ([0.3, 0.5, 0.4, 0.9], True),    # sub-second, wide
+    ([0.3, 0.5, 0.4, 0.9], True),    # a fifth could still move the median from 0.45 to 0.4 or 0.5
+    ([5.03, 3.94, 3.62, 4.17], False),  # a fifth can only move it within [3.94, 4.17]: within 10 % of 4.055
     ([0.3, 0.5, 0.4, 0.9, 0.4], False),  # the most
 ])
-def test_start_up_probes_stop_when_tight(start_s, more):
+def test_start_up_probes_stop_when_more_cannot_move_the_median(start_s, more):
     assert wants_another_probe(start_s, least=3, most=5, spread=0.10) is more
+
+
+def test_median_reach_is_where_further_samples_can_take_the_median():
+    assert median_reach([1.0, 2.0, 3.0], 2) == (1.0, 3.0)
+    assert median_reach([1.0, 2.0, 3.0, 10.0], 1) == (2.0, 3.0)
+    assert median_reach([1.0, 2.0, 3.0], 0) == (2.0, 2.0)
+    assert median_reach([1.0, 2.0], 3) == (float("-inf"), float("inf"))  # three can outvote two
+    rng = np.random.default_rng(1)  # the bound holds for any values the further samples take
+    for _ in range(200):
+        seen, more = list(rng.lognormal(0, 0.3, rng.integers(1, 6))), int(rng.integers(0, 4))
+        low, high = median_reach(seen, more)
+        final = float(np.median(seen + list(rng.lognormal(0, 1.0, more))))
+        assert low <= final <= high

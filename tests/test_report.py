@@ -396,3 +396,17 @@ def test_the_method_names_how_many_worker_processes_a_variant_had():
     assert "2 worker processes per variant, the rounds alternating between them" in _timing_how(run)
     text = render_markdown([run])
     assert "Every variant ran in 2 worker processes of its own, the rounds alternating between them" in text
+
+
+@pytest.mark.parametrize("rule, said", [
+    (None, "only while one of its start-up times lay beyond ±10% of their median"),  # files from before
+    ("median-reach", "only while the probes still allowed could move its median start-up time beyond ±10% "
+                     "(at 3: while one of the three lay beyond ±10% of their median; at 4: while one of the "
+                     "middle two"),
+])
+def test_the_load_section_states_the_probes_stopping_rule(rule, said):
+    run = runs("paired_run")[0]
+    for m in run.measurements:
+        if m.metric == "load":
+            m.context.setdefault("timing", {}).update(samples_range=[3, 5], spread=0.10, **({"rule": rule} if rule else {}))
+    assert said in render_markdown([run])

@@ -168,14 +168,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="the most fresh processes per variant for start-up time, taken round-robin across variants "
                      "(default 5)")
     g.addoption("--load-min-samples", type=int, default=3,
-                help="the fewest: after these, a variant gets more (up to --load-samples) only while one of its "
-                     "start-up times lies beyond +-(--load-spread) of their median (default 3)")
+                help="the fewest: after these, a variant gets more (up to --load-samples) only while the probes "
+                     "still allowed could move the median start-up time beyond +-(--load-spread) of where it is "
+                     "(default 3)")
     g.addoption("--load-spread", type=float, default=0.10,
-                help="relative spread of a variant's start-up times that needs no more probes (default 0.10: "
-                     "all within +-10 %% of their median; 0: always --load-samples)")
+                help="how far, relative, further probes may still be able to move a variant's median start-up "
+                     "time when it gets no more (default 0.10: at 3 of 5 all three within +-10 %% of their "
+                     "median, at 4 of 5 the middle two; 0: always --load-samples)")
     g.addoption("--memory-samples", type=int, default=3,
-                help="of those fresh processes (each makes 50 predictions after its first), how many give peak "
-                     "RSS (default 3: the first three; more than the probes taken adds probes)")
+                help="of those fresh processes, how many give peak RSS after 50 predictions (default 3: the first "
+                     "three, which make them; the others stop at their first prediction; more than the probes "
+                     "taken adds probes)")
     g.addoption("--latency-rounds", type=int, default=40,
                 help="interleaved rounds: in each, every variant's worker process runs one block of batch-1 "
                      "predictions on the same test sentences, in a rotated order (default 40)")
@@ -464,8 +467,8 @@ class BenchSession:
             count = f"{least}" if least == most else f"{least}-{most}"
             log(f"slimbench: {count} fresh-process probes of each of {len(variants)} variants, round-robin"
                 + (" (the first: the timing workers' own start-ups)" if startup else "")
-                + (f"; more than {least} only while a variant's start-up times are not all within "
-                   f"+-{cfg.load_spread:.0%} of their median" if least < most else ""))
+                + (f"; more than {least} only while the probes still allowed could move a variant's median "
+                   f"start-up time beyond +-{cfg.load_spread:.0%}" if least < most else ""))
             t = time.perf_counter()
             beat = Heartbeat()
 
@@ -486,7 +489,10 @@ class BenchSession:
                     if beat.due(ahead=(taken[-1].wall_s or taken[-1].start_to_first_prediction_s) if taken else 0.0):
                         log(f"slimbench: fresh-process probes, round {k + 1}, "
                             f"{sum(map(len, out.results.values()))} taken, {beat.elapsed:.0f} s elapsed")
-                    r = run_probe(v.artifact_dir, cfg.threads, texts, n_predict=PROBE_PREDICTIONS,
+                    # only the processes that give peak RSS predict on after their first prediction
+                    # (memory after inference); a start-up sample needs nothing past the first
+                    n_predict = PROBE_PREDICTIONS if len(taken) < cfg.memory_samples else 0
+                    r = run_probe(v.artifact_dir, cfg.threads, texts, n_predict=n_predict,
                                   timeout_s=cfg.probe_timeout, env=env)
                     if r.ok:
                         out.results.setdefault(name, []).append(r)

@@ -52,7 +52,7 @@ from slimbench.report_summary import (
     ship_advice,
     summary_document,
 )
-from slimbench.results import Figure, Run, load_runs
+from slimbench.results import LOAD_STOP_RULE, Figure, Run, load_runs
 
 __all__ = ["ReportError", "build_rows", "cmd_report", "group_runs", "register_cli", "render_comparison_table",
            "render_headline_table", "render_markdown", "render_reports", "write_report"]
@@ -425,8 +425,16 @@ def _load_stopping(run: Run) -> str:
     least, most = timing.get("samples_range", (0, 0))
     if not least or least >= most:
         return ""
+    spread = f"±{timing.get('spread', 0):.0%}"
+    if timing.get("rule") == LOAD_STOP_RULE:
+        how = (f" (at 3: while one of the three lay beyond {spread} of their median; at 4: while one of the middle "
+               "two lay beyond it of the median of four, since an outlier at either end cannot move the median "
+               "of five)") if (least, most) == (3, 5) else ""
+        return (f" Each variant got {least} probes, and more (up to {most}) only while the probes still allowed "
+                f"could move its median start-up time beyond {spread}{how}: sampling stops where more could not "
+                "change the figure (as pyperf does), so n differs between variants.")
     return (f" Each variant got {least} probes, and more (up to {most}) only while one of its start-up times lay "
-            f"beyond ±{timing.get('spread', 0):.0%} of their median: sampling stops where the figure is tight "
+            f"beyond {spread} of their median: sampling stops where the figure is tight "
             "(as pyperf does), so n differs between variants.")
 
 

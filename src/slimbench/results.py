@@ -48,6 +48,10 @@ from slimbench.errors import SlimbenchError
 
 SCHEMA = 1
 METRICS = ("size", "load", "memory", "latency", "throughput", "accuracy")
+# The start-up probes' early-stopping rule, as a load result's timing context names it ("rule"):
+# more probes only while those still allowed could move the median (`probes.wants_another_probe`).
+# Results without it stopped once all start-up times lay within the spread of their median.
+LOAD_STOP_RULE = "median-reach"
 
 
 class ResultsError(SlimbenchError):
