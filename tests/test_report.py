@@ -410,3 +410,12 @@ def test_the_load_section_states_the_probes_stopping_rule(rule, said):
         if m.metric == "load":
             m.context.setdefault("timing", {}).update(samples_range=[3, 5], spread=0.10, **({"rule": rule} if rule else {}))
     assert said in render_markdown([run])
+
+
+def test_the_load_section_says_which_start_ups_were_the_timing_workers():
+    run = runs("paired_run")[0]
+    assert "were its timing workers" not in render_markdown([run])  # a file without the marks
+    for m in run.measurements:
+        if m.metric == "load" and m.ok:
+            m.samples["worker_start"] = [1.0, 1.0] + [0.0] * (len(m.samples["load_s"]) - 2)
+    assert "The first 2 of a variant's processes were its timing workers" in render_markdown([run])

@@ -438,6 +438,18 @@ def _load_stopping(run: Run) -> str:
             "(as pyperf does), so n differs between variants.")
 
 
+def _worker_starts(run: Run) -> str:
+    """Which of the start-up samples were the timing workers' own start-ups, when any were."""
+    counts = {int(sum(m.samples.get("worker_start", []))) for m in run.measurements if m.metric == "load" and m.ok}
+    counts.discard(0)
+    if not counts:
+        return ""
+    return (f" The first {_fmt_set(sorted(counts))} of a variant's processes were its timing workers, each timing "
+            "its own start-up the same way, started one at a time while the workers started before them held their "
+            "memory; such a start can be slower than a later fresh probe's (new memory, a page cache not yet warm): "
+            "`worker_start` in results.json says which sample is which.")
+
+
 def _timing(run: Run, metric: str = "latency") -> dict[str, Any] | None:
     """How the run timed `metric` (None: results from before paired timing)."""
     return next((m.context["timing"] for m in run.measurements
@@ -534,7 +546,7 @@ def _measured_how(run: Run) -> list[str]:
                 + ("the variant's timing worker" if _timing(run) else "the measuring process")
                 + f" (median of {_ns(run, 'load', 'warm_reload_s')})."
                 + (" The probes ran round-robin across variants, not one variant's in a row." if _timing(run) else "")
-                + _load_stopping(run),
+                + _worker_starts(run) + _load_stopping(run),
         "memory": f"**memory**: peak RSS = the kernel's high-water mark (VmHWM) of {_ns(run, 'memory', 'peak_rss_bytes')} "
                   "fresh processes after load and batch-1 predictions, median; no sampler runs beside them.",
         "latency": f"**latency**: {_ns(run, 'latency', 'p50_s')} batch-1 predictions per variant through the public "
