@@ -428,8 +428,8 @@ def _load_stopping(run: Run) -> str:
     spread = f"±{timing.get('spread', 0):.0%}"
     if timing.get("rule") == LOAD_STOP_RULE:
         how = (f" (at 3: while one of the three lay beyond {spread} of their median; at 4: while one of the middle "
-               "two lay beyond it of the median of four, since an outlier at either end cannot move the median "
-               "of five)") if (least, most) == (3, 5) else ""
+               f"two lay beyond {spread} of the median of the four, since an outlier at either end cannot move the "
+               "median of five)") if (least, most) == (3, 5) else ""
         return (f" Each variant got {least} probes, and more (up to {most}) only while the probes still allowed "
                 f"could move its median start-up time beyond {spread}{how}: sampling stops where more could not "
                 "change the figure (as pyperf does), so n differs between variants.")
