@@ -12,9 +12,11 @@ $(TOX):
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "tox==4.67.13"
 
 report: $(TOX)
+	@test -d .tox/report || echo "make report: first run: tox installs torch, transformers, onnxruntime... into .tox/report (about 1-2 min, pip is quiet meanwhile)"
 	$(TOX) -e report
 
 test: $(TOX)
+	@test -d .tox/py || echo "make test: first run: tox installs torch, transformers, onnxruntime... into .tox/py (about 1-2 min, pip is quiet meanwhile)"
 	$(TOX) -e py
 
 bench: $(TOX)
