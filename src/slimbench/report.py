@@ -489,8 +489,8 @@ def _rounds_end(run: Run, how: Mapping[str, Any]) -> str:
     """What ended the latency rounds, and which ratios' intervals stayed wider than the target."""
     target, ran = float(how["ci_half_width"]), how.get("rounds_run")
     wide = sorted(m.variant for m in run.measurements if m.metric == "latency" and m.ok
-                  and (f := m.figures.get("p50_ratio")) is not None and f.low is not None and f.high is not None
-                  and f.value > 0 and (f.high - f.low) / 2 / f.value > target)
+                  and (f := m.figures.get("p50_ratio")) is not None
+                  and (width := f.relative_half_width) is not None and width > target)
     names = ", ".join(f"`{v}`" for v in wide)
     still = (f", the intervals of {names} still wider than ±{target:.0%}: this machine was noisy, and the "
              "intervals below show what the time bought" if wide else "")

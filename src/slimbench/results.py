@@ -74,6 +74,13 @@ class Figure:
         return cls(value=float(d["value"]), unit=str(d["unit"]), n=int(d.get("n", 1)),
                    min=d.get("min"), max=d.get("max"), iqr=d.get("iqr"), low=d.get("low"), high=d.get("high"))
 
+    @property
+    def relative_half_width(self) -> float | None:
+        """Half the confidence interval's width relative to the value (0.03: +-3 %); None without one."""
+        if self.low is None or self.high is None or self.value <= 0:
+            return None
+        return (self.high - self.low) / 2 / self.value
+
 
 @dataclass
 class Measurement:

@@ -11,13 +11,13 @@ import statistics
 import sys
 from pathlib import Path
 
-from slimbench.results import load_run
+from latency_budget import latency_timing, load_at_start, pass_walls, ratio_widths  # beside this script
 
-PHASES = ("interpreter_s", "import_s", "load_s", "first_predict_s")
+from slimbench.results import load_run
 
 
 def main(out: Path) -> None:
-    wall = dict(line.split()[:2] for line in (out / "wall.txt").read_text().splitlines() if line.count(" ") == 1)
+    wall = pass_walls(out)
     names = [n for n in wall if not n.startswith("memo")]
     load: dict[str, dict[str, tuple[float, int]]] = {}
     print("| pass | commit | load at start | wall s | workers / latency / throughput / probes s | probes taken "
@@ -25,24 +25,16 @@ def main(out: Path) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for name in names:
         run = load_run(out / f"{name}.json")
-        how = next(m.context["timing"] for m in run.measurements if m.metric == "latency" and m.ok)
+        how = latency_timing(run)
         ph = how["phase_s"]
         probes = re.search(r"fresh-process probes done in (\d+) s", (out / f"{name}.log").read_text())
-        load[name] = {}
-        for m in run.measurements:
-            if m.metric == "load" and m.ok:
-                s = [sum(x) for x in zip(*(m.samples[k] for k in PHASES), strict=True)]
-                load[name][m.variant] = (statistics.median(s), len(s))
-        widths = {}
-        for m in run.measurements:
-            f = m.figures.get("p50_ratio") if m.metric == "latency" and m.ok else None
-            if f is not None and f.low is not None and f.high is not None:
-                widths[m.variant] = (f.high - f.low) / 2 / f.value
+        load[name] = {m.variant: (f.value, f.n) for m in run.measurements
+                      if m.metric == "load" and m.ok and (f := m.figures.get("start_to_first_prediction_s"))}
+        widths = ratio_widths(run)
         widest = max(widths, key=widths.__getitem__)
         commit = (out / f"{name.split('-')[0]}.commit").read_text()[:7]
-        up = (out / f"{name}.uptime").read_text().split("load average:")[1].split(",")[0].strip()
-        print(f"| {name} | `{commit}` | {up} | {wall[name]} | {ph['workers_start']:.0f} / {ph['latency']:.0f} / "
-              f"{ph['throughput']:.0f} / {probes.group(1) if probes else '?'} | "
+        print(f"| {name} | `{commit}` | {load_at_start(out, name)} | {wall[name]} | {ph['workers_start']:.0f} / "
+              f"{ph['latency']:.0f} / {ph['throughput']:.0f} / {probes.group(1) if probes else '?'} | "
               f"{sum(n for _, n in load[name].values())} | {how.get('rounds_run', '?')} | "
               f"±{statistics.median(widths.values()):.1%} | {widest} ±{widths[widest]:.1%} |")
     print()
