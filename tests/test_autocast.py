@@ -49,3 +49,100 @@ def test_autocast_is_checked_and_in_the_spec_hash():
     fp32 = Zoo([spec_from_dict(base)]).spec_hash("standard")
     bf16 = Zoo([spec_from_dict({**base, "train": {"method": "finetune", "autocast": "bf16"}})]).spec_hash("standard")
     assert fp32 != bf16
+
+
+# --- train.autocast = "auto": the dtype measured once per machine (slimbench.build.autocast) ---
+
+def test_auto_takes_bf16_only_when_it_is_clearly_faster():
+    from slimbench.build.autocast import MIN_SPEEDUP, choose
+
+    assert choose(1.0, 0.5) == "bf16"  # 2x faster
+    assert choose(0.8, 1.0) == "fp32"  # slower (the Intel host)
+    assert choose(1.0, 1.0 / (MIN_SPEEDUP * 0.99)) == "fp32"  # faster, but not by enough
+    assert choose(1.0, 1.0 / MIN_SPEEDUP) == "bf16"
+
+
+def test_auto_is_measured_once_per_machine_and_kept(tmp_path, monkeypatch):
+    from slimbench.build import autocast
+
+    monkeypatch.delenv(autocast.ENV, raising=False)
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return 0.8, 1.0  # bf16 slower
+
+    first = autocast.resolve(tmp_path, measure)
+    again = autocast.resolve(tmp_path, lambda: (1.0, 0.1))  # would say bf16 if it measured
+    assert (first.dtype, first.source, len(calls)) == ("fp32", "measured", 1)
+    assert (again.dtype, again.source) == ("fp32", "cached")  # the kept choice, not a new measurement
+    assert again.speedup == pytest.approx(0.8) and "0.80x" in again.describe()
+    kept = list((tmp_path / autocast.DECISIONS_DIR).glob("*.json"))
+    assert len(kept) == 1 and kept[0].stem == autocast.machine_key()
+    kept[0].write_text("{not json")  # a damaged record is measured again and replaced
+    assert autocast.resolve(tmp_path, lambda: (1.0, 0.5)).dtype == "bf16"
+    assert autocast.resolve(tmp_path, measure).source == "cached"
+
+
+def test_auto_can_be_forced_by_the_environment(tmp_path, monkeypatch):
+    from slimbench.build import autocast
+
+    monkeypatch.setenv(autocast.ENV, "bf16")
+    assert autocast.resolve(tmp_path, lambda: (0.8, 1.0)).dtype == "bf16"
+    assert not (tmp_path / autocast.DECISIONS_DIR).exists()
+    monkeypatch.setenv(autocast.ENV, "fp16")
+    with pytest.raises(SpecError, match="SLIMBENCH_TRAIN_AUTOCAST='fp16'"):
+        autocast.resolve(tmp_path)
+
+
+def test_the_measurement_times_both_dtypes():
+    from slimbench.build.autocast import time_steps
+
+    fp32, bf16 = time_steps(steps=1, rounds=1, tokens=8, batch=2)
+    assert fp32 > 0 and bf16 > 0
+
+
+def test_the_dtype_auto_chose_is_in_the_hash_of_the_variant_and_its_descendants(tmp_path, monkeypatch):
+    from slimbench.build import autocast
+    from slimbench.build.context import BuildContext
+    from slimbench.testing import synthetic_splits
+
+    zoo = Zoo([spec_from_dict({"name": "standard", "base": "random", "train": {"method": "finetune", "autocast": "auto"}}),
+               spec_from_dict({"name": "child", "source": "standard", "steps": ["torch-dynamic-int8"],
+                               "precision": "int8"}),
+               spec_from_dict({"name": "other", "base": "random", "train": {"method": "finetune"}})])
+
+    def hashes(dtype: str) -> dict[str, str]:
+        monkeypatch.setenv(autocast.ENV, dtype)
+        ctx = BuildContext(zoo=zoo, root=tmp_path, splits_loader=synthetic_splits, log=lambda _: None)
+        return {n: ctx.spec_hash(n) for n in ("standard", "child", "other")}
+
+    fp32, bf16 = hashes("fp32"), hashes("bf16")
+    assert fp32["standard"] != bf16["standard"] and fp32["child"] != bf16["child"]
+    assert fp32["other"] == bf16["other"]  # a recipe that names its dtype does not depend on the machine's
+
+
+def test_fit_needs_auto_resolved():
+    with pytest.raises(ValueError, match="autocast fp32 or bf16"):
+        _train("auto")
+
+
+def test_a_build_with_auto_trains_in_the_chosen_dtype_and_says_why(tiny_base, context_for, tmp_path, monkeypatch):
+    from slimbench.build import autocast
+    from slimbench.build.builder import build
+    from slimbench.runtime import read_manifest
+
+    monkeypatch.delenv(autocast.ENV, raising=False)
+    zoo = Zoo([spec_from_dict({"name": "standard", "base": "minilm", "max_length": 16,
+                               "train": {"method": "finetune", "epochs": 1, "autocast": "auto"}})])
+    ctx = context_for(zoo, tmp_path)
+    ctx.base_resolver = lambda _: tiny_base
+    decisions = tmp_path / autocast.DECISIONS_DIR
+    decisions.mkdir()
+    # this machine's choice, as an earlier measurement would have kept it: bf16 1.5x as fast
+    (decisions / f"{autocast.machine_key()}.json").write_text('{"fp32_step_s": 0.3, "bf16_step_s": 0.2}')
+    build(ctx, ["standard"])
+    training = read_manifest(ctx.artifact_dir("standard"))["training"]
+    assert training["autocast"] == "bf16"
+    assert training["autocast_choice"]["source"] == "cached"
+    assert training["autocast_choice"]["fp32_step_s"] == 0.3

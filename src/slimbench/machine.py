@@ -22,6 +22,21 @@ from typing import Any
 KERNEL_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
 
 
+def library_versions() -> dict[str, str]:
+    """Python's and the measuring libraries' versions (recorded by builds and by results)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from slimbench import __version__
+
+    out = {"python": platform.python_version(), "slimbench": __version__}
+    for pkg in ("torch", "transformers", "tokenizers", "onnxruntime", "onnx", "onnxscript", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
 def read_cpuinfo(path: str = "/proc/cpuinfo") -> dict[str, str]:
     """The first processor's fields of /proc/cpuinfo ({} where there is none)."""
     out: dict[str, str] = {}
@@ -63,8 +78,6 @@ def machine_facts() -> dict[str, Any]:
     """CPU (name, generation, the kernel-choosing extensions), cores, RAM, OS, Python and library
     versions; `id` is stable across hostnames and changes with the CPU's generation."""
     import psutil
-
-    from slimbench.build.context import library_versions
 
     info = read_cpuinfo()
     cpu, cores = cpu_model(info), os.cpu_count() or 1

@@ -21,7 +21,8 @@ from typing import Any
 from slimbench.errors import SpecError
 
 # Bump when a builder changes what it produces for the same spec (invalidates cached builds).
-BUILDER_VERSION = 1
+# 2: fused AdamW and foreach gradient clipping in build.train.fit (the same update, other rounding).
+BUILDER_VERSION = 2
 
 RUNTIMES = ("torch", "onnxruntime", "numpy", "calibration")
 PRECISIONS = ("fp32", "int8")
@@ -39,9 +40,11 @@ TRAIN_KEYS = {
     "transfer_data": bool, "max_length": int, "augment_copies": int, "autocast": str,
 }
 # train.autocast: the dtype of the training steps' matmuls (torch CPU autocast; weights, optimizer and
-# evaluation stay fp32). bf16 is ~1.6x faster per build on CPUs with AVX-512 BF16 / AMX and emulated
-# (slower) elsewhere; it changes the trained weights' bytes, so it is part of the spec hash.
-TRAIN_AUTOCAST = ("fp32", "bf16")
+# evaluation stay fp32). bf16 was 1.78x faster per step on one CPU with AVX-512 BF16 and 1.25x slower
+# on another with the same flag; "auto" measures which is faster on this machine, once
+# (slimbench.build.autocast). It changes the trained weights' bytes, so the value -- or, for "auto",
+# the dtype it resolved to -- is part of the spec hash.
+TRAIN_AUTOCAST = ("fp32", "bf16", "auto")
 INIT_KEYS = {"layers": list, "embeddings": str, "width": str}
 WIDTH_BASES = ("pca", "states", "select")  # init.width: how layers map into a narrower student (build.inherit)
 TRANSFORM_KEYS = {"trim_vocab": bool}
@@ -83,7 +86,7 @@ class TrainRecipe:
     transfer_data: bool = False  # distil on the unlabelled transfer texts too
     max_length: int | None = None
     augment_copies: int = 0  # augmented copies of each training text, teacher-labelled
-    autocast: str = "fp32"  # fp32 | bf16: the training steps' compute dtype (TRAIN_AUTOCAST)
+    autocast: str = "fp32"  # fp32 | bf16 | auto: the training steps' compute dtype (TRAIN_AUTOCAST)
 
 
 @dataclass(frozen=True)

@@ -5,31 +5,19 @@ pytest plugin and the sweep share it as their application context."""
 from __future__ import annotations
 
 import os
-import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slimbench import __version__
+from slimbench.build.autocast import AUTO, AutocastChoice
 from slimbench.build.steps import StepClock
 from slimbench.data import Splits
 from slimbench.errors import ArtifactError
+from slimbench.machine import library_versions  # noqa: F401 -- re-exported: build.builder, build.pipeline
 from slimbench.runtime import MANIFEST
 from slimbench.zoo import Zoo
 
 RANDOM_BASE = "random"
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version(), "slimbench": __version__}
-    for pkg in ("torch", "transformers", "tokenizers", "onnxruntime", "onnx", "onnxscript", "numpy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 @dataclass
@@ -48,6 +36,7 @@ class BuildContext:
     _splits: Splits | None = None
     _bases: dict[str, Path] = field(default_factory=dict)
     _fingerprints: dict[str, str] = field(default_factory=dict)
+    _autocast: AutocastChoice | None = None
 
     @property
     def splits(self) -> Splits:
@@ -63,9 +52,22 @@ class BuildContext:
     def effective_base(self, base: str) -> str:
         return self.base_override if base == "minilm" and self.base_override else base
 
+    def train_autocast(self) -> AutocastChoice:
+        """What `train.autocast = "auto"` means on this machine (slimbench.build.autocast): measured
+        once and kept under the artifact root."""
+        if self._autocast is None:
+            from slimbench.build.autocast import resolve
+
+            self._autocast = resolve(self.root)
+            if self._autocast.source == "measured":
+                self.log(f"training precision for train.autocast = \"auto\": {self._autocast.describe()}")
+        return self._autocast
+
     def spec_hash(self, name: str) -> str:
         inputs = self.inputs()
         for spec in self.zoo.ancestors(name):
+            if spec.train.get("autocast") == AUTO:  # the dtype it trains in makes other bytes
+                inputs["train_autocast"] = self.train_autocast().dtype
             base = self.effective_base(spec.base or "")
             if base and base not in ("minilm", RANDOM_BASE):
                 if base not in self._fingerprints:

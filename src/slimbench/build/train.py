@@ -31,6 +31,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     steps: int = 0
+    autocast: str = "fp32"  # the dtype the steps ran in
 
 
 def augment(texts: Sequence[str], copies: int, seed: int = 0) -> list[str]:
@@ -155,13 +156,17 @@ def fit(
          "weight_decay": recipe.weight_decay},
         {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
-    opt = torch.optim.AdamW(params, lr=recipe.lr)
+    # fused: one kernel over all parameters instead of a loop of small ops per tensor; the same
+    # update, 0.15 -> 0.05 s of standard's ~0.75-s step on the Intel host (train-speed.md)
+    opt = torch.optim.AdamW(params, lr=recipe.lr, fused=True)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
+    if recipe.autocast not in ("fp32", "bf16"):  # "auto" is resolved by the build (recipes.common.train_recipe)
+        raise ValueError(f"fit() needs autocast fp32 or bf16, got {recipe.autocast!r}")
     bf16 = recipe.autocast == "bf16"
     if bf16:
         desc = f"{desc} (bf16 autocast)"
-    result = TrainResult(best_epoch=0, best_val_accuracy=-1.0)
+    result = TrainResult(best_epoch=0, best_val_accuracy=-1.0, autocast=recipe.autocast)
     best_state: dict[str, torch.Tensor] | None = None
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
@@ -174,7 +179,7 @@ def fit(
                 loss = loss_on(idx).float()
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0, foreach=True)
             opt.step()
             sched.step()
             result.steps += 1

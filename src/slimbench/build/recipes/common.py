@@ -7,16 +7,18 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from slimbench.build.autocast import AUTO
 from slimbench.build.context import BuildContext
 from slimbench.data import check_trainable
 from slimbench.errors import BuildError
 from slimbench.runtime import MANIFEST, TOKENIZER_FILE, open_runner, progress_bar, read_manifest
-from slimbench.zoo import VariantSpec
+from slimbench.zoo import TrainRecipe, VariantSpec
 
 
 def load_tokenizer(directory: Path) -> Any:
@@ -37,9 +39,24 @@ def check_training_rows(ctx: BuildContext, spec: VariantSpec, what: str) -> None
     check_trainable(ctx.splits, spec.recipe.batch_size, f"{spec.name} ({what})")
 
 
-def training_record(result: Any) -> dict[str, Any]:
-    return {"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy,
-            "history": result.history, "seconds": result.seconds, "steps": result.steps}
+def train_recipe(ctx: BuildContext, spec: VariantSpec) -> TrainRecipe:
+    """The spec's [train] recipe with `autocast = "auto"` replaced by the dtype chosen for this
+    machine (the one its spec hash was computed with)."""
+    recipe = spec.recipe
+    if recipe.autocast == AUTO:
+        recipe = replace(recipe, autocast=ctx.train_autocast().dtype)
+    return recipe
+
+
+def training_record(result: Any, ctx: BuildContext | None = None, spec: VariantSpec | None = None) -> dict[str, Any]:
+    """The manifest's record of a training run; with the spec's `autocast = "auto"`, also how the
+    dtype was chosen."""
+    out = {"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy,
+           "history": result.history, "seconds": result.seconds, "steps": result.steps,
+           "autocast": result.autocast}
+    if ctx is not None and spec is not None and spec.recipe.autocast == AUTO:
+        out["autocast_choice"] = ctx.train_autocast().record()
+    return out
 
 
 def teacher_outputs(ctx: BuildContext, teacher_dir: Path, texts: Sequence[str],

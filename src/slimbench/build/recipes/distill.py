@@ -13,6 +13,7 @@ from slimbench.build.recipes.common import (
     check_training_rows,
     count_parameters,
     teacher_outputs,
+    train_recipe,
     training_record,
 )
 from slimbench.errors import BuildError
@@ -47,14 +48,15 @@ def distill_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str,
     val_seqs = encode_all(student_tok, [e.text for e in splits.val], spec.max_length, spec.truncation)
     layer_teacher = _layer_teacher(ctx, spec, teacher_dir, student, student_tok_json)
     with ctx.steps("train"):
-        result = distill(student, seqs, teacher_logits, labels, val_seqs, [e.label for e in splits.val], spec.recipe,
+        result = distill(student, seqs, teacher_logits, labels, val_seqs, [e.label for e in splits.val],
+                         train_recipe(ctx, spec),
                          desc=f"{spec.name} distill", teacher_cls=teacher_cls, layer_teacher=layer_teacher)
     with ctx.steps("save"):
         save_hf(student, out)
     (out / TOKENIZER_FILE).write_text(json.dumps(student_tok_json, ensure_ascii=False))
     return {"format": "hf", "model_file": "model.safetensors", "parameters": count_parameters(student),
             "teacher": spec.source, "transfer_texts": len(transfer), "augmented_texts": len(augmented),
-            "vocab_size": student.config.vocab_size, "training": training_record(result)}
+            "vocab_size": student.config.vocab_size, "training": training_record(result, ctx, spec)}
 
 
 def _layer_teacher(ctx: BuildContext, spec: VariantSpec, teacher_dir: Path, student: Any,

@@ -7,7 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from slimbench.build.context import RANDOM_BASE, BuildContext
-from slimbench.build.recipes.common import check_training_rows, count_parameters, training_record
+from slimbench.build.recipes.common import (
+    check_training_rows,
+    count_parameters,
+    train_recipe,
+    training_record,
+)
 from slimbench.errors import BuildError
 from slimbench.runtime import TOKENIZER_FILE
 from slimbench.zoo import VariantSpec
@@ -64,8 +69,8 @@ def finetune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str
         val_seqs = encode_all(tok, [e.text for e in splits.val], spec.max_length)
         with ctx.steps("train"):
             result = finetune(model, train_seqs, [e.label for e in splits.train], val_seqs,
-                              [e.label for e in splits.val], spec.recipe, desc=f"{spec.name} finetune")
-        record["training"] = training_record(result)
+                              [e.label for e in splits.val], train_recipe(ctx, spec), desc=f"{spec.name} finetune")
+        record["training"] = training_record(result, ctx, spec)
     with ctx.steps("save"):
         save_hf(model, out)
     (out / TOKENIZER_FILE).write_text(tok_json, encoding="utf-8")

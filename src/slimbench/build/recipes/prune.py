@@ -15,6 +15,7 @@ from slimbench.build.recipes.common import (
     count_parameters,
     load_tokenizer,
     teacher_outputs,
+    train_recipe,
     training_record,
 )
 from slimbench.errors import BuildError
@@ -61,9 +62,9 @@ def prune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, A
         if recover:
             assert teacher_logits is not None
             with ctx.steps("train"):
-                result = distill(model, seqs, teacher_logits, train_labels, val_seqs, val_labels, spec.recipe,
+                result = distill(model, seqs, teacher_logits, train_labels, val_seqs, val_labels, train_recipe(ctx, spec),
                                  desc=f"{spec.name} {label}")
-            stage["recovery"] = training_record(result)
+            stage["recovery"] = training_record(result, ctx, spec)
             # fit() restored the best epoch's weights, whose validation accuracy it just measured with
             # this same predict_logits pass: measuring again gives the same figure
             stage["val_accuracy"] = result.best_val_accuracy
