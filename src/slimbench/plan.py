@@ -30,6 +30,7 @@ def _step(ctx: Any, names: list[str], default_data: bool, skip: frozenset[str] =
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from slimbench.build.autocast import AUTO
     from slimbench.cli import _context
     from slimbench.sweep import DEFAULT_LEVELS, rung_spec
     from slimbench.zoo import Zoo, spec_from_dict
@@ -60,6 +61,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
           "else the reference 2-core VM)")
     for k, (step, what, seconds, unknown_n) in enumerate(rows, start=1):
         print(f"  {k}. {step:16s} ~{minutes(seconds) + ('+?' if unknown_n else ''):>9s}  {what}")
+    if any(spec.train.get("autocast") == AUTO for spec in ctx.zoo.specs.values()):
+        print(f"  training steps ([train] autocast = \"auto\"): {ctx.train_autocast().describe()}")
     unknown_all = any(r[3] for r in rows)
     print(f"  in all about {minutes(sum(r[2] for r in rows))}{' plus the steps without an estimate' if unknown_all else ''}; "
           "each step prints its own progress and ETA")

@@ -59,8 +59,6 @@ class BuildContext:
             from slimbench.build.autocast import resolve
 
             self._autocast = resolve(self.root)
-            if self._autocast.source == "measured":
-                self.log(f"training precision for train.autocast = \"auto\": {self._autocast.describe()}")
         return self._autocast
 
     def spec_hash(self, name: str) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from slimbench.build.autocast import AUTO
 from slimbench.build.context import BuildContext, library_versions
 from slimbench.build.eta import BuildEta, estimate
 from slimbench.build.recipes import recipe_for
@@ -58,6 +59,8 @@ def build(ctx: BuildContext, names: Sequence[str], force: bool = False) -> dict[
         estimates = {n: estimate(ctx.root, n, default_data) for n in todo}
         eta = BuildEta({n: e[0] for n, e in estimates.items()})
         ctx.log(eta.plan_line(len(order) - len(todo), [e[1] for e in estimates.values() if e[0] is not None]))
+        if any(ctx.zoo.get(n).train.get("autocast") == AUTO for n in todo):
+            ctx.log(f"training steps ([train] autocast = \"auto\"): {ctx.train_autocast().describe()}")
     for k, spec in enumerate(order, start=1):
         target = ctx.artifact_dir(spec.name)
         if spec.name not in todo:
