@@ -14,9 +14,9 @@ from slimbench.build.eta import estimate, minutes
 
 # The reference VM's benchmark pass of the 12-variant default zoo (all five measurements, paired
 # latency with its extra rounds within the 150-s budget, idle workers frozen, accuracy labels from
-# the memo): 306-374 s in the six passes of 2026-12-03 (latency-budget.md, cold-run-7.md): ~28 s a
-# variant (62 s before idle workers were frozen and worker start-ups became probes).
-BENCH_S_PER_VARIANT = 28.0
+# the memo): 306-374 s in the six passes of 2026-12-03 on its AMD CPU (latency-budget.md,
+# cold-run-7.md), 333-361 s in five on its Intel CPU (probe-cost.md, cold-run-9.md): ~29 s a variant.
+BENCH_S_PER_VARIANT = 29.0
 REPORT_S = 15.0
 
 

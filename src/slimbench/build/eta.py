@@ -15,20 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Seconds per variant on the reference VM (2 cores, idle), default dataset: the manifests of a fresh
-# clone's first `make report` with an empty cache, nothing else running (2026-12-02, at 7a2bdd3;
-# reports/evidence/first-report/cold-run.md). The earlier figures (pruned-heads 1,013 s, standard
-# 808 s) were builds that shared the machine. Sweep rungs (one-shot pruning, evaluation, gzip size):
-# 24-29 s, median 26, in the same run. ultra-light (teacher pass through onnxruntime) and
-# pruned-heads (one recovery epoch) scaled by how they changed on one host: 286 -> 229 s and
-# 234 -> 150 s (cold-run-3.md -> cold-run-4.md). The trained rows then moved to bf16 autocast training,
-# scaled by their builds before and after in one host state (cold-run-5.md -> the bf16 zoo, 2026-12-03):
-# standard 402 -> 272 s, light 259 -> 181, ultra-light 282 -> 235, pruned-heads 168 -> 140, sparse-50 308 -> 247.
+# clone's first `make report` with an empty cache, nothing else running (2026-12-03, at 3024184, on
+# the VM's Intel Xeon, family 6 model 207; reports/evidence/first-report/cold-run-9.md): the trained
+# rows in fp32 (train.autocast = "auto" measured bf16 0.57x as fast there) with fused AdamW. On the
+# VM's AMD EPYC (family 26) the same rows trained in bf16 in about as long (cold-run-7.md: standard
+# 221 s of training, here 377). Sweep rungs (one-shot pruning, evaluation, gzip size): 15-21 s,
+# median 16, in the same run.
 REFERENCE_S: dict[str, float] = {
-    "standard": 494, "light": 314, "ultra-light": 444, "quantized": 24, "onnx": 29, "onnx-int8": 27,
-    "onnx-static-int8": 32, "ultra-light-onnx-int8": 3, "pruned-heads": 247, "sparse-50": 438,
-    "standard-numpy": 55, "ultra-light-numpy": 2,
+    "standard": 396, "light": 234, "ultra-light": 362, "quantized": 11, "onnx": 19, "onnx-int8": 19,
+    "onnx-static-int8": 21, "ultra-light-onnx-int8": 2, "pruned-heads": 144, "sparse-50": 264,
+    "standard-numpy": 33, "ultra-light-numpy": 2,
 }
-RUNG_S = 26.0
+RUNG_S = 16.0
 
 
 def previous_seconds(root: Path, name: str) -> float | None:

@@ -157,7 +157,7 @@ def fit(
         {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
     # fused: one kernel over all parameters instead of a loop of small ops per tensor; the same
-    # update, 0.15 -> 0.05 s of standard's ~0.75-s step on the Intel host (train-speed.md)
+    # update, 0.155 -> 0.047 s of standard's 0.85-s fp32 step on the Intel host (evidence: train-speed.md)
     opt = torch.optim.AdamW(params, lr=recipe.lr, fused=True)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
