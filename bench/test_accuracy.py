@@ -5,7 +5,9 @@ worker (its own process and runtime); the timed value is that worker's one pass 
 import pytest
 
 from slimbench.measure import accuracy_figures
+from slimbench.memo import TEST_SPLIT_BATCH
 from slimbench.plugin import REPLAY_CLOCK, VariantFailed
+from slimbench.runtime import batch_invariant
 
 pytestmark = pytest.mark.benchmark(timer=REPLAY_CLOCK)
 
@@ -22,4 +24,6 @@ def test_accuracy(benchmark, variant, slimbench_session, measure):
     gold = [e.label for e in slimbench_session.splits.test]
     reference = slimbench_session.labels("standard")
     figures = accuracy_figures(pred, gold, slimbench_session.splits.num_labels, reference)
-    slimbench_session.record(benchmark, variant, "accuracy", figures)
+    # how the sentences were batched: one at a time where the labels depend on the batch (INT8)
+    batch = TEST_SPLIT_BATCH if batch_invariant(variant.context()) else 1
+    slimbench_session.record(benchmark, variant, "accuracy", figures, timing={"batch": batch})

@@ -115,7 +115,9 @@ def gzip_size_memo(path: Path, level: int = 6, known: int | None = None) -> int:
     return of_file("gzip-size", path, lambda: gzip_size(path, level) if known is None else known, int, "gzip", level)
 
 
-TEST_SPLIT_BATCH = 64  # batch size of every pass over the test split (build evaluation, compare, bench)
+# batch size of every pass over the test split (build evaluation, compare, bench) of a batch-invariant
+# runner; the INT8 runners predict one sentence at a time (runtime.predict_in_batches)
+TEST_SPLIT_BATCH = 64
 
 
 def code_fingerprint(src: Path) -> str:

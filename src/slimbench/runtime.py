@@ -288,8 +288,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def batch_invariant(manifest: dict[str, Any]) -> bool:
+    """Whether the variant's labels do not depend on which texts share a batch: every variant but the
+    INT8 ones, whose activation scales span the batch (BaseRunner.batch_invariant)."""
+    return manifest.get("precision") != "int8"
+
+
 class LogitsToLabels:
-    """predict_proba and predict derived from predict_logits, for every runner."""
+    """predict_proba and predict derived from predict_logits, for every runner. `batch_invariant`:
+    whether a text's label is the same whatever texts are batched with it (see predict_in_batches)."""
+
+    batch_invariant = True
 
     def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
         raise NotImplementedError
@@ -310,6 +319,11 @@ class BaseRunner(LogitsToLabels):
         self.manifest = manifest
         self.encoder = Encoder(self.artifact_dir / TOKENIZER_FILE, int(manifest["max_length"]),
                                str(manifest.get("truncation", "right")))
+        # INT8 variants quantize activations dynamically (torch dynamic INT8; onnxruntime dynamic INT8,
+        # and the fused Attention of static INT8): one scale per tensor, over every text of the batch
+        # and its padding, so a text's label can depend on its neighbours -- 18-28 of the 1,109 test
+        # sentences did (reports/evidence/recipes/int8-batching.md). fp32 runtimes: none did.
+        self.batch_invariant = batch_invariant(manifest)
 
     def close(self) -> None:
         pass
@@ -465,6 +479,7 @@ class ExtraWorkRunner(LogitsToLabels):
     def __init__(self, inner: BaseRunner, fraction: float):
         self.inner, self.fraction = inner, fraction
         self.name, self.threads = inner.name, inner.threads
+        self.batch_invariant = inner.batch_invariant
 
     def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
         import time
@@ -501,8 +516,13 @@ def progress_bar(items: Any, desc: str | None) -> Any:
 
 def predict_in_batches(runner: LogitsToLabels, texts: Sequence[str], batch_size: int = 64,
                        desc: str | None = None) -> list[int]:
-    """Labels of every text, predicted in length-sorted batches (order of `texts` kept); with `desc`,
-    a progress bar."""
+    """Labels of every text as each would be predicted alone (order of `texts` kept); with `desc`, a
+    progress bar. A batch-invariant runner predicts them in length-sorted batches of `batch_size`,
+    which give the same labels faster; any other (the INT8 runtimes, whose activation scales span
+    the batch) predicts one text at a time, so its accuracy is what a batch-1 deployment -- the
+    latency column's setting -- gets, not an artefact of which sentences were batched together."""
+    if not runner.batch_invariant:
+        batch_size = 1
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     pred = [0] * len(texts)
     for start in progress_bar(range(0, len(order), batch_size), desc):

@@ -66,6 +66,8 @@ class BuildContext:
         for spec in self.zoo.ancestors(name):
             if spec.train.get("autocast") == AUTO:  # the dtype it trains in makes other bytes
                 inputs["train_autocast"] = self.train_autocast().dtype
+            if spec.precision == "int8":  # its manifest's accuracies: one sentence at a time since 2026-12-03
+                inputs["int8_scoring"] = "batch 1"
             base = self.effective_base(spec.base or "")
             if base and base not in ("minilm", RANDOM_BASE):
                 if base not in self._fingerprints:
