@@ -479,7 +479,7 @@ class ExtraWorkRunner(LogitsToLabels):
     def __init__(self, inner: BaseRunner, fraction: float):
         self.inner, self.fraction = inner, fraction
         self.name, self.threads = inner.name, inner.threads
-        self.batch_invariant = inner.batch_invariant
+        self.batch_invariant = getattr(inner, "batch_invariant", True)
 
     def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
         import time
@@ -521,7 +521,7 @@ def predict_in_batches(runner: LogitsToLabels, texts: Sequence[str], batch_size:
     which give the same labels faster; any other (the INT8 runtimes, whose activation scales span
     the batch) predicts one text at a time, so its accuracy is what a batch-1 deployment -- the
     latency column's setting -- gets, not an artefact of which sentences were batched together."""
-    if not runner.batch_invariant:
+    if not getattr(runner, "batch_invariant", True):
         batch_size = 1
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     pred = [0] * len(texts)
