@@ -429,7 +429,8 @@ def _accuracy_batching(run: Run) -> str:
         return ""
     return (f" {', '.join(f'`{v}`' for v in alone)} predicted each sentence alone, as at batch 1: INT8 runtimes "
             "quantize activations with one scale over the whole batch, so a sentence's label could depend on "
-            "the sentences batched with it (18–28 of 1,109 did, moving accuracy by up to 0.7 points)"
+            "the sentences batched with it (in slimbench's default zoo, 18–28 of the 1,109 test sentences did, moving "
+            "accuracy by up to 0.7 points)"
             + (f"; the others in batches of {', '.join(map(str, sorted(batched)))}, which give the same labels as "
                "one at a time." if batched else "."))
 
