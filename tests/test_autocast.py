@@ -151,3 +151,14 @@ def test_a_build_with_auto_trains_in_the_chosen_dtype_and_says_why(tiny_base, co
     said = [line for line in logs if line.startswith("training steps")]
     assert said == ['training steps ([train] autocast = "auto"): bf16: bf16 autocast step 1.50x as fast as fp32 '
                     'on this CPU (measured earlier on this machine; bf16 needs >= 1.2x)']
+
+
+def test_the_kept_choice_does_not_depend_on_the_thread_count(monkeypatch):
+    """A bench or compare process run with another OMP_NUM_THREADS must find the build's choice
+    (else its spec hashes, and so its artifact directories, would differ)."""
+    from slimbench.build import autocast
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    one = autocast.machine_key()
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert autocast.machine_key() == one

@@ -69,4 +69,4 @@ def test_the_report_says_which_rows_were_scored_one_sentence_at_a_time(tmp_path)
     path.write_text(json.dumps(data))
     text = render_markdown(load_runs([path]))
     assert ("`fast` predicted each sentence alone, as at batch 1" in text
-            and "the others in batches of 64, which give the same labels as one at a time" in text)
+            and "the others in batches of 64, whose labels do not depend on the batch" in text)

@@ -8,8 +8,8 @@ train-step-bf16.md). So "auto" times a few forward+backward passes of a MiniLM-s
 in both dtypes and takes bf16 only when it is at least `MIN_SPEEDUP` times as fast; fp32 is the
 reference precision and keeps its place on any CPU where bf16 does not clearly pay.
 
-The choice is measured once per machine (CPU name, generation and kernel flags; torch version;
-threads) and kept beside the artifacts, so every build on one machine uses the same dtype and a
+The choice is measured once per machine (CPU name, generation and kernel flags; torch version)
+and kept beside the artifacts, so every build on one machine uses the same dtype and a
 rebuild reproduces its artifacts. The dtype chosen is one of the inputs of every spec hash that
 depends on an "auto" recipe: a bf16- and an fp32-trained standard are different artifacts and get
 different directories. `SLIMBENCH_TRAIN_AUTOCAST=fp32|bf16` overrides the measurement, e.g. to
@@ -71,8 +71,9 @@ def choose(fp32_step_s: float, bf16_step_s: float) -> str:
 
 
 def machine_key() -> str:
-    """What the choice depends on: the CPU (name, generation, kernel flags), torch's version and
-    the threads it runs on."""
+    """What the choice depends on: the CPU (name, generation, kernel flags) and torch's version. Not
+    the thread count: every process that computes a spec hash (a build, the bench's, a compare's)
+    must find the same choice, whatever OMP_NUM_THREADS it runs with."""
     from slimbench.machine import cpu_generation, cpu_model, kernel_flags, read_cpuinfo
 
     info = read_cpuinfo()
@@ -82,9 +83,8 @@ def machine_key() -> str:
         torch_version = version("torch")
     except Exception:  # noqa: BLE001 -- no torch: the key still names the CPU
         torch_version = "none"
-    threads = os.environ.get("OMP_NUM_THREADS") or str(os.cpu_count() or 1)
     parts = (cpu_model(info), cpu_generation(info), ",".join(kernel_flags(info.get("flags", "").split())),
-             f"torch {torch_version}", f"threads {threads}")
+             f"torch {torch_version}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
