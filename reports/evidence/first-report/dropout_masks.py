@@ -11,6 +11,8 @@ from __future__ import annotations
 import statistics
 import time
 
+from train_step_bf16 import standard_training_batch  # beside this script
+
 STEPS = 6
 ROUNDS = 3
 
@@ -19,9 +21,6 @@ def main() -> None:
     import numpy as np
     import torch
     from torch import nn
-
-    from slimbench.build.context import default_context
-    from slimbench.torch_io import load_hf
 
     class NumpyDropout(nn.Module):
         def __init__(self, p: float, seed: int = 0):
@@ -36,9 +35,7 @@ def main() -> None:
             keep = torch.from_numpy(bits >= self.threshold).view(x.shape)
             return x * keep * (1.0 / (1.0 - self.p))
 
-    torch.set_num_threads(2)
-    ctx = default_context(log=lambda _: None)
-    model = load_hf(ctx.artifact_dir("standard")).train()
+    model, ids, mask, labels = standard_training_batch(40)
     originals = {name: m for name, m in model.named_modules() if isinstance(m, nn.Dropout)}
     replacements = {name: NumpyDropout(m.p) for name, m in originals.items()}
 
@@ -49,10 +46,6 @@ def main() -> None:
         model.train()
 
     opt = torch.optim.AdamW(model.parameters(), lr=1e-9, fused=True)
-    gen = torch.Generator().manual_seed(0)
-    ids = torch.randint(1000, 20000, (32, 40), generator=gen)
-    mask = torch.ones_like(ids)
-    labels = torch.randint(0, 2, (32,), generator=gen)
 
     def step() -> float:
         t = time.perf_counter()

@@ -13,6 +13,8 @@ from __future__ import annotations
 import statistics
 import time
 
+from train_step_bf16 import standard_training_batch  # beside this script
+
 STEPS = 6
 ROUNDS = 3
 
@@ -20,16 +22,7 @@ ROUNDS = 3
 def main() -> None:
     import torch
 
-    from slimbench.build.context import default_context
-    from slimbench.torch_io import load_hf
-
-    torch.set_num_threads(2)
-    ctx = default_context(log=lambda _: None)
-    model = load_hf(ctx.artifact_dir("standard")).train()
-    gen = torch.Generator().manual_seed(0)
-    ids = torch.randint(1000, 20000, (32, 40), generator=gen)
-    mask = torch.ones_like(ids)
-    labels = torch.randint(0, 2, (32,), generator=gen)
+    model, ids, mask, labels = standard_training_batch(40)
     optimizers = {"loop": torch.optim.AdamW(model.parameters(), lr=1e-9),
                   "fused": torch.optim.AdamW(model.parameters(), lr=1e-9, fused=True)}
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Any
 
 STEPS = 10
 ROUNDS = 3
 
 
-def main() -> None:
+def standard_training_batch(tokens: int) -> tuple[Any, Any, Any, Any]:
+    """The built standard in training mode, on 2 threads, and a fixed batch of 32 x `tokens` random
+    token ids: (model, ids, attention mask, labels). Shared with train_speed.py and dropout_masks.py."""
     import torch
 
     from slimbench.build.context import default_context
@@ -24,11 +27,16 @@ def main() -> None:
     torch.set_num_threads(2)
     ctx = default_context(log=lambda _: None)
     model = load_hf(ctx.artifact_dir("standard")).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     gen = torch.Generator().manual_seed(0)
-    ids = torch.randint(1000, 20000, (32, 48), generator=gen)
-    mask = torch.ones_like(ids)
-    labels = torch.randint(0, 2, (32,), generator=gen)
+    ids = torch.randint(1000, 20000, (32, tokens), generator=gen)
+    return model, ids, torch.ones_like(ids), torch.randint(0, 2, (32,), generator=gen)
+
+
+def main() -> None:
+    import torch
+
+    model, ids, mask, labels = standard_training_batch(48)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
 
     def steps(bf16: bool) -> float:
         start = time.perf_counter()

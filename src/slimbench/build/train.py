@@ -140,6 +140,8 @@ def fit(
     runs under torch's CPU bf16 autocast; weights, gradients, optimizer state and `evaluate` stay fp32."""
     # The training loop reads top to bottom (epochs, batches, evaluation, early stop, best weights):
     # longer than 60 lines on purpose.
+    if recipe.autocast not in ("fp32", "bf16"):  # "auto" is resolved by the build (recipes.common.train_recipe)
+        raise ValueError(f"fit() needs autocast fp32 or bf16, got {recipe.autocast!r}")
     seed = recipe.seed
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -161,8 +163,6 @@ def fit(
     opt = torch.optim.AdamW(params, lr=recipe.lr, fused=True)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
-    if recipe.autocast not in ("fp32", "bf16"):  # "auto" is resolved by the build (recipes.common.train_recipe)
-        raise ValueError(f"fit() needs autocast fp32 or bf16, got {recipe.autocast!r}")
     bf16 = recipe.autocast == "bf16"
     if bf16:
         desc = f"{desc} (bf16 autocast)"

@@ -48,13 +48,13 @@ def train_recipe(ctx: BuildContext, spec: VariantSpec) -> TrainRecipe:
     return recipe
 
 
-def training_record(result: Any, ctx: BuildContext | None = None, spec: VariantSpec | None = None) -> dict[str, Any]:
+def training_record(result: Any, ctx: BuildContext, spec: VariantSpec) -> dict[str, Any]:
     """The manifest's record of a training run; with the spec's `autocast = "auto"`, also how the
     dtype was chosen."""
     out = {"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy,
            "history": result.history, "seconds": result.seconds, "steps": result.steps,
            "autocast": result.autocast}
-    if ctx is not None and spec is not None and spec.recipe.autocast == AUTO:
+    if spec.recipe.autocast == AUTO:
         out["autocast_choice"] = ctx.train_autocast().record()
     return out
 
