@@ -135,7 +135,8 @@ def fit(
     desc: str,
     extra_modules: Sequence[nn.Module] = (),
 ) -> TrainResult:
-    """AdamW with linear warm-up and decay; keeps the weights of the best validation epoch. With
+    """AdamW with linear warm-up and decay over `recipe.epochs`, run for `recipe.epochs_run` of them;
+    keeps the weights of the best validation epoch. With
     `recipe.autocast` "bf16" each step's forward pass (student, and a teacher run inside `loss_on`)
     runs under torch's CPU bf16 autocast; weights, gradients, optimizer state and `evaluate` stay fp32."""
     # The training loop reads top to bottom (epochs, batches, evaluation, early stop, best weights):
@@ -169,10 +170,11 @@ def fit(
     result = TrainResult(best_epoch=0, best_val_accuracy=-1.0, autocast=recipe.autocast)
     best_state: dict[str, torch.Tensor] | None = None
     start = time.perf_counter()
-    for epoch in range(1, epochs + 1):
+    shown = f"{epochs}" if recipe.epochs_run == epochs else f"{epochs}, stopping after {recipe.epochs_run}"
+    for epoch in range(1, recipe.epochs_run + 1):
         model.train()
         running = 0.0
-        bar = tqdm(bucketed_batches(lengths, batch_size, rng), desc=f"{desc} epoch {epoch}/{epochs}",
+        bar = tqdm(bucketed_batches(lengths, batch_size, rng), desc=f"{desc} epoch {epoch}/{shown}",
                    unit="batch", leave=False, mininterval=2.0)
         for k, idx in enumerate(bar, start=1):
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -189,7 +191,7 @@ def fit(
         val_acc = evaluate()
         result.history.append({"epoch": epoch, "train_loss": running / max(1, steps_per_epoch),
                                "val_accuracy": val_acc, "seconds": time.perf_counter() - start})
-        tqdm.write(f"  {desc} epoch {epoch}/{epochs}: train loss {running / max(1, steps_per_epoch):.4f}, "
+        tqdm.write(f"  {desc} epoch {epoch}/{shown}: train loss {running / max(1, steps_per_epoch):.4f}, "
                    f"val accuracy {val_acc:.4f}")
         if val_acc > result.best_val_accuracy:
             result.best_val_accuracy, result.best_epoch = val_acc, epoch

@@ -54,6 +54,8 @@ def training_record(result: Any, ctx: BuildContext, spec: VariantSpec) -> dict[s
     out = {"best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy,
            "history": result.history, "seconds": result.seconds, "steps": result.steps,
            "autocast": result.autocast}
+    if spec.recipe.epochs_run != spec.recipe.epochs:
+        out["schedule_epochs"] = spec.recipe.epochs  # the learning-rate schedule's length; history: the epochs run
     if spec.recipe.autocast == AUTO:
         out["autocast_choice"] = ctx.train_autocast().record()
     return out
