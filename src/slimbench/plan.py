@@ -15,8 +15,9 @@ from slimbench.build.eta import estimate, minutes
 # The reference VM's benchmark pass of the 12-variant default zoo (all five measurements, paired
 # latency with its extra rounds within the 150-s budget, idle workers frozen, accuracy labels from
 # the memo): 306-374 s in the six passes of 2026-12-03 on its AMD CPU (latency-budget.md,
-# cold-run-7.md), 333-361 s in five on its Intel CPU (probe-cost.md, cold-run-9.md): ~29 s a variant.
-BENCH_S_PER_VARIANT = 29.0
+# cold-run-7.md), 333-373 s in six on its Intel CPU (probe-cost.md, cold-run-9.md, cold-run-10.md):
+# ~30 s a variant.
+BENCH_S_PER_VARIANT = 30.0
 REPORT_S = 15.0
 
 

@@ -15,18 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Seconds per variant on the reference VM (2 cores, idle), default dataset: the manifests of a fresh
-# clone's first `make report` with an empty cache, nothing else running (2026-12-03, at 3024184, on
-# the VM's Intel Xeon, family 6 model 207; reports/evidence/first-report/cold-run-9.md): the trained
-# rows in fp32 (train.autocast = "auto" measured bf16 0.57x as fast there) with fused AdamW. On the
-# VM's AMD EPYC (family 26) the same rows trained in bf16 in about as long (cold-run-7.md: standard
-# 221 s of training, here 377). Sweep rungs (one-shot pruning, evaluation, gzip size): 15-21 s,
-# median 16, in the same run.
+# clone's first `make report` with an empty cache, nothing else running (2026-12-03, at c585000, on
+# the VM's Intel Xeon, family 6 model 207; reports/evidence/first-report/cold-run-10.md): the trained
+# rows in fp32 (train.autocast = "auto" measured bf16 0.58x as fast there) with fused AdamW, standard
+# and ultra-light stopping after the epoch their builds keep (train.stop_after_epochs). The host ran
+# ~10 % slower in that run than two hours before (light's epochs 70-76 s against 64-66). Sweep rungs
+# (one-shot pruning, evaluation, gzip size): 16-25 s, median 18, in the same run.
 REFERENCE_S: dict[str, float] = {
-    "standard": 396, "light": 234, "ultra-light": 362, "quantized": 11, "onnx": 19, "onnx-int8": 19,
-    "onnx-static-int8": 21, "ultra-light-onnx-int8": 2, "pruned-heads": 144, "sparse-50": 264,
-    "standard-numpy": 33, "ultra-light-numpy": 2,
+    "standard": 277, "light": 266, "ultra-light": 332, "quantized": 28, "onnx": 20, "onnx-int8": 19,
+    "onnx-static-int8": 22, "ultra-light-onnx-int8": 3, "pruned-heads": 159, "sparse-50": 297,
+    "standard-numpy": 37, "ultra-light-numpy": 2,
 }
-RUNG_S = 16.0
+RUNG_S = 18.0
 
 
 def previous_seconds(root: Path, name: str) -> float | None:

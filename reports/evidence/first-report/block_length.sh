@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# A/B of the latency phase's block length (issue 15): latency-only bench passes of the built default
+# zoo in the order A B B A ..., A = the defaults (a fast variant repeats the round's sentences until its
+# block lasts 120 ms; the phase's budget 150 s), B = `--latency-min-block-ms 60 --latency-max-s 100`
+# (blocks half as long for the variants that repeat, so a round takes about a third less, and a
+# budget a third shorter). The question: does B give intervals as tight as A's in less time?
+#
+# usage (from a checkout, the zoo built in $SLIMBENCH_CACHE, nothing else running):
+#   bash reports/evidence/first-report/block_length.sh OUT_DIR [PAIRS=2]
+# then: python reports/evidence/first-report/latency_budget.py OUT_DIR
+set -euo pipefail
+out=$1
+pairs=${2:-2}
+mkdir -p "$out"
+export HF_HUB_OFFLINE=1
+run() {  # name, extra pytest args...
+  local name=$1
+  shift
+  uptime > "$out/$name.uptime"
+  local start
+  start=$(date +%s)
+  python -m pytest bench --benchmark-only -k test_latency -p no:cacheprovider --benchmark-json="$out/$name.json" "$@" \
+    > "$out/$name.log" 2>&1 || echo "$name: pytest exit $?" >> "$out/wall.txt"
+  echo "$name $(( $(date +%s) - start ))" >> "$out/wall.txt"
+}
+for i in $(seq 1 "$pairs"); do
+  if (( i % 2 )); then order="A B"; else order="B A"; fi
+  for arm in $order; do
+    if [ "$arm" = A ]; then run "A-$i"; else run "B-$i" --latency-min-block-ms 60 --latency-max-s 100; fi
+  done
+done
