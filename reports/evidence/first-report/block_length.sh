@@ -13,19 +13,11 @@ out=$1
 pairs=${2:-2}
 mkdir -p "$out"
 export HF_HUB_OFFLINE=1
-run() {  # name, extra pytest args...
-  local name=$1
-  shift
-  uptime > "$out/$name.uptime"
-  local start
-  start=$(date +%s)
-  python -m pytest bench --benchmark-only -k test_latency -p no:cacheprovider --benchmark-json="$out/$name.json" "$@" \
-    > "$out/$name.log" 2>&1 || echo "$name: pytest exit $?" >> "$out/wall.txt"
-  echo "$name $(( $(date +%s) - start ))" >> "$out/wall.txt"
-}
+# shellcheck source=bench_pass.sh
+source "$(dirname "$0")/bench_pass.sh"
 for i in $(seq 1 "$pairs"); do
   if (( i % 2 )); then order="A B"; else order="B A"; fi
   for arm in $order; do
-    if [ "$arm" = A ]; then run "A-$i"; else run "B-$i" --latency-min-block-ms 60 --latency-max-s 100; fi
+    if [ "$arm" = A ]; then run "A-$i" -k test_latency; else run "B-$i" -k test_latency --latency-min-block-ms 60 --latency-max-s 100; fi
   done
 done

@@ -12,16 +12,8 @@ out=$1
 pairs=${2:-2}
 mkdir -p "$out"
 export HF_HUB_OFFLINE=1
-run() {  # name, extra pytest args...
-  local name=$1
-  shift
-  uptime > "$out/$name.uptime"
-  local start
-  start=$(date +%s)
-  python -m pytest bench --benchmark-only -p no:cacheprovider --benchmark-json="$out/$name.json" "$@" \
-    > "$out/$name.log" 2>&1 || echo "$name: pytest exit $?" >> "$out/wall.txt"
-  echo "$name $(( $(date +%s) - start ))" >> "$out/wall.txt"
-}
+# shellcheck source=bench_pass.sh
+source "$(dirname "$0")/bench_pass.sh"
 run memo-fill -k test_accuracy
 for i in $(seq 1 "$pairs"); do
   if (( i % 2 )); then order="nobudget budget"; else order="budget nobudget"; fi
