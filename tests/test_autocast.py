@@ -102,6 +102,33 @@ def test_the_measurement_times_both_dtypes():
     assert fp32 > 0 and bf16 > 0
 
 
+def _fake_run(fp32_s, bf16_s):
+    calls = []
+
+    def run(bf16):
+        calls.append(bf16)
+        return bf16_s if bf16 else fp32_s
+    return run, calls
+
+
+def test_a_first_round_far_from_the_threshold_decides_without_more_rounds():
+    from slimbench.build.autocast import DECISIVE, MIN_SPEEDUP, alternate_rounds
+
+    for bf16_s in (14.0, 1.0 / (MIN_SPEEDUP * DECISIVE * 1.01)):  # bf16 far slower / far faster than fp32's 1.0
+        run, calls = _fake_run(1.0, bf16_s)
+        assert alternate_rounds(run, 3) == (1.0, bf16_s)
+        assert calls == [False, True]
+
+
+def test_a_speed_up_near_the_threshold_gets_every_round_in_alternating_order():
+    from slimbench.build.autocast import MIN_SPEEDUP, alternate_rounds
+
+    for bf16_s in (1.25, 1.0 / MIN_SPEEDUP, 1.0 / 1.78):  # the Intel host's 0.8x, the threshold, the AMD host's 1.78x
+        run, calls = _fake_run(1.0, bf16_s)
+        assert alternate_rounds(run, 3) == (1.0, bf16_s)
+        assert calls == [False, True, True, False, False, True]
+
+
 def test_the_dtype_auto_chose_is_in_the_hash_of_the_variant_and_its_descendants(tmp_path, monkeypatch):
     from slimbench.build import autocast
     from slimbench.build.context import BuildContext

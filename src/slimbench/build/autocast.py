@@ -33,6 +33,7 @@ AUTO = "auto"
 ENV = "SLIMBENCH_TRAIN_AUTOCAST"
 CHOICES = ("fp32", "bf16")
 MIN_SPEEDUP = 1.2  # bf16 only where it is clearly faster: below this, fp32's exactness wins
+DECISIVE = 2.0  # a first round's speed-up this far from MIN_SPEEDUP (either way) needs no second round
 DECISIONS_DIR = ".train-autocast"  # under the artifact root, beside .teacher-outputs
 
 
@@ -90,7 +91,8 @@ def machine_key() -> str:
 
 def time_steps(steps: int = 4, rounds: int = 3, tokens: int = 48, batch: int = 32) -> tuple[float, float]:
     """Median seconds of one forward+backward pass of a MiniLM-sized encoder layer (hidden 384,
-    12 heads, FFN 1536) on batch x tokens, in fp32 and under bf16 autocast, alternated by round."""
+    12 heads, FFN 1536) on batch x tokens, in fp32 and under bf16 autocast, alternated by round
+    (`alternate_rounds`: fewer rounds where the first already decides)."""
     import torch
     from torch import nn
 
@@ -98,19 +100,31 @@ def time_steps(steps: int = 4, rounds: int = 3, tokens: int = 48, batch: int = 3
     layer = nn.TransformerEncoderLayer(384, 12, 1536, dropout=0.0, batch_first=True)
     x = torch.randn(batch, tokens, 384, generator=gen)
 
-    def run(bf16: bool) -> float:
+    def run(bf16: bool, n: int = steps) -> float:
         start = time.perf_counter()
-        for _ in range(steps):
+        for _ in range(n):
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 out = layer(x)
             out.float().square().mean().backward()
-        return (time.perf_counter() - start) / steps
+        return (time.perf_counter() - start) / n
 
-    run(False), run(True)  # warm-up: kernels chosen, buffers allocated
+    run(False, 1), run(True, 1)  # warm-up: the first pass chooses the kernels and allocates the buffers
+    return alternate_rounds(run, rounds)
+
+
+def alternate_rounds(run: Callable[[bool], float], rounds: int) -> tuple[float, float]:
+    """Medians of `run(False)` (fp32) and `run(True)` (bf16) over up to `rounds` rounds, their order
+    alternated by round. After each round, no further round when the medians so far put the speed-up
+    beyond a factor `DECISIVE` of MIN_SPEEDUP either way: where bf16 has no fast kernels (an AVX2-only
+    CPU) its step is ~14x slower, and timing it twice more cost ~40 s of every first `make report`
+    (reports/evidence/first-report/autocast-timing.md) to confirm what no noise could reverse."""
     times: dict[bool, list[float]] = {False: [], True: []}
     for r in range(rounds):
         for bf16 in ((False, True) if r % 2 == 0 else (True, False)):
             times[bf16].append(run(bf16))
+        speedup = statistics.median(times[False]) / statistics.median(times[True])
+        if not MIN_SPEEDUP / DECISIVE < speedup < MIN_SPEEDUP * DECISIVE:
+            break
     return statistics.median(times[False]), statistics.median(times[True])
 
 
