@@ -196,6 +196,50 @@ def test_a_repeated_block_times_the_same_texts_again(artifacts):
     assert block is not None and len(block) == 12 and all(s >= 0.001 for s in block)
 
 
+class _Recorder:
+    """A runner that records what it is asked to predict."""
+
+    def __init__(self):
+        self.calls = []
+
+    def predict(self, texts):
+        self.calls.append(list(texts))
+        return [0] * len(texts)
+
+
+def _server(texts):
+    from slimbench.worker import Server
+
+    server = Server.__new__(Server)
+    server.texts, server.runner = list(texts), _Recorder()
+    return server
+
+
+def test_a_throughput_warm_up_is_untimed_and_the_timed_batch_keeps_its_texts():
+    """The untimed warm-up call takes the W texts before the timed batch, and round r's timed batch is
+    the batch the old block (two batches, the first timed and dropped) timed in round r, whatever W."""
+    texts = [f"sentence {i}" for i in range(50)]
+
+    class Pool:
+        def __init__(self):
+            self.server = _server(texts)
+
+        def request(self, key, msg, process=0):
+            return self.server.handle(msg)
+
+    for r in range(3):
+        old, new = Pool(), Pool()
+        timed_old = WorkerPool.blocks(old, "batch", 2, 8)("v", r)
+        for warmup in (8, 2, 0):
+            new = Pool()
+            timed_new = WorkerPool.blocks(new, "batch", 1, 8, warmup=warmup)("v", r)
+            assert len(timed_old) == 2 and len(timed_new) == 1
+            assert new.server.runner.calls[-1] == old.server.runner.calls[-1]  # the same timed texts
+            assert len(new.server.runner.calls) == (2 if warmup else 1)
+            if warmup:
+                assert new.server.runner.calls[0] == old.server.runner.calls[0][8 - warmup:]
+
+
 def test_worker_times_a_known_sleep_and_predicts(artifacts):
     specs = [WorkerSpec("slow", artifacts["sleep-5ms"], 1), WorkerSpec("fast", artifacts["sleep-1ms"], 1)]
     with WorkerPool(specs, TEXTS, timeout_s=60) as pool:

@@ -419,3 +419,12 @@ def test_the_load_section_says_which_start_ups_were_the_timing_workers():
         if m.metric == "load" and m.ok:
             m.samples["worker_start"] = [1.0, 1.0] + [0.0] * (len(m.samples["load_s"]) - 2)
     assert "The first 2 of a variant's processes were its timing workers" in render_markdown([run])
+
+
+def test_the_timing_note_says_how_each_throughput_block_began():
+    from slimbench.report import _throughput_warmup_text
+
+    assert _throughput_warmup_text({}) == ""  # older results: two batches, the first dropped ("likewise")
+    assert "after an untimed call on 4 sentences" in _throughput_warmup_text({"throughput_warmup": 4})
+    assert "on 1 sentence)" in _throughput_warmup_text({"throughput_warmup": 1})
+    assert "no call before it" in _throughput_warmup_text({"throughput_warmup": 0})

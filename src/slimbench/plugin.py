@@ -48,6 +48,9 @@ SESSION_KEY = pytest.StashKey["BenchSession"]()
 # a noisy one, where +-3 % would need ~150 rounds: 150 s leaves the first two alone and cuts the
 # third by half (reports/evidence/first-report/latency-budget.md).
 LATENCY_MAX_S = 150.0
+# Sentences of the untimed call before each throughput round's timed batch: a whole batch, as when the
+# round timed two batches and dropped the first.
+THROUGHPUT_WARMUP = 32
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class BenchConfig:
     worker_processes: int
     throughput_batch: int
     throughput_rounds: int
+    throughput_warmup: int
     probe_timeout: float
     build_missing: bool
     extra_work: dict[str, float]
@@ -119,6 +123,7 @@ class BenchConfig:
             latency_max_s=_budget_s(config.getoption("latency_max_s")),
             worker_processes=positive("worker_processes"),
             throughput_batch=positive("throughput_batch"), throughput_rounds=positive("throughput_rounds"),
+            throughput_warmup=positive("throughput_warmup", 0),
             probe_timeout=_positive_seconds(config.getoption("probe_timeout")),
             build_missing=not config.getoption("no_build"), extra_work=extra,
         )
@@ -216,7 +221,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="untimed warm-up predictions per worker before the first round (default 20)")
     g.addoption("--throughput-batch", type=int, default=32, help="batch size for throughput (default 32)")
     g.addoption("--throughput-rounds", type=int, default=10,
-                help="interleaved rounds of two batches each (the first discarded) for throughput (default 10)")
+                help="interleaved rounds of one timed batch per variant for throughput (default 10)")
+    g.addoption("--throughput-warmup", type=int, default=THROUGHPUT_WARMUP,
+                help="sentences of the one untimed call each worker makes before its timed batch in a "
+                     "throughput round, after having been stopped while the others ran (default %(default)s; "
+                     "--throughput-batch: a whole batch; 0: none)")
     g.addoption("--probe-timeout", type=float, default=300.0,
                 help="seconds before a fresh-process probe or a timing worker's answer counts as hung (default 300)")
     g.addoption("--no-build", action="store_true",
@@ -582,9 +591,13 @@ class BenchSession:
                                          max_s=cfg.latency_max_s)
             phase["latency"], t, steal["latency"] = time.perf_counter() - t, time.perf_counter(), meter.lap()
             if self.needs("throughput") != set():
-                log(f"slimbench: throughput, {cfg.throughput_rounds} interleaved rounds of 2 batches of {size}")
-                out.throughput = run_rounds(pool.alive, cfg.throughput_rounds, pool.blocks("batch", 2, size),
-                                            discard=1, progress=progress_log(log, "slimbench: throughput"),
+                warmup = cfg.throughput_warmup
+                log(f"slimbench: throughput, {cfg.throughput_rounds} interleaved rounds of one batch of {size} "
+                    f"per variant" + (f", after an untimed call on {warmup} sentence{'s' if warmup > 1 else ''}"
+                                      if warmup else ""))
+                out.throughput = run_rounds(pool.alive, cfg.throughput_rounds,
+                                            pool.blocks("batch", 1, size, warmup=warmup),
+                                            discard=0, progress=progress_log(log, "slimbench: throughput"),
                                             settle_s=cfg.latency_settle_s)
             phase["throughput"], steal["throughput"] = time.perf_counter() - t, meter.lap()
             phase.update(self._passes(pool, out))
@@ -602,7 +615,7 @@ class BenchSession:
                        "rounds_run": len(out.latency.orders) if out.latency else 0,
                        "stopped": out.latency.stopped if out.latency else None,
                        "repeat": {k: r for k, r in repeat.items() if r > 1},
-                       "throughput_rounds": cfg.throughput_rounds, "variants": [s.key for s in specs],
+                       "throughput_rounds": cfg.throughput_rounds, "throughput_warmup": cfg.throughput_warmup, "variants": [s.key for s in specs],
                        "workers_start_s": round(pool.start_s, 3),
                        "phase_s": {k: round(v, 1) for k, v in phase.items()},
                        "steal": {k: v for k, v in steal.items() if v is not None and self.needs(k) != set()},

@@ -496,9 +496,19 @@ def _timing_how(run: Run) -> str:
             + (f", a {how['settle_s'] * 1e3:.0f} ms pause before each block (the previous worker's runtime threads "
                "stop spinning)" if how.get("settle_s") else "")
             + (", the first call" if how.get("discard", 1) == 1 else f", the first {how['discard']} calls")
-            + f" of each block discarded; throughput likewise in {how.get('throughput_rounds')} "
-            "rounds. Ratios to `standard` come from the paired rounds, with 95 % bootstrap intervals."
+            + f" of each block discarded; throughput likewise in {how.get('throughput_rounds')} rounds"
+            + _throughput_warmup_text(how)
+            + ". Ratios to `standard` come from the paired rounds, with 95 % bootstrap intervals."
             + steal_text(how.get("steal") or {}))
+
+
+def _throughput_warmup_text(how: Mapping[str, Any]) -> str:
+    """How each throughput block began: results without the key timed two batches, the first dropped."""
+    warmup = how.get("throughput_warmup")
+    if warmup is None:
+        return ""
+    return (f" (one timed batch each, after an untimed call on {warmup} sentence{'s' if warmup != 1 else ''})"
+            if warmup else " (one timed batch each, no call before it)")
 
 
 def _rounds_end(run: Run, how: Mapping[str, Any]) -> str:

@@ -15,7 +15,9 @@ A worker started while no other process starts times its own start-up exactly as
 probe does (`probes.start_runner`), and its handshake carries that record: it is a probe sample.
   parent -> {"op": "latency", "start": K, "n": N, "repeat": R}  batch-1 predict on texts[K..K+N) (cyclic),
                                                             the whole sequence R times (default 1)
-         -> {"op": "batch", "start": K, "size": B, "n": N}   N calls of predict on B texts
+         -> {"op": "batch", "start": K, "size": B, "n": N, "warmup": W}
+                                                            N calls of predict on B texts, after one
+                                                            untimed call on the W texts before K (default 0)
          -> {"op": "predict_all", "batch_size": 64}          labels of every text (for accuracy), and the time
          -> {"op": "reload", "n": N}                         warm in-process reload times
          -> {"op": "quit"}
@@ -105,7 +107,9 @@ class Server:
             batches = [[t] for t in _cyclic(self.texts, int(msg["start"]), int(msg["n"]))] * int(msg.get("repeat", 1))
             return {"ok": True, "s": _timed_calls(self.runner.predict, batches)}
         if op == "batch":
-            size, start = int(msg["size"]), int(msg["start"])
+            size, start, warmup = int(msg["size"]), int(msg["start"]), int(msg.get("warmup", 0))
+            if warmup:
+                self.runner.predict(_cyclic(self.texts, start - warmup, warmup))
             batches = [_cyclic(self.texts, start + k * size, size) for k in range(int(msg["n"]))]
             return {"ok": True, "s": _timed_calls(self.runner.predict, batches)}
         if op == "predict_all":

@@ -340,15 +340,20 @@ class WorkerPool:
                     out[key] = float(sorted(calls)[len(calls) // 2])
         return out
 
-    def blocks(self, op: str, n: int, size: int = 1,
-               repeat: Mapping[str, int] | None = None) -> Callable[[str, int], list[float] | None]:
+    def blocks(self, op: str, n: int, size: int = 1, repeat: Mapping[str, int] | None = None,
+               warmup: int | None = None) -> Callable[[str, int], list[float] | None]:
         """A block runner for `interleave.run_rounds`: round r of every worker times the same inputs
         (batch-1 "latency" calls on texts r*n..r*n+n, that sequence `repeat[key]` times; or n
-        "batch" calls of `size` texts), in the key's process r mod `processes`."""
+        "batch" calls of `size` texts), in the key's process r mod `processes`. With `warmup` W
+        ("batch" only), each block first makes one untimed call on the W texts before its first
+        batch (none if 0), and round r's timed batches start at r*(n+1)*size + size: the texts a
+        block of n+1 batches with the first discarded would time, whatever W is."""
         def run(key: str, r: int) -> list[float] | None:
             msg: dict[str, Any] = {"op": op, "start": r * n * size, "n": n}
             if op == "batch":
                 msg["size"] = size
+                if warmup is not None:
+                    msg.update(start=r * (n + 1) * size + size, warmup=warmup)
             if repeat and repeat.get(key, 1) > 1:
                 msg["repeat"] = repeat[key]
             reply = self.request(key, msg, process=r)
