@@ -571,3 +571,24 @@ def test_progress_lines_come_by_time_not_by_round_count():
     for done in range(1, 41):
         show(done, 40)
     assert len(lines) == 1 and lines[0].startswith("latency round 40/40")
+
+
+def test_the_time_to_go_after_the_first_rounds_heeds_the_phase_budget(monkeypatch):
+    """Past the first rounds, the rounds left to the cap may take longer than the budget allows: the
+    time to go is then the budget's rest plus one round (a round that starts just before it ends)."""
+    from slimbench import interleave
+
+    now = [0.0]
+    monkeypatch.setattr(interleave.Heartbeat, "elapsed", property(lambda self: now[0]))
+    lines: list[str] = []
+    show = interleave.progress_log(lines.append, "latency", interval=0, max_s=150, rounds=40)
+    for done, total, t in ((20, 40, 40.0), (70, 120, 140.0), (70, 120, 160.0), (110, 120, 110.0), (120, 120, 120.0)):
+        now[0] = t
+        show(done, total)
+    assert lines == [
+        "latency round 20/40, 40 s elapsed, ~40 s to go",  # the first 40 rounds always run: no budget
+        "latency round 70/120, 140 s elapsed, ~12 s to go (the phase's 150-s budget)",  # 10 s left + a 2-s round
+        "latency round 70/120, 160 s elapsed, ~2 s to go (the phase's 150-s budget)",
+        "latency round 110/120, 110 s elapsed, ~10 s to go",  # the cap comes first
+        "latency round 120/120, 120 s elapsed, ~0 s to go",
+    ]

@@ -201,13 +201,21 @@ class Heartbeat:
         return False
 
 
-def progress_log(log: Callable[[str], None], what: str, interval: float = HEARTBEAT_S) -> Callable[[int, int], None]:
+def progress_log(log: Callable[[str], None], what: str, interval: float = HEARTBEAT_S,
+                 max_s: float | None = None, rounds: int = 0) -> Callable[[int, int], None]:
     """A `run_rounds` progress callback: a line about every `interval` seconds, and at the end, with
-    the time to go."""
+    the time to go. With `run_rounds`' `max_s` and `rounds`: once past the first `rounds`, the time to
+    go is at most what is left of the budget plus the round that may start just before it ends."""
     beat = Heartbeat(interval)
 
     def show(done: int, total: int) -> None:
         if beat.due(force=done == total):
             elapsed = beat.elapsed
-            log(f"{what} round {done}/{total}, {elapsed:.0f} s elapsed, ~{elapsed / done * (total - done):.0f} s to go")
+            per_round = elapsed / done
+            to_go, why = per_round * (total - done), ""
+            if max_s is not None and total > rounds and done < total:
+                left = max(0.0, max_s - elapsed) + per_round
+                if left < to_go:
+                    to_go, why = left, f" (the phase's {max_s:g}-s budget)"
+            log(f"{what} round {done}/{total}, {elapsed:.0f} s elapsed, ~{to_go:.0f} s to go{why}")
     return show
