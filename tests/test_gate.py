@@ -336,6 +336,26 @@ def test_accuracy_drop_fails() -> None:
     assert gate(BASELINE, make_run(tweak("onnx-int8", put={"acc": 0.847}), seed=1)).findings == []
 
 
+def test_an_int8_accuracy_change_across_machines_still_fails_and_says_the_cpu_can_cause_it() -> None:
+    def with_precision(run: Run) -> Run:
+        for m in run.measurements:
+            if m.metric == "accuracy":
+                m.context["precision"] = "int8" if "int8" in m.variant else "fp32"
+        return run
+
+    base = with_precision(make_run(seed=0))
+    for machine, said in (("box-a", False), ("box-b", True)):
+        result = gate(base, with_precision(make_run(tweak("onnx-int8", put={"acc": 0.842}), seed=1, machine=machine)))
+        found = [f for f in result.findings if f.metric == "accuracy"]
+        assert [(f.kind, f.variant) for f in found] == [("regression", "onnx-int8")]  # the verdict stands
+        assert ("integer kernels" in str(found[0])) == said
+    # an fp32 variant's accuracy does not depend on the CPU's integer kernels: no such message
+    result = gate(base, with_precision(make_run(tweak("standard", put={"acc": ZOO["standard"]["acc"] - 0.01}), seed=1,
+                                                machine="box-b")))
+    found = [f for f in result.findings if f.metric == "accuracy"]
+    assert [(f.kind, f.variant) for f in found] == [("regression", "standard")] and "integer kernels" not in str(found[0])
+
+
 # --- budgets -----------------------------------------------------------------------------------------
 
 def test_accuracy_ratio_budget_fails() -> None:
