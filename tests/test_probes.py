@@ -151,6 +151,26 @@ def test_statistics_on_literal_samples():
     assert mann_whitney_p(a, b) > 0.05 and mann_whitney_p(a, b * 1.2) < 1e-6
 
 
+@pytest.mark.parametrize("a, b, p", [
+    # scipy 1.17.1's mannwhitneyu(a, b, alternative="two-sided").pvalue, taken before scipy was dropped
+    ([1.0, 2.5, 3.1, 4.7], [2.2, 5.0, 6.1, 7.3, 8.0], 0.1111111111111111),  # exact: 7 of 126 orderings, twice
+    ([0.5, 0.6], [0.7, 0.8], 0.3333333333333333),  # exact: the most extreme of 6 orderings, twice
+    ([0.0, 1, 2, 3, 4, 5, 6, 7], [3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5], 0.020668220668220667),  # exact, 8 and 8
+    ([1, 2, 2, 3, 5], [2, 3, 4, 4, 6, 7], 0.13862587987892763),  # ties: normal, tie- and continuity-corrected
+    ([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], 1.0),  # all tied: no evidence either way
+])
+def test_mann_whitney_p_matches_scipy_on_literal_samples(a, b, p):
+    assert mann_whitney_p(a, b) == pytest.approx(p, rel=1e-12, abs=1e-15)
+    assert mann_whitney_p(b, a) == pytest.approx(p, rel=1e-12, abs=1e-15)  # two-sided: symmetric
+
+
+def test_mann_whitney_p_of_large_samples_matches_scipy():
+    rng = np.random.default_rng(0)
+    a = np.round(rng.lognormal(0, 0.1, 40), 6)
+    b = np.round(rng.lognormal(0.05, 0.1, 35), 6)
+    assert mann_whitney_p(a, b) == pytest.approx(0.0005686290671781482, rel=1e-9)  # scipy 1.17.1, normal
+
+
 @pytest.mark.parametrize("start_s, more", [
     ([7.0], True),                   # fewer than the least
     ([7.0, 7.3], True),
