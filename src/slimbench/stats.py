@@ -124,8 +124,8 @@ def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
     if len(a) < 2 or len(b) < 2:
         return 1.0
     n1, n2 = len(a), len(b)
-    values, inverse, counts = np.unique(np.concatenate([np.asarray(a, float), np.asarray(b, float)]),
-                                        return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(np.concatenate([np.asarray(a, float), np.asarray(b, float)]),
+                                   return_inverse=True, return_counts=True)
     ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # average ranks, 1-based
     u1 = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2.0
     u = max(u1, n1 * n2 - u1)
