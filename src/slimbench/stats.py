@@ -119,8 +119,6 @@ def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
     dependency: transformers imports `scipy.optimize` whenever scipy is installed, which put ~0.4 s of
     this harness's own library into every torch variant's measured start-up
     (reports/evidence/first-report/no-scipy.md)."""
-    import math
-
     if len(a) < 2 or len(b) < 2:
         return 1.0
     n1, n2 = len(a), len(b)

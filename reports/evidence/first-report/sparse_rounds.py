@@ -19,17 +19,18 @@ import tempfile
 from pathlib import Path
 
 from slimbench.cli import main as slimbench
+from slimbench.zoo import default_models_dir
 
-MODELS = Path(__file__).resolve().parents[3] / "models"
 SPEC = "75-sparse-50.toml"
 
 
 def build(cache: Path, rounds: int | None) -> None:
     """Build sparse-50 with the zoo's specs, its `rounds` replaced when given."""
     with tempfile.TemporaryDirectory(prefix="sparse-rounds-") as tmp:
-        models = Path(tmp) / "models"
-        shutil.copytree(MODELS, models)
+        models = default_models_dir()
         if rounds is not None:
+            models = Path(tmp) / "models"
+            shutil.copytree(default_models_dir(), models)
             spec = models / SPEC
             text, n = re.subn(r"(?m)^rounds = \d+$", f"rounds = {rounds}", spec.read_text())
             assert n == 1, f"no `rounds = N` line in {spec}"
