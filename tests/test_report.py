@@ -12,14 +12,17 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from slimbench.cli import main as cli_main
 from slimbench.report import (
+    ReportError,
     cell_text,
     fmt_sig,
+    parse_columns,
     render_headline_table,
     render_markdown,
     short_error,
@@ -382,7 +385,7 @@ def test_how_timings_were_taken_states_the_hypervisor_s_steal(tmp_path, steal, s
     assert ("other guests during the latency rounds" in text) == said
     assert ("the host was contended" in text) == warned
     if said:
-        assert f"{steal['latency']:.1%} of this VM's CPU time" in text and f"{steal['throughput']:.1%} during" in text
+        assert f"{steal['latency']:.1%} of this machine's CPU time" in text and f"{steal['throughput']:.1%} during" in text
 
 
 def test_the_method_names_how_many_worker_processes_a_variant_had():
@@ -428,3 +431,112 @@ def test_the_timing_note_says_how_each_throughput_block_began():
     assert "after an untimed call on 4 sentences" in _throughput_warmup_text({"throughput_warmup": 4})
     assert "on 1 sentence)" in _throughput_warmup_text({"throughput_warmup": 1})
     assert "no call before it" in _throughput_warmup_text({"throughput_warmup": 0})
+
+
+# --- the report answers first ---------------------------------------------------------------------
+
+def test_the_verdict_comes_first_from_the_ship_advice():
+    """Within the first 15 lines: the variant to ship (the fastest keeping 99 % of standard's accuracy,
+    as `ship_advice` chooses it), how much faster and smaller, the accuracy change with its interval."""
+    text = render_markdown(runs("machine_a"), plots=False)
+    head = "\n".join(text.splitlines()[:15])
+    advice = ship_advice(build_rows(runs("machine_a")[0]))
+    assert advice.fastest is not None
+    assert f"**Ship `{advice.fastest.variant}`**: 3.62× faster (p50 2.60 vs 9.40 ms), 3.90× smaller" in head
+    assert "−0.6 accuracy points [95 % CI −1.7, +0.5]" in head and "≥ 99 % of `standard`'s accuracy" in head
+    assert "**Fastest and smallest overall**: `ultra-light-onnx-int8`" in head and "below the accuracy budget" in head
+    assert "**Not worth it here**" in head and "`quantized`" in head
+
+
+def test_keep_standard_when_nothing_faster_keeps_its_accuracy():
+    run = runs("machine_a")[0]
+    for m in run.measurements:
+        if m.metric == "accuracy" and m.variant != "standard" and m.ok:
+            m.figures["accuracy"] = replace(m.figures["accuracy"], value=0.5)
+    text = render_markdown([run], plots=False)
+    assert "**Keep `standard`**: no variant is faster while keeping its accuracy budget" in text.splitlines()[2]
+
+
+def test_the_first_table_has_at_most_ten_columns_and_columns_chooses_them():
+    text = render_markdown(runs("machine_a"), plots=False)
+    header = next(line for line in text.splitlines() if line.startswith("| variant"))
+    assert header.count("|") - 1 == 10
+    assert "n |" not in header and "macro-F1" not in header  # in the full table further down
+    assert "## All results:" in text and "macro-F1 (%)" in text.split("## All results:")[1]
+    chosen = render_markdown(runs("machine_a"), plots=False, columns=parse_columns("p50,accuracy,speedup"))
+    header = next(line for line in chosen.splitlines() if line.startswith("| variant"))
+    assert [h.strip() for h in header.strip("|").split("|")] == ["variant", "p50 (ms)", "accuracy (%)", "speed-up ×"]
+
+
+def test_an_unknown_column_names_the_known_ones():
+    with pytest.raises(ReportError, match="unknown column 'latency'; choose from size, gzip, params"):
+        parse_columns("p50,latency")
+
+
+def test_one_noise_line_instead_of_a_warning_per_row():
+    text = render_markdown(runs("machine_a"), plots=False)
+    assert "⚠ `" not in text and text.count("**Noise**") == 1
+    paired = render_markdown(runs("paired_run"), plots=False)
+    assert "**Noise**: speed-ups are paired over 8 interleaved rounds; their 95 % intervals are" in paired
+
+
+def test_summary_json_carries_the_same_verdict(tmp_path):
+    write_report(runs("machine_a"), tmp_path, plots=False)
+    doc = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    verdict = doc["verdicts"][0]
+    assert verdict["ship"]["variant"] == "onnx-int8" and verdict["ship"]["within_budget"]
+    assert verdict["text"].splitlines()[0] in (tmp_path / "REPORT.md").read_text(encoding="utf-8")
+
+
+# --- a bring-your-own report says nothing of the default zoo or the development machine ---------------
+
+# Facts about slimbench's default zoo, its dataset and the machine it was developed on: true there, false
+# for anyone else's run, so a renderer must never print them unless the run itself measured them.
+FOREIGN_FACTS = [r"default zoo", r"slimbench's own", r"\bVM\b", r"\bvirtual machine", r"2-core", r"1,109",
+                 r"18–28", r"0\.7 points", r"~50 ms", r"1–3 %", r"~2 MB", r"~20 %", r"25 % off", r"±5 %",
+                 r"seeds 0–2", r"sparse-50", r"pruned-heads", r"`light`", r"light's", r"ultra-light", r"MiniLM",
+                 r"movie", r"Rotten", r"EPYC", r"\bAMD\b", r"family 2[56]", r"Xeon", r"onnx-int8"]
+
+
+def _bring_your_own_run(tmp_path: Path) -> Path:
+    """paired_run.json as a user's run: another CPU, their dataset, every conditional sentence switched on."""
+    doc = json.loads((GOLDEN / "paired_run.json").read_text())
+    doc["machine_info"]["cpu"]["brand_raw"] = "Example CPU 9000"
+    doc["machine_info"]["node"] = "laptop"
+    sm = doc["machine_info"].get("slimbench_machine")
+    if isinstance(sm, dict):
+        sm.update(cpu="Example CPU 9000", label="Example CPU 9000, 8 cores, 32 GiB", cpu_generation="",
+                  cpu_flags=["avx2"])
+    for bench in doc["benchmarks"]:
+        ctx = bench["extra_info"]["context"]
+        ctx["dataset"] = "reviews.csv"
+        timing = ctx.get("timing")
+        if timing and bench["extra_info"]["metric"] == "latency":
+            timing.update(processes=2, frozen_idle=True, rounds=40, max_rounds=120, ci_half_width=0.01,
+                          max_s=150.0, rounds_run=57, stopped="max_s", min_block_s=0.12, discard=2,
+                          repeat={"fast": 3}, throughput_warmup=4, labels_cached=["fast", "standard"],
+                          steal={"latency": 0.08, "throughput": 0.01})
+        if bench["extra_info"]["metric"] == "accuracy":
+            ctx.setdefault("timing", {})["batch"] = 1 if bench["extra_info"]["variant"] == "fast" else 64
+        if bench["extra_info"]["metric"] == "load":
+            ctx.setdefault("timing", {}).update(samples_range=[3, 5], spread=0.10, rule="median-reach")
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_a_bring_your_own_report_states_only_what_its_run_measured(tmp_path):
+    import re
+
+    path = _bring_your_own_run(tmp_path)
+    sweep = {"source": "standard", "scope": "global", "recover_epochs": 0, "test_split": 300,
+             "levels": [{"variant": "standard", "target_sparsity": 0.0, "encoder_sparsity": 0.0,
+                         "model_sparsity": 0.0, "test_accuracy": 0.9, "val_accuracy": 0.9, "file_bytes": 4000,
+                         "compressed_bytes": 1000}]}
+    write_report(load_runs([path]), tmp_path / "out", plots=False, sweep=sweep)
+    text = (tmp_path / "out" / "REPORT.md").read_text(encoding="utf-8")
+    summary = (tmp_path / "out" / "summary.json").read_text(encoding="utf-8")
+    assert "predicted each sentence alone" in text and "other guests during the latency rounds" in text
+    assert "were read from the cache" in text and "worker processes per variant" in text  # all switched on
+    found = {fact for fact in FOREIGN_FACTS for doc in (text, summary) if re.search(fact, doc)}
+    assert not found, f"the report of someone else's run states facts of slimbench's own zoo or machine: {found}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -35,6 +34,7 @@ from slimbench.report_summary import (
     ALL_COLUMNS,
     COLUMN,
     COMPARE_COLUMNS,
+    DASH,
     POINT_COLUMNS,
     STANDARD,
     Cell,
@@ -45,19 +45,24 @@ from slimbench.report_summary import (
     Row,
     VariantChanges,
     build_rows,
+    fmt_sig,
     group_runs,
     machine_label,
-    noisy_latencies,
     paired_ratios,
     ship_advice,
+    ship_verdict,
     summary_document,
 )
 from slimbench.results import LOAD_STOP_RULE, Figure, Run, load_runs
 
-__all__ = ["ReportError", "build_rows", "cmd_report", "group_runs", "register_cli", "render_comparison_table",
-           "render_headline_table", "render_markdown", "render_reports", "write_report"]
+__all__ = ["MAIN_COLUMNS", "ReportError", "build_rows", "cmd_report", "fmt_sig", "group_runs", "parse_columns",
+           "register_cli", "render_comparison_table", "render_headline_table", "render_markdown", "render_reports",
+           "steal_text", "write_report"]
 
-DASH = "–"
+# The first table's columns (with `variant`, 10): what a reader choosing a variant needs first. The full
+# table further down has every column; `slimbench report --columns` chooses others.
+MAIN_COLUMNS = ("size", "cold_load", "p50", "p90", "peak_rss", "accuracy", "speedup", "size_ratio", "accuracy_ratio")
+
 ERROR_CHARS = 48  # a failure inside a table cell; the list of failures below gets more
 VERDICT_MARKS = {"better": "✓", "worse": "✗", "noise": "≈", "unknown": "?"}
 
@@ -67,19 +72,6 @@ class ReportError(SlimbenchError):
 
 
 # --- formatting -----------------------------------------------------------------------------------
-
-def fmt_sig(x: float, sig: int = 3) -> str:
-    """x with `sig` significant digits, never in scientific notation (integers above 10^sig)."""
-    if not math.isfinite(x):
-        return DASH
-    if x == 0:
-        return "0"
-    r = float(f"{x:.{sig - 1}e}")
-    mag = math.floor(math.log10(abs(r)))
-    if mag >= sig - 1:
-        return f"{x:.0f}"
-    return f"{r:.{sig - 1 - mag}f}"
-
 
 def cell_text(column: Column, cell: Cell) -> str:
     """A cell as the table shows it: scaled to the column's unit, or why there is no value."""
@@ -151,24 +143,34 @@ def _best(rows: Sequence[Row], column: Column) -> float | None:
     return min(values) if column.better == "low" else max(values)
 
 
-def render_headline_table(rows: Sequence[Row]) -> str:
+def parse_columns(text: str) -> tuple[Column, ...]:
+    """`--columns size,p50,accuracy` -> those columns, in that order; an unknown key names the known ones."""
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in COLUMN]
+    if unknown or not keys:
+        raise ReportError(f"--columns {text!r}: unknown column {', '.join(map(repr, unknown)) or '(none given)'}; "
+                          f"choose from {', '.join(c.key for c in ALL_COLUMNS)}")
+    return tuple(COLUMN[k] for k in dict.fromkeys(keys))
+
+
+def render_headline_table(rows: Sequence[Row], columns: Sequence[Column] = ALL_COLUMNS) -> str:
     """The headline table: one row per variant, units in the headers, best value per column in bold."""
-    best = {c.key: _best(rows, c) for c in ALL_COLUMNS}
+    best = {c.key: _best(rows, c) for c in columns}
     table: list[list[str]] = []
     for row in rows:
         if row.failed:
             error = next(iter(row.failures.values()))
-            table.append([_esc(f"{row.variant} (failed: {short_error(error)})")] + [DASH] * len(ALL_COLUMNS))
+            table.append([_esc(f"{row.variant} (failed: {short_error(error)})")] + [DASH] * len(columns))
             continue
         line = [row.variant]
-        for c in ALL_COLUMNS:
+        for c in columns:
             text = cell_text(c, row.cells[c.key])
             if row.cells[c.key].ok and best[c.key] is not None and _number(text) == best[c.key]:
                 text = f"**{text}**"
             line.append(text)
         table.append(line)
-    headers = ["variant"] + [c.header for c in ALL_COLUMNS]
-    return tabulate(table, headers, tablefmt="pipe", colalign=("left",) + ("right",) * len(ALL_COLUMNS),
+    headers = ["variant"] + [c.header for c in columns]
+    return tabulate(table, headers, tablefmt="pipe", colalign=("left",) + ("right",) * len(columns),
                     disable_numparse=True)
 
 
@@ -250,9 +252,8 @@ HOW_TO_READ = [
     "argmax), percentiles of **n** raw samples. **throughput**: sentences per second at a larger batch.",
     "**peak RSS**: the kernel's high-water mark (VmHWM) of a fresh process that loaded the variant and "
     "predicted, median over processes. It counts the mapped libraries' file-backed pages, whose number "
-    "follows the kernel's page cache more than the variant: processes of one run agree within ~2 MB, runs "
-    "of the same files can differ by up to ~20 % (results.json keeps the anonymous and file-backed split; "
-    "the gate judges the peak less its file-backed pages).",
+    "follows the kernel's page cache more than the variant, so compare it between rows of one run (results.json "
+    "keeps the anonymous and file-backed split; the gate judges the peak less its file-backed pages).",
     "**accuracy / macro-F1**: on the held-out test split; `untrained` marks a randomly initialised variant, "
     "whose accuracy means nothing.",
     "**× columns**: ratios to `standard` measured in the same run. speed-up = standard p50 / variant p50, "
@@ -308,9 +309,8 @@ def _paired_section(report: MachineReport) -> list[str]:
             "median over rounds of the round's ratio of block percentiles, so the machine's drift cancels; "
             "the interval is a 95 % bootstrap over rounds. Below 1 is faster than `standard`. The interval "
             "covers this run's rounds, not the state of the host, which can favour one runtime's kernels over "
-            "another's for minutes and move a ratio between runs by more than its interval (on slimbench's own "
-            "2-core VM, onnxruntime rows against torch's `standard`: within ±5 % in most runs, up to 25 % off in "
-            "some); to judge a change, pair it with `slimbench compare`.", "", table, ""]
+            "another's for minutes and move a ratio between runs by more than its interval; to judge a change, "
+            "pair it with `slimbench compare`.", "", table, ""]
 
 
 def _accuracy_section(report: MachineReport) -> list[str]:
@@ -334,15 +334,8 @@ def _accuracy_section(report: MachineReport) -> list[str]:
             "a 95 % bootstrap over sentences (paired). A ratio whose interval straddles a budget (0.99, 0.98 …) "
             "does not show that the variant is above or below it: another sample of text of this size could "
             "rank it either side. The interval covers the sample of sentences, not the training run: a trained "
-            "variant rebuilt with another `train.seed` can land outside it (in slimbench's default zoo, seeds "
-            "0–2 moved light's ratio by 1.4 points and ultra-light's by 3.3).", "", table, ""]
-
-
-def _noise_section(report: MachineReport) -> list[str]:
-    lines = [f"- ⚠ `{v}`: latency IQR is {spread * 100:.0f} % of its median (n = {n}); smaller differences "
-             "are within noise here. Re-run on an idle machine, or with more `--latency-rounds`."
-             for v, spread, n in noisy_latencies(report.run)]
-    return ["### Noise warnings", "", *lines, ""] if lines else []
+            "variant rebuilt with another `train.seed` can land outside it (`slimbench build --seed N` builds a "
+            "replicate to see how far).", "", table, ""]
 
 
 def _comparison_section(report: MachineReport) -> list[str]:
@@ -429,10 +422,9 @@ def _accuracy_batching(run: Run) -> str:
         return ""
     return (f" {', '.join(f'`{v}`' for v in alone)} predicted each sentence alone, as at batch 1: INT8 runtimes "
             "quantize activations with one scale over the whole batch, so a sentence's label could depend on "
-            "the sentences batched with it (in slimbench's default zoo, 18–28 of the 1,109 test sentences did, moving "
-            "accuracy by up to 0.7 points)"
+            "the sentences batched with it"
             + (f"; the others in batches of {', '.join(map(str, sorted(batched)))}, whose labels do not depend on "
-               "the batch (the default zoo's fp32 rows: 0 of 1,109 differed from one at a time)." if batched else "."))
+               "the batch." if batched else "."))
 
 
 def _load_stopping(run: Run) -> str:
@@ -480,7 +472,7 @@ def _timing_how(run: Run) -> str:
     return (" Timed out of the measuring process: "
             + ("one worker process per variant" if procs == 1 else
                f"{procs} worker processes per variant, the rounds alternating between them (a process's own "
-               "lasting offset of 1–3 % averages out)")
+               "lasting offset averages out)")
             + f", all {len(how.get('variants', []))} variants alive together, {how.get('rounds')} interleaved rounds of "
             f"{how.get('block')} calls per variant, order rotated each round"
             + (f", then up to {how['max_rounds']} in all for the variants whose ratio's 95 % CI was still wider "
@@ -492,7 +484,7 @@ def _timing_how(run: Run) -> str:
                "sentences to about that length (" + ", ".join(f"{k} ×{r}" for k, r in how["repeat"].items()) + ")"
                if how.get("repeat") else "")
             + (", every worker but the one being timed stopped (SIGSTOP), so the previous worker's runtime "
-               "threads, which spin on for ~50 ms after a call, cannot take a core" if how.get("frozen_idle") else "")
+               "threads, which spin on for a while after a call, cannot take a core" if how.get("frozen_idle") else "")
             + (f", a {how['settle_s'] * 1e3:.0f} ms pause before each block (the previous worker's runtime threads "
                "stop spinning)" if how.get("settle_s") else "")
             + (", the first call" if how.get("discard", 1) == 1 else f", the first {how['discard']} calls")
@@ -532,7 +524,7 @@ def _rounds_end(run: Run, how: Mapping[str, Any]) -> str:
 
 STEAL_WARN = 0.05  # above this share of CPU time taken by other guests, say the host was contended
 # the phases whose steal a run records (pytest bench's, and `slimbench compare`'s re-measurement)
-STEAL_PHASES = {"latency": "of this VM's CPU time to other guests during the latency rounds",
+STEAL_PHASES = {"latency": "of this machine's CPU time to other guests during the latency rounds",
                 "throughput": "during throughput",
                 "confirm latency": "while re-measuring a regression"}
 
@@ -634,6 +626,49 @@ def incomplete_note(run: Run) -> str | None:
             "and metrics it did not reach are missing from it")
 
 
+UNITS = ("MB = 10⁶ bytes; times in ms except cold load (s); × = ratio to `standard` in this run; **bold** = best "
+         "in its column.")
+
+
+def _run_line(report: MachineReport) -> str:
+    """Where the numbers come from, in one line: variants, machine, threads, commit, date, file."""
+    run = report.run
+    n = len(run.variants)
+    return (f"{n} variant{'s' if n != 1 else ''} measured on {report.label} · {_threads(run)} threads · commit "
+            f"{_commit(run)} · {fmt_date(run.datetime)} · `{Path(run.source).name}` (rendered from these saved "
+            "results; nothing was measured to write this report).")
+
+
+def _change_line(report: MachineReport) -> list[str]:
+    """The gate's marks against the baseline in one line, when there is a baseline."""
+    if report.changes is None:
+        return []
+    marks: dict[str, list[str]] = {"worse": [], "better": []}
+    for vc in report.changes:
+        for key, ch in vc.changes.items():
+            if ch.verdict in marks:
+                marks[ch.verdict].append(f"`{vc.variant}` {COLUMN[key].short} {change_text(key, ch).strip('*')}")
+    if not marks["worse"] and not marks["better"]:
+        return ["- **Against the baseline**: no significant change (details below)."]
+    parts = [f"{len(v)} {'worse' if k == 'worse' else 'better'}: " + "; ".join(v) for k, v in marks.items() if v]
+    return ["- **Against the baseline**: " + " · ".join(parts) + " (details below)."]
+
+
+def _top(report: MachineReport, columns: Sequence[Column], several: bool) -> list[str]:
+    """The first screen of a machine: the verdict, the run in one line, the main table."""
+    verdict = ship_verdict(report).lines
+    out = [f"## {report.label}", ""] if several else []
+    out += [verdict[0], ""]
+    rest = verdict[1:] + _change_line(report)
+    if rest:
+        out += [*rest, ""]
+    out += [_run_line(report), "", render_headline_table(report.rows, columns), ""]
+    more = [c.header for c in ALL_COLUMNS if c not in columns]
+    out += [UNITS + (f" The full table below adds {', '.join(more)}; `slimbench report --columns` chooses the "
+                     "columns of this one." if more else ""), ""]
+    return out
+
+
 def _machine_section(report: MachineReport, links: Mapping[str, str] | None, first: bool) -> list[str]:
     run = report.run
     has_standard = any(r.variant == STANDARD and not r.failed for r in report.rows)
@@ -641,23 +676,16 @@ def _machine_section(report: MachineReport, links: Mapping[str, str] | None, fir
              "its column; × = ratio to `standard` in this run.")
     if not has_standard:
         units += " This run has no `standard` variant, so the × columns are empty."
-    out = [f"## Results: {report.label}", "",
-           f"{_threads(run)} threads · commit {_commit(run)} · {fmt_date(run.datetime)} · `{Path(run.source).name}`", "",
-           units, ""]
-    note = incomplete_note(run)
-    if note:
-        out += [f"> **Incomplete run.** {_esc(note)}.", ""]
-    out += [render_headline_table(report.rows), ""]
+    out = [f"## All results: {report.label}", "", units, "", render_headline_table(report.rows), ""]
     if first:
         lines = [line + _accuracy_batching(run) if line.startswith("**accuracy / macro-F1**") else line
                  for line in HOW_TO_READ]
         out += ["How to read this:", "", *[f"- {line}" for line in lines], ""]
     else:
-        out += ["The columns are explained under the first table.", ""]
+        out += ["The columns are explained under the first full table.", ""]
     out += _failures_section(report)
     out += _paired_section(report)
     out += _accuracy_section(report)
-    out += _noise_section(report)
     out += _comparison_section(report)
     out += _ship_section(report)
     out += _plots_section(report, links or {})
@@ -675,8 +703,7 @@ def _sweep_section(sweep: Mapping[str, Any], plot: bool) -> list[str]:
            f"`slimbench sweep`: `{sweep['source']}` with its encoder's Linear weights pruned by magnitude "
            f"({sweep.get('scope', 'global')} ranking; {how}). Accuracy on the {sweep.get('test_split', 0):,}-"
            "sentence test split and on validation; sizes in MB (10⁶ bytes). Zeros do not shrink a dense "
-           "file, only its compressed form; they do not make dense inference faster either. Pruned variants "
-           "built with recovery training (the zoo's `sparse-50`, `pruned-heads`) are rows of the table above.", "",
+           "file, only its compressed form; they do not make dense inference faster either.", "",
            tabulate(rows, headers=["rung", "target", "encoder sparsity", "all weights", "test acc %",
                                    "val acc %", "file MB", "gzip MB"], tablefmt="github",
                     colalign=("left",) + ("right",) * 7, disable_numparse=True), ""]
@@ -686,24 +713,26 @@ def _sweep_section(sweep: Mapping[str, Any], plot: bool) -> list[str]:
 
 
 def render_reports(reports: Sequence[MachineReport], plots: Mapping[str, Mapping[str, str]] | None = None,
-                   sweep: Mapping[str, Any] | None = None) -> str:
-    """The whole REPORT.md for grouped runs; `plots` maps machine id -> plot kind -> relative path."""
-    variants: list[str] = []
+                   sweep: Mapping[str, Any] | None = None, columns: Sequence[Column] | None = None) -> str:
+    """The whole REPORT.md for grouped runs; `plots` maps machine id -> plot kind -> relative path.
+
+    It answers first: each machine's verdict (which variant to ship, from `ship_advice`), the run in one
+    line and a table of `columns` (default `MAIN_COLUMNS`); then the full table and everything else."""
+    main = tuple(columns) if columns else tuple(COLUMN[k] for k in MAIN_COLUMNS)
+    several = len(reports) > 1
+    out = ["# slimbench report", ""]
     for r in reports:
-        variants.extend(v for v in r.run.variants if v not in variants)
-    n_m = len(reports)
-    sources = _names([Path(r.run.source).name for r in reports])
-    out = ["# slimbench report", "",
-           f"{len(variants)} variant{'s' if len(variants) != 1 else ''} on {n_m} machine{'s' if n_m != 1 else ''}, "
-           f"rendered from saved results ({sources}); nothing was measured to write this report. Ratios "
-           "compare rows of the same run on the same machine, so they are trustworthy even where absolute "
-           "numbers are noisy.", ""]
-    for i, r in enumerate(reports):
-        out += _machine_section(r, (plots or {}).get(r.machine_id), first=i == 0)
-    if n_m > 1:
+        note = incomplete_note(r.run)
+        if note:
+            out += [f"> **Incomplete run.** {_esc(note)}.", ""]
+    for r in reports:
+        out += _top(r, main, several)
+    if several:
         out += ["## Across machines", "",
                 "Each machine's ratios to its own `standard`: absolute times differ between machines, the "
                 "ratios should not (much).", "", render_cross_machine_table(reports), ""]
+    for i, r in enumerate(reports):
+        out += _machine_section(r, (plots or {}).get(r.machine_id), first=i == 0)
     if sweep:
         out += _sweep_section(sweep, plots is not None)
     out += ["## Run metadata", ""]
@@ -715,14 +744,15 @@ def render_reports(reports: Sequence[MachineReport], plots: Mapping[str, Mapping
 
 
 def render_markdown(runs: Sequence[Run], baseline: Sequence[Run] | None = None, plots: bool = True,
-                    sweep: Mapping[str, Any] | None = None, gate_config: Any = None) -> str:
+                    sweep: Mapping[str, Any] | None = None, gate_config: Any = None,
+                    columns: Sequence[Column] | None = None) -> str:
     """REPORT.md for these runs (newest run per machine), compared with `baseline` if given.
 
     Without a baseline, a machine with several runs is compared with its previous run. With
     `plots`, the Markdown links the plots `write_report` draws (it does not draw them).
     """
     reports = group_runs(runs, baseline, gate_config)
-    return render_reports(reports, plot_files(reports) if plots else None, sweep)
+    return render_reports(reports, plot_files(reports) if plots else None, sweep, columns)
 
 
 # --- writing --------------------------------------------------------------------------------------
@@ -746,7 +776,8 @@ def dumps_summary(doc: Mapping[str, Any]) -> str:
 
 def write_report(runs: Sequence[Run], out_dir: Path, baseline_runs: Sequence[Run] | None = None,
                  summary_path: Path | None = None, step_summary: Path | None = None, plots: bool = True,
-                 sweep: Mapping[str, Any] | None = None, gate_config: Any = None) -> Path:
+                 sweep: Mapping[str, Any] | None = None, gate_config: Any = None,
+                 columns: Sequence[Column] | None = None) -> Path:
     """Write out_dir/REPORT.md, its plots and summary.json; append the Markdown to `step_summary`."""
     out_dir = Path(out_dir)
     reports = group_runs(runs, baseline_runs, gate_config)
@@ -758,14 +789,14 @@ def write_report(runs: Sequence[Run], out_dir: Path, baseline_runs: Sequence[Run
             if sweep:
                 plot_accuracy_vs_sparsity(dict(sweep), out_dir / PLOT_DIR / f"{SWEEP_PLOT}.png")
         path = out_dir / "REPORT.md"
-        atomic_write_text(path, render_reports(reports, links, sweep))
+        atomic_write_text(path, render_reports(reports, links, sweep, columns))
         summary = Path(summary_path) if summary_path is not None else out_dir / "summary.json"
         summary.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(summary, dumps_summary(summary_document(reports)))
         if step_summary is not None:
             # GitHub's step summary cannot show the report's relative image links: leave them out.
             with open(step_summary, "a", encoding="utf-8") as f:
-                f.write(render_reports(reports, None, sweep) + "\n")
+                f.write(render_reports(reports, None, sweep, columns) + "\n")
     except OSError as err:
         raise ReportError(f"cannot write the report: {err}") from None
     return path
@@ -775,6 +806,7 @@ def write_report(runs: Sequence[Run], out_dir: Path, baseline_runs: Sequence[Run
 
 def cmd_report(args: argparse.Namespace) -> int:
     """`slimbench report RESULTS...`: render saved results; never measures."""
+    columns = parse_columns(args.columns) if args.columns else None
     runs = load_runs(args.results)
     baseline = load_runs([args.baseline]) if args.baseline is not None else None
     incomplete = [note for run in [*runs, *(baseline or [])] if (note := incomplete_note(run))]
@@ -793,7 +825,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from slimbench.gate_rules import load_config
 
     path = write_report(runs, args.out, baseline, summary_path=summary, step_summary=step, plots=not args.no_plots,
-                        sweep=sweep, gate_config=load_config(args.config))
+                        sweep=sweep, gate_config=load_config(args.config), columns=columns)
     print(f"wrote {path} and {summary}")
     if step is not None:
         print(f"appended the report to {step}")
@@ -809,7 +841,8 @@ def register_cli(subparsers: Any) -> None:
     """Add the `report` subcommand to slimbench's command line."""
     p = subparsers.add_parser(
         "report", help="render REPORT.md, plots and summary.json from saved results (never measures)",
-        description="Render reports/REPORT.md (headline table, which variant to ship, plots, run metadata), "
+        description="Render reports/REPORT.md (the verdict: which variant to ship; a main table; the full table, "
+                    "plots, run metadata), "
                     "its PNG plots and a machine-readable summary.json from saved pytest-benchmark results. "
                     "With several runs of one machine, the newest is reported and compared with the one before.")
     p.add_argument("results", nargs="+", type=Path, metavar="RESULTS",
@@ -824,6 +857,10 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--step-summary", type=Path, default=None, metavar="PATH",
                    help="also append the Markdown (without images) to PATH (default: $GITHUB_STEP_SUMMARY if set)")
     p.add_argument("--no-plots", action="store_true", help="do not draw or link the PNG plots")
+    p.add_argument("--columns", default=None, metavar="KEYS",
+                   help="comma-separated columns of the report's first table, in order (default: "
+                        f"{','.join(MAIN_COLUMNS)}; any of {','.join(c.key for c in ALL_COLUMNS)}); the full table "
+                        "further down keeps every column")
     p.add_argument("--config", type=Path, default=None,
                    help="pyproject.toml whose [tool.slimbench.gate] judges the comparison with the baseline, as "
                         "`slimbench gate` does (default: ./pyproject.toml if present, else built-in defaults)")

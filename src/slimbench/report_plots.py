@@ -87,12 +87,94 @@ def _figure(n_rows: int, width: float = 7.0) -> Any:
     return fig
 
 
-def _log_x(ax: Any) -> None:
-    """Log x axis labelled 0.5, 1, 10 rather than 10⁰."""
-    from matplotlib.ticker import FuncFormatter
+def nice_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 ticks covering [lo, hi] (0.2, 0.5, 1, 2, 5, 10 …): plain numbers a reader can read off a log axis."""
+    import math
+
+    if not (lo > 0 and hi > 0):
+        return []
+    ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+             for m in (1, 2, 5)]
+    inside = [t for t in ticks if lo <= t <= hi]
+    if len(inside) > 8:  # a wide range: decades only
+        inside = [t for t in inside if f"{t:g}".lstrip("0.").startswith("1")]
+    return [float(f"{t:.6g}") for t in inside]
+
+
+def _log_x(ax: Any, lo: float, hi: float) -> None:
+    """Log x axis over [lo, hi] with plain 1-2-5 tick labels (0.5, 1, 2, 5 rather than 10⁰), no minor labels."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
     ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    ax.xaxis.set_major_locator(FixedLocator(nice_ticks(lo, hi)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _padded(values: Sequence[float], factor: float = 1.5) -> tuple[float, float]:
+    """A log axis' limits: the data's range widened by `factor` on both sides."""
+    pos = [v for v in values if v > 0]
+    return (min(pos) / factor, max(pos) * factor) if pos else (0.1, 10.0)
+
+
+# Offsets (points) tried for a point's label, in order: right, left, above, below, then further out.
+LABEL_OFFSETS = ((6, -3, "left"), (-6, -3, "right"), (0, 7, "center"), (0, -13, "center"), (6, 8, "left"),
+                 (6, -14, "left"), (-6, 8, "right"), (-6, -14, "right"), (6, 18, "left"), (6, -24, "left"),
+                 (-6, 18, "right"), (-6, -24, "right"))
+
+
+def place_labels(ax: Any, points: Sequence[tuple[str, float, float]],
+                 lines: Sequence[Sequence[tuple[float, float]]] = ()) -> list[Any]:
+    """Label each (name, x, y) point where its text overlaps no other label, no marker, none of `lines`
+    (polylines in data coordinates) and stays inside the axes: the first free offset of LABEL_OFFSETS
+    (else the least-overlapping one)."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    axes_box = ax.get_window_extent(renderer)
+    markers = []
+    for _, x, y in points:
+        cx, cy = ax.transData.transform((x, y))
+        markers.append((cx - 4, cy - 4, cx + 4, cy + 4))
+    obstacles = []  # the lines, as small boxes every few pixels along them
+    for line in lines:
+        pix = [tuple(ax.transData.transform(p)) for p in line]
+        for (x0, y0), (x1, y1) in zip(pix, pix[1:], strict=False):
+            steps = max(1, int(max(abs(x1 - x0), abs(y1 - y0)) / 3))
+            for k in range(steps + 1):
+                px, py = x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps
+                obstacles.append((px - 1.5, py - 1.5, px + 1.5, py + 1.5))
+    placed: list[tuple[float, float, float, float]] = []
+    texts = []
+
+    def overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+        w = min(a[2], b[2]) - max(a[0], b[0])
+        h = min(a[3], b[3]) - max(a[1], b[1])
+        return w * h if w > 0 and h > 0 else 0.0
+
+    for i, (name, x, y) in enumerate(points):
+        best: tuple[float, Any, tuple[float, float, float, float]] | None = None
+        for dx, dy, ha in LABEL_OFFSETS:
+            text = ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=8, ha=ha,
+                               bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
+            bb = text.get_window_extent(renderer)
+            box = (bb.x0 - 1, bb.y0 - 1, bb.x1 + 1, bb.y1 + 1)
+            cost = (sum(overlap(box, p) for p in placed) + sum(overlap(box, m) for j, m in enumerate(markers) if j != i)
+                    + sum(overlap(box, o) for o in obstacles))
+            outside = (box[0] < axes_box.x0 or box[2] > axes_box.x1 or box[1] < axes_box.y0 or box[3] > axes_box.y1)
+            cost += 1e6 if outside else 0.0
+            if best is None or cost < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (cost, text, box)
+            else:
+                text.remove()
+            if cost == 0:
+                break
+        assert best is not None  # LABEL_OFFSETS is not empty
+        placed.append(best[2])
+        texts.append(best[1])
+    return texts
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -101,30 +183,35 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def plot_accuracy_vs_latency(report: MachineReport, path: Path) -> None:
-    """Accuracy (%) against p50 latency (ms, log x); the Pareto front as a staircase."""
-    points = _accuracy_points(report)
+    """Accuracy (%) against p50 latency (ms, log x); the Pareto front as a staircase; labels placed
+    where they overlap nothing."""
+    points = sorted(_accuracy_points(report), key=lambda p: p[1])
     front = ship_advice(report.rows).latency_front
     on_front = {p.variant for p in front}
     fig = _figure(len(points))
     ax = fig.add_subplot()
-    placed: list[tuple[float, float, int]] = []
-    for name, x, y in sorted(points, key=lambda p: p[1]):
+    for name, x, y in points:
         ax.scatter([x], [y], color="C0" if name in on_front else "0.55", zorder=3)
-        # labels of points at about the same accuracy and within ~2x latency would overlap: give each
-        # a text line (above, below, further below) its near neighbours do not use
-        taken = {slot for px, py, slot in placed if abs(py - y) < 0.15 and 0.5 < px / x < 2.0}
-        slot = next((k for k in range(4) if k not in taken), 0)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4 - 11 * slot), fontsize=8)
-        placed.append((x, y, slot))
+    stairs = []
+    for a, b in zip(front, front[1:], strict=False):
+        stairs += [(a.latency_s * 1e3, a.accuracy * 100), (b.latency_s * 1e3, a.accuracy * 100)]
     if front:
+        stairs.append((front[-1].latency_s * 1e3, front[-1].accuracy * 100))
         ax.step([p.latency_s * 1e3 for p in front], [p.accuracy * 100 for p in front], where="post",
-                linestyle="--", color="C0", label="Pareto front (nothing is faster and more accurate)")
-        ax.legend(loc="upper left", fontsize=8)
-    _log_x(ax)
+                linestyle="--", color="C0", label="Pareto front: nothing else is faster and more accurate")
+        ax.legend(loc="lower right", fontsize=8)
+    _log_x(ax, *_padded([x for _, x, _ in points], 1.6))
+    ys = [y for _, _, y in points]
+    if ys:
+        pad = max(0.5, (max(ys) - min(ys)) * 0.08)
+        ax.set_ylim(min(ys) - pad, max(ys) + pad)
     ax.set_xlabel("p50 latency per sentence, batch 1 (ms, log scale)")
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"Accuracy vs latency — {report.label}", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title("Accuracy vs latency", fontsize=11)
+    ax.grid(True, which="major", alpha=0.3)
+    fig.canvas.draw()  # settle the layout, then place the labels in its final coordinates
+    fig.set_layout_engine("none")
+    place_labels(ax, points, [stairs] if stairs else [])
     _save(fig, path)
 
 
@@ -146,9 +233,12 @@ def plot_sizes(report: MachineReport, path: Path) -> None:
     ax.set_yticks(y, [r.variant for r in rows])
     ax.invert_yaxis()
     if total.min() > 0 and total.max() / total.min() > 50:
-        ax.set_xscale("log")
-    ax.set_xlabel("MB (1 MB = 10⁶ bytes)")
-    ax.set_title(f"Size — {report.label}", fontsize=10)
+        lo, hi = _padded([*total, *(gz[gz > 0])], 1.3)
+        _log_x(ax, lo, hi * 1.6)  # room for the bar labels
+        ax.set_xlabel("MB (1 MB = 10⁶ bytes, log scale)")
+    else:
+        ax.set_xlabel("MB (1 MB = 10⁶ bytes)")
+    ax.set_title("Size on disk and gzip-compressed", fontsize=11)
     ax.legend(fontsize=8)
     _save(fig, path)
 
@@ -170,7 +260,7 @@ def plot_load_phases(report: MachineReport, path: Path) -> None:
         left += np.array(values)
     ax.invert_yaxis()
     ax.set_xlabel("seconds from process start (median of fresh processes, per phase)")
-    ax.set_title(f"Cold load phases — {report.label}", fontsize=10)
+    ax.set_title("Cold load: process start to first prediction", fontsize=11)
     ax.legend(fontsize=8, loc="lower right")
     _save(fig, path)
 
@@ -184,9 +274,9 @@ def plot_latency_distributions(report: MachineReport, path: Path) -> None:
     ax.boxplot([s for _, s in data], orientation="horizontal", tick_labels=[v for v, _ in data], whis=(5, 95),
                flierprops={"markersize": 2})
     ax.invert_yaxis()
-    _log_x(ax)
+    _log_x(ax, *_padded([x for _, s in data for x in s], 1.2))
     ax.set_xlabel("latency per sentence (ms, log scale); box = IQR, whiskers = 5–95 %")
-    ax.set_title(f"Latency distributions — {report.label}", fontsize=10)
+    ax.set_title("Latency per sentence, batch 1", fontsize=11)
     ax.grid(True, axis="x", which="both", alpha=0.3)
     _save(fig, path)
 
@@ -210,7 +300,7 @@ def plot_accuracy_vs_sparsity(sweep: dict[str, Any], path: Path) -> None:
     ax.set_xlabel(f"encoder weights pruned (%, {sweep.get('scope', 'global')} magnitude, {how}); "
                   "labels: gzip size")
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"Accuracy vs sparsity — {sweep['source']}", fontsize=10)
+    ax.set_title(f"Accuracy vs sparsity: {sweep['source']}", fontsize=11)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
     _save(fig, path)

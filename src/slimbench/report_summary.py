@@ -21,6 +21,20 @@ STANDARD = "standard"
 ACCURACY_TOLERANCE = 0.99  # "keeps 99 % of the reference's accuracy" (the MLPerf rule)
 NOISY_SPREAD = 0.2  # latency IQR above 20 % of the median earns a noise warning
 LOAD_PHASES = ("interpreter", "import", "load", "first_predict")
+DASH = "–"
+
+
+def fmt_sig(x: float, sig: int = 3) -> str:
+    """x with `sig` significant digits, never in scientific notation (integers above 10^sig)."""
+    if not math.isfinite(x):
+        return DASH
+    if x == 0:
+        return "0"
+    r = float(f"{x:.{sig - 1}e}")
+    mag = math.floor(math.log10(abs(r)))
+    if mag >= sig - 1:
+        return f"{x:.0f}"
+    return f"{r:.{sig - 1 - mag}f}"
 
 
 @dataclass(frozen=True)
@@ -288,6 +302,196 @@ def ship_advice(rows: Sequence[Row], tolerance: float = ACCURACY_TOLERANCE) -> S
     return advice
 
 
+# --- the verdict: the report's first lines --------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pick:
+    """One variant the verdict names, with what it gains and loses against `standard` in the same run."""
+
+    variant: str
+    role: str  # ship | smallest-in-budget | fastest | smallest | fastest-and-smallest
+    speedup: float | None  # standard p50 / variant p50 (paired where the run has rounds)
+    size_x: float | None  # standard size / variant size: "N× smaller"
+    memory_x: float | None  # standard peak RSS / variant peak RSS: "N× less peak memory"
+    p50_s: float | None
+    ref_p50_s: float | None
+    size_bytes: float | None
+    ref_size_bytes: float | None
+    accuracy: float | None
+    ref_accuracy: float | None
+    points_ci: tuple[float, float] | None  # accuracy change in percentage points, 95 % CI
+    within_budget: bool
+
+    @property
+    def points(self) -> float | None:
+        """Accuracy change against `standard`, in percentage points."""
+        if self.accuracy is None or self.ref_accuracy is None:
+            return None
+        return (self.accuracy - self.ref_accuracy) * 100
+
+
+@dataclass
+class Verdict:
+    """Which variant to ship from one run, computed by `ship_advice`; rendered first in REPORT.md and
+    written to summary.json."""
+
+    machine: str
+    label: str
+    tolerance: float
+    threshold: float | None  # accuracy a variant must keep (absolute), None without a standard
+    ship: Pick | None
+    others: list[Pick]
+    not_worth_it: list[str]
+    excluded: dict[str, str]
+    noise: str
+    lines: list[str]  # the Markdown lines, as the report prints them
+
+
+def _pick(rows: Sequence[Row], variant: str, role: str, advice: ShipAdvice) -> Pick:
+    row = next(r for r in rows if r.variant == variant)
+    ref = next((r for r in rows if r.variant == STANDARD), None)
+
+    def inverse(key: str) -> float | None:
+        mine, theirs = row.value(key), ref.value(key) if ref is not None else None
+        return theirs / mine if mine and theirs else None
+
+    speedup = row.value("speedup")
+    pa = row.accuracy_vs_standard
+    ref_acc = ref.value("accuracy") if ref is not None else None
+    ci = None
+    if pa is not None and ref_acc is not None:
+        ci = ((pa.low - 1) * ref_acc * 100, (pa.high - 1) * ref_acc * 100)
+    acc = row.value("accuracy")
+    within = advice.threshold is not None and acc is not None and acc >= advice.threshold
+    return Pick(variant, role, speedup, inverse("size"), inverse("peak_rss"), row.value("p50"),
+                ref.value("p50") if ref is not None else None, row.value("size"),
+                ref.value("size") if ref is not None else None, acc, ref_acc, ci, within)
+
+
+def _times(x: float, better: str, worse: str, same: str) -> str:
+    """"3.94× faster", "1.2× slower", or `same` within half a percent."""
+    if abs(x - 1) < 0.005:
+        return same
+    return f"{fmt_sig(x)}× {better}" if x > 1 else f"{fmt_sig(1 / x)}× {worse}"
+
+
+def _signed(points: float) -> str:
+    return "±0.0" if round(points, 1) == 0 else f"{points:+.1f}".replace("-", "−")
+
+
+def _gains(p: Pick, detail: bool) -> str:
+    """"3.94× faster (p50 3.90 vs 15.4 ms), 3.89× smaller (…), …, −0.7 accuracy points [95 % CI −1.8, +0.4]"."""
+    parts = []
+    if p.speedup is not None:
+        parts.append(_times(p.speedup, "faster", "slower", "as fast")
+                     + (f" (p50 {fmt_sig(p.p50_s * 1e3)} vs {fmt_sig(p.ref_p50_s * 1e3)} ms)"
+                        if detail and p.p50_s and p.ref_p50_s else ""))
+    if p.size_x is not None:
+        parts.append(_times(p.size_x, "smaller", "larger", "the same size")
+                     + (f" ({fmt_sig(p.size_bytes / 1e6)} vs {fmt_sig(p.ref_size_bytes / 1e6)} MB)"
+                        if detail and p.size_bytes and p.ref_size_bytes else ""))
+    if p.memory_x is not None:
+        parts.append(_times(p.memory_x, "less peak memory", "more peak memory", "the same peak memory"))
+    if p.points is not None:
+        text = f"{_signed(p.points)} accuracy points"
+        if p.points_ci is not None:
+            text += f" [95 % CI {_signed(p.points_ci[0])}, {_signed(p.points_ci[1])}]"
+        if detail and p.accuracy is not None and p.ref_accuracy is not None:
+            text += f" ({p.accuracy * 100:.1f} vs {p.ref_accuracy * 100:.1f} %)"
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def noise_line(run: Run) -> str:
+    """One sentence on the run's noise: the paired ratios' intervals where the run has them, else the
+    latency spread. Replaces a warning per row."""
+    ratios = [(m.variant, f) for m in run.measurements if m.metric == "latency" and m.ok
+              and (f := m.figures.get("p50_ratio")) is not None and f.relative_half_width is not None]
+    ns = [m.figures["p50_s"].n for m in run.measurements if m.metric == "latency" and m.ok and "p50_s" in m.figures]
+    samples = f"; {min(ns):,}–{max(ns):,} batch-1 samples per variant" if ns and min(ns) != max(ns) else (
+        f"; {ns[0]:,} batch-1 samples per variant" if ns else "")
+    if ratios:
+        widths = sorted(((f.relative_half_width or 0.0), v) for v, f in ratios)
+        rounds = sorted({f.n for _, f in ratios})
+        span = f"{rounds[0]}" if len(rounds) == 1 else f"{rounds[0]}–{rounds[-1]}"
+        lo, (hi, widest) = widths[0][0], widths[-1]
+        return (f"**Noise**: speed-ups are paired over {span} interleaved rounds; their 95 % intervals are "
+                f"±{lo * 100:.1f}–{hi * 100:.1f} % (widest: `{widest}`){samples}. Differences inside an interval are not "
+                "findings; `slimbench compare` judges a change.")
+    spread = noisy_latencies(run, 0.0)
+    if not spread:
+        return ""
+    values = sorted(s for _, s, _ in spread)
+    return (f"**Noise**: this run has no paired rounds; a variant's latency IQR is {values[0] * 100:.0f}–{values[-1] * 100:.0f} % "
+            f"of its median{samples} (sentence lengths and the machine's noise together). Compare rows as "
+            "ratios; `slimbench compare` judges a change.")
+
+
+def ship_verdict(report: MachineReport, tolerance: float = ACCURACY_TOLERANCE) -> Verdict:
+    """The verdict of one machine's run: the fastest variant keeping `tolerance` of `standard`'s accuracy
+    (the Pareto/budget logic of `ship_advice`), the smallest and fastest overall, the dominated ones."""
+    rows = report.rows
+    advice = ship_advice(rows, tolerance)
+    picks: list[Pick] = []
+    lines: list[str] = []
+    budget = (f"≥ {tolerance * 100:.0f} % of `{STANDARD}`'s accuracy, ≥ {advice.threshold * 100:.1f} %"
+              if advice.threshold is not None else "")
+    ship = None
+    if advice.reference is not None and advice.fastest is not None:
+        ship = _pick(rows, advice.fastest.variant, "ship", advice)
+        if ship.variant == STANDARD:
+            lines.append(f"**Keep `{STANDARD}`**: no variant is faster while keeping its accuracy budget ({budget}).")
+        else:
+            lines.append(f"**Ship `{ship.variant}`**: {_gains(ship, True)} against `{STANDARD}`; the fastest variant "
+                         f"within the accuracy budget ({budget}).")
+        if advice.smallest is not None and advice.smallest.variant not in (ship.variant, STANDARD):
+            picks.append(_pick(rows, advice.smallest.variant, "smallest-in-budget", advice))
+    elif advice.points:
+        lines.append(f"**No verdict**: this run has no comparable `{STANDARD}` variant, so no accuracy budget "
+                     "applies; the fronts below rank the variants by accuracy against latency and size.")
+    else:
+        lines.append("**No verdict**: no variant has accuracy, latency and size all measured.")
+    if advice.points:
+        fastest, smallest = advice.latency_front[0].variant, advice.size_front[0].variant
+        named = {p.variant for p in picks} | ({ship.variant} if ship else set())
+        if fastest == smallest and fastest not in named:
+            picks.append(_pick(rows, fastest, "fastest-and-smallest", advice))
+        else:
+            picks.extend(_pick(rows, v, role, advice) for v, role in ((fastest, "fastest"), (smallest, "smallest"))
+                         if v not in named)
+    title = {"smallest-in-budget": "Smallest within the budget", "fastest": "Fastest overall",
+             "smallest": "Smallest overall", "fastest-and-smallest": "Fastest and smallest overall"}
+    for p in picks:
+        gains = _gains(p, False) if advice.reference is not None else ""
+        budget_note = "" if p.within_budget or advice.threshold is None else ", below the accuracy budget"
+        lines.append(f"- **{title[p.role]}**: `{p.variant}`" + (f", {gains}" if gains else "") + budget_note + ".")
+    not_worth = list(advice.dominated)
+    if not_worth:
+        lines.append("- **Not worth it here** (another variant is at least as accurate, as fast and as small): "
+                     + ", ".join(f"`{v}`" for v in not_worth) + ".")
+    noise = noise_line(report.run)
+    if noise:
+        lines.append(f"- {noise}")
+    return Verdict(report.machine_id, report.label, tolerance, advice.threshold, ship, picks, not_worth,
+                   advice.excluded, noise, lines)
+
+
+def verdict_record(verdict: Verdict) -> dict[str, Any]:
+    """The verdict as summary.json carries it: the same sentences and the numbers behind them."""
+    def pick(p: Pick | None) -> dict[str, Any] | None:
+        if p is None:
+            return None
+        return {"variant": p.variant, "role": p.role, "speedup": p.speedup, "smaller_x": p.size_x,
+                "less_memory_x": p.memory_x, "accuracy": p.accuracy, "accuracy_points": p.points,
+                "accuracy_points_ci95": list(p.points_ci) if p.points_ci else None,
+                "within_budget": p.within_budget}
+
+    return {"machine": verdict.machine, "label": verdict.label, "accuracy_budget": verdict.tolerance,
+            "accuracy_threshold": verdict.threshold, "ship": pick(verdict.ship),
+            "also": [pick(p) for p in verdict.others], "not_worth_it": verdict.not_worth_it,
+            "excluded": verdict.excluded, "text": "\n".join(verdict.lines)}
+
+
 # --- noise ------------------------------------------------------------------------------------
 
 def latency_spread(run: Run, variant: str) -> tuple[float, int] | None:
@@ -480,6 +684,7 @@ def summary_document(reports: Sequence[MachineReport]) -> dict[str, Any]:
     doc = {
         "slimbench_summary": SUMMARY_SCHEMA,
         "runs": [run_record(r.run) for r in reports],
+        "verdicts": [verdict_record(ship_verdict(r)) for r in reports],
         "baselines": [{**run_record(r.baseline), "for_machine": r.machine_id, "kind": r.baseline_kind}
                       for r in reports if r.baseline is not None],
         "records": [rec for r in reports for rec in summary_records(r.run)],
