@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from slimbench.errors import SlimbenchError
+from slimbench.stats import bootstrap_quantiles
 
 KINDS = ("deterministic", "accuracy", "timing", "memory")
 
@@ -324,11 +325,8 @@ def ratio_of_ratios_ci(cur: Sequence[float], cur_ref: Sequence[float], base: Seq
     if any(a.size == 0 for a in arrays):
         raise ValueError("ratio_of_ratios_ci needs four non-empty samples")
     rng = np.random.default_rng(seed)
-
-    def boot(a: np.ndarray) -> np.ndarray:
-        return np.percentile(a[rng.integers(0, a.size, (resamples, a.size))], quantile, axis=1)
-
-    c, cr, b, br = (boot(a) for a in arrays)
+    # one sample at a time, in memory bounded whatever its size (stats.bootstrap_quantiles)
+    c, cr, b, br = (bootstrap_quantiles(a, quantile, resamples, rng) for a in arrays)
     ratios = (c / cr) / (b / br)
     lo, hi = np.percentile(ratios, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
     return ratio_of_ratios(cur, cur_ref, base, base_ref, quantile), float(lo), float(hi)
