@@ -12,27 +12,85 @@ from typing import Any
 
 from slimbench.data import synthetic_examples as synthetic_examples  # re-exported for the tests
 from slimbench.data import synthetic_splits as synthetic_splits
-from slimbench.synthetic import tiny_vocab, write_tiny_tokenizer
+from slimbench.synthetic import LETTERS, synthetic_rows, tiny_vocab, write_tiny_tokenizer
+
+FAMILIES = ("bert", "distilbert", "roberta", "electra", "albert")  # model_type of each tiny family
 
 
 def make_tiny_checkpoint(directory: Path, layers: int = 2, hidden: int = 32, heads: int = 2,
                          intermediate: int = 64, num_labels: int = 2, seed: int = 0,
-                         with_head: bool = False) -> Path:
-    """A randomly initialised BERT encoder (or, with_head, a BertForSequenceClassification) +
-    tokenizer.json, saved like a hub model."""
+                         with_head: bool = False, family: str = "bert") -> Path:
+    """A randomly initialised encoder of `family` (a model_type of FAMILIES; or, with_head, its
+    *ForSequenceClassification) + tokenizer.json, saved like a hub model: BERT, DistilBERT and ELECTRA
+    with the tiny WordPiece vocabulary, RoBERTa with a byte-level BPE (`<s>`, `<pad>` = 1, ...) and
+    ALBERT with a Unigram (SentencePiece-style) vocabulary, each trained on the synthetic texts.
+    ELECTRA and ALBERT get an embedding narrower than the hidden size (their projection)."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertModel
+    from transformers import AutoModel, AutoModelForSequenceClassification
 
     directory.mkdir(parents=True, exist_ok=True)
-    vocab = tiny_vocab()
-    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers,
-                        num_attention_heads=heads, intermediate_size=intermediate,
-                        max_position_embeddings=64, num_labels=num_labels)
+    vocab = write_family_tokenizer(directory / "tokenizer.json", family)
+    config = _tiny_config(family, len(vocab), layers, hidden, heads, intermediate, num_labels)
     torch.manual_seed(seed)
-    model = BertForSequenceClassification(config) if with_head else BertModel(config)
+    model = AutoModelForSequenceClassification.from_config(config) if with_head else AutoModel.from_config(config)
     model.save_pretrained(directory, safe_serialization=True)
-    write_tiny_tokenizer(directory / "tokenizer.json", vocab)
     return directory
+
+
+def _tiny_config(family: str, vocab_size: int, layers: int, hidden: int, heads: int, intermediate: int,
+                 num_labels: int) -> Any:
+    from transformers import AlbertConfig, BertConfig, DistilBertConfig, ElectraConfig, RobertaConfig
+
+    common = {"vocab_size": vocab_size, "max_position_embeddings": 64, "num_labels": num_labels}
+    bert_like = {"hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": heads,
+                 "intermediate_size": intermediate, **common}
+    if family == "bert":
+        return BertConfig(**bert_like)
+    if family == "distilbert":
+        return DistilBertConfig(dim=hidden, n_layers=layers, n_heads=heads, hidden_dim=intermediate, **common)
+    if family == "roberta":  # positions start after padding_idx (1), as in roberta-base's 514 = 512 + 2
+        return RobertaConfig(**{**bert_like, "max_position_embeddings": 66}, type_vocab_size=1, pad_token_id=1,
+                             bos_token_id=0, eos_token_id=2)
+    if family == "electra":
+        return ElectraConfig(**bert_like, embedding_size=hidden // 2)
+    if family == "albert":
+        return AlbertConfig(**bert_like, embedding_size=hidden // 2, pad_token_id=0, bos_token_id=2, eos_token_id=3)
+    raise ValueError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
+
+
+def write_family_tokenizer(path: Path, family: str) -> list[str]:
+    """The tokenizer.json a `family` checkpoint ships with, over the synthetic task's words; returns
+    its vocabulary in id order."""
+    if family in ("bert", "distilbert", "electra"):
+        vocab = tiny_vocab()
+        write_tiny_tokenizer(path, vocab)
+        return vocab
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    texts = [text for text, _ in synthetic_rows(2000, seed=0)] + [" ".join(LETTERS)]
+    if family == "roberta":
+        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        tok = Tokenizer(models.BPE(unk_token=None))
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=420, special_tokens=specials, show_progress=False,
+                                                           initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+        tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), add_prefix_space=False)
+    elif family == "albert":
+        specials = ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]
+        tok = Tokenizer(models.Unigram())
+        tok.pre_tokenizer = pre_tokenizers.Metaspace()
+        tok.decoder = decoders.Metaspace()
+        tok.train_from_iterator(texts, trainers.UnigramTrainer(vocab_size=200, special_tokens=specials, unk_token="<unk>",
+                                                               show_progress=False, initial_alphabet=list(LETTERS)))
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    else:
+        raise ValueError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
+    tok.save(str(path))
+    ids = tok.get_vocab()
+    return sorted(ids, key=lambda token: ids[token])
 
 
 def tiny_zoo_specs(base: Path) -> list[dict[str, Any]]:
@@ -54,6 +112,42 @@ def tiny_zoo_specs(base: Path) -> list[dict[str, Any]]:
         {"name": "onnx-int8", "source": "standard", "steps": ["export-onnx", "onnx-dynamic-int8"],
          "runtime": "onnxruntime", "precision": "int8", "max_length": 16},
     ]
+
+
+def default_zoo_dicts() -> list[dict[str, Any]]:
+    """The default zoo's specs as the TOML tables they are written as, in file order."""
+    import tomllib
+
+    from slimbench.zoo import default_models_dir
+
+    return [tomllib.loads(p.read_text(encoding="utf-8")) for p in sorted(default_models_dir().glob("*.toml"))]
+
+
+def tiny_default_zoo_specs(base: Path, max_length: int = 16) -> list[dict[str, Any]]:
+    """Every variant of the default zoo, recipe for recipe (steps, [prune], [init], [quantize],
+    [calibrate], transforms as shipped), over a tiny base checkpoint and cut to test size: one epoch,
+    short texts, a student of hidden 16, few calibration and importance texts, fp32 training steps,
+    no transfer data or augmented copies. `light` keeps its `init.layers = [0, 2, 4]`, which a
+    shallow base has to scale to its own depth."""
+    out = []
+    for spec in default_zoo_dicts():
+        spec = {k: (dict(v) if isinstance(v, dict) else v) for k, v in spec.items()}
+        spec.pop("description", None)
+        if spec.get("base") == "minilm":
+            spec["base"] = str(base)
+        spec["max_length"] = max_length
+        if "train" in spec:
+            spec["train"].update(epochs=1, batch_size=16, lr=3e-3, autocast="fp32")
+            for key in ("stop_after_epochs", "augment_copies", "transfer_data"):
+                spec["train"].pop(key, None)
+        if "architecture" in spec and "hidden_size" in spec["architecture"]:
+            spec["architecture"].update(hidden_size=16, intermediate_size=32, max_position_embeddings=max_length)
+        if "prune" in spec and "importance_texts" in spec["prune"]:
+            spec["prune"]["importance_texts"] = 64
+        if "calibrate" in spec:
+            spec["calibrate"]["texts"] = 64
+        out.append(spec)
+    return out
 
 
 def write_specs(directory: Path, specs: list[dict[str, Any]]) -> Path:

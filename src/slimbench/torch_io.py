@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,16 +88,17 @@ SMOOTH_ALL = r"encoder\."  # every Linear of the transformer blocks (not the poo
 
 
 def smooth_linears(model: nn.Module, input_absmax: dict[str, torch.Tensor], alpha: float,
-                   modules: str = SMOOTH_ALL) -> list[str]:
+                   modules: str = SMOOTH_ALL, alias: Callable[[str], str] | None = None) -> list[str]:
     """SmoothQuant scaling, in place, of every nn.Linear in `input_absmax` whose name matches the
     regular expression `modules` (re.search): s_j = max|x_j|**alpha / max|W_:,j|**(1 - alpha); the
     weight's column j is multiplied by s_j and the module replaced by a SmoothedLinear dividing input
     j by s_j. The model computes the same function in fp32; returns the names of the replaced modules.
     Each costs one elementwise multiply per call (measured: all 36 of MiniLM-L6's encoder Linears
-    ~8-11 % of quantized batch-1 latency)."""
+    ~8-11 % of quantized batch-1 latency). `alias`: the name `modules` is matched against (a module
+    name in BERT's terms, for other encoder families: slimbench.build.families.bert_name)."""
     done = []
     for name, module in list(model.named_modules()):
-        if not isinstance(module, nn.Linear) or name not in input_absmax or not re.search(modules, name):
+        if not isinstance(module, nn.Linear) or name not in input_absmax or not re.search(modules, alias(name) if alias else name):
             continue
         with torch.no_grad():
             w = module.weight.abs().amax(0).clamp(min=1e-5)

@@ -24,6 +24,7 @@ import numpy as np
 from slimbench.build.autocast import AUTO
 from slimbench.build.context import BuildContext, library_versions
 from slimbench.build.eta import BuildEta, estimate
+from slimbench.build.families import check as check_families
 from slimbench.build.recipes import recipe_for
 from slimbench.build.recipes.common import truncation_of
 from slimbench.build.steps import StepClock, summary
@@ -53,6 +54,7 @@ def build(ctx: BuildContext, names: Sequence[str], force: bool = False) -> dict[
     todo = [s.name for s in order if not ctx.is_built(s.name) or (force and s.name in names)]
     eta = None
     if todo:
+        check_families(ctx, todo)  # a recipe the base's architecture cannot take is refused before any work
         for warning in size_warnings(ctx.splits):
             ctx.log(f"warning: {warning}")
         default_data = ctx.splits.name == "movie-snippets" and ctx.base_override is None

@@ -45,6 +45,7 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
 # The Linear layers of each encoder layer that magnitude pruning touches, relative to the layer.
 PRUNABLE = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
             "intermediate.dense", "output.dense")
+DISTILBERT_PRUNABLE = ("attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "ffn.lin1", "ffn.lin2")
 
 Batch = Mapping[str, torch.Tensor] | Sequence[torch.Tensor]
 LossFn = Callable[[torch.Tensor, Any], torch.Tensor]
@@ -251,7 +252,7 @@ def prunable_weights(model: nn.Module) -> list[tuple[str, nn.Linear]]:
     names = {id(m): n for n, m in model.named_modules()}
     out: list[tuple[str, nn.Linear]] = []
     for layer in encoder_layers(model):
-        for path in PRUNABLE:
+        for path in DISTILBERT_PRUNABLE if hasattr(layer.attention, "q_lin") else PRUNABLE:
             module = layer.get_submodule(path)
             out.append((names[id(module)], module))
     return out

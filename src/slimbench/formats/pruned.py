@@ -26,9 +26,12 @@ STRUCTURE_FORMAT = "slimbench-pruned-v1"
 
 
 def encoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The BertLayer list of a BERT model (`model.bert.encoder.layer`)."""
+    """The layer list of a BERT-style model: `encoder.layer` under the base model (BERT, RoBERTa, ELECTRA),
+    `transformer.layer` (DistilBERT)."""
     base = getattr(model, "base_model", model)
     layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if layers is None:
+        layers = getattr(getattr(base, "transformer", None), "layer", None)
     if not isinstance(layers, nn.ModuleList) or not all(hasattr(layer, "attention") for layer in layers):
         raise TypeError(f"{type(model).__name__} is not a BERT-style model (no encoder.layer[i].attention)")
     return layers

@@ -112,6 +112,7 @@ def onnx_steps(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, reco
 def smooth(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path) -> dict[str, Any]:
     """SmoothQuant scaling of the model's encoder Linear modules (in place, exact in fp32), with
     per-channel input maxima calibrated on training texts as static INT8 calibrates."""
+    from slimbench.build.families import bert_name
     from slimbench.torch_io import SMOOTH_ALL, linear_input_absmax, smooth_linears
 
     alpha = float(spec.quantize["smooth_alpha"])
@@ -119,7 +120,7 @@ def smooth(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path) -> dict[
     feeds, n = calibration_feeds(ctx, spec, out)
     ctx.log(f"  smoothing: input channel maxima of the Linear modules matching {pattern!r} on {n} training "
             f"texts, alpha {alpha}")
-    modules = smooth_linears(model, linear_input_absmax(model, feeds), alpha, pattern)
+    modules = smooth_linears(model, linear_input_absmax(model, feeds), alpha, pattern, alias=lambda n: bert_name(model, n))
     if not modules:
         raise BuildError(f"{spec.name}: [quantize] smooth_modules {pattern!r} matches no Linear module")
     return {"alpha": alpha, "modules": pattern, "smoothed": len(modules), "texts": n, "split": "train"}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from slimbench.build.context import BuildContext
+from slimbench.build.families import embedding_width, student_architecture
 from slimbench.build.recipes.common import (
     check_training_rows,
     count_parameters,
@@ -17,6 +18,7 @@ from slimbench.build.recipes.common import (
     training_record,
 )
 from slimbench.errors import BuildError
+from slimbench.formats.pruned import encoder_layers
 from slimbench.runtime import TOKENIZER_FILE, read_manifest
 from slimbench.zoo import VariantSpec
 
@@ -115,32 +117,52 @@ def init_student(ctx: BuildContext, spec: VariantSpec, teacher_dir: Path,
     else:
         student_tok_json = teacher_tok_json
     config = AutoConfig.from_pretrained(teacher_dir, local_files_only=True)
-    for key, value in spec.architecture.items():
+    layers = spec.init.get("layers")
+    architecture = student_architecture(teacher.config, spec.architecture)
+    if layers:
+        layers = fit_layers(list(layers), teacher.config.num_hidden_layers)
+        if list(layers) != list(spec.init["layers"]):
+            ctx.log(f"  init.layers {list(spec.init['layers'])} name layers {spec.source!r} does not have (it has "
+                    f"{teacher.config.num_hidden_layers}): the same stride over its depth instead, layers {layers}")
+            architecture["num_hidden_layers"] = len(layers)
+    for key, value in architecture.items():
         setattr(config, key, value)
     if kept is not None:
         config.vocab_size = len(kept)
     torch.manual_seed(spec.recipe.seed)
     student = AutoModelForSequenceClassification.from_config(config)
-    layers = spec.init.get("layers")
     if layers and config.hidden_size != teacher.config.hidden_size:
-        _inherit_narrower(ctx, spec, teacher, student, teacher_tok, train_texts, kept)
+        _inherit_narrower(ctx, spec, teacher, student, teacher_tok, train_texts, kept, layers)
         return student, student_tok_json
     with torch.no_grad():
         _init_embeddings(spec, teacher, student, kept)
         if layers:
+            t_layers, s_layers = encoder_layers(teacher), encoder_layers(student)
             for k, i in enumerate(layers):
-                student.base_model.encoder.layer[k].load_state_dict(teacher.base_model.encoder.layer[i].state_dict())
+                s_layers[k].load_state_dict(t_layers[i].state_dict())
             if getattr(teacher.base_model, "pooler", None) is not None:
                 student.base_model.pooler.load_state_dict(teacher.base_model.pooler.state_dict())
-            student.classifier.load_state_dict(teacher.classifier.state_dict())
+            for name, head in student.named_children():  # the classifier (DistilBERT: and its pre_classifier)
+                if name != student.base_model_prefix and any(True for _ in head.parameters()):
+                    head.load_state_dict(getattr(teacher, name).state_dict())
     return student, student_tok_json
+
+
+def fit_layers(layers: list[int], depth: int) -> list[int]:
+    """`init.layers` for a teacher of `depth` layers: as written when they exist; else, written for a
+    deeper teacher (the default `light` keeps every other layer of a 6-layer MiniLM, [0, 2, 4]), the
+    same stride from the same first layer over this teacher's depth: [0, 2] of 4 layers, [0] of 2."""
+    if max(layers) < depth:
+        return layers
+    stride = max(1, round((max(layers) - min(layers)) / (len(layers) - 1))) if len(layers) > 1 else 1
+    return list(range(min(min(layers), depth - 1), depth, stride))
 
 
 CALIBRATION_TEXTS = 512
 
 
 def _inherit_narrower(ctx: BuildContext, spec: VariantSpec, teacher: Any, student: Any,
-                      teacher_tok: Any, train_texts: list[str], kept: list[int] | None) -> None:
+                      teacher_tok: Any, train_texts: list[str], kept: list[int] | None, layers: list[int]) -> None:
     """`init.layers` into a student narrower than its teacher: through the basis `init.width` says,
     keeping each layer's most important heads and FFN neurons (measured on the first
     CALIBRATION_TEXTS training texts)."""
@@ -153,7 +175,6 @@ def _inherit_narrower(ctx: BuildContext, spec: VariantSpec, teacher: Any, studen
     if how is None:
         raise BuildError(f"{spec.name}: init.layers into a narrower student needs init.width "
                          f"({', '.join(inherit.BASES)}): how the teacher's width maps to the student's")
-    layers = list(spec.init["layers"])
     if not 0 <= min(layers) <= max(layers) < teacher.config.num_hidden_layers or len(layers) != student.config.num_hidden_layers:
         raise BuildError(f"{spec.name}: init.layers {layers} must name {student.config.num_hidden_layers} of the "
                          f"teacher's layers 0-{teacher.config.num_hidden_layers - 1}")
@@ -178,18 +199,25 @@ def _init_embeddings(spec: VariantSpec, teacher: Any, student: Any, kept: list[i
     rows = torch.tensor(kept) if kept is not None else torch.arange(config.vocab_size)
     word = t_emb.word_embeddings.weight[rows]
     npos = s_emb.position_embeddings.weight.shape[0]
-    how = spec.init.get("embeddings", "copy" if config.hidden_size == teacher.config.hidden_size else "random")
+    width, t_width = embedding_width(config), embedding_width(teacher.config)
+    types = getattr(t_emb, "token_type_embeddings", None)  # DistilBERT has none
+    how = spec.init.get("embeddings", "copy" if width == t_width else "random")
     if how == "copy":
         s_emb.word_embeddings.weight.copy_(word)
         s_emb.position_embeddings.weight.copy_(t_emb.position_embeddings.weight[:npos])
-        s_emb.token_type_embeddings.weight.copy_(t_emb.token_type_embeddings.weight)
+        if types is not None:
+            s_emb.token_type_embeddings.weight.copy_(types.weight)
         s_emb.LayerNorm.load_state_dict(t_emb.LayerNorm.state_dict())
+        project = getattr(teacher.base_model, "embeddings_project", None)  # ELECTRA: embedding -> hidden width
+        if project is not None and config.hidden_size == teacher.config.hidden_size:
+            student.base_model.embeddings_project.load_state_dict(project.state_dict())
     elif how == "pca":
-        _, comps = pca_projection(word.numpy(), config.hidden_size)
-        proj = torch.zeros(word.shape[1], config.hidden_size)  # [teacher hidden, student hidden]
+        _, comps = pca_projection(word.numpy(), width)
+        proj = torch.zeros(word.shape[1], width)  # [teacher width, student width]
         proj[:, : comps.shape[0]] = torch.from_numpy(comps.T.copy())  # zero-padded if the student is wider
         s_emb.word_embeddings.weight.copy_(word @ proj)
         s_emb.position_embeddings.weight.copy_(t_emb.position_embeddings.weight[:npos] @ proj)
-        s_emb.token_type_embeddings.weight.copy_(t_emb.token_type_embeddings.weight @ proj)
+        if types is not None:
+            s_emb.token_type_embeddings.weight.copy_(types.weight @ proj)
     elif how != "random":
         raise BuildError(f"{spec.name}: init.embeddings must be copy, pca or random, got {how!r}")
