@@ -1,9 +1,3 @@
-"""File size: bytes on disk of everything needed to run, weights alone, gzip, parameters, sparsity."""
+"""The size benchmarks of the suite that ships in the package (`slimbench.suite`)."""
 
-from slimbench.measure import size_figures
-
-
-def test_size(benchmark, variant, slimbench_session, measure):
-    figures = measure(lambda: benchmark.pedantic(size_figures, args=(variant.artifact_dir, variant.manifest),
-                                                 rounds=1, iterations=1))
-    slimbench_session.record(benchmark, variant, "size", figures)
+from slimbench.suite.test_size import *  # noqa: F403

@@ -28,7 +28,9 @@ LOOSE = ["--floor", "p50=0.3", "--floor", "p90=1", "--floor", "batch=1", "--floo
 
 def checkout(root: Path) -> Path:
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    write_specs(root / "models", SPECS)
+    zoo = root / "src" / "slimbench" / "default_zoo"  # a checkout's zoo ships in its package
+    shutil.rmtree(zoo)
+    write_specs(zoo, SPECS)
     return root
 
 
@@ -55,7 +57,8 @@ def compare(tmp: Path, cache: Path, sides: list[Path], *extra: str) -> tuple[sub
     out = tmp / "compare.json"
     out.unlink(missing_ok=True)
     proc = slimbench("compare", "--baseline", str(sides[0]), "--candidate", str(sides[1]), "--variants",
-                     "standard,fast", "--rounds", "8", "--block", "5", "--throughput-rounds", "2", "--probes", "1",
+                     "standard,fast", "--latency-rounds", "8", "--latency-block", "5", "--throughput-rounds", "2",
+                     "--worker-processes", "1", "--load-samples", "1", "--load-min-samples", "1", "--memory-samples", "1",
                      "--threads", "1", "--cache", str(cache), "--dataset", "synthetic", "--out", str(out),
                      "--markdown", str(tmp / "compare.md"), *LOOSE, *extra, cwd=tmp)
     return proc, (json.loads(out.read_text()) if out.exists() else {})
@@ -84,11 +87,11 @@ def test_a_known_slowdown_is_caught_on_that_variant_only(two_checkouts):
 
 def test_the_same_build_passes(two_checkouts):
     tmp, cache, sides = two_checkouts
-    proc, doc = compare(tmp, cache, sides, "--processes", "2")
+    proc, doc = compare(tmp, cache, sides, "--worker-processes", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
     assert doc["status"] == "PASS" and not doc["errors"]
     # two worker processes per side and variant, each timing its start-up: two start samples each
-    assert doc["settings"]["processes"] == 2
+    assert doc["settings"]["measure"]["worker_processes"] == 2
     start = next(v for v in doc["verdicts"] if v["variant"] == "fast" and v["figure"] == "start")
     assert start["n"] == 2, start
     if Path("/proc/stat").exists():  # the hypervisor's share while the rounds ran, recorded and stated
@@ -98,18 +101,21 @@ def test_the_same_build_passes(two_checkouts):
     assert acc and all(v["change"] == 0 for v in acc)
     # the two checkouts hold the same code and resolve to the same artifacts: predicted once, or
     # not at all when an earlier compare in this cache predicted them
-    assert all(v["how"].split("; interval")[0] in ("same artifact and code on both sides: predicted once",
-                                                    "same artifact files and code as an earlier run: cached labels")
-               for v in acc), acc
+    sources = {"same artifact and code as another in this run: predicted once",
+               "same artifact files and code as an earlier run: cached labels"}
+    assert all(set(v["how"].split("; interval")[0].split("; ")) <= sources for v in acc), acc
     # identical labels: the paired interval of the difference is a point
     assert all(v["low"] == 0 and v["high"] == 0 for v in acc), acc
 
 
 @pytest.mark.parametrize("args, message", [
     (["--variants", "nope"], "has no variant 'nope'"),
-    (["--variants", ""], "--variants is empty"),
-    (["--rounds", "0"], "--rounds must be >= 1"),
-    (["--processes", "0"], "--processes must be >= 1"),
+    (["--variants", " , "], "--variants ' , ' names no variant"),
+    (["--latency-rounds", "0"], "--latency-rounds must be an integer >= 1, got 0"),
+    (["--worker-processes", "0"], "--worker-processes must be an integer >= 1"),
+    (["--floor", "p50=nan"], "finite, non-negative number"),
+    (["--floor", "p50=0"], "would call any change a regression"),
+    (["--latency-ci", "inf"], "--latency-ci must be a number in [0, 1), got inf"),
     (["--floor", "p51=0.1"], "unknown figure 'p51'"),
     (["--candidate-extra-work", "fast=x"], "expects NAME=NUMBER"),
 ])
@@ -193,7 +199,10 @@ class FakePool:
 
 
 def test_labels_are_predicted_once_per_artifact_and_code_and_cached(tmp_path, monkeypatch):
-    from slimbench.ab import Measured, Side, _predict_test_split
+    """The session's accuracy pass, as a compare runs it: two sides of one variant."""
+    from slimbench.ab import Side, code_fingerprint
+    from slimbench.measure.session import Observations, Request, Subject, _accuracy_pass
+    from slimbench.measure.settings import MeasureSettings
 
     monkeypatch.setenv("SLIMBENCH_CACHE", str(tmp_path / "cache"))
     root = checkout(tmp_path / "co")
@@ -205,16 +214,20 @@ def test_labels_are_predicted_once_per_artifact_and_code_and_cached(tmp_path, mo
     texts = ["a", "b", "c"]
 
     def run(artifacts):
-        pool, out = FakePool([s.key("v") for s in sides], [0, 1, 0]), Measured()
-        _predict_test_split(pool, sides, {s.name: {"v": artifacts[s.name]} for s in sides}, ["v"], texts, 1, out)
+        subjects = [Subject(s.key("v"), "v", artifacts[s.name], src=s.src) for s in sides]
+        req = Request(subjects, texts, MeasureSettings(threads=1), paired=True,
+                      code={s.key("v"): code_fingerprint(s) for s in sides})
+        pool, out = FakePool([s.key("v") for s in sides], [0, 1, 0]), Observations()
+        _accuracy_pass(req, pool, [s.key for s in subjects], out, lambda line: None)
         return pool.asked, out
 
     asked, out = run({"baseline": art, "candidate": art})
     assert asked == ["baseline:v"] and out.labels["candidate:v"] == [0, 1, 0]
-    assert out.label_source == {"candidate:v": "same artifact and code on both sides: predicted once"}
+    assert out.label_source == {"candidate:v": "same artifact and code as another in this run: predicted once"}
     asked, out = run({"baseline": art, "candidate": art})  # a second compare: nothing predicted
     assert asked == [] and out.labels["baseline:v"] == [0, 1, 0]
-    assert set(out.label_source.values()) == {"same artifact files and code as an earlier run: cached labels"}
+    assert set(out.label_source.values()) == {"same artifact files and code as an earlier run: cached labels",
+                                              "same artifact and code as another in this run: predicted once"}
     asked, _ = run({"baseline": art, "candidate": other})  # another artifact is predicted
     assert asked == ["candidate:v"]
     (art / "model.bin").unlink()

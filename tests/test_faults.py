@@ -101,6 +101,6 @@ def test_conflicting_and_invalid_options(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "slimbench.cli", "build", "--threads", "many"],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2 and "invalid int value: 'many'" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "pytest", "bench", "--threads", "0", "-q", "-p", "no:cacheprovider"],
+    proc = subprocess.run([sys.executable, "-m", "pytest", "bench", "--slimbench-threads", "0", "-q", "-p", "no:cacheprovider"],
                           capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode != 0 and "--threads must be a positive integer, got 0" in proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "--slimbench-threads must be an integer >= 1, got 0" in proc.stdout + proc.stderr

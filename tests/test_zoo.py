@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_default_zoo_has_its_variants_in_order():
-    zoo = Zoo.load(REPO / "models")
+    zoo = Zoo.load(REPO / "src" / "slimbench" / "default_zoo")
     assert zoo.names == ["standard", "light", "ultra-light", "quantized", "onnx", "onnx-int8", "onnx-static-int8",
                          "ultra-light-onnx-int8", "pruned-heads", "sparse-50", "standard-numpy",
                          "ultra-light-numpy"]
@@ -22,11 +22,11 @@ def test_default_zoo_has_its_variants_in_order():
     assert zoo.get("onnx-int8").runtime == "onnxruntime" and zoo.get("onnx-int8").precision == "int8"
     assert [s.name for s in zoo.ancestors("ultra-light-onnx-int8")] == ["standard", "ultra-light",
                                                                          "ultra-light-onnx-int8"]
-    assert default_models_dir() == REPO / "models"
+    assert default_models_dir() == REPO / "src" / "slimbench" / "default_zoo"
 
 
 def test_unknown_variant_lists_the_known_ones():
-    zoo = Zoo.load(REPO / "models")
+    zoo = Zoo.load(REPO / "src" / "slimbench" / "default_zoo")
     with pytest.raises(SpecError, match=r"unknown variant 'ultralight'; known variants: standard, light"):
         zoo.get("ultralight")
     with pytest.raises(SpecError, match="unknown variant 'nope'"):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -40,7 +41,8 @@ from slimbench.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, judge, judg
 from slimbench.errors import SlimbenchError
 from slimbench.fsutil import atomic_write_text
 from slimbench.gate import fmt
-from slimbench.workers import CAN_FREEZE, idle_pause_s
+from slimbench.measure.session import Observations
+from slimbench.measure.settings import MeasureSettings
 
 SIDES = ("baseline", "candidate")
 CORE = ("standard", "light", "ultra-light", "quantized", "onnx", "onnx-int8", "ultra-light-onnx-int8")
@@ -49,7 +51,6 @@ SCHEMA = 1
 # Floors on a paired ratio, calibrated from A/A runs on the 2-core reference VM (reports/evidence/
 # paired/): the largest |change| of 20 A/A compares, rounded up. Override with --floor FIGURE=F.
 DEFAULT_FLOORS: dict[str, float] = {"p50": 0.065, "p90": 0.10, "batch": 0.25, "start": 0.15, "peak_rss": 0.10}
-STARTUP_PREDICTIONS = 5  # warm predictions before a start-up probe reads peak RSS (both sides alike)
 MIN_ROUNDS = 6  # fewer paired rounds than this cannot make a timing verdict, only "inconclusive"
 CONFIRMED_FIGURES = ("p50", "p90", "batch")  # timing figures from rounds: a regression is re-measured
 # Deterministic tolerances: the gate's defaults (gate_rules.CATALOGUE).
@@ -125,47 +126,17 @@ def resolve_side(side: Side, variants: Sequence[str], list_args: Sequence[str]) 
     return out
 
 
-# --- measuring ------------------------------------------------------------------------------------
+# --- measuring: the one session, both sides ----------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
-    rounds: int = 30
-    max_rounds: int = 60
-    ci_half_width: float = 0.04
-    block: int = 12
-    warmup: int = 10
-    # Idle workers stopped (SIGSTOP, WorkerPool.freeze_idle) where the OS can, else a pause before
-    # each block (pause_s); the A/A runs of aa-ab-frozen.md calibrated the floors so.
-    freeze_idle: bool = CAN_FREEZE
-    min_block_s: float = 0.12
-    throughput_rounds: int = 4
-    throughput_batch: int = 32
+    """How a comparison measures (the shared knobs) and judges."""
+
+    measure: MeasureSettings = field(default_factory=MeasureSettings)
     confirm: int = 1
-    processes: int = 1  # worker processes per side and variant; rounds alternate between them
-    probes: int = 1
     accuracy: bool = True
-    threads: int = 2
-    timeout_s: float = 300.0
+    probes: bool = True  # fresh-process start-up and peak-RSS probes beyond the workers' own start-ups
     floors: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FLOORS))
-
-    @property
-    def pause_s(self) -> float:
-        """The pause before each block: none while idle workers are stopped."""
-        return idle_pause_s(self.freeze_idle)
-
-
-@dataclass
-class Measured:
-    latency: Any = None
-    throughput: Any = None
-    labels: dict[str, list[int]] = field(default_factory=dict)
-    start: dict[str, list[float | None]] = field(default_factory=dict)  # key -> per probe round
-    peak_rss: dict[str, list[float]] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-    label_source: dict[str, str] = field(default_factory=dict)  # key -> why its labels were not predicted again
-    repeat: dict[str, int] = field(default_factory=dict)  # key -> times a latency block repeats its texts
-    steal: dict[str, float] = field(default_factory=dict)  # phase -> share of CPU time given to other guests
 
 
 def code_fingerprint(side: Side) -> str:
@@ -180,131 +151,36 @@ def _log(message: str) -> None:
 
 
 def measure(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],
-            texts: Sequence[str], st: Settings, log: Callable[[str], None] = _log) -> Measured:
-    """Every (side, variant) worker alive together; rounds in paired order; then probes."""
-    from slimbench.interleave import (
-        DISCARD,
-        equal_time_repeats,
-        paired_order,
-        progress_log,
-        run_rounds,
-        wide_ratios,
-    )
-    from slimbench.machine import StealMeter
-    from slimbench.workers import WorkerPool, WorkerSpec
+            texts: Sequence[str], st: Settings, log: Callable[[str], None] = _log,
+            metrics: Sequence[str] | None = None) -> Observations:
+    """Every (side, variant) measured by the one measuring session, paired: a variant's two sides
+    start together (one per core), run back to back in every round and probe round (which goes first
+    alternating), and more latency rounds go to the variants whose change is still uncertain."""
+    from slimbench.measure.session import Request, Subject, measure_session
 
-    out = Measured()
-    # A variant's two sides start together, one per core (a 2-core machine), variants one after the
-    # other: each worker's start-up is timed as a fresh-process probe (probe round 0), the pair in
-    # the same conditions. Which side is spawned first alternates by variant.
-    specs = [WorkerSpec(s.key(v), artifacts[s.name][v], st.threads, s.extra_work.get(v, 0.0), str(s.src))
-             for i, v in enumerate(variants) for s in (sides if i % 2 == 0 else sides[::-1])]
-    t0 = time.perf_counter()
-    log(f"compare: starting {len(specs)} timing workers ({len(variants)} variants x 2 sides), a variant's two "
-        "sides together")
-    with WorkerPool(specs, texts, timeout_s=st.timeout_s,
-                    startup_predictions=STARTUP_PREDICTIONS if st.probes else None, together=2,
-                    processes=st.processes, freeze_idle=st.freeze_idle) as pool:
-        out.seconds["workers_start"] = time.perf_counter() - t0
-        for key, records in pool.startup.items():
-            for r in records:
-                out.start.setdefault(key, []).append(r.start_to_first_prediction_s)
-                out.peak_rss.setdefault(key, []).append(float(r.vmhwm_bytes["after_inference"]))
-        warm = pool.warm_up(st.warmup)
-        out.repeat = equal_time_repeats(warm, st.block, st.min_block_s, group=lambda key: key.split(":", 1)[1])
-        t, meter = time.perf_counter(), StealMeter()
-        pairs = {sides[1].key(v): sides[0].key(v) for v in variants}
-        more = wide_ratios(pairs, st.ci_half_width) if st.max_rounds > st.rounds else None
-        out.latency = run_rounds(pool.alive, st.rounds, pool.blocks("latency", st.block, repeat=out.repeat),
-                                 discard=DISCARD, more=more, max_rounds=st.max_rounds,
-                                 order=paired_order, progress=progress_log(log, "compare: latency"),
-                                 settle_s=st.pause_s)
-        out.seconds["latency"] = time.perf_counter() - t
-        if (steal := meter.lap()) is not None:
-            out.steal["latency"] = steal
-        if st.throughput_rounds:
-            t = time.perf_counter()
-            out.throughput = run_rounds(pool.alive, st.throughput_rounds, pool.blocks("batch", 2, st.throughput_batch),
-                                        discard=1, order=paired_order, settle_s=st.pause_s)
-            out.seconds["throughput"] = time.perf_counter() - t
-        if st.accuracy:
-            t = time.perf_counter()
-            _predict_test_split(pool, sides, artifacts, variants, texts, st.threads, out)
-            out.seconds["accuracy"] = time.perf_counter() - t
-        out.errors.update(pool.errors)
-    if st.probes:
-        t = time.perf_counter()
-        _probe(sides, artifacts, variants, texts, st, out, log)
-        out.seconds["probes"] = time.perf_counter() - t
-    return out
+    if metrics is None:
+        metrics = ["latency", "throughput"] + (["accuracy"] if st.accuracy else []) + (
+            ["load", "memory"] if st.probes else [])
+    subjects = [Subject(s.key(v), v, artifacts[s.name][v], s.extra_work.get(v, 0.0), s.src)
+                for v in variants for s in sides]
+    keys = [s.key for s in subjects]
+    code = {s.key(v): fp for s in sides for fp in [code_fingerprint(s)] for v in variants}
+    req = Request(subjects, texts, st.measure, wanted={m: keys for m in metrics},
+                  pairs={sides[1].key(v): sides[0].key(v) for v in variants}, paired=True, code=code,
+                  label="compare")
+    return measure_session(req, log)
 
 
-def _predict_test_split(pool: Any, sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]],
-                        variants: Sequence[str], texts: Sequence[str], threads: int, out: Measured) -> None:
-    """Every worker's labels for the test split, for accuracy. Labels are a pure function of the
-    artifact's files, the code and the libraries, so they are predicted once per such key: a
-    variant whose two sides are the same artifact run by the same code is predicted once, and a
-    key predicted by an earlier compare is read from the cache (`slimbench.memo`)."""
-    from slimbench import memo
-    from slimbench.memo import TEST_SPLIT_BATCH
-
-    by_key: dict[str, list[Any]] = {}  # worker -> what its labels depend on (`memo.prediction_key`)
-    artifact_of: dict[str, Path] = {}
-    for side in sides:
-        code = code_fingerprint(side)
-        for v in variants:
-            if side.key(v) in pool.alive:
-                artifact_of[side.key(v)] = artifacts[side.name][v]
-                by_key[side.key(v)] = memo.prediction_key(code, artifacts[side.name][v], texts, threads, side.extra_work)
-    for key in pool.alive:
-        earlier = next((k for k in out.labels if by_key.get(k) == by_key[key]), None)
-        if earlier is not None:
-            out.labels[key] = out.labels[earlier]
-            out.label_source[key] = out.label_source.get(earlier, "same artifact and code on both sides: predicted once")
-            continue
-        cacheable = memo.in_cache(artifact_of[key])
-        hit = memo.labels(by_key[key], len(texts)) if cacheable else None
-        if hit is not None:
-            out.labels[key] = hit
-            out.label_source[key] = "same artifact files and code as an earlier run: cached labels"
-            continue
-        reply = pool.request(key, {"op": "predict_all", "batch_size": TEST_SPLIT_BATCH})
-        if reply is not None:
-            out.labels[key] = reply["labels"]
-            if cacheable:
-                memo.put("predictions", by_key[key], reply["labels"])
+def _errors(m: Observations) -> dict[str, str]:
+    return {**m.probe_errors, **m.errors}
 
 
-def _probe(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],
-           texts: Sequence[str], st: Settings, out: Measured, log: Callable[[str], None]) -> None:
-    """Fresh-process probes after the workers' own start-ups (round 0): round k runs each variant's
-    two sides back to back, alternating. A worker that gave no start-up record (a checkout from
-    before workers timed their start) gets a fresh probe in round 0 instead."""
-    from slimbench.interleave import paired_order
-    from slimbench.probes import run_probe
+def _start_rounds(m: Observations, key: str) -> list[list[float] | None]:
+    return [[r.start_to_first_prediction_s] for r in m.probes.get(key, [])]
 
-    by_key = {s.key(v): (s, v) for v in variants for s in sides}
-    alive = [k for k in by_key if k not in out.errors]
-    missing = [k for k in alive if not out.start.get(k)]
-    if st.probes > 1 or missing:
-        log(f"compare: {st.probes - 1} more fresh-process probe rounds of {len(alive)} workers' variants"
-            + (f" (and round 0 of {len(missing)})" if missing else ""))
-    for k in range(st.probes):
-        for key in paired_order(alive, k):
-            if k == 0 and key not in missing:
-                continue
-            side, v = by_key[key]
-            env = dict(os.environ, PYTHONPATH=str(side.src))
-            if side.extra_work.get(v):
-                env["SLIMBENCH_EXTRA_WORK"] = str(side.extra_work[v])
-            r = run_probe(artifacts[side.name][v], st.threads, list(texts[:STARTUP_PREDICTIONS]),
-                          n_predict=STARTUP_PREDICTIONS, timeout_s=st.timeout_s, env=env)
-            if r.ok:
-                out.start.setdefault(key, []).append(r.start_to_first_prediction_s)
-                out.peak_rss.setdefault(key, []).append(float(r.vmhwm_bytes["after_inference"]))
-            else:
-                out.start.setdefault(key, []).append(None)
-                out.errors.setdefault(key, r.error or "probe failed")
+
+def _peak_rss(m: Observations, key: str) -> list[float]:
+    return [float(r.vmhwm_bytes["after_inference"]) for r in m.probes.get(key, []) if "after_inference" in r.vmhwm_bytes]
 
 
 # --- judging --------------------------------------------------------------------------------------
@@ -326,7 +202,7 @@ def _paired(variant: str, figure: str, num: Sequence[Sequence[float] | None], de
 
 
 def judge_all(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],
-              gold: Sequence[int], num_labels: int, m: Measured, st: Settings) -> list[Verdict]:
+              gold: Sequence[int], num_labels: int, m: Observations, st: Settings) -> list[Verdict]:
     from slimbench.measure import accuracy_figures
     from slimbench.stats import paired_accuracy_difference_ci
 
@@ -334,29 +210,32 @@ def judge_all(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]]
     out: list[Verdict] = []
     for v in variants:
         kb, kc = base.key(v), cand.key(v)
-        if kb in m.errors or kc in m.errors:
+        if kb in _errors(m) or kc in _errors(m):
             continue
-        lat_b, lat_c = m.latency.rounds_of(kb), m.latency.rounds_of(kc)
         how = "paired rounds (worker processes, interleaved)"
-        for figure, q in (("p50", 50.0), ("p90", 90.0)):
-            verdict = _paired(v, figure, lat_c, lat_b, q, st.floors[figure], how)
-            if verdict:
-                out.append(verdict)
+        if m.latency is not None:
+            lat_b, lat_c = m.latency.rounds_of(kb), m.latency.rounds_of(kc)
+            for figure, q in (("p50", 50.0), ("p90", 90.0)):
+                verdict = _paired(v, figure, lat_c, lat_b, q, st.floors[figure], how)
+                if verdict:
+                    out.append(verdict)
         if m.throughput is not None:
             verdict = _paired(v, "batch", m.throughput.rounds_of(kc), m.throughput.rounds_of(kb), 50.0,
                               st.floors["batch"], how)
             if verdict:
                 out.append(verdict)
-        if m.start.get(kb) and m.start.get(kc):
-            rounds_b = [[x] if x is not None else None for x in m.start[kb]]
-            rounds_c = [[x] if x is not None else None for x in m.start[kc]]
+        rounds_b, rounds_c = _start_rounds(m, kb), _start_rounds(m, kc)
+        if rounds_b and rounds_c:
+            n = min(len(rounds_b), len(rounds_c))  # paired probe rounds; a side may have one more
+            rounds_b, rounds_c = rounds_b[:n], rounds_c[:n]
             verdict = _paired(v, "start", rounds_c, rounds_b, 50.0, st.floors["start"],
                               "paired fresh-process probes (start to first prediction)")
             if verdict:
                 out.append(verdict)
-        if m.peak_rss.get(kb) and m.peak_rss.get(kc):
-            b, c = float(np.median(m.peak_rss[kb])), float(np.median(m.peak_rss[kc]))
-            out.append(Verdict(v, "peak_rss", "B", b, c, c / b, None, None, len(m.peak_rss[kc]),
+        rss_b, rss_c = _peak_rss(m, kb), _peak_rss(m, kc)
+        if rss_b and rss_c:
+            b, c = float(np.median(rss_b)), float(np.median(rss_c))
+            out.append(Verdict(v, "peak_rss", "B", b, c, c / b, None, None, len(rss_c),
                                st.floors["peak_rss"], "median VmHWM of the probes",
                                judge_growth(b, c, st.floors["peak_rss"])))
         out.extend(_deterministic(v, artifacts[base.name][v], artifacts[cand.name][v]))
@@ -474,34 +353,29 @@ def _parse_pairs(items: Sequence[str], what: str) -> dict[str, float]:
             out[name] = float(value)
         except ValueError:
             raise CompareError(f"{what} expects NAME=NUMBER, got {item!r}") from None
-        if not name or out[name] < 0:
-            raise CompareError(f"{what} expects NAME=NUMBER with a non-negative number, got {item!r}")
+        if not name or not math.isfinite(out[name]) or out[name] < 0:
+            raise CompareError(f"{what} expects NAME=NUMBER with a finite, non-negative number, got {item!r}")
     return out
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    least = {"rounds": 1, "block": 3, "throughput_rounds": 0, "threads": 1, "min_block_ms": 0}
-    for name, low in least.items():
-        if getattr(args, name) < low:
-            raise CompareError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
-    if args.probes < 0:
-        raise CompareError(f"--probes must be >= 0, got {args.probes}")
+    from slimbench.measure.settings import SettingsError
+
     floors = dict(DEFAULT_FLOORS)
     for name, value in _parse_pairs(args.floor, "--floor").items():
         if name not in floors:
             raise CompareError(f"--floor: unknown figure {name!r}; known: {', '.join(floors)}")
+        if not value > 0:
+            raise CompareError(f"--floor {name}={value:g} would call any change a regression; give a fraction > 0")
         floors[name] = value
-    if not 0 <= args.ci < 1:
-        raise CompareError(f"--ci must be a fraction in [0, 1), got {args.ci}")
     if args.confirm < 0:
         raise CompareError(f"--confirm must be >= 0, got {args.confirm}")
-    if args.processes < 1:
-        raise CompareError(f"--processes must be >= 1, got {args.processes}")
-    return Settings(rounds=args.rounds, max_rounds=args.max_rounds, ci_half_width=args.ci, block=args.block,
-                    throughput_rounds=args.throughput_rounds, min_block_s=args.min_block_ms / 1000,
-                    confirm=args.confirm, processes=args.processes, probes=args.probes,
-                    accuracy=not args.no_accuracy, threads=args.threads, floors=floors,
-                    freeze_idle=not args.no_freeze_idle_workers)
+    try:
+        measured = MeasureSettings.from_options(lambda name: getattr(args, name))
+    except SettingsError as err:
+        raise CompareError(str(err)) from None
+    return Settings(measure=measured, confirm=args.confirm, accuracy=not args.no_accuracy, probes=not args.no_probes,
+                    floors=floors)
 
 
 def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Settings, elapsed: float,
@@ -509,60 +383,85 @@ def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Set
     """The verdict line and how the comparison was measured."""
     from slimbench.report import steal_text
 
+    ms = st.measure
+    most = max(ms.latency_rounds, ms.latency_max_rounds)
     return (f"## slimbench compare: {status}\n\n{len(variants)} variants, baseline `{sides[0].checkout}` vs "
-              f"candidate `{sides[1].checkout}`, measured interleaved in one run ({st.rounds}–{max(st.rounds, st.max_rounds)} latency rounds "
-              f"(more while a change's 95 % CI is wider than ±{st.ci_half_width:.0%}) of "
-              f"{st.block} calls, the first two discarded, "
-              + ("the other workers stopped meanwhile" if st.pause_s == 0 else f"{st.pause_s * 1e3:.0f} ms apart")
-              + f", a variant faster than {st.min_block_s * 1000:g} ms "
-              f"a block repeating its sentences; {st.probes} probe rounds, the first the workers' own start-ups"
-              + (f" ({st.processes} worker processes per side and variant, the rounds alternating between them, so "
-                 f"{st.processes + st.probes - 1} start-up samples)" if st.processes > 1 and st.probes else "")
-              + ", "
-              "a variant's two sides starting together, one per core; "
-              f"{st.threads} threads; "
-              f"{elapsed:.0f} s). Change = candidate / baseline, paired by round, with its 95 % bootstrap CI; "
-              "a regression is beyond the floor and significant"
-              + (f", and a timing regression (p50, p90, batch) must be found again when its variant is measured "
-                 f"again in {'a second run' if st.confirm == 1 else f'{st.confirm} more runs'}" if st.confirm else "")
-              + "." + steal_text(steal or {}))
+            f"candidate `{sides[1].checkout}`, measured interleaved in one run ({ms.latency_rounds}–{most} latency "
+            f"rounds (more while a change's 95 % CI is wider than ±{ms.latency_ci:.0%}) of "
+            f"{ms.latency_block} calls, the first two discarded, "
+            + ("the other workers stopped meanwhile" if ms.settle_s == 0 else f"{ms.settle_s * 1e3:.0f} ms apart")
+            + f", a variant faster than {ms.latency_min_block_ms:g} ms a block repeating its sentences; "
+            f"{ms.worker_processes} worker process{'es' if ms.worker_processes > 1 else ''} per side and variant, the "
+            "rounds alternating between them; "
+            + (f"{ms.probe_counts()[0]}–{ms.probe_counts()[1]} start-up samples per side, the first the workers' own"
+               if st.probes else "start-up samples from the workers' own start-ups only")
+            + ", a variant's two sides starting together, one per core; "
+            f"{ms.threads} threads; "
+            f"{elapsed:.0f} s). Change = candidate / baseline, paired by round, with its 95 % bootstrap CI; "
+            "a regression is beyond the floor and significant"
+            + (f", and a timing regression (p50, p90, batch) must be found again when its variant is measured "
+               f"again in {'a second run' if st.confirm == 1 else f'{st.confirm} more runs'}" if st.confirm else "")
+            + "." + steal_text(steal or {}))
+
+
+def _rounds_doc(m: Observations | None) -> dict[str, Any] | None:
+    if m is None:
+        return None
+    return {"latency": m.latency.blocks if m.latency else {}, "throughput": m.throughput.blocks if m.throughput else {}}
 
 
 def _write_json(out: Path, sides: Sequence[Side], variants: Sequence[str], extra: Mapping[str, float], st: Settings,
-                measured: Measured, verdicts: Sequence[Verdict], status: str, elapsed: float,
-                again: Measured | None = None) -> None:
+                measured: Observations, verdicts: Sequence[Verdict], status: str, elapsed: float,
+                again: Observations | None = None) -> None:
     """The whole comparison, raw rounds included, written atomically."""
+    keys = [s.key(v) for v in variants for s in sides]
     doc = {"slimbench_compare_schema": SCHEMA, "status": status, "elapsed_s": elapsed,
            "baseline": str(sides[0].checkout), "candidate": str(sides[1].checkout),
            "candidate_extra_work": dict(extra), "variants": list(variants), "settings": asdict(st),
-           "seconds": measured.seconds, "steal": measured.steal, "errors": measured.errors, "repeat": measured.repeat,
-           "verdicts": [asdict(v) for v in verdicts],
-           "rounds": {"latency": measured.latency.blocks if measured.latency else {},
-                      "throughput": measured.throughput.blocks if measured.throughput else {}},
-           "start_s": measured.start, "peak_rss_bytes": measured.peak_rss,
-           "confirm_rounds": None if again is None else {
-               "latency": again.latency.blocks if again.latency else {},
-               "throughput": again.throughput.blocks if again.throughput else {}}}
-    out.parent.mkdir(parents=True, exist_ok=True)
+           "seconds": measured.seconds, "steal": measured.steal, "errors": _errors(measured), "repeat": measured.repeat,
+           "verdicts": [asdict(v) for v in verdicts], "rounds": _rounds_doc(measured),
+           "start_s": {k: [r[0] if r else None for r in _start_rounds(measured, k)] for k in keys},
+           "peak_rss_bytes": {k: _peak_rss(measured, k) for k in keys},
+           "confirm_rounds": _rounds_doc(again)}
     atomic_write_text(out, json.dumps(doc, indent=1))
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output path, before anything is measured: a compare takes minutes, and a path that
+    cannot be written would lose them at the end."""
+    for flag, path in (("--out", args.out), ("--markdown", args.markdown), ("--step-summary", args.step_summary)):
+        if path is None:
+            continue
+        if path.is_dir():
+            raise CompareError(f"{flag} {path} is a directory; give a file path (nothing was measured)")
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise CompareError(f"{flag} {path}: directory {parent} does not exist or is not writable; create it "
+                               "first (nothing was measured)")
+
+
+def _variant_names(spec: str, candidate: Path) -> list[str]:
+    from slimbench.zoo import Zoo, checkout_models_dir
+
+    if spec.strip() in ("core", "all"):
+        names = list(Zoo.load(checkout_models_dir(candidate)).names)
+        return [v for v in names if spec.strip() == "all" or v in CORE]
+    names = [v.strip() for v in spec.split(",") if v.strip()]
+    if not names:
+        raise CompareError(f"--variants {spec!r} names no variant; name at least one variant, `core` or `all`")
+    return names
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from slimbench.data import load_dataset
     from slimbench.options import use_cache_root
-    from slimbench.zoo import Zoo
 
     started = time.perf_counter()
     st = _settings(args)
+    _check_outputs(args)
     extra = _parse_pairs(args.candidate_extra_work, "--candidate-extra-work")
     sides = (Side("baseline", args.baseline.resolve()), Side("candidate", args.candidate.resolve(), extra))
-    if args.variants.strip() == "":
-        raise CompareError("--variants is empty; name at least one variant, `core` or `all`")
-    if args.variants in ("core", "all"):
-        names = list(Zoo.load(sides[1].checkout / "models").names)
-        variants = [v for v in names if args.variants == "all" or v in CORE]
-    else:
-        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    variants = _variant_names(args.variants or "core", sides[1].checkout)
     unknown = [v for v in extra if v not in variants]
     if unknown:
         raise CompareError(f"--candidate-extra-work names {', '.join(unknown)}, not among the compared variants")
@@ -583,24 +482,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
     gold = [e.label for e in splits.test]
     measured = measure(sides, artifacts, variants, texts, st)
     verdicts = judge_all(sides, artifacts, variants, gold, splits.num_labels, measured, st)
-    again: Measured | None = None
+    again: Observations | None = None
     if st.confirm and (flagged := flagged_for_confirmation(verdicts)):
         verdicts, again = _confirm(sides, artifacts, flagged, texts, gold, splits.num_labels, st, verdicts, measured)
     elapsed = time.perf_counter() - started
     regressions = [v for v in verdicts if v.failing]
-    status = "FAIL" if regressions or measured.errors else "PASS"
+    errors = _errors(measured)
+    status = "FAIL" if regressions or errors or not verdicts else "PASS"
     header = _header(status, variants, sides, st, elapsed, measured.steal)
-    markdown = render_markdown(verdicts, measured.errors, header)
+    markdown = render_markdown(verdicts, errors, header)
     for v in verdicts:
         if v.kind:
             print(_finding_line(v))
-    for key, err in measured.errors.items():
+    for key, err in errors.items():
         print(f"FAILED       {key}: {err}")
     print(f"slimbench compare: {status} — {len(regressions)} regression(s), "
           f"{sum(v.kind == INCONCLUSIVE for v in verdicts)} inconclusive, {len(verdicts)} figures compared, "
-          f"{len(measured.errors)} failed, in {elapsed:.0f} s")
+          f"{len(errors)} failed, in {elapsed:.0f} s")
     if args.markdown:
-        args.markdown.write_text(markdown)
+        atomic_write_text(args.markdown, markdown)
     if args.step_summary:
         with open(args.step_summary, "a") as f:
             f.write(markdown)
@@ -611,20 +511,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _confirm(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], flagged: Sequence[str],
              texts: Sequence[str], gold: Sequence[int], num_labels: int, st: Settings, verdicts: Sequence[Verdict],
-             measured: Measured) -> tuple[list[Verdict], Measured]:
+             measured: Observations) -> tuple[list[Verdict], Observations]:
     """Measure the variants with a timing regression again -- new workers, new interleaved rounds,
     the same settings, no probes or accuracy (deterministic or not re-judged) -- `st.confirm` times;
     a regression stands only if every re-measurement finds it. A variant that fails while re-measured
     is a failed variant, as in the first run."""
     t = time.perf_counter()
-    again = Measured()
+    again = Observations()
     for attempt in range(st.confirm):
         _log(f"compare: timing regression in {', '.join(flagged)}; measuring {'it' if len(flagged) == 1 else 'them'} "
              f"again ({attempt + 1}/{st.confirm}) before failing")
         batch = any(v.failing and v.figure == "batch" for v in verdicts)  # throughput rounds only if needed
-        again = measure(sides, artifacts, flagged, texts, replace(st, probes=0, accuracy=False,
-                                                                   throughput_rounds=st.throughput_rounds if batch else 0))
-        measured.errors.update(again.errors)
+        again = measure(sides, artifacts, flagged, texts, st, metrics=["latency"] + (["throughput"] if batch else []))
+        measured.errors.update(_errors(again))
         redone = [v for v in judge_all(sides, artifacts, flagged, gold, num_labels, again, st)
                   if v.figure in CONFIRMED_FIGURES]
         verdicts = confirm_verdicts(verdicts, redone, flagged, run=attempt + 2)
@@ -637,6 +536,7 @@ def _confirm(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]],
 
 
 def register_cli(sub: Any) -> None:
+    from slimbench.measure.settings import add_knobs
     from slimbench.options import add_inputs
 
     p = sub.add_parser(
@@ -644,44 +544,23 @@ def register_cli(sub: Any) -> None:
         description="Measure two builds of the zoo -- BASELINE and CANDIDATE, each a slimbench checkout whose "
                     "variants are built -- interleaved in one run on this machine, and judge every figure: "
                     "latency/throughput/start-up by the paired ratio and its CI against a floor calibrated from "
-                    "A/A runs, size/parameters/accuracy exactly. Exit 1 on a regression or a failed variant.")
-    p.add_argument("--baseline", type=Path, required=True, help="the baseline checkout (root with src/ and models/)")
+                    "A/A runs, size/parameters/accuracy exactly. Exit 1 on a regression or a failed variant. "
+                    "The measuring options are those of `slimbench run` and `pytest bench` (there spelled "
+                    "--slimbench-NAME), with the same defaults.")
+    p.add_argument("--baseline", type=Path, required=True, help="the baseline checkout (its root, with src/slimbench)")
     p.add_argument("--candidate", type=Path, default=Path("."), help="the candidate checkout (default: .)")
-    p.add_argument("--variants", default="core",
+    p.add_argument("--variants", default=None,
                    help=f"comma-separated variants, `core` ({', '.join(CORE)}; the default) or `all`")
-    p.add_argument("--rounds", type=int, default=30, help="interleaved latency rounds (default 30)")
-    p.add_argument("--max-rounds", type=int, default=60,
-                   help="after --rounds, rounds continue for the variants whose change still has a 95 %% CI wider "
-                        "than --ci, up to this many in all (default 60)")
-    p.add_argument("--ci", type=float, default=0.04,
-                   help="CI half-width, relative, at which a variant needs no more latency rounds (default 0.04)")
-    p.add_argument("--block", type=int, default=12,
-                   help="batch-1 calls per block, the first two discarded (default 12)")
-    p.add_argument("--throughput-rounds", type=int, default=4,
-                   help="interleaved rounds of 2 batches of 32, the first discarded; 0 to skip (default 4)")
-    p.add_argument("--min-block-ms", type=int, default=120,
-                   help="a variant faster than this per block repeats the round's sentences until its block lasts "
-                        "about this long, the same for both sides (default 120; 0: off)")
-    p.add_argument("--probes", type=int, default=1,
-                   help="fresh-process start-up/peak-RSS probes per side and variant, 0 to skip (default 1: the "
-                        "timing workers time their own start-up as a probe does, a variant's two sides starting "
-                        "together, one per core, so the "
-                        "first costs nothing extra; peak RSS is near-deterministic; start-up needs "
-                        f">= {MIN_ROUNDS} for a verdict)")
+    add_knobs(p.add_argument)
+    p.add_argument("--no-probes", action="store_true",
+                   help="no fresh-process probes beyond the timing workers' own start-ups (start-up and peak RSS "
+                        f"from those alone; start-up needs >= {MIN_ROUNDS} samples for a verdict)")
     p.add_argument("--confirm", type=int, default=1,
                    help="measure the variants with a timing regression (p50, p90, batch) again, in this many more "
                         "interleaved runs of only those variants; the regression fails the comparison only if every "
                         "run finds it, else it is reported inconclusive (default 1; 0: off)")
-    p.add_argument("--processes", type=int, default=1,
-                   help="timing worker processes per side and variant; rounds alternate between them, so a "
-                        "process's own lasting offset (1-3 %% measured) averages out. Each extra one costs a "
-                        "start-up per side and variant (default 1: the A/A-calibrated floors absorb it)")
-    p.add_argument("--no-freeze-idle-workers", action="store_true",
-                   help="do not stop idle timing workers (SIGSTOP) while another runs its block; pause 60 ms "
-                        "before each block instead, until the previous worker's runtime threads stop spinning")
     p.add_argument("--no-accuracy", action="store_true",
                    help="skip the test-split predictions (accuracy is deterministic per artifact; timing-only runs)")
-    p.add_argument("--threads", type=int, default=2, help="intra-op threads for every runtime (default 2)")
     p.add_argument("--floor", action="append", default=[], metavar="FIGURE=FRACTION",
                    help="override a floor, e.g. p50=0.05 (figures: " + ", ".join(
                        f"{k} {v:g}" for k, v in DEFAULT_FLOORS.items()) + ")")

@@ -1,4 +1,4 @@
-"""`slimbench build|list|sweep|report|gate|compare|plan`: the command line, one line per error, no tracebacks."""
+"""`slimbench run|build|list|sweep|report|gate|compare|plan`: the command line, one line per error, no tracebacks."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("build", help="build variants (and what they derive from) into the artifact cache")
     _add_common(p)
-    p.add_argument("--variants", default="all", help="comma-separated variant names (default: all)")
+    p.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: all cores)")
     p.add_argument("--force", action="store_true", help="rebuild the named variants even if cached")
     p.add_argument("--seed", type=int, default=None,
@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "their spec's train.seed: a seed replicate, built beside the spec's own, to see how "
                         "much of a recipe's accuracy is the seed's (e.g. --variants light --seed 1)")
     p.set_defaults(func=cmd_build)
-    for module in ("slimbench.sweep", "slimbench.report", "slimbench.gate", "slimbench.ab", "slimbench.plan"):
+    for module in ("slimbench.api", "slimbench.sweep", "slimbench.report", "slimbench.gate", "slimbench.ab",
+                   "slimbench.plan"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:
@@ -111,6 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         mod.register_cli(sub)
     return parser
+
+
+def _resolve_inputs(args: argparse.Namespace) -> None:
+    """Inputs not given on the command line: from the project's [tool.slimbench] or slimbench.toml,
+    else the defaults (commands that take no inputs are left alone)."""
+    from slimbench.options import resolve_inputs
+
+    if hasattr(args, "dataset"):
+        resolve_inputs(lambda name: getattr(args, name, None), lambda name, value: setattr(args, name, value))
+        if args.command in ("build", "sweep") and getattr(args, "variants", None) is None:
+            args.variants = "all"
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -138,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        _resolve_inputs(args)
         return int(args.func(args) or 0)
     except SlimbenchError as err:
         print(f"slimbench: error: {err}", file=sys.stderr)

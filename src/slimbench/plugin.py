@@ -3,31 +3,25 @@
 Registered through the package's `pytest11` entry point: once slimbench is installed, any project's
 tests can use the `variant` and `benchmark` fixtures, with no conftest.py. It stays passive in a
 session that does not use them. Importing it is cheap: nothing heavy is imported until a benchmark
-actually runs, and no model is ever loaded into the pytest process:
+actually runs, and no model is ever loaded into the pytest process.
 
-- latency, throughput and accuracy come from timing workers (`slimbench.worker`), two processes per
-  variant (rounds alternate between them), all alive together, sampled in interleaved rounds
-  (`slimbench.interleave`);
-- load time and peak memory come from fresh-process probes (`slimbench.probes`), round-robin, 3 to 5
-  a variant (the timing workers' own start-ups, timed one at a time, are the first two): more than 3
-  only while its start-up times are not all within +-10 % of their median;
-- pytest-benchmark receives those samples through `REPLAY_CLOCK`, so its JSON, compare and
-  autosave see exactly what the workers measured;
-- a selected variant that is not built yet is built first by a child `slimbench build` (its
-  progress passed on), never inside this process; `--no-build` makes it a failure instead.
+Everything is measured by the one measuring session (`slimbench.measure.session`) that
+`slimbench run`, the Python API and `slimbench compare` use too: timing workers (latency,
+throughput, the test split's labels, warm reloads) and fresh-process probes (start-up time, peak
+RSS). This plugin only decides what to measure (the selected tests), runs the session once, at the
+first test that needs it, and maps its observations to pytest-benchmark records: pytest-benchmark
+receives the samples through `REPLAY_CLOCK`, so its JSON, compare and autosave see exactly what the
+workers measured. A selected variant that is not built yet is built first by a child `slimbench
+build` (its progress passed on), never inside this process; `--slimbench-no-build` makes it a
+failure instead.
 
-Options (all in the "slimbench" group of `pytest --help`):
-  --variants a,b        which variants (default: all of the zoo)
-  --threads N           intra-op threads for every runtime (default 2)
-  --latency-rounds N    interleaved rounds (default 40, more up to --latency-max-rounds while a ratio's
-                        CI is wider than --latency-ci, and while the phase is within --latency-max-s)
-                        of --latency-block calls (default 12)
-  --slimbench-cache D   cache root (assets + artifacts); default $SLIMBENCH_CACHE or ~/.cache/slimbench
-  ... see `pytest bench --help`.
+Every option starts with `--slimbench-` (see `pytest --help`, group "slimbench"); the inputs may
+instead come from `[tool.slimbench]` in ./pyproject.toml or ./slimbench.toml (`slimbench.options`).
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import os
 import sys
@@ -35,33 +29,27 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from slimbench.probes import PROBE_PREDICTIONS
+from slimbench.measure.settings import MeasureSettings, SettingsError, add_knobs
 from slimbench.results import SCHEMA
 
+if TYPE_CHECKING:
+    from slimbench.measure.session import Observations
+
+METRICS = ("latency", "throughput", "accuracy", "load", "memory")
 SESSION_KEY = pytest.StashKey["BenchSession"]()
-# The latency phase's default time budget. The 12-variant zoo's phase took 83 s on a quiet host (40
-# rounds, every ratio within +-3 %), 118-138 s on a moderately noisy one (120 rounds), and 279 s on
-# a noisy one, where +-3 % would need ~150 rounds: 150 s leaves the first two alone and cuts the
-# third by half (reports/evidence/first-report/latency-budget.md).
-LATENCY_MAX_S = 150.0
-# Sentences of the untimed call before each throughput round's timed batch, which wakes a worker that
-# was stopped while the others ran. It used to be a whole batch of 32, timed and dropped: half the
-# phase. With 4 the timed batch is as fast, relative to the same batch repeated at once, as after 32,
-# and the ratios' intervals are as wide, in half the time (reports/evidence/first-report/
-# throughput-warmup.md).
-THROUGHPUT_WARMUP = 4
+PREFIX = "slimbench-"
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """Everything the benchmark suite is told on the command line, validated once."""
+    """Everything the benchmark suite is told on the command line (or in the project's config
+    file), validated once."""
 
     variants: str | None
-    threads: int
     cache: Path | None
     models: Path | None
     dataset: str
@@ -69,36 +57,31 @@ class BenchConfig:
     text_column: str
     label_column: str
     test_file: Path | None
-    load_samples: int
-    load_min_samples: int
-    load_spread: float
-    memory_samples: int
-    latency_rounds: int
-    latency_block: int
-    latency_warmup: int
-    latency_settle_s: float
-    freeze_idle: bool
-    latency_min_block_s: float
-    latency_max_rounds: int
-    latency_ci: float
-    latency_max_s: float | None  # the latency phase's time budget for rounds after the first (None: none)
-    worker_processes: int
-    throughput_batch: int
-    throughput_rounds: int
-    throughput_warmup: int
-    probe_timeout: float
+    settings: MeasureSettings
     build_missing: bool
     extra_work: dict[str, float]
+    config_file: Path | None = None  # the project file the inputs came from, if any
+
+    @property
+    def threads(self) -> int:
+        return self.settings.threads
 
     @classmethod
     def from_pytest_config(cls, config: pytest.Config) -> BenchConfig:
-        def positive(name: str, least: int = 1) -> int:
-            value = config.getoption(name)
-            if value is None or value < least:
-                what = "a positive integer" if least == 1 else f"an integer >= {least}"
-                raise pytest.UsageError(f"--{name.replace('_', '-')} must be {what}, got {value!r}")
-            return int(value)
+        from slimbench.errors import SlimbenchError
+        from slimbench.options import resolve_inputs
 
+        values: dict[str, Any] = {}
+
+        def get(name: str) -> Any:
+            return values[name] if name in values else config.getoption(f"slimbench_{name}")
+
+        try:
+            project = resolve_inputs(get, values.__setitem__)
+            settings = MeasureSettings.from_options(get)
+        except (SettingsError, SlimbenchError) as err:
+            raise pytest.UsageError(str(err).replace("--", f"--{PREFIX}", 1)
+                                    if isinstance(err, SettingsError) else str(err)) from None
         extra: dict[str, float] = {}
         for item in config.getoption("slimbench_extra_work") or []:
             name, _, frac = item.partition("=")
@@ -106,135 +89,28 @@ class BenchConfig:
                 extra[name] = float(frac)
             except ValueError:
                 raise pytest.UsageError(f"--slimbench-extra-work expects NAME=FRACTION, got {item!r}") from None
-        cache = config.getoption("slimbench_cache")
-        models = config.getoption("slimbench_models")
-        return cls(
-            variants=config.getoption("variants"), threads=positive("threads"),
-            cache=Path(cache).resolve() if cache else None, models=Path(models).resolve() if models else None,
-            dataset=config.getoption("slimbench_dataset"), base=config.getoption("slimbench_base"),
-            text_column=config.getoption("slimbench_text_column"),
-            label_column=config.getoption("slimbench_label_column"),
-            test_file=Path(config.getoption("slimbench_test_file")).resolve() if config.getoption("slimbench_test_file") else None,
-            load_samples=positive("load_samples"), load_min_samples=positive("load_min_samples"),
-            load_spread=_fraction(config, "load_spread"), memory_samples=positive("memory_samples"),
-            latency_rounds=positive("latency_rounds"), latency_block=positive("latency_block", 3),
-            latency_warmup=positive("latency_warmup", 0),
-            latency_settle_s=_settle_s(config),
-            freeze_idle=not config.getoption("no_freeze_idle_workers"),
-            latency_min_block_s=positive("latency_min_block_ms", 0) / 1000,
-            latency_max_rounds=positive("latency_max_rounds", 0), latency_ci=_fraction(config, "latency_ci"),
-            latency_max_s=_budget_s(config.getoption("latency_max_s")),
-            worker_processes=positive("worker_processes"),
-            throughput_batch=positive("throughput_batch"), throughput_rounds=positive("throughput_rounds"),
-            throughput_warmup=positive("throughput_warmup", 0),
-            probe_timeout=_positive_seconds(config.getoption("probe_timeout")),
-            build_missing=not config.getoption("no_build"), extra_work=extra,
-        )
+        def path(p: Any) -> Path | None:
+            return Path(p).expanduser().resolve() if p else None
 
-
-def _settle_s(config: pytest.Config) -> float:
-    """--latency-settle-ms; by default none while idle workers are frozen, 60 ms when they are not."""
-    from slimbench.workers import idle_pause_s
-
-    value = config.getoption("latency_settle_ms")
-    if value is None:
-        return idle_pause_s(not config.getoption("no_freeze_idle_workers"))
-    if value < 0:
-        raise pytest.UsageError(f"--latency-settle-ms must be an integer >= 0, got {value!r}")
-    return int(value) / 1000
-
-
-def _fraction(config: pytest.Config, name: str) -> float:
-    value = config.getoption(name)
-    if value is None or not 0 <= value < 1:
-        raise pytest.UsageError(f"--{name.replace('_', '-')} must be a fraction in [0, 1), got {value!r}")
-    return float(value)
-
-
-def _budget_s(value: Any) -> float | None:
-    """--latency-max-s: seconds, or 0 for no time limit."""
-    if value is None or not value >= 0:
-        raise pytest.UsageError(f"--latency-max-s must be a number of seconds >= 0 (0: no limit), got {value!r}")
-    return float(value) or None
-
-
-def _positive_seconds(value: Any) -> float:
-    if value is None or not value > 0:
-        raise pytest.UsageError(f"--probe-timeout must be a positive number of seconds, got {value!r}")
-    return float(value)
+        return cls(variants=get("variants"), cache=path(get("cache")), models=path(get("models")),
+                   dataset=get("dataset"), base=get("base"), text_column=get("text_column"),
+                   label_column=get("label_column"), test_file=path(get("test_file")), settings=settings,
+                   build_missing=not config.getoption("slimbench_no_build"), extra_work=extra,
+                   config_file=project.path)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     from slimbench.options import add_inputs
 
     g = parser.getgroup("slimbench", "slimbench: benchmark compressed transformer classifiers")
-    g.addoption("--variants", default=None, help="comma-separated variants to benchmark (default: the whole zoo)")
-    g.addoption("--threads", type=int, default=2,
-                help="intra-op threads, identical for torch and onnxruntime (default: 2)")
-    add_inputs(g.addoption, prefix="slimbench-")
-    g.addoption("--load-samples", type=int, default=5,
-                help="the most fresh processes per variant for start-up time, taken round-robin across variants "
-                     "(default 5)")
-    g.addoption("--load-min-samples", type=int, default=3,
-                help="the fewest: after these, a variant gets more (up to --load-samples) only while the probes "
-                     "still allowed could move the median start-up time beyond +-(--load-spread) of where it is "
-                     "(default 3)")
-    g.addoption("--load-spread", type=float, default=0.10,
-                help="how far, relative, further probes may still be able to move a variant's median start-up "
-                     "time when it gets no more (default 0.10: at 3 of 5 all three within +-10 %% of their "
-                     "median, at 4 of 5 the middle two; 0: always --load-samples)")
-    g.addoption("--memory-samples", type=int, default=3,
-                help="of those fresh processes, how many give peak RSS after 50 predictions (default 3: the first "
-                     "three, which make them; the others stop at their first prediction; more than the probes "
-                     "taken adds probes)")
-    g.addoption("--latency-rounds", type=int, default=40,
-                help="interleaved rounds: in each, every variant's worker process runs one block of batch-1 "
-                     "predictions on the same test sentences, in a rotated order (default 40)")
-    g.addoption("--latency-max-rounds", type=int, default=120,
-                help="after --latency-rounds, rounds continue for the variants whose p50 ratio to standard still "
-                     "has a 95 %% CI wider than --latency-ci, and standard, up to this many in all (default 120)")
-    g.addoption("--latency-ci", type=float, default=0.03,
-                help="the CI half-width, relative, at which a variant's p50 ratio needs no more rounds "
-                     "(default 0.03: +-3 %%; 0: always --latency-max-rounds)")
-    g.addoption("--latency-max-s", type=float, default=LATENCY_MAX_S,
-                help="time budget of the latency phase: no round after the first --latency-rounds starts once "
-                     "it has lasted this long, so that a noisy machine, where +-3 %% may need hundreds of rounds, "
-                     "cannot stretch the run; the report says when the budget ended the rounds and the intervals "
-                     "show what that time bought (default %(default)g s; 0: no limit)")
-    g.addoption("--worker-processes", type=int, default=2,
-                help="timing worker processes per variant; latency and throughput rounds alternate between them, "
-                     "so that one process's lasting offset of its own (1-3 %% measured) "
-                     "averages out instead of moving the run's ratios (default 2; each is also a start-up sample)")
-    g.addoption("--latency-block", type=int, default=12,
-                help="batch-1 calls per block; the first two of each block are discarded (default 12: 10 "
-                     "samples per round)")
-    g.addoption("--no-freeze-idle-workers", action="store_true",
-                help="do not stop idle timing workers: by default every worker but the one being asked is "
-                     "stopped (SIGSTOP, POSIX only), so that the runtime threads of the worker timed before, "
-                     "which spin for ~50 ms after its last call, cannot take a core from the next one")
-    g.addoption("--latency-settle-ms", type=int, default=None,
-                help="pause before each block, so that the previous worker's spinning runtime threads "
-                     "(onnxruntime ~50 ms, OpenMP ~10-20 ms) have gone idle (default: 0 while idle workers are "
-                     "frozen, 60 with --no-freeze-idle-workers or where the OS cannot stop a process)")
-    g.addoption("--latency-min-block-ms", type=int, default=120,
-                help="a variant whose block would be shorter repeats the round's sentences until it lasts about "
-                     "this long, so that a burst of machine noise cannot hit a fast variant's whole block "
-                     "(default 120; 0: every block is --latency-block calls)")
-    g.addoption("--latency-warmup", type=int, default=20,
-                help="untimed warm-up predictions per worker before the first round (default 20)")
-    g.addoption("--throughput-batch", type=int, default=32, help="batch size for throughput (default 32)")
-    g.addoption("--throughput-rounds", type=int, default=10,
-                help="interleaved rounds of one timed batch per variant for throughput (default 10)")
-    g.addoption("--throughput-warmup", type=int, default=THROUGHPUT_WARMUP,
-                help="sentences of the one untimed call each worker makes before its timed batch in a "
-                     "throughput round, after having been stopped while the others ran (default %(default)s; "
-                     "32: a whole batch, as the rounds did before; 0: none)")
-    g.addoption("--probe-timeout", type=float, default=300.0,
-                help="seconds before a fresh-process probe or a timing worker's answer counts as hung (default 300)")
-    g.addoption("--no-build", action="store_true",
+    g.addoption(f"--{PREFIX}variants", default=None,
+                help="comma-separated variants to benchmark (default: the whole zoo)")
+    add_inputs(g.addoption, prefix=PREFIX)
+    add_knobs(g.addoption, prefix=PREFIX)
+    g.addoption(f"--{PREFIX}no-build", action="store_true",
                 help="fail instead of building variants that are not in the cache")
-    g.addoption("--slimbench-extra-work", action="append", default=[], metavar="NAME=FRACTION",
-                help="make variant NAME do FRACTION more CPU work per predict call (a real slowdown, for A/B tests of the gate)")
+    # for tests of the gate and of the harness: a real, known slowdown of one variant
+    g.addoption(f"--{PREFIX}extra-work", action="append", default=[], metavar="NAME=FRACTION", help=argparse.SUPPRESS)
 
 
 class VariantFailed(Exception):
@@ -305,30 +181,6 @@ REPLAY_CLOCK = ReplayClock()
 
 
 @dataclass
-class ProbeSet:
-    """Fresh-process probes of every variant, taken round-robin (not five in a row)."""
-
-    results: dict[str, list[Any]] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class TimedSet:
-    """What the timing workers measured: rounds of latency and throughput samples, labels of the
-    test split, warm reloads; errors per variant; and how it was done."""
-
-    latency: Any = None  # interleave.Rounds
-    throughput: Any = None  # interleave.Rounds
-    labels: dict[str, list[int]] = field(default_factory=dict)
-    accuracy_pass_s: dict[str, float] = field(default_factory=dict)
-    labels_cached: list[str] = field(default_factory=list)  # variants whose labels and pass time came from the memo
-    reload_s: dict[str, list[float]] = field(default_factory=dict)
-    startup: dict[str, list[Any]] = field(default_factory=dict)  # probes.ProbeResult per worker started alone
-    errors: dict[str, str] = field(default_factory=dict)
-    how: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class BenchSession:
     config: BenchConfig
     failures: list[dict[str, Any]] = field(default_factory=list)
@@ -337,17 +189,10 @@ class BenchSession:
     _resolve_errors: dict[str, str] = field(default_factory=dict)
     _build_tried: set[str] = field(default_factory=set)
     _build_failures: dict[str, str] = field(default_factory=dict)  # variant -> why its child build failed
-    _probes: ProbeSet | None = None
-    _timed: TimedSet | None = None
+    _obs: Observations | None = None
     wanted: dict[str, set[str]] | None = None  # metric -> variants the selected tests need (None: all)
     results_path: Path | None = None  # the --benchmark-json target, published atomically at the end
     _test_fp: str | None = None
-
-    def needs(self, *metrics: str) -> set[str] | None:
-        """The variants that the selected tests of these metrics need (None: no selection known)."""
-        if self.wanted is None:
-            return None
-        return set().union(*(self.wanted.get(m, set()) for m in metrics))
 
     # --- set-up --------------------------------------------------------------------------------
     @property
@@ -460,223 +305,43 @@ class BenchSession:
         texts = [e.text for e in self.splits.test]
         return texts if n is None else list(itertools.islice(itertools.cycle(texts), n))
 
-    # --- fresh-process probes, round-robin across variants ----------------------------------------
-    def probes(self) -> ProbeSet:
-        """Load and memory probes of every variant: round k probes each variant once, in a rotated
-        order, so the machine's drift spreads over all variants instead of landing on one."""
-        if self._probes is None:
-            from slimbench.interleave import Heartbeat, rotated
-            from slimbench.probes import run_probe, wants_another_probe
+    # --- the one measuring session ------------------------------------------------------------------
+    def observations(self) -> Observations:
+        """Everything the timing workers and the fresh-process probes measured, taken once, at the
+        first test that needs it."""
+        if self._obs is None:
+            from slimbench.measure.session import Request, Subject, measure_session
 
-            cfg, out = self.config, ProbeSet()
-            need = self.needs("load", "memory")
-            variants = {v.name: v for v in self._resolved() if need is None or v.name in need}
-            least, most = self.probe_counts()
-            texts = self.test_texts(PROBE_PREDICTIONS)
-            # The timing workers start one at a time and time their start-up as a probe does: their
-            # processes are the first rounds.
-            startup = self.timed().startup if self.needs("latency", "throughput", "accuracy", "load") != set() else {}
-            count = f"{least}" if least == most else f"{least}-{most}"
-            log(f"slimbench: {count} fresh-process probes of each of {len(variants)} variants, round-robin"
-                + (" (the first: the timing workers' own start-ups)" if startup else "")
-                + (f"; more than {least} only while the probes still allowed could move a variant's median "
-                   f"start-up time beyond +-{cfg.load_spread:.0%}" if least < most else ""))
-            t = time.perf_counter()
-            beat = Heartbeat()
+            cfg = self.config
+            variants = self._resolved()
+            names = [v.name for v in variants]
+            wanted = None
+            if self.wanted is not None:
+                wanted = {m: set(self.wanted.get(m, ())) & set(names) for m in METRICS}
+                if "standard" in names:  # the reference of every paired ratio and of agreement
+                    for m in ("latency", "throughput", "accuracy"):
+                        if wanted[m]:
+                            wanted[m].add("standard")
+            pairs = {n: "standard" for n in names if n != "standard"} if "standard" in names else {}
+            subjects = [Subject(v.name, v.name, v.artifact_dir, cfg.extra_work.get(v.name, 0.0)) for v in variants]
+            self._obs = measure_session(Request(subjects, self.test_texts(), cfg.settings, wanted=wanted,
+                                                pairs=pairs), log)
+        return self._obs
 
-            def wanted(name: str) -> bool:
-                got = [r.start_to_first_prediction_s for r in out.results.get(name, [])]
-                return name not in out.errors and wants_another_probe(got, least, most, cfg.load_spread)
-
-            for k in range(most):
-                for name in rotated([n for n in variants if wanted(n)], k):
-                    if k < len(startup.get(name, [])):
-                        out.results.setdefault(name, []).append(startup[name][k])
-                        continue
-                    v = variants[name]
-                    env = None
-                    if name in cfg.extra_work:
-                        env = dict(os.environ, SLIMBENCH_EXTRA_WORK=str(cfg.extra_work[name]))
-                    taken = out.results.get(name, [])  # its last probe: how long this one will take
-                    if beat.due(ahead=(taken[-1].wall_s or taken[-1].start_to_first_prediction_s) if taken else 0.0):
-                        log(f"slimbench: fresh-process probes, round {k + 1}, "
-                            f"{sum(map(len, out.results.values()))} taken, {beat.elapsed:.0f} s elapsed")
-                    # only the processes that give peak RSS predict on after their first prediction
-                    # (memory after inference); a start-up sample needs nothing past the first
-                    n_predict = PROBE_PREDICTIONS if len(taken) < cfg.memory_samples else 0
-                    r = run_probe(v.artifact_dir, cfg.threads, texts, n_predict=n_predict,
-                                  timeout_s=cfg.probe_timeout, env=env)
-                    if r.ok:
-                        out.results.setdefault(name, []).append(r)
-                    else:
-                        out.errors[name] = r.error or "probe failed"
-            log(f"slimbench: fresh-process probes done in {time.perf_counter() - t:.0f} s")
-            self._probes = out
-        return self._probes
+    # the bench suite's names for the session's observations
+    timed = probes = observations
 
     def probe_counts(self) -> tuple[int, int]:
-        """The fewest and the most fresh processes a variant gets (peak RSS needs its own count)."""
-        cfg = self.config
-        most = max(cfg.load_samples, cfg.memory_samples)
-        least = max(min(cfg.load_min_samples, cfg.load_samples), cfg.memory_samples)
-        return (most if cfg.load_spread == 0 else least), most
+        return self.config.settings.probe_counts()
 
     def probe_results(self, variant: Variant, n: int) -> list[Any]:
-        probes = self.probes()
-        if variant.name in probes.errors:
-            raise VariantFailed(probes.errors[variant.name])
-        return probes.results[variant.name][:n]
-
-    # --- timing workers: --worker-processes per variant, interleaved rounds ---------------------------
-    @property
-    def timed_done(self) -> bool:
-        return self._timed is not None
-
-    def timed(self) -> TimedSet:
-        if self._timed is None:
-            self._timed = self._run_workers()
-        return self._timed
-
-    def _run_workers(self) -> TimedSet:
-        from slimbench.interleave import (
-            DISCARD,
-            Heartbeat,
-            equal_time_repeats,
-            progress_log,
-            run_rounds,
-            wide_ratios,
-        )
-        from slimbench.machine import StealMeter
-        from slimbench.workers import WorkerPool, WorkerSpec
-
-        cfg, out = self.config, TimedSet()
-        probe_errors = self._probes.errors if self._probes else {}
-        need = self.needs("latency", "throughput", "accuracy", "load")
-        if need is not None and "standard" in self.variant_names() and self.needs("latency", "throughput", "accuracy"):
-            need.add("standard")  # the reference of every paired ratio and of agreement
-        variants = [v for v in self._resolved() if v.name not in probe_errors and (need is None or v.name in need)]
-        out.errors.update({n: e for n, e in probe_errors.items()})
-        texts = self.test_texts()
-        specs = [WorkerSpec(v.name, v.artifact_dir, cfg.threads, cfg.extra_work.get(v.name, 0.0)) for v in variants]
-        as_probe = self.needs("load", "memory") != set()
-        n_proc = cfg.worker_processes
-        log(f"slimbench: starting {len(specs) * n_proc} timing workers ({n_proc} process{'es' if n_proc > 1 else ''} "
-            "per variant, all alive together)"
-            + (", one at a time, each timing its own start-up as a fresh-process probe" if as_probe else ""))
-        phase: dict[str, float] = {}
-        beat = Heartbeat()
-        previous = [0.0]
-
-        def started_one(done: int, total: int) -> None:
-            took, previous[0] = beat.elapsed - previous[0], beat.elapsed  # the next start takes about as long
-            if beat.due(ahead=took if done < total else 0.0):
-                log(f"slimbench: {done}/{total} timing workers ready, {beat.elapsed:.0f} s elapsed")
-
-        with WorkerPool(specs, texts, timeout_s=cfg.probe_timeout,
-                        startup_predictions=PROBE_PREDICTIONS if as_probe else None, started_one=started_one,
-                        processes=n_proc, freeze_idle=cfg.freeze_idle) as pool:
-            phase["workers_start"] = pool.start_s
-            out.startup = dict(pool.startup)
-            block, size = cfg.latency_block, cfg.throughput_batch
-            t, meter = time.perf_counter(), StealMeter()
-            steal: dict[str, float | None] = {}
-            warm = pool.warm_up(cfg.latency_warmup)
-            repeat = equal_time_repeats(warm, block, cfg.latency_min_block_s)
-            if self.needs("latency") != set():
-                log(f"slimbench: latency, {cfg.latency_rounds} interleaved rounds of {block} batch-1 calls "
-                    f"per variant (first {DISCARD} of each block discarded; variants faster than "
-                    f"{cfg.latency_min_block_s * 1000:g} ms a block repeat its sentences)")
-                pairs = {k: "standard" for k in pool.alive if k != "standard"} if "standard" in pool.alive else {}
-                more = wide_ratios(pairs, cfg.latency_ci) if pairs and cfg.latency_max_rounds > cfg.latency_rounds else None
-                out.latency = run_rounds(pool.alive, cfg.latency_rounds, pool.blocks("latency", block, repeat=repeat),
-                                         discard=DISCARD,
-                                         progress=progress_log(log, "slimbench: latency", max_s=cfg.latency_max_s,
-                                                               rounds=cfg.latency_rounds),
-                                         settle_s=cfg.latency_settle_s, more=more, max_rounds=cfg.latency_max_rounds,
-                                         max_s=cfg.latency_max_s)
-            phase["latency"], t, steal["latency"] = time.perf_counter() - t, time.perf_counter(), meter.lap()
-            if self.needs("throughput") != set():
-                warmup = cfg.throughput_warmup
-                log(f"slimbench: throughput, {cfg.throughput_rounds} interleaved rounds of one batch of {size} "
-                    f"per variant" + (f", after an untimed call on {warmup} sentence{'s' if warmup > 1 else ''}"
-                                      if warmup else ""))
-                out.throughput = run_rounds(pool.alive, cfg.throughput_rounds,
-                                            pool.blocks("batch", 1, size, warmup=warmup),
-                                            discard=0, progress=progress_log(log, "slimbench: throughput"),
-                                            settle_s=cfg.latency_settle_s)
-            phase["throughput"], steal["throughput"] = time.perf_counter() - t, meter.lap()
-            phase.update(self._passes(pool, out))
-            out.errors.update(pool.errors)
-            idle = ("every worker but the one asked stopped (SIGSTOP)" if pool.freeze_idle else
-                    "a pause before each block")
-            out.how = {"method": "worker processes per variant (round r in process r mod processes), all alive "
-                                 f"together, interleaved rounds in a rotated order, {idle}, "
-                                 "first calls of each block discarded",
-                       "processes": n_proc, "frozen_idle": pool.freeze_idle,
-                       "rounds": cfg.latency_rounds, "block": block, "discard": DISCARD,
-                       "settle_s": cfg.latency_settle_s, "min_block_s": cfg.latency_min_block_s,
-                       "max_rounds": cfg.latency_max_rounds, "ci_half_width": cfg.latency_ci,
-                       "max_s": cfg.latency_max_s,
-                       "rounds_run": len(out.latency.orders) if out.latency else 0,
-                       "stopped": out.latency.stopped if out.latency else None,
-                       "repeat": {k: r for k, r in repeat.items() if r > 1},
-                       "throughput_rounds": cfg.throughput_rounds, "throughput_warmup": cfg.throughput_warmup, "variants": [s.key for s in specs],
-                       "workers_start_s": round(pool.start_s, 3),
-                       "phase_s": {k: round(v, 1) for k, v in phase.items()},
-                       "steal": {k: v for k, v in steal.items() if v is not None and self.needs(k) != set()},
-                       "labels_cached": out.labels_cached}
-        log("slimbench: timing workers done: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in phase.items()))
-        return out
-
-    def _passes(self, pool: Any, out: TimedSet) -> dict[str, float]:
-        """Each worker's pass over the test split (labels for accuracy) and its warm reloads; the
-        seconds each took in all."""
-        phase, t = {}, time.perf_counter()
-        if self.needs("accuracy") != set():
-            self._accuracy_pass(pool, out)
-        phase["accuracy"], t = time.perf_counter() - t, time.perf_counter()
-        if self.needs("load") != set():
-            for key in pool.alive:
-                reply = pool.request(key, {"op": "reload", "n": WARM_RELOADS})
-                if reply is not None:
-                    out.reload_s[key] = reply["s"]
-        phase["warm_reload"] = time.perf_counter() - t
-        return phase
-
-    def _accuracy_pass(self, pool: Any, out: TimedSet) -> None:
-        """Every worker's labels for the test split and the seconds its pass took. Both are memoised
-        (`slimbench.memo`, keyed by the artifact's files, the code, the libraries, the sentences, batch,
-        threads and extra work): a later run of the same files and code reads them instead of
-        predicting again, and says so in `how.labels_cached`."""
-        from slimbench import memo
-        from slimbench.interleave import Heartbeat
-        from slimbench.memo import TEST_SPLIT_BATCH
-
-        code, texts, cfg = memo.code_fingerprint(memo.running_code()), self.test_texts(), self.config
-        cached = []
-        beat = Heartbeat()
-        log(f"slimbench: accuracy, each worker's pass over the {len(texts)} test sentences (read from the cache "
-            "when an earlier pass predicted them from the same files and code)")
-        for done, key in enumerate(pool.alive, 1):
-            if done > 1 and beat.due():
-                log(f"slimbench: accuracy, {done - 1}/{len(pool.alive)} variants done, {beat.elapsed:.0f} s elapsed")
-            artifact = self._variants[key].artifact_dir if key in self._variants else None
-            mkey = None
-            if artifact is not None and memo.in_cache(artifact):
-                extra = {key: cfg.extra_work[key]} if cfg.extra_work.get(key) else {}
-                mkey = memo.prediction_key(code, artifact, texts, cfg.threads, extra)
-                labels, seconds = memo.labels(mkey, len(texts)), memo.get("prediction-seconds", mkey)
-                if labels is not None and isinstance(seconds, float):
-                    out.labels[key], out.accuracy_pass_s[key] = labels, seconds
-                    cached.append(key)
-                    continue
-            reply = pool.request(key, {"op": "predict_all", "batch_size": TEST_SPLIT_BATCH})
-            if reply is not None:
-                out.labels[key], out.accuracy_pass_s[key] = reply["labels"], reply["s"][0]
-                if mkey is not None:
-                    memo.put("predictions", mkey, reply["labels"])
-                    memo.put("prediction-seconds", mkey, float(reply["s"][0]))
-        out.labels_cached = cached
+        obs = self.observations()
+        error = obs.failed(variant.name)
+        if error:
+            raise VariantFailed(error)
+        if variant.name not in obs.probes:
+            raise VariantFailed("no fresh-process probes were taken (the variant was not selected for load or memory)")
+        return obs.probes[variant.name][:n]
 
     def timed_rounds(self, variant: Variant, metric: str) -> list[list[float] | None]:
         t = self.timed()
@@ -710,9 +375,6 @@ class BenchSession:
         pytest.fail(f"{name} / {metric}: {error}", pytrace=False)
 
 
-WARM_RELOADS = 3
-
-
 _CAPTURE: list[Any] = []  # pytest's capture manager, once configured
 
 
@@ -739,18 +401,18 @@ def pytest_configure(config: pytest.Config) -> None:
     can leave a half-written or silently partial results file."""
     from slimbench.errors import SlimbenchError
 
-    if not hasattr(config.option, "variants"):
+    if not hasattr(config.option, "slimbench_variants"):
         return
     _CAPTURE[:] = [config.pluginmanager.getplugin("capturemanager")]
-    variants = config.getoption("variants")
+    variants = config.getoption("slimbench_variants")
     if variants is not None and not variants.strip(" ,"):
-        raise pytest.UsageError("--variants is empty; name at least one variant (or leave it out for the whole zoo)")
+        raise pytest.UsageError("--slimbench-variants is empty; name at least one variant (or leave it out for the "
+                                "whole zoo)")
     session = _session(config)
-    from slimbench.zoo import default_models_dir
-
+    cfg = session.config
     # Installed, the plugin loads in every pytest session: check the zoo now when this is visibly a
-    # slimbench session (variants or a zoo named, or a models/ directory to read); else on first use.
-    if variants is not None or config.getoption("slimbench_models") or default_models_dir().is_dir():
+    # slimbench session (variants, a zoo or a project config named); else on first use.
+    if cfg.variants is not None or cfg.models is not None or cfg.config_file is not None:
         try:
             session.variant_names()
         except SlimbenchError as err:

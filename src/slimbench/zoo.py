@@ -360,13 +360,21 @@ def load_spec(path: Path) -> VariantSpec:
     return spec_from_dict(data, where=str(path))
 
 
+DEFAULT_ZOO_DIR = Path(__file__).resolve().parent / "default_zoo"
+
+
 def default_models_dir() -> Path:
-    """$SLIMBENCH_MODELS, else the repository's models/ directory, else ./models."""
+    """$SLIMBENCH_MODELS, else the default zoo's specs that ship inside the package (so an installed
+    slimbench works from any folder)."""
     env = os.environ.get("SLIMBENCH_MODELS")
-    if env:
-        return Path(env)
-    repo = Path(__file__).resolve().parents[2] / "models"
-    return repo if repo.is_dir() else Path("models")
+    return Path(env) if env else DEFAULT_ZOO_DIR
+
+
+def checkout_models_dir(checkout: Path) -> Path:
+    """The default zoo of a slimbench checkout: its package's specs, or models/ at its root in a
+    checkout from before the specs moved into the package."""
+    inside = checkout / "src" / "slimbench" / "default_zoo"
+    return inside if inside.is_dir() else checkout / "models"
 
 
 class Zoo:

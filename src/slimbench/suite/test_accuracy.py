@@ -1,0 +1,29 @@
+"""Accuracy on the fixed test split (never used for training or selection): accuracy, macro-F1 and
+agreement with the standard variant's predictions. The predictions come from the variant's timing
+worker (its own process and runtime); the timed value is that worker's one pass over the split."""
+
+import pytest
+
+from slimbench.measure import accuracy_figures
+from slimbench.memo import TEST_SPLIT_BATCH
+from slimbench.plugin import REPLAY_CLOCK, VariantFailed
+from slimbench.runtime import batch_invariant
+
+pytestmark = pytest.mark.benchmark(timer=REPLAY_CLOCK)
+
+
+def test_accuracy(benchmark, variant, slimbench_session, measure):
+    def predictions():
+        timed = slimbench_session.timed()
+        if variant.name in timed.errors:
+            raise VariantFailed(timed.errors[variant.name])
+        return timed.labels[variant.name], timed.accuracy_pass_s[variant.name]
+
+    pred, pass_s = measure(predictions)
+    measure(lambda: REPLAY_CLOCK.replay(benchmark, [pass_s]))
+    gold = [e.label for e in slimbench_session.splits.test]
+    reference = slimbench_session.labels("standard")
+    figures = accuracy_figures(pred, gold, slimbench_session.splits.num_labels, reference)
+    # how the sentences were batched: one at a time where the labels depend on the batch (INT8)
+    batch = TEST_SPLIT_BATCH if batch_invariant(variant.context()) else 1
+    slimbench_session.record(benchmark, variant, "accuracy", figures, timing={"batch": batch})
