@@ -189,3 +189,29 @@ def test_the_kept_choice_does_not_depend_on_the_thread_count(monkeypatch):
     one = autocast.machine_key()
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert autocast.machine_key() == one
+
+
+@pytest.mark.parametrize("kept", ['{"fp32_step_s": 0, "bf16_step_s": 0}', '{"fp32_step_s": 0.3, "bf16_step_s": -0.2}',
+                                  '{"fp32_step_s": NaN, "bf16_step_s": 0.2}', '{"fp32_step_s": 0.3, "bf16_step_s": Infinity}',
+                                  '{"fp32_step_s": "0.3", "bf16_step_s": true}', '[0.3, 0.2]', '{"fp32_step_s": 0.3}'])
+def test_a_damaged_choice_is_measured_again_with_one_line_saying_so(kept, tmp_path, monkeypatch, capsys):
+    """A zero, negative or NaN step time crashed `build` and `plan` with an internal AssertionError
+    (issue 45): every damaged record is now measured again, replaced, and said so on one line."""
+    from slimbench.build import autocast
+
+    monkeypatch.delenv(autocast.ENV, raising=False)
+    path = tmp_path / autocast.DECISIONS_DIR / f"{autocast.machine_key()}.json"
+    path.parent.mkdir()
+    path.write_text(kept)
+    choice = autocast.resolve(tmp_path, lambda: (1.0, 0.5))
+    assert (choice.dtype, choice.source) == ("bf16", "measured")
+    assert "2.00x as fast" in choice.describe()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0] and "measuring again" in err[0], err
+    assert autocast.resolve(tmp_path, lambda: (9.0, 9.0)).source == "cached"  # replaced by the new measurement
+
+
+def test_a_choice_without_step_times_describes_itself_without_an_assertion():
+    from slimbench.build.autocast import AutocastChoice
+
+    assert "fp32" in AutocastChoice("fp32", "cached", 0.0, 0.0).describe()

@@ -67,3 +67,95 @@ def test_spec_hash_names_the_teacher_pass_of_a_distilled_variant_only():
     assert "teacher_pass" not in with_cls.canonical()["train"]  # [CLS] states: torch, as before
     assert "teacher_pass" not in finetuned.canonical()["train"]
     assert "teacher_pass" not in distilled.train  # the spec keeps its table as written
+
+
+# --- the teacher outputs kept on disk (.teacher-outputs/*.npz): validated on read ---------------------
+
+def _outputs(rows: int = 5, with_cls: bool = False):
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(rows, 2)).astype(np.float32)
+    return logits, (rng.normal(size=(rows, 8)).astype(np.float32) if with_cls else None)
+
+
+def _compute(calls: list[int], rows: int = 5, with_cls: bool = False):
+    def compute():
+        calls.append(1)
+        return _outputs(rows, with_cls)
+    return compute
+
+
+@pytest.mark.parametrize("with_cls", [False, True])
+def test_teacher_outputs_are_computed_once_and_read_back(tmp_path, with_cls):
+    cache, calls, said = tmp_path / ".teacher-outputs" / "t-k-logits.npz", [], []
+    first = teacher_pass.cached_outputs(cache, 5, with_cls, _compute(calls, with_cls=with_cls), said.append)
+    again = teacher_pass.cached_outputs(cache, 5, with_cls, _compute(calls, with_cls=with_cls), said.append)
+    assert len(calls) == 1 and said == [] and cache.is_file()
+    np.testing.assert_array_equal(first[0], again[0])
+    assert (again[1] is None) == (not with_cls)
+    assert [p.name for p in cache.parent.iterdir()] == [cache.name]  # no partial file left behind
+
+
+def _truncated(path):
+    path.write_bytes(path.read_bytes()[:40])
+
+
+def _garbage(path):
+    path.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+
+
+def _wrong_rows(path):
+    np.savez(path, logits=np.zeros((4, 2), np.float32))
+
+
+def _nan(path):
+    np.savez(path, logits=np.full((5, 2), np.nan, np.float32))
+
+
+def _no_logits(path):
+    np.savez(path, other=np.zeros((5, 2), np.float32))
+
+
+def _one_dimensional(path):
+    np.savez(path, logits=np.zeros(5, np.float32))
+
+
+def _pickled(path):
+    np.savez(path, logits=np.array([{"a": 1}] * 5, dtype=object))
+
+
+@pytest.mark.parametrize("damage", [_truncated, _garbage, _wrong_rows, _nan, _no_logits, _one_dimensional, _pickled])
+def test_damaged_teacher_outputs_are_computed_again_with_one_line_naming_the_file(tmp_path, damage):
+    """A damaged .npz broke every later distillation from that teacher with a BadZipFile that named
+    no file, and --force did not recompute it (issue 45)."""
+    cache, calls, said = tmp_path / "t-k-logits.npz", [], []
+    teacher_pass.cached_outputs(cache, 5, False, _compute(calls), said.append)
+    damage(cache)
+    logits, _ = teacher_pass.cached_outputs(cache, 5, False, _compute(calls), said.append)
+    assert len(calls) == 2 and logits.shape == (5, 2)
+    assert len(said) == 1 and str(cache) in said[0] and "computing them again" in said[0], said
+    teacher_pass.cached_outputs(cache, 5, False, _compute(calls), said.append)
+    assert len(calls) == 2  # the recomputed file is good
+
+
+def test_logits_kept_without_the_cls_states_a_pass_needs_are_computed_again(tmp_path):
+    cache, calls, said = tmp_path / "t-k-cls.npz", [], []
+    np.savez(cache, logits=_outputs()[0])
+    _, cls = teacher_pass.cached_outputs(cache, 5, True, _compute(calls, with_cls=True), said.append)
+    assert cls is not None and len(calls) == 1 and "cls" in said[0]
+
+
+@pytest.mark.xfail(strict=True, reason="build/recipes/common.py's teacher_outputs still reads the .npz without "
+                                       "validating it; it needs to call teacher_pass.cached_outputs (issue 45)")
+def test_a_damaged_teacher_output_file_does_not_break_a_distillation(tiny_built, tiny_ctx, context_for, tmp_path):
+    from slimbench.build.recipes.common import teacher_outputs
+
+    ctx = context_for(tiny_ctx.zoo, tmp_path)
+    said: list[str] = []
+    ctx.log = said.append
+    texts = ["a good film", "a dull, bad film", "fine"]
+    want, _ = teacher_outputs(ctx, tiny_built["standard"], texts)
+    (cache,) = (tmp_path / ".teacher-outputs").glob("*-logits.npz")
+    cache.write_bytes(cache.read_bytes()[:40])
+    got, _ = teacher_outputs(ctx, tiny_built["standard"], texts)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert any(str(cache) in line and "computing them again" in line for line in said)

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -58,7 +59,8 @@ class AutocastChoice:
     def describe(self) -> str:
         if self.source == "env":
             return f"{self.dtype} ({ENV})"
-        assert self.speedup is not None
+        if self.speedup is None:  # a choice made without two step times: nothing to quote
+            return f"{self.dtype} ({self.source})"
         how = "measured" if self.source == "measured" else "measured earlier on this machine"
         return (f"{self.dtype}: bf16 autocast step {self.speedup:.2f}x as fast as fp32 on this CPU ({how}; "
                 f"bf16 needs >= {MIN_SPEEDUP}x)")
@@ -128,6 +130,27 @@ def alternate_rounds(run: Callable[[bool], float], rounds: int) -> tuple[float, 
     return statistics.median(times[False]), statistics.median(times[True])
 
 
+MAX_STEP_S = 3600.0  # a kept step time beyond an hour is no measurement of one layer's step
+
+
+def read_kept(path: Path) -> tuple[float, float] | str:
+    """The (fp32, bf16) step seconds kept in `path`, or what is wrong with them: each must be a
+    number of seconds, finite, above zero and below MAX_STEP_S (a zero crashed `build` and `plan`)."""
+    try:
+        kept = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        return f"unreadable: {err}"
+    if not isinstance(kept, dict):
+        return f"not an object: {str(kept)[:60]}"
+    times = []
+    for name in ("fp32_step_s", "bf16_step_s"):
+        value = kept.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < MAX_STEP_S:
+            return f"{name} is {value!r}, not a step time in seconds"
+        times.append(float(value))
+    return times[0], times[1]
+
+
 def resolve(root: Path | None, measure: Callable[[], tuple[float, float]] = time_steps) -> AutocastChoice:
     """The dtype "auto" means on this machine: SLIMBENCH_TRAIN_AUTOCAST if set, else the choice
     kept under `root` for this machine, else measured now (and kept when `root` is writable)."""
@@ -139,12 +162,11 @@ def resolve(root: Path | None, measure: Callable[[], tuple[float, float]] = time
     key = machine_key()
     path = root / DECISIONS_DIR / f"{key}.json" if root is not None else None
     if path is not None and path.is_file():
-        try:
-            kept = json.loads(path.read_text())
-            fp32, bf16 = float(kept["fp32_step_s"]), float(kept["bf16_step_s"])
-            return AutocastChoice(choose(fp32, bf16), "cached", fp32, bf16, key)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # unreadable: measure again and replace it
+        kept = read_kept(path)
+        if isinstance(kept, tuple):
+            return AutocastChoice(choose(*kept), "cached", *kept, key)
+        print(f"slimbench: the kept training-dtype choice {path} is damaged ({kept}): measuring again",
+              file=sys.stderr, flush=True)
     fp32, bf16 = measure()
     choice = AutocastChoice(choose(fp32, bf16), "measured", fp32, bf16, key)
     if path is not None:

@@ -12,11 +12,16 @@ runs in torch instead and says why: the labels are the same either way, only the
 
 The [CLS]-state loss (`hidden_weight`) needs hidden states the exported graph does not give; those
 recipes use torch (`slimbench.build.train.predict_logits_and_cls`).
+
+The outputs are kept on disk (`cached_outputs`, under the artifact root's .teacher-outputs/) and
+validated whenever they are read: a damaged file is computed again, with one line naming it.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,3 +82,56 @@ def _teacher_session(model: Any, tmp: Path, max_length: int, seqs: Sequence[Sequ
             if not diff <= GRAPH_TOLERANCE:
                 return None, f"its ONNX graph disagrees with torch (max |Δlogit| {diff:.1e} > {GRAPH_TOLERANCE:g})"
     return session, ""
+
+
+Outputs = tuple[np.ndarray, np.ndarray | None]  # logits [rows, labels], [CLS] states [rows, hidden] or None
+
+
+def cached_outputs(cache: Path, rows: int, with_cls: bool, compute: Callable[[], Outputs],
+                   log: Callable[[str], None] = print) -> Outputs:
+    """The teacher outputs kept in `cache` (an .npz) when they are sound for `rows` texts, else
+    `compute()`'s, written there atomically. A damaged file (truncated, not a zip, wrong shapes,
+    NaN, the [CLS] states missing) is computed again, and `log` says so on one line naming it."""
+    kept = read_outputs(cache, rows, with_cls)
+    if isinstance(kept, tuple):
+        return kept
+    if kept:
+        log(f"  teacher outputs {cache} are damaged ({kept}): computing them again")
+    logits, cls = compute()
+    write_outputs(cache, logits, cls)
+    return logits, cls
+
+
+def read_outputs(cache: Path, rows: int, with_cls: bool) -> Outputs | str:
+    """(logits, cls) kept in `cache`, or why they cannot be used ("" when there is no file)."""
+    if not cache.is_file():
+        return ""
+    try:
+        with np.load(cache, allow_pickle=False) as data:
+            arrays = {name: np.asarray(data[name]) for name in ("logits", "cls") if name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        return f"unreadable: {type(err).__name__}: {str(err)[:120]}"
+    wanted = ("logits", "cls") if with_cls else ("logits",)
+    for name in wanted:
+        array = arrays.get(name)
+        if array is None:
+            return f"no {name!r} array"
+        if array.ndim != 2 or array.shape[0] != rows or array.shape[1] == 0:
+            return f"{name} has shape {array.shape}, not ({rows}, n) for {rows} texts"
+        if array.dtype.kind != "f" or not np.isfinite(array).all():
+            return f"{name} is not all finite numbers"
+    return arrays["logits"], (arrays["cls"] if with_cls else None)
+
+
+def write_outputs(cache: Path, logits: np.ndarray, cls: np.ndarray | None) -> None:
+    """Keep the outputs in `cache`, atomically (a reader sees the old file or the new one)."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    part = cache.with_name(f".{cache.stem}.partial-{os.getpid()}.npz")
+    try:
+        if cls is None:
+            np.savez(part, logits=logits)
+        else:
+            np.savez(part, logits=logits, cls=cls)
+        os.replace(part, cache)
+    finally:
+        part.unlink(missing_ok=True)
