@@ -483,7 +483,7 @@ def test_one_noise_line_instead_of_a_warning_per_row():
 def test_summary_json_carries_the_same_verdict(tmp_path):
     write_report(runs("machine_a"), tmp_path, plots=False)
     doc = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
-    verdict = doc["verdicts"][0]
+    verdict = doc["verdict"][0]
     assert verdict["ship"]["variant"] == "onnx-int8" and verdict["ship"]["within_budget"]
     assert verdict["text"].splitlines()[0] in (tmp_path / "REPORT.md").read_text(encoding="utf-8")
 

@@ -684,7 +684,7 @@ def summary_document(reports: Sequence[MachineReport]) -> dict[str, Any]:
     doc = {
         "slimbench_summary": SUMMARY_SCHEMA,
         "runs": [run_record(r.run) for r in reports],
-        "verdicts": [verdict_record(ship_verdict(r)) for r in reports],
+        "verdict": [verdict_record(ship_verdict(r)) for r in reports],
         "baselines": [{**run_record(r.baseline), "for_machine": r.machine_id, "kind": r.baseline_kind}
                       for r in reports if r.baseline is not None],
         "records": [rec for r in reports for rec in summary_records(r.run)],
