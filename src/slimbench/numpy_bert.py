@@ -42,8 +42,51 @@ from slimbench.errors import ArtifactError
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-SUPPORTED_MODEL_TYPES = ("bert",)
 FIX = "the weights do not match config.json; rebuild the variant or fix config.json"
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where a family keeps BERT's tensors and how its config names BERT's keys. RoBERTa and ELECTRA
+    are BERT with another prefix and head (RoBERTa: positions counted from padding_idx + 1; ELECTRA:
+    embeddings narrower than the hidden size, projected); DistilBERT renames every module, has no
+    token types and a ReLU head."""
+
+    prefix: str  # the base model's tensors: "bert."
+    layers: str = "encoder.layer."
+    names: tuple[tuple[str, str], ...] = ()  # BERT's layer-relative tensor names -> this family's
+    config_keys: tuple[tuple[str, str], ...] = ()  # BERT's config keys -> this family's
+    defaults: tuple[tuple[str, Any], ...] = ()  # the family's config defaults where BERT's differ
+    head: tuple[str, str, str] = ("bert.pooler.dense", "tanh", "classifier")  # dense, activation, output
+    token_types: bool = True
+    position_offset: bool = False  # RoBERTa: position ids from the input ids, after padding_idx
+    layer_norm_eps: float | None = None  # a fixed epsilon the config does not state (DistilBERT)
+
+    def layer_name(self, name: str) -> str:
+        return dict(self.names).get(name, name)
+
+
+_ENCODER_HEAD = ("classifier.dense", "tanh", "classifier.out_proj")
+LAYOUTS: dict[str, _Layout] = {
+    "bert": _Layout("bert."),
+    "roberta": _Layout("roberta.", head=_ENCODER_HEAD, position_offset=True,
+                       defaults=(("vocab_size", 50265), ("pad_token_id", 1))),
+    "electra": _Layout("electra.", head=("classifier.dense", "gelu", "classifier.out_proj"),
+                       defaults=(("vocab_size", 30522), ("hidden_size", 256), ("num_attention_heads", 4),
+                                 ("intermediate_size", 1024))),
+    "distilbert": _Layout(
+        "distilbert.", layers="transformer.layer.", head=("pre_classifier", "relu", "classifier"), token_types=False,
+        layer_norm_eps=1e-12,
+        names=(("attention.self.query", "attention.q_lin"), ("attention.self.key", "attention.k_lin"),
+               ("attention.self.value", "attention.v_lin"), ("attention.output.dense", "attention.out_lin"),
+               ("attention.output.LayerNorm", "sa_layer_norm"), ("intermediate.dense", "ffn.lin1"),
+               ("output.dense", "ffn.lin2"), ("output.LayerNorm", "output_layer_norm")),
+        config_keys=(("hidden_size", "dim"), ("num_hidden_layers", "n_layers"), ("num_attention_heads", "n_heads"),
+                     ("intermediate_size", "hidden_dim"), ("hidden_act", "activation")),
+        defaults=(("num_hidden_layers", 6),)),
+}
+LAYOUTS["xlm-roberta"] = LAYOUTS["camembert"] = LAYOUTS["roberta"]
+SUPPORTED_MODEL_TYPES = tuple(LAYOUTS)
 
 # BertConfig's defaults, used the way transformers uses them when config.json leaves a key out.
 BERT_DEFAULTS: dict[str, Any] = {
@@ -228,6 +271,7 @@ class _Checker:
         self.shapes, self._get, self.where, self.config_where = shapes, get, where, config_where
         self.elements = 0  # elements of every tensor read: the checkpoint's parameter count
         self.used: set[str] = set()
+        self.prefixes: tuple[str, ...] = ("bert.", "classifier.")  # the tensors the model must account for
 
     def fail(self, message: str) -> ArtifactError:
         return ArtifactError(f"{self.where}: {message}; {FIX}")
@@ -260,7 +304,7 @@ class _Checker:
         """Tensors of the model that the config does not account for (say, a layer too many) are an error;
         buffers (`position_ids`) and tensors of other heads (`cls.*`) are ignored."""
         unused = sorted(name for name in self.shapes if name not in self.used
-                        and name.startswith(("bert.", "classifier."))
+                        and name.startswith(self.prefixes)
                         and not name.endswith(("position_ids", "token_type_ids")))
         if unused:
             shown = ", ".join(repr(n) for n in unused[:3]) + (f" and {len(unused) - 3} more" if len(unused) > 3 else "")
@@ -280,10 +324,14 @@ class NumpyBert:
     def __init__(self, config: Mapping[str, Any], checker: _Checker):
         """Use `NumpyBert.load(directory)` or `NumpyBert.from_tensors(config, tensors)`."""
         model_type = config.get("model_type")
-        if model_type not in SUPPORTED_MODEL_TYPES:
+        if model_type not in LAYOUTS:
             raise ArtifactError(f"{checker.config_where}: model_type {model_type!r} is not supported; the "
-                                "NumPy runtime supports only BERT-family checkpoints (model_type 'bert')")
-        cfg = {**BERT_DEFAULTS, **{k: v for k, v in config.items() if k in BERT_DEFAULTS}}
+                                "NumPy runtime supports only BERT-family checkpoints (model_type "
+                                f"{', '.join(repr(t) for t in SUPPORTED_MODEL_TYPES)})")
+        layout = LAYOUTS[str(model_type)]
+        keys = dict(layout.config_keys)
+        cfg = {**BERT_DEFAULTS, **dict(layout.defaults)}
+        cfg.update({k: config[keys.get(k, k)] for k in BERT_DEFAULTS if keys.get(k, k) in config})
         for key, default in BERT_DEFAULTS.items():
             if type(cfg[key]) is not type(default) and not (isinstance(default, float) and type(cfg[key]) is int):
                 raise ArtifactError(f"{checker.config_where}: {key} = {cfg[key]!r} is not "
@@ -305,36 +353,55 @@ class NumpyBert:
         self.hidden_act: str = act
         self.hidden_size = hidden
         self.head_dim = hidden // n_heads
-        self.eps = float(cfg["layer_norm_eps"])
-        self.max_length: int = cfg["max_position_embeddings"]
+        self.eps = float(layout.layer_norm_eps or cfg["layer_norm_eps"])
+        self.layout = layout
+        positions_total: int = cfg["max_position_embeddings"]
+        # RoBERTa: token t (of the real ones) reads position padding_idx + 1 + t
+        self.padding_idx = int(config.get("pad_token_id", dict(layout.defaults).get("pad_token_id", 0)) or 0)
+        self.max_length: int = positions_total - (self.padding_idx + 1 if layout.position_offset else 0)
         self.vocab_size: int = cfg["vocab_size"]
         self.num_labels = _num_labels(config, checker.config_where)
         c = checker
+        c.prefixes = (layout.prefix, "classifier.", layout.head[0].split(".")[0] + ".")
 
-        emb = "bert.embeddings."
+        emb = layout.prefix + "embeddings."
+        width = int(config.get("embedding_size") or hidden) if model_type == "electra" else hidden
         self.word_embeddings = np.ascontiguousarray(
-            c.get(emb + "word_embeddings.weight", (self.vocab_size, hidden)), dtype=_F32)
-        positions = c.get(emb + "position_embeddings.weight", (self.max_length, hidden)).astype(_F32)
-        token_types = c.get(emb + "token_type_embeddings.weight", (cfg["type_vocab_size"], hidden))
-        # token_type_ids are all zeros, so type embedding 0 is folded into every position's embedding.
-        self.position_embeddings = np.ascontiguousarray(positions + token_types[0].astype(_F32))
-        self.embeddings_ln = (c.vector(emb + "LayerNorm.weight", hidden),
-                              c.vector(emb + "LayerNorm.bias", hidden))
+            c.get(emb + "word_embeddings.weight", (self.vocab_size, width)), dtype=_F32)
+        positions = c.get(emb + "position_embeddings.weight", (positions_total, width)).astype(_F32)
+        if layout.token_types:
+            token_types = c.get(emb + "token_type_embeddings.weight", (cfg["type_vocab_size"], width))
+            # token_type_ids are all zeros, so type embedding 0 is folded into every position's embedding.
+            positions = positions + token_types[0].astype(_F32)
+        self.position_embeddings = np.ascontiguousarray(positions)
+        self.embeddings_ln = (c.vector(emb + "LayerNorm.weight", width),
+                              c.vector(emb + "LayerNorm.bias", width))
+        self.embeddings_project: tuple[np.ndarray, np.ndarray] | None = None
+        if width != hidden:  # ELECTRA's embeddings_project: embedding width -> hidden width
+            self.embeddings_project = (c.weight(layout.prefix + "embeddings_project.weight", (hidden, width)),
+                                       c.vector(layout.prefix + "embeddings_project.bias", hidden))
 
         pruned = _pruned_heads(config)
         self.layers: list[_Layer] = [self._load_layer(c, i, n_heads, cfg["intermediate_size"], pruned.get(i))
                                      for i in range(cfg["num_hidden_layers"])]
-        self.pooler_w = c.weight("bert.pooler.dense.weight", (hidden, hidden))
-        self.pooler_b = c.vector("bert.pooler.dense.bias", hidden)
-        self.classifier_w = c.weight("classifier.weight", (self.num_labels, hidden))
-        self.classifier_b = c.vector("classifier.bias", self.num_labels)
+        dense, head_act, output = layout.head
+        self.pooler_w = c.weight(dense + ".weight", (hidden, hidden))
+        self.pooler_b = c.vector(dense + ".bias", hidden)
+        self.head_activation = head_act
+        self.classifier_w = c.weight(output + ".weight", (self.num_labels, hidden))
+        self.classifier_b = c.vector(output + ".bias", self.num_labels)
         self._parameters = c.elements
         c.check_all_used()
 
     def _load_layer(self, c: _Checker, i: int, n_heads: int, intermediate: int, removed: int | None) -> _Layer:
-        p, hidden, hd = f"bert.encoder.layer.{i}.", self.hidden_size, self.head_dim
+        hidden, hd, layout = self.hidden_size, self.head_dim, self.layout
+        p = f"{layout.prefix}{layout.layers}{i}."
+
+        def name(bert_name: str, suffix: str) -> str:  # BERT's layer-relative name in this family's terms
+            return p + layout.layer_name(bert_name) + suffix
+
         # pruned heads: this layer's head count is what its query projection holds
-        query = p + "attention.self.query.weight"
+        query = name("attention.self.query", ".weight")
         rows = c.shape(query, (None, hidden))[0]
         if rows % hd or not hd <= rows <= n_heads * hd:
             raise c.fail(f"tensor {query!r} has shape {(rows, hidden)} but config.json implies "
@@ -344,31 +411,31 @@ class NumpyBert:
             raise c.fail(f"tensor {query!r} holds {heads} heads but config.json's pruned_heads leaves "
                          f"{n_heads - removed} in layer {i}")
         width = heads * hd
-        names = [p + f"attention.self.{n}" for n in ("query", "key", "value")]
+        names = [name(f"attention.self.{n}", "") for n in ("query", "key", "value")]
         qkv_w = [c.weight(n + ".weight", (width, hidden)) for n in names]
         qkv_b = [c.vector(n + ".bias", width) for n in names]
         scale = _F32(hd**-0.5)  # folded into the query projection: (x @ Wq + bq) * s == x @ (s Wq) + s bq
         qkv_w[0] = qkv_w[0] * scale
         qkv_b[0] = qkv_b[0] * scale
         # pruned FFN neurons: this layer's width is what intermediate.dense holds, at most the config's
-        ffn = c.shape(p + "intermediate.dense.weight", (None, hidden))[0]
+        ffn = c.shape(name("intermediate.dense", ".weight"), (None, hidden))[0]
         if ffn > intermediate:
-            raise c.fail(f"tensor {p + 'intermediate.dense.weight'!r} has shape {(ffn, hidden)} but "
+            raise c.fail(f"tensor {name('intermediate.dense', '.weight')!r} has shape {(ffn, hidden)} but "
                          f"config.json implies at most {(intermediate, hidden)} (intermediate_size {intermediate})")
         return _Layer(
             heads=heads,
             qkv_w=np.ascontiguousarray(np.concatenate(qkv_w, axis=1)),
             qkv_b=np.concatenate(qkv_b),
-            attn_out_w=c.weight(p + "attention.output.dense.weight", (hidden, width)),
-            attn_out_b=c.vector(p + "attention.output.dense.bias", hidden),
-            attn_ln_w=c.vector(p + "attention.output.LayerNorm.weight", hidden),
-            attn_ln_b=c.vector(p + "attention.output.LayerNorm.bias", hidden),
-            ffn_in_w=c.weight(p + "intermediate.dense.weight", (ffn, hidden)),
-            ffn_in_b=c.vector(p + "intermediate.dense.bias", ffn),
-            ffn_out_w=c.weight(p + "output.dense.weight", (hidden, ffn)),
-            ffn_out_b=c.vector(p + "output.dense.bias", hidden),
-            ffn_ln_w=c.vector(p + "output.LayerNorm.weight", hidden),
-            ffn_ln_b=c.vector(p + "output.LayerNorm.bias", hidden),
+            attn_out_w=c.weight(name("attention.output.dense", ".weight"), (hidden, width)),
+            attn_out_b=c.vector(name("attention.output.dense", ".bias"), hidden),
+            attn_ln_w=c.vector(name("attention.output.LayerNorm", ".weight"), hidden),
+            attn_ln_b=c.vector(name("attention.output.LayerNorm", ".bias"), hidden),
+            ffn_in_w=c.weight(name("intermediate.dense", ".weight"), (ffn, hidden)),
+            ffn_in_b=c.vector(name("intermediate.dense", ".bias"), ffn),
+            ffn_out_w=c.weight(name("output.dense", ".weight"), (hidden, ffn)),
+            ffn_out_b=c.vector(name("output.dense", ".bias"), hidden),
+            ffn_ln_w=c.vector(name("output.LayerNorm", ".weight"), hidden),
+            ffn_ln_b=c.vector(name("output.LayerNorm", ".bias"), hidden),
         )
 
     # --- construction ----------------------------------------------------------------------------
@@ -430,6 +497,7 @@ class NumpyBert:
         arrays = [self.word_embeddings, self.position_embeddings, *self.embeddings_ln, self.pooler_w,
                   self.pooler_b, self.classifier_w, self.classifier_b]
         arrays += [getattr(layer, f) for layer in self.layers for f in _Layer.__slots__ if f != "heads"]
+        arrays += list(self.embeddings_project or ())
         return sum(a.nbytes for a in arrays)
 
     # --- forward ---------------------------------------------------------------------------------
@@ -452,14 +520,24 @@ class NumpyBert:
 
         x = self.word_embeddings[ids.reshape(-1)]  # (batch * seq, hidden): every matmul is one 2-D GEMM
         x = x.reshape(batch, seq, -1)
-        x += self.position_embeddings[:seq]
+        if self.layout.position_offset:  # RoBERTa: real tokens count from padding_idx + 1, padding stays at it
+            real = ids != self.padding_idx
+            x += self.position_embeddings[np.cumsum(real, axis=1) * real + self.padding_idx]
+        else:
+            x += self.position_embeddings[:seq]
         x = layer_norm(x.reshape(batch * seq, -1), *self.embeddings_ln, self.eps)
+        if self.embeddings_project is not None:
+            x = x @ self.embeddings_project[0] + self.embeddings_project[1]
         masked = ~mask[:, None, None, :]  # (batch, 1, 1, keys)
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             x = self._layer(layer, x, batch, seq, masked, cls_only=i == last)
         cls = x.reshape(batch, -1, self.hidden_size)[:, 0]
-        pooled = np.tanh(cls @ self.pooler_w + self.pooler_b)
+        pooled = cls @ self.pooler_w + self.pooler_b
+        if self.head_activation == "tanh":  # BERT's pooler, RoBERTa's head
+            np.tanh(pooled, out=pooled)
+        else:  # ELECTRA's head: GELU; DistilBERT's pre_classifier: ReLU
+            ACTIVATIONS[self.head_activation](pooled)
         return (pooled @ self.classifier_w + self.classifier_b).astype(_F32, copy=False)
 
     __call__ = logits

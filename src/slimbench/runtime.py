@@ -222,6 +222,7 @@ def verify_artifact(artifact_dir: Path) -> None:
 
 
 TRUNCATIONS = ("right", "head-tail")
+PAD_TOKENS = ("[PAD]", "<pad>")
 
 
 def head_tail(ids: Sequence[int], max_length: int) -> list[int]:
@@ -249,11 +250,13 @@ class Encoder:
             self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
         except Exception as err:  # tokenizers raises a bare Exception on malformed JSON
             raise ArtifactError(f"cannot load tokenizer {tokenizer_path}: {err}; rebuild the variant") from None
-        self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
+        # BERT's [PAD]; RoBERTa's, ALBERT's and XLM-R's <pad>
+        pad_token = next((t for t in PAD_TOKENS if self.tokenizer.token_to_id(t) is not None), PAD_TOKENS[0])
+        self.pad_id = self.tokenizer.token_to_id(pad_token) or 0
         self.truncation = truncation
         if truncation == "right":
             self.tokenizer.enable_truncation(max_length)
-            self.tokenizer.enable_padding(pad_id=self.pad_id, pad_token="[PAD]")
+            self.tokenizer.enable_padding(pad_id=self.pad_id, pad_token=pad_token)
         else:
             self.tokenizer.no_truncation()
             self.tokenizer.no_padding()

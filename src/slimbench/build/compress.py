@@ -159,31 +159,75 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 def trim_vocabulary(tokenizer_json: dict, used_ids: Iterable[int]) -> tuple[dict, list[int]]:
-    """A WordPiece tokenizer.json over only the used tokens (+ specials + single characters).
+    """A tokenizer.json over only the used tokens (+ specials + single characters), for a WordPiece
+    (BERT), byte-level BPE (RoBERTa) or Unigram (ALBERT, XLM-R) model.
 
     Returns the rewritten tokenizer and the kept old ids in new-id order, to slice embedding rows.
-    Texts made only of kept tokens tokenize exactly as before; other words fall back to the
-    pieces that remain (single characters are always kept, so [UNK] stays rare).
+    Texts made only of kept tokens tokenize exactly as before: a BPE keeps every merge that can build
+    a kept token (and the tokens those merges join); a Unigram keeps its pieces' scores, so the best
+    segmentation over the smaller vocabulary is the one it chose before. Other words fall back to the
+    pieces that remain (single characters are always kept, so the unknown token stays rare).
     """
-    vocab: dict[str, int] = tokenizer_json["model"]["vocab"]
+    model = tokenizer_json["model"]
+    kind = model.get("type", "WordPiece")
+    if kind == "Unigram":
+        vocab: dict[str, int] = {piece: i for i, (piece, _) in enumerate(model["vocab"])}
+    else:
+        vocab = model["vocab"]
+    specials = set(SPECIAL_TOKENS) | {a["content"] for a in tokenizer_json.get("added_tokens", []) if a.get("special")}
     keep = set(used_ids)
     for token, idx in vocab.items():
         bare = token[2:] if token.startswith("##") else token
-        if token in SPECIAL_TOKENS or len(bare) == 1:
+        if token in specials or len(bare) == 1:
             keep.add(idx)
-    kept_old = sorted(keep)
     inverse = {idx: tok for tok, idx in vocab.items()}
-    new_vocab = {inverse[old]: new for new, old in enumerate(kept_old)}
     out = json.loads(json.dumps(tokenizer_json))
-    out["model"]["vocab"] = new_vocab
+    if kind == "BPE":
+        merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+        keep |= {vocab[t] for t in _merge_closure({inverse[i] for i in keep}, merges)}
+        kept_tokens = {inverse[i] for i in keep}
+        out["model"]["merges"] = [m for m, (a, b) in zip(model["merges"], merges, strict=True)
+                                  if a in kept_tokens and b in kept_tokens and a + b in kept_tokens]
+    kept_old = sorted(keep)
+    new_vocab = {inverse[old]: new for new, old in enumerate(kept_old)}
+    if kind == "Unigram":
+        out["model"]["vocab"] = [model["vocab"][old] for old in kept_old]
+        if model.get("unk_id") is not None:
+            out["model"]["unk_id"] = new_vocab[inverse[model["unk_id"]]]
+    else:
+        out["model"]["vocab"] = new_vocab
     for added in out.get("added_tokens", []):
         added["id"] = new_vocab[added["content"]]
-    post = out.get("post_processor") or {}
+    _remap_post_processor(out.get("post_processor") or {}, new_vocab)
+    if out.get("padding"):
+        out["padding"]["pad_id"] = new_vocab[out["padding"].get("pad_token", "[PAD]")]
+    return out, kept_old
+
+
+def _merge_closure(tokens: set[str], merges: Sequence[tuple[str, ...]]) -> set[str]:
+    """`tokens` and every token a BPE merge joins on the way to one of them."""
+    producers: dict[str, list[tuple[str, ...]]] = {}
+    for a, b in merges:
+        producers.setdefault(a + b, []).append((a, b))
+    closed, todo = set(tokens), list(tokens)
+    while todo:
+        for pair in producers.get(todo.pop(), ()):
+            for part in pair:
+                if part not in closed:
+                    closed.add(part)
+                    todo.append(part)
+    return closed
+
+
+def _remap_post_processor(post: dict, new_vocab: dict[str, int]) -> None:
+    """The special-token ids a post-processor inserts ([CLS]/[SEP], <s>/</s>), in the new vocabulary."""
     for special in (post.get("special_tokens") or {}).values():
         special["ids"] = [new_vocab[t] for t in special["tokens"]]
-    if out.get("padding"):
-        out["padding"]["pad_id"] = new_vocab["[PAD]"]
-    return out, kept_old
+    for key in ("sep", "cls"):  # RobertaProcessing / BertProcessing: [token, id]
+        if isinstance(post.get(key), list):
+            post[key][1] = new_vocab[post[key][0]]
+    for inner in post.get("processors") or []:  # a Sequence of processors
+        _remap_post_processor(inner, new_vocab)
 
 
 def pca_projection(matrix: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
