@@ -247,3 +247,51 @@ def test_small_test_split_warns(tmp_path):
     assert "test split of 's' has only 10 examples" in warning and "+-31 points" in warning
     big = synthetic_examples(MIN_TEST_EXAMPLES, seed=3)
     assert size_warnings(Splits("s", small.labels, small.train, small.val, tuple(big))) == []
+
+
+# --- issue 45: a label that is a list, test sentences that are training sentences, contradictions ----
+
+@pytest.mark.parametrize("name, content, message", [
+    ("d.jsonl", '{"text": "a", "label": "pos"}\n{"text": "b", "label": ["positive"]}\n',
+     r"d.jsonl:2: 'label' is a JSON list \(\[\"positive\"\]\), not one label"),
+    ("d.jsonl", '{"text": "a", "label": "pos"}\n{"text": "b", "label": {"name": "neg"}}\n',
+     r"d.jsonl:2: 'label' is a JSON object"),
+    ("d.jsonl", '{"text": ["a", "b"], "label": "pos"}\n', r"d.jsonl:1: 'text' is a JSON list"),
+    ("d.json", '[{"text": "a", "label": "pos"}, {"text": "b", "label": [1]}]', r"d.json:2: 'label' is a JSON list"),
+])
+def test_a_label_or_text_that_is_a_json_list_or_object_is_refused(tmp_path, name, content, message):
+    """A JSONL label ["positive"] became a class named '["positive"]' (issue 45)."""
+    f = tmp_path / name
+    f.write_text(content)
+    with pytest.raises(DatasetError, match=message):
+        table_dataset(f)
+
+
+def test_other_keys_may_hold_lists(tmp_path):
+    f = tmp_path / "d.jsonl"
+    f.write_text("".join(json.dumps({"text": f"t{k}", "label": k % 2, "tags": ["x"]}) + "\n" for k in range(20)))
+    assert table_dataset(f).num_labels == 2
+
+
+def _csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    buf = io.StringIO()
+    csv.writer(buf).writerows([("text", "label"), *rows])
+    path.write_text(buf.getvalue())
+    return path
+
+
+def test_a_test_file_made_of_training_sentences_is_warned_about_with_counts(tmp_path):
+    rows = [(e.text, str(e.label)) for e in synthetic_examples(300, seed=4)]
+    train = _csv(tmp_path / "train.csv", rows)
+    test = _csv(tmp_path / "test.csv", rows[:120] + [(f"a sentence of its own {k}", "1") for k in range(30)])
+    splits = table_dataset(train, test_path=test)
+    (warning,) = size_warnings(splits)
+    assert "120 of the 150 test sentences also occur in the training or validation split" in warning
+    assert not any("also occur" in w for w in size_warnings(table_dataset(train)))  # split on its own: disjoint
+
+
+def test_contradictory_duplicate_texts_are_warned_about_with_counts(tmp_path):
+    rows = [(e.text, str(e.label)) for e in synthetic_examples(300, seed=5)]
+    rows += [(text, str(1 - int(label))) for text, label in rows[:7]]  # 7 texts twice, with the other label
+    warnings = size_warnings(table_dataset(_csv(tmp_path / "d.csv", rows)))
+    assert any("7 texts occur with different labels (14 rows)" in w for w in warnings), warnings

@@ -255,8 +255,10 @@ def _json_value(value: object) -> str:
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
-def _read_json_rows(path: Path, content: str) -> tuple[list[dict[str, str]], list[int]]:
-    """JSON Lines (one object per line), or a JSON array of objects in a .json file."""
+def _read_json_rows(path: Path, content: str, columns: Sequence[str] = ()) -> tuple[list[dict[str, str]], list[int]]:
+    """JSON Lines (one object per line), or a JSON array of objects in a .json file. The `columns`
+    (text and label) must each hold one value: a list or an object there would become a text or a
+    class named by its JSON (a label ["positive"] a class '["positive"]')."""
     items: list[tuple[int, object]] = []
     if path.suffix.lower() == ".json" and content.lstrip().startswith("["):
         try:
@@ -280,6 +282,13 @@ def _read_json_rows(path: Path, content: str) -> tuple[list[dict[str, str]], lis
     for k, obj in items:
         if not isinstance(obj, dict):
             raise DatasetError(f"{path}: {where} {k} is not a JSON object ({{\"text\": ..., \"label\": ...}})")
+        for col in columns:
+            value = obj.get(col)
+            if isinstance(value, (dict, list)):
+                kind, shown = "list" if isinstance(value, list) else "object", json.dumps(value)
+                raise DatasetError(f"{path}:{k}: {col!r} is a JSON {kind} ({shown[:60]}), not one "
+                                   f"{'label' if col == columns[-1] else 'text'}; give each row a single string "
+                                   "or number there")
         rows.append({str(key): _json_value(v) for key, v in obj.items()})
         lines.append(k)
     if not rows:
@@ -297,7 +306,7 @@ def read_table(path: Path, text_column: str = "text", label_column: str = "label
         raise DatasetError(f"{path}: unsupported extension {suffix!r}; use .csv, .tsv or .jsonl")
     content = _read_text(path)
     if suffix in (".jsonl", ".json"):
-        rows, lines = _read_json_rows(path, content)
+        rows, lines = _read_json_rows(path, content, (text_column, label_column))
         for row, line in zip(rows, lines, strict=True):
             for col in (text_column, label_column):
                 if col not in row:
@@ -339,15 +348,37 @@ def examples_from_rows(
     return [Example(text, index[lab]) for text, lab in pairs], tuple(names)
 
 
-def size_warnings(splits: Splits) -> list[str]:
-    """What makes a split too small to mean much (not an error: a smoke test may want it)."""
+def data_warnings(splits: Splits) -> list[str]:
+    """What makes a dataset's figures mean less than they seem, one line each (not errors: a smoke
+    test may want them): a test split too small, test sentences that also occur in the training or
+    validation split (a --test-file made of training texts), texts given different labels."""
+    out = []
     n = len(splits.test)
-    if n >= MIN_TEST_EXAMPLES:
-        return []
-    half = 100 * 1.96 * math.sqrt(0.25 / max(n, 1))
-    return [f"the test split of {splits.name!r} has only {n} examples (fewer than {MIN_TEST_EXAMPLES}): an "
-            f"accuracy measured on it is uncertain by up to +-{half:.0f} points (95 %); use a larger dataset "
-            "or a larger --test-file"]
+    if n < MIN_TEST_EXAMPLES:
+        half = 100 * 1.96 * math.sqrt(0.25 / max(n, 1))
+        out.append(f"the test split of {splits.name!r} has only {n} examples (fewer than {MIN_TEST_EXAMPLES}): an "
+                   f"accuracy measured on it is uncertain by up to +-{half:.0f} points (95 %); use a larger dataset "
+                   "or a larger --test-file")
+    seen = {e.text for e in splits.train} | {e.text for e in splits.val}
+    leaked = sum(e.text in seen for e in splits.test)
+    if leaked:
+        out.append(f"{leaked} of the {n} test sentences also occur in the training or validation split of "
+                   f"{splits.name!r}: their accuracy measures memory, not generalisation; give a --test-file of other "
+                   "sentences")
+    labels: dict[str, set[int]] = {}
+    rows: Counter[str] = Counter()
+    for e in (*splits.train, *splits.val, *splits.test):
+        labels.setdefault(e.text, set()).add(e.label)
+        rows[e.text] += 1
+    torn = [t for t, seen_labels in labels.items() if len(seen_labels) > 1]
+    if torn:
+        out.append(f"{len(torn)} texts occur with different labels ({sum(rows[t] for t in torn)} rows) in "
+                   f"{splits.name!r}: no classifier can get them all right (e.g. {torn[0][:60]!r})")
+    return out
+
+
+# the build's warnings (build.pipeline) under their first name
+size_warnings = data_warnings
 
 
 def check_trainable(splits: Splits, batch_size: int, what: str) -> None:
