@@ -175,6 +175,34 @@ def test_results_into_a_missing_directory_are_refused_before_measuring(tmp_path)
     _one_line_usage_error(proc, "does not exist or is not writable")
 
 
+def test_a_stale_partial_is_never_published(tmp_path):
+    """A partial file left by a run that was killed between writing and publishing is not this run's."""
+    stale = tmp_path / ".results.json.99999.partial"
+    stale.write_text(json.dumps({"benchmarks": [], "slimbench": {"schema": 1, "failures": []}, "stale": True}))
+    proc = run_bench(tmp_path, "--slimbench-variants", "crashy", "-k", "latency")
+    assert proc.returncode == 1
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert "stale" not in data and [f["variant"] for f in data["slimbench"]["failures"]] == ["crashy", "crashy"]
+    assert not stale.exists()
+
+
+def test_a_second_run_writing_the_same_results_refuses_at_start(tmp_path):
+    import fcntl
+
+    with open(tmp_path / ".results.json.lock", "a+") as held:  # a run in progress holds it
+        held.write("pid 4242")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX)
+        proc = run_bench(tmp_path)
+    _one_line_usage_error(proc, "another slimbench run (pid 4242) is writing it")
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_results_naming_a_directory_are_refused_before_measuring(tmp_path):
+    (tmp_path / "out.json").mkdir()
+    _one_line_usage_error(run_bench(tmp_path, f"--benchmark-json={tmp_path / 'out.json'}"), "is a directory")
+
+
 def test_a_run_whose_every_measurement_fails_still_writes_its_failures(tmp_path):
     proc = run_bench(tmp_path, "--slimbench-variants", "crashy", "-k", "latency or accuracy")
     assert proc.returncode == 1
@@ -196,7 +224,8 @@ def start_bench_to_interrupt(tmp_path: Path, models: Path, *extra: str) -> subpr
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
-def test_an_interrupted_run_publishes_a_file_marked_incomplete(tmp_path):
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])  # Ctrl-C; `timeout` and a CI cancel
+def test_an_interrupted_run_publishes_a_file_marked_incomplete(tmp_path, signum):
     import signal
     import time
 
@@ -209,12 +238,12 @@ def test_an_interrupted_run_publishes_a_file_marked_incomplete(tmp_path):
         time.sleep(0.5)
     time.sleep(8)  # sizes measured; the workers are starting, the hanging one never answers
     children = psutil.Process(proc.pid).children(recursive=True)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signum))
     out, _ = proc.communicate(timeout=120)
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["slimbench"]["incomplete"] is True, out[-2000:]
     assert any(b["extra_info"]["metric"] == "size" for b in data["benchmarks"])
-    assert not list(tmp_path.glob(".results.json.*"))  # no partial file left behind
+    assert not list(tmp_path.glob(".results.json.*partial"))  # no partial file left behind
     _, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, f"left running after the interrupt: {[c.cmdline() for c in alive]}"
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import os
 import subprocess
 import sys
@@ -120,8 +121,9 @@ def resolve_side(side: Side, variants: Sequence[str], list_args: Sequence[str]) 
             raise CompareError(f"{side.name} checkout {side.checkout} has no variant {name!r}; "
                                f"it has: {', '.join(listed)}")
         if not listed[name]["built"]:
+            inputs = " ".join(a if a.startswith("--") else shlex.quote(a) for a in list_args)
             raise CompareError(f"{side.name} variant {name!r} is not built (expected {listed[name]['artifact']}); "
-                               f"run `slimbench build --variants {name}` in {side.checkout}")
+                               f"run `slimbench build --variants {name} {inputs}` in {side.checkout}")
         out[name] = Path(listed[name]["artifact"])
     return out
 
@@ -465,11 +467,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     unknown = [v for v in extra if v not in variants]
     if unknown:
         raise CompareError(f"--candidate-extra-work names {', '.join(unknown)}, not among the compared variants")
-    list_args = ["--dataset", args.dataset, "--text-column", args.text_column, "--label-column", args.label_column]
+    # each side resolves its artifacts in its own checkout: paths given relative to here must not
+    # be read relative to there
+    dataset, base = (str(Path(v).resolve()) if v and Path(v).exists() else v for v in (args.dataset, args.base))
+    list_args = ["--dataset", dataset, "--text-column", args.text_column, "--label-column", args.label_column]
     if args.cache:
         list_args += ["--cache", str(args.cache.resolve())]
-    if args.base:
-        list_args += ["--base", args.base]
+    if base:
+        list_args += ["--base", base]
     if args.test_file:
         list_args += ["--test-file", str(args.test_file.resolve())]
     use_cache_root(args.cache)

@@ -70,9 +70,11 @@ class RunResult:
         return [VariantRow(name, **parts) for name, parts in by.items()]
 
     @property
-    def ratios(self) -> Mapping[str, Any]:
-        """Each variant's ratios to `standard` measured in the same run (the report's ratio table)."""
-        return self.summary.get("ratios_vs_standard", {})
+    def ratios(self) -> dict[str, dict[str, Any]]:
+        """{variant: {speedup, size_ratio, memory_ratio, accuracy_ratio, ...}}: each variant against
+        `standard`, measured in the same run (the report's ratio table)."""
+        return {r["variant"]: {k: v for k, v in r.items() if k not in ("machine", "variant")}
+                for r in self.summary.get("ratios_vs_standard", []) if isinstance(r, Mapping)}
 
     @property
     def verdict(self) -> str | None:
@@ -145,8 +147,16 @@ def execute(out: Path, inputs: Mapping[str, str], settings: MeasureSettings, bui
         raise RunError(f"the benchmark run wrote no results (pytest exit {code}); the lines above say why")
     from slimbench.cli import build_parser
 
+    import contextlib
+    import io
+
     args = build_parser().parse_args(["report", str(results), "--out", str(out)])
-    args.func(args)
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):
+        args.func(args)
+    if log is not None:
+        for line in said.getvalue().splitlines():
+            log(line)
     summary_path = out / "summary.json"
     summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
     return RunResult(out, results, report, summary, 0 if code == 0 else 1)

@@ -192,6 +192,7 @@ class BenchSession:
     _obs: Observations | None = None
     wanted: dict[str, set[str]] | None = None  # metric -> variants the selected tests need (None: all)
     results_path: Path | None = None  # the --benchmark-json target, published atomically at the end
+    lock: Any = None  # the open lock file on results_path, held for the run
     _test_fp: str | None = None
 
     # --- set-up --------------------------------------------------------------------------------
@@ -421,11 +422,59 @@ def pytest_configure(config: pytest.Config) -> None:
     target = getattr(bs, "json", None)
     if bs is not None and target:
         target = Path(target)
+        if target.is_dir():
+            raise pytest.UsageError(f"--benchmark-json={target} is a directory; give a file path (nothing was measured)")
         if not target.parent.is_dir() or not os.access(target.parent, os.W_OK):
             raise pytest.UsageError(f"--benchmark-json={target}: directory {target.parent} does not exist or is "
                                     "not writable; create it first (nothing was measured)")
+        session.lock = _lock_results(target)
         session.results_path = target
-        bs.json = target.with_name(f".{target.name}.partial")  # pytest-benchmark writes here; we publish
+        bs.json = _partial_path(target)  # pytest-benchmark writes here; we publish
+    if session.results_path is not None or cfg.variants is not None:
+        _on_sigterm_interrupt()
+
+
+def _partial_path(target: Path, pid: int | None = None) -> Path:
+    """This run's own partial file: no other run's (a stale one, or a concurrent one's) is ever published."""
+    return target.with_name(f".{target.name}.{pid or os.getpid()}.partial")
+
+
+def _lock_results(target: Path) -> Any:
+    """Hold an exclusive lock on `target` for this run: a second run writing the same file refuses at
+    start instead of one of them being lost. Partials of runs that died are removed."""
+    import fcntl
+
+    lock = open(target.with_name(f".{target.name}.lock"), "a+")  # noqa: SIM115 -- held until the process ends
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        other = lock.read().strip() or "another process"
+        lock.close()
+        raise pytest.UsageError(f"--benchmark-json={target}: another slimbench run ({other}) is writing it; wait for "
+                                "it to finish or give another path (nothing was measured)") from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()}")
+    lock.flush()
+    for stale in target.parent.glob(f".{target.name}.*.partial"):
+        stale.unlink(missing_ok=True)  # the lock is ours: no live run owns these
+    return lock
+
+
+def _on_sigterm_interrupt() -> None:
+    """SIGTERM (what `timeout` and a CI cancel send) interrupts the run as Ctrl-C does, so that what
+    was measured is still published, marked incomplete; pytest installs no handler of its own."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _publish_results(config: pytest.Config, exitstatus: int) -> None:
@@ -437,7 +486,7 @@ def _publish_results(config: pytest.Config, exitstatus: int) -> None:
     if session is None or session.results_path is None:
         return
     target = session.results_path
-    partial = target.with_name(f".{target.name}.partial")
+    partial = _partial_path(target)
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     if partial.is_file():
         try:
@@ -445,7 +494,7 @@ def _publish_results(config: pytest.Config, exitstatus: int) -> None:
         except (OSError, ValueError):  # cut short while writing: keep whatever was there before
             partial.unlink(missing_ok=True)
             return
-    elif session.failures:
+    elif session.failures or interrupted:
         from slimbench.machine import machine_facts
 
         doc = {"machine_info": {"slimbench_machine": machine_facts()}, "commit_info": {}, "benchmarks": [],
@@ -453,6 +502,7 @@ def _publish_results(config: pytest.Config, exitstatus: int) -> None:
     else:
         return
     block = doc.setdefault("slimbench", {"schema": SCHEMA, "failures": session.failures})
+    block["failures"] = session.failures
     if interrupted:
         block["incomplete"] = True
         block["reason"] = "the run was interrupted (Ctrl-C or SIGTERM) before every test ran"
