@@ -25,8 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shlex
 import os
+import shlex
 import subprocess
 import sys
 import time

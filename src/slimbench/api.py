@@ -145,10 +145,10 @@ def execute(out: Path, inputs: Mapping[str, str], settings: MeasureSettings, bui
     code = _stream(cmd, env, log)
     if not results.is_file():
         raise RunError(f"the benchmark run wrote no results (pytest exit {code}); the lines above say why")
-    from slimbench.cli import build_parser
-
     import contextlib
     import io
+
+    from slimbench.cli import build_parser
 
     args = build_parser().parse_args(["report", str(results), "--out", str(out)])
     said = io.StringIO()
