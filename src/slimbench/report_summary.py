@@ -467,8 +467,12 @@ def ship_verdict(report: MachineReport, tolerance: float = ACCURACY_TOLERANCE) -
         lines.append(f"- **{title[p.role]}**: `{p.variant}`" + (f", {gains}" if gains else "") + budget_note + ".")
     not_worth = list(advice.dominated)
     if not_worth:
+        def beaten_by(v: str) -> str:  # name one winner, preferably one nothing beats in turn
+            by = advice.dominated[v]
+            return next((b for b in by if b not in advice.dominated), by[0])
+
         lines.append("- **Not worth it here** (another variant is at least as accurate, as fast and as small): "
-                     + ", ".join(f"`{v}`" for v in not_worth) + ".")
+                     + ", ".join(f"`{v}` (beaten by `{beaten_by(v)}`)" for v in not_worth) + ".")
     noise = noise_line(report.run)
     if noise:
         lines.append(f"- {noise}")
