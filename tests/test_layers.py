@@ -1,12 +1,10 @@
-"""The package's layering, checked on its source: every import (module-level or inside a function)
-of every module under src/slimbench, as a graph.
+"""The package's layering, checked on its source: every import of every module under src/slimbench
+-- at module level or inside a function, absolute or relative, and the dynamic ones
+(`importlib.import_module`, `__import__` of a module named by a string) -- as a graph.
 
-- no import cycle;
-- nothing imports `slimbench.testing` (test scaffolding never reaches production code);
-- the on-disk formats and the runtime never reach the build (a runner loads an artifact without
-  knowing how it was made);
-- the gate, the report, the judgement of change and the results schema never reach the build, the
-  runtimes or the timing workers (they read results files, nothing else).
+`LAYERS` is the one rank table, lowest first. Every module is in it (a new module fails the test
+until it is placed); a module may import only modules placed before it, or modules of its own
+package (`build.*` among themselves). No import cycle; nothing imports the test scaffolding.
 """
 
 from __future__ import annotations
@@ -18,6 +16,21 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
+# (layer, the modules it holds in import order: a name ending in ".*" is a whole package)
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("foundation", ("errors", "paths", "fsutil", "stats", "compare", "synthetic", "machine")),
+    ("spec", ("zoo", "options")),
+    ("formats", ("formats", "formats.*", "assets", "memo", "data", "numpy_bert", "torch_io")),
+    ("runtimes", ("runtime", "probes", "worker")),
+    ("build", ("build", "build.*")),
+    ("measure", ("interleave", "workers", "measure", "measure.*")),
+    ("analysis", ("results", "gate_rules", "gate")),
+    ("render", ("report_summary", "report_plots", "report")),
+    ("entry points", ("commands", "sweep", "plan", "ab", "plugin", "suite", "suite.*", "api", "cli")),
+    ("test scaffolding", ("testing",)),
+)
+ROOT = "slimbench"  # the package's __init__: sets the offline environment, imports nothing at load
+
 
 def _name(path: Path) -> str:
     parts = list(path.relative_to(SRC).with_suffix("").parts)
@@ -27,18 +40,49 @@ def _name(path: Path) -> str:
 MODULES = {_name(p): p for p in SRC.rglob("*.py")}
 
 
+def _resolve(me: str, is_package: bool, module: str | None, level: int) -> str:
+    """The absolute name of a relative import."""
+    if level == 0:
+        return module or ""
+    base = me.split(".") if is_package else me.split(".")[:-1]
+    base = base[: len(base) - (level - 1)]
+    return ".".join([*base, module] if module else base)
+
+
 def _imports(path: Path) -> set[str]:
     me, out = _name(path), set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    dynamic = False
+    strings: set[str] = set()
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            out.add(node.module)
-            out |= {f"{node.module}.{a.name}" for a in node.names}
-    return {m for m in out if m in MODULES and m != me}
+        elif isinstance(node, ast.ImportFrom):
+            module = _resolve(me, path.name == "__init__.py", node.module, node.level)
+            out.add(module)
+            out |= {f"{module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+            dynamic |= name in ("import_module", "__import__")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            strings.add(node.value)
+    if dynamic:  # a module that imports by name: every string naming a module of ours is an edge
+        out |= {s for s in strings if s in MODULES}
+    return {m for m in out if m in MODULES and m != me and m != ROOT}
 
 
 GRAPH = {m: _imports(p) for m, p in MODULES.items()}
+
+
+def _slot(module: str) -> tuple[int, int, str] | None:
+    """(layer, position, entry) of a module in the table; None if it is not placed."""
+    short = module.removeprefix(f"{ROOT}.")
+    for rank, (_, entries) in enumerate(LAYERS):
+        for pos, entry in enumerate(entries):
+            if short == entry or (entry.endswith(".*") and short.startswith(entry[:-1])):
+                return rank, pos, entry
+    return None
 
 
 def reach(module: str) -> set[str]:
@@ -55,6 +99,50 @@ def reach(module: str) -> set[str]:
 def test_the_graph_is_read_from_the_real_source():
     assert len(GRAPH) > 30 and "slimbench.build.pipeline" in GRAPH["slimbench.cli"]
     assert "slimbench.formats.pruned" in GRAPH["slimbench.torch_io"]  # a function-level import is seen
+    assert "slimbench.ab" in GRAPH["slimbench.cli"]  # cli loads the commands with importlib: seen too
+
+
+def test_relative_and_dynamic_imports_are_seen(tmp_path):
+    pkg = tmp_path / "slimbench"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("from .errors import X\nimport importlib\nimportlib.import_module('slimbench.zoo')\n")
+    global SRC
+    saved = SRC
+    try:
+        SRC = tmp_path
+        found = _imports(pkg / "a.py")
+    finally:
+        SRC = saved
+    assert {"slimbench.errors", "slimbench.zoo"} <= found
+
+
+def test_every_module_is_in_the_rank_table():
+    missing = sorted(m for m in MODULES if m != ROOT and _slot(m) is None)
+    assert not missing, f"modules missing from tests/test_layers.py LAYERS (place each in its layer): {missing}"
+
+
+def test_no_module_imports_upward_or_sideways():
+    bad = []
+    for module, deps in GRAPH.items():
+        if module == ROOT:
+            continue
+        me = _slot(module)
+        assert me is not None
+        for dep in deps:
+            it = _slot(dep)
+            assert it is not None
+            # within one package (`build.*`), and between a package's __init__ and its own modules
+            same_package = (me[2] == it[2] and me[2].endswith(".*") or module.startswith(dep + ".")
+                            or dep.startswith(module + "."))
+            if not ((it[0], it[1]) < (me[0], me[1]) or same_package):
+                bad.append(f"{module} ({LAYERS[me[0]][0]}) -> {dep} ({LAYERS[it[0]][0]})")
+    assert not bad, "imports against the rank table:\n" + "\n".join(sorted(bad))
+
+
+def test_the_package_root_imports_nothing_when_loaded():
+    tree = ast.parse(MODULES[ROOT].read_text(encoding="utf-8"))
+    top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    assert not [n for n in top if isinstance(n, ast.ImportFrom) and (n.module or "").startswith(ROOT)]
 
 
 def test_no_import_cycle():
@@ -80,6 +168,6 @@ def test_formats_and_runtimes_never_reach_the_build(module):
                                     "slimbench.results", "slimbench.stats"])
 def test_gate_and_report_read_results_only(module):
     banned = ("slimbench.build", "slimbench.runtime", "slimbench.torch_io", "slimbench.numpy_bert",
-              "slimbench.worker", "slimbench.probes", "slimbench.plugin")
+              "slimbench.worker", "slimbench.probes", "slimbench.plugin", "slimbench.measure")
     bad = sorted(m for m in reach(module) if m.startswith(banned))
     assert not bad, f"{module} reaches {bad}"

@@ -148,9 +148,11 @@ def execute(out: Path, inputs: Mapping[str, str], settings: MeasureSettings, bui
     import contextlib
     import io
 
-    from slimbench.cli import build_parser
+    from slimbench.report import register_cli
 
-    args = build_parser().parse_args(["report", str(results), "--out", str(out)])
+    parser = argparse.ArgumentParser(prog="slimbench")
+    register_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["report", str(results), "--out", str(out)])
     said = io.StringIO()
     with contextlib.redirect_stdout(said):
         args.func(args)

@@ -10,33 +10,13 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
+from slimbench.commands import add_common, build_context
 from slimbench.errors import SlimbenchError, SpecError
-
-if TYPE_CHECKING:
-    from slimbench.build.context import BuildContext
-
-
-def _add_common(p: argparse.ArgumentParser) -> None:
-    from slimbench.options import add_inputs
-
-    add_inputs(p.add_argument)
-
-
-def _context(args: argparse.Namespace, threads: int | None = None, quiet: bool = False) -> BuildContext:
-    from slimbench.build.context import default_context
-    from slimbench.zoo import Zoo
-
-    return default_context(Zoo.load(args.models), root=_artifacts(args), threads=threads,
-                           log=(lambda s: None) if quiet else print, dataset=args.dataset, base=args.base,
-                           text_column=args.text_column, label_column=args.label_column,
-                           test_file=args.test_file)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    ctx = _context(args, quiet=True)
+    ctx = build_context(args, quiet=True)
     if args.json:  # for tools: `slimbench compare` resolves each checkout's artifacts this way
         import json
 
@@ -50,22 +30,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _artifacts(args: argparse.Namespace) -> Path | None:
-    if args.cache is None:
-        return None
-    from slimbench.options import use_cache_root
-    from slimbench.paths import artifacts_dir
-
-    use_cache_root(args.cache)
-    return artifacts_dir()
-
-
 def cmd_build(args: argparse.Namespace) -> int:
     from slimbench.build.pipeline import build
 
     if not [n for n in args.variants.split(",") if n.strip()]:
         raise SpecError(f"--variants {args.variants!r} names no variant; give comma-separated names, or 'all'")
-    ctx = _context(args, threads=args.threads)
+    ctx = build_context(args, threads=args.threads)
     names = [s.name for s in ctx.zoo.select(args.variants)]
     if args.seed is not None:
         trained = [n for n in names if ctx.zoo.get(n).method != "none"]
@@ -89,11 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="list the variants of the zoo and whether they are built")
-    _add_common(p)
+    add_common(p)
     p.add_argument("--json", action="store_true", help="one JSON document: name, runtime, built, artifact path")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("build", help="build variants (and what they derive from) into the artifact cache")
-    _add_common(p)
+    add_common(p)
     p.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: all cores)")
     p.add_argument("--force", action="store_true", help="rebuild the named variants even if cached")

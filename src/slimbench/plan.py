@@ -32,11 +32,11 @@ def _step(ctx: Any, names: list[str], default_data: bool, skip: frozenset[str] =
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from slimbench.build.autocast import AUTO
-    from slimbench.cli import _context
+    from slimbench.commands import build_context
     from slimbench.sweep import DEFAULT_LEVELS, rung_spec
     from slimbench.zoo import Zoo, spec_from_dict
 
-    ctx = _context(args, quiet=True)
+    ctx = build_context(args, quiet=True)
     default_data = args.dataset == "movie-snippets" and args.base is None
     names = list(ctx.zoo.names)
     build_s, cached, todo, unknown = _step(ctx, names, default_data)
@@ -71,11 +71,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def register_cli(sub: Any) -> None:
-    from slimbench.cli import _add_common
+    from slimbench.commands import add_common
 
     p = sub.add_parser("plan", help="say what `make report` will do here and roughly how long each step takes",
                        description="Print the steps of `make report` (build, sweep, benchmark pass, report) with "
                                    "what is cached and an estimate of each step's time on this machine. "
                                    "Builds nothing.")
-    _add_common(p)
+    add_common(p)
     p.set_defaults(func=cmd_plan)

@@ -97,9 +97,9 @@ def _zero_fraction(path: Path) -> float:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from slimbench.cli import _context
+    from slimbench.commands import build_context
 
-    ctx = _context(args, threads=args.threads)
+    ctx = build_context(args, threads=args.threads)
     doc = run_sweep(ctx, args.source, parse_levels(args.levels), args.scope, args.recover_epochs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, json.dumps(doc, indent=1) + "\n")
@@ -112,14 +112,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def register_cli(subparsers: Any) -> None:
-    from slimbench.cli import _add_common
+    from slimbench.commands import add_common
 
     p = subparsers.add_parser(
         "sweep", help="build a sparsity ladder (magnitude pruning 0-90 %%) and record accuracy at each rung",
         description="Prune SOURCE's encoder weights by magnitude to each sparsity of --levels, evaluate "
                     "validation and test accuracy through the public runner, and write sweep.json for "
                     "`slimbench report` (table + accuracy-vs-sparsity plot). Rungs are cached builds.")
-    _add_common(p)
+    add_common(p)
     p.add_argument("--source", default="standard", help="the variant to prune (default: standard)")
     p.add_argument("--levels", default=",".join(str(round(v * 100)) for v in DEFAULT_LEVELS),
                    help="sparsities in percent, comma-separated (default: 0,10,...,90)")
