@@ -125,10 +125,10 @@ LABEL_OFFSETS = ((6, -3, "left"), (-6, -3, "right"), (0, 7, "center"), (0, -13, 
 
 
 def place_labels(ax: Any, points: Sequence[tuple[str, float, float]],
-                 lines: Sequence[Sequence[tuple[float, float]]] = ()) -> list[Any]:
+                 lines: Sequence[Sequence[tuple[float, float]]] = (), avoid: Sequence[Any] = ()) -> list[Any]:
     """Label each (name, x, y) point where its text overlaps no other label, no marker, none of `lines`
-    (polylines in data coordinates) and stays inside the axes: the first free offset of LABEL_OFFSETS
-    (else the least-overlapping one)."""
+    (polylines in data coordinates), none of the `avoid` artists (e.g. the legend) and stays inside the
+    axes: the first free offset of LABEL_OFFSETS (else the least-overlapping one)."""
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
     axes_box = ax.get_window_extent(renderer)
@@ -136,7 +136,10 @@ def place_labels(ax: Any, points: Sequence[tuple[str, float, float]],
     for _, x, y in points:
         cx, cy = ax.transData.transform((x, y))
         markers.append((cx - 4, cy - 4, cx + 4, cy + 4))
-    obstacles = []  # the lines, as small boxes every few pixels along them
+    obstacles = []  # the lines, as small boxes every few pixels along them, and the artists to avoid
+    for artist in avoid:
+        bb = artist.get_window_extent(renderer)
+        obstacles.append((bb.x0, bb.y0, bb.x1, bb.y1))
     for line in lines:
         pix = [tuple(ax.transData.transform(p)) for p in line]
         for (x0, y0), (x1, y1) in zip(pix, pix[1:], strict=False):
@@ -195,23 +198,24 @@ def plot_accuracy_vs_latency(report: MachineReport, path: Path) -> None:
     stairs = []
     for a, b in zip(front, front[1:], strict=False):
         stairs += [(a.latency_s * 1e3, a.accuracy * 100), (b.latency_s * 1e3, a.accuracy * 100)]
+    legend = None
     if front:
         stairs.append((front[-1].latency_s * 1e3, front[-1].accuracy * 100))
         ax.step([p.latency_s * 1e3 for p in front], [p.accuracy * 100 for p in front], where="post",
                 linestyle="--", color="C0", label="Pareto front: nothing else is faster and more accurate")
-        ax.legend(loc="lower right", fontsize=8)
+        legend = ax.legend(loc="best", fontsize=8)
     _log_x(ax, *_padded([x for _, x, _ in points], 1.6))
     ys = [y for _, _, y in points]
     if ys:
         pad = max(0.5, (max(ys) - min(ys)) * 0.08)
-        ax.set_ylim(min(ys) - pad, max(ys) + pad)
+        ax.set_ylim(min(ys) - pad, max(ys) + 2 * pad)  # room above the top row for labels and the legend
     ax.set_xlabel("p50 latency per sentence, batch 1 (ms, log scale)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title("Accuracy vs latency", fontsize=11)
     ax.grid(True, which="major", alpha=0.3)
     fig.canvas.draw()  # settle the layout, then place the labels in its final coordinates
     fig.set_layout_engine("none")
-    place_labels(ax, points, [stairs] if stairs else [])
+    place_labels(ax, points, [stairs] if stairs else [], [legend] if legend is not None else [])
     _save(fig, path)
 
 
