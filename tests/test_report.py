@@ -540,3 +540,15 @@ def test_a_bring_your_own_report_states_only_what_its_run_measured(tmp_path):
     assert "were read from the cache" in text and "worker processes per variant" in text  # all switched on
     found = {fact for fact in FOREIGN_FACTS for doc in (text, summary) if re.search(fact, doc)}
     assert not found, f"the report of someone else's run states facts of slimbench's own zoo or machine: {found}"
+
+
+def test_cli_columns(tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert cli_main(["report", str(GOLDEN / "machine_b.json"), "--out", str(out), "--no-plots",
+                     "--columns", "p50,accuracy"]) == 0
+    header = next(line for line in (out / "REPORT.md").read_text(encoding="utf-8").splitlines()
+                  if line.startswith("| variant"))
+    assert [h.strip() for h in header.strip("|").split("|")] == ["variant", "p50 (ms)", "accuracy (%)"]
+    assert cli_main(["report", str(GOLDEN / "machine_b.json"), "--out", str(out), "--columns", "p50,fast"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown column 'fast'; choose from size," in err
