@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,8 @@ def _check_types(where: str, table: Mapping[str, Any], types: Mapping[str, type]
             ok = True
         if not ok:
             raise SpecError(f"{where}: {key} must be {want.__name__}, got {value!r}")
+        if want is float and not math.isfinite(value):  # TOML has nan and inf
+            raise SpecError(f"{where}: {key} must be a finite number, got {value!r}")
 
 
 def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
@@ -238,6 +241,7 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     for key in ("epochs", "batch_size"):
         if key in train and train[key] <= 0:
             raise SpecError(f"{where} [train]: {key} must be positive, got {train[key]}")
+    _check_train_bounds(f"{where} [train]", train)
     if "stop_after_epochs" in train and not 1 <= train["stop_after_epochs"] <= train.get("epochs", TrainRecipe.epochs):
         raise SpecError(f"{where} [train]: stop_after_epochs must be in 1..epochs (the schedule's length, "
                         f"{train.get('epochs', TrainRecipe.epochs)}), got {train['stop_after_epochs']}")
@@ -329,6 +333,25 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     )
 
 
+# What a [train] value can sensibly be: beyond these a build would never end (epochs = 1000000), or
+# train nothing (lr = 0), or divide by zero (temperature = 0).
+TRAIN_INT_BOUNDS = {"epochs": (1, 1000), "batch_size": (1, 65536), "augment_copies": (0, 100), "max_length": (8, 512)}
+TRAIN_FLOAT_BOUNDS: dict[str, tuple[Callable[[float], bool], str]] = {
+    "lr": (lambda v: v > 0, "> 0"), "temperature": (lambda v: v > 0, "> 0"),
+    "alpha": (lambda v: 0 <= v <= 1, "in [0, 1]"), "warmup": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+}
+
+
+def _check_train_bounds(where: str, train: Mapping[str, Any]) -> None:
+    for key, (low, high) in TRAIN_INT_BOUNDS.items():
+        if key in train and not low <= train[key] <= high:
+            raise SpecError(f"{where}: {key} must be in {low}..{high}, got {train[key]}")
+    for key, (ok, bound) in TRAIN_FLOAT_BOUNDS.items():
+        if key in train and not ok(train[key]):
+            raise SpecError(f"{where}: {key} must be {bound}, got {train[key]!r}")
+
+
 def _check_prune(where: str, prune: Mapping[str, Any], data: Mapping[str, Any], steps: list[str],
                  train: Mapping[str, Any]) -> None:
     if not prune:
@@ -400,7 +423,16 @@ class Zoo:
         files = sorted(directory.glob("*.toml"))
         if not files:
             raise SpecError(f"no variant specs (*.toml) found in {directory}")
-        return cls(load_spec(f) for f in files)
+        specs: list[VariantSpec] = []
+        where: dict[str, Path] = {}
+        for f in files:
+            spec = load_spec(f)
+            if spec.name in where:
+                raise SpecError(f"variant {spec.name!r} is defined twice: in {where[spec.name]} and in {f}; "
+                                "rename one of them")
+            where[spec.name] = f
+            specs.append(spec)
+        return cls(specs)
 
     @property
     def names(self) -> list[str]:
