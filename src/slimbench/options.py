@@ -40,7 +40,7 @@ INPUTS: tuple[tuple[str, Any, dict[str, Any]], ...] = (
     ("text-column", "text", {"help": "text column of a CSV/TSV/JSONL dataset (default: text)"}),
     ("label-column", "label", {"help": "label column (strings or ints, two or more classes; default: label)"}),
     ("test-file", None, {"type": Path,
-                         "help": "a separate test file (same columns); default: a deterministic split of --dataset"}),
+                         "help": "a separate test file (same columns); default: a deterministic split of the dataset"}),
 )
 PATH_INPUTS = ("models", "cache", "test-file")
 # keys of [tool.slimbench] that are not inputs: other parts of slimbench read them
