@@ -212,7 +212,10 @@ def _measurement(info: dict[str, Any], timing: dict[str, float] | None = None,
     for k, v in _mapping(where, "samples", info.get("samples")).items():
         if not isinstance(v, list):
             raise where.fail(f"samples.{k}", f"is {_short(v)}, not a list of numbers")
-        samples[str(k)] = [float(_number(where, f"samples.{k}[{i}]", x) or 0.0) for i, x in enumerate(v)]
+        if all(type(x) is float and math.isfinite(x) for x in v):  # the common case, without a message per value
+            samples[str(k)] = list(v)
+        else:
+            samples[str(k)] = [float(_number(where, f"samples.{k}[{i}]", x) or 0.0) for i, x in enumerate(v)]
     error = info.get("error")
     if error is not None and not isinstance(error, str):
         raise where.fail("error", f"is {_short(error)}, not a string")
@@ -297,7 +300,8 @@ def _runs_from(where: _Where, info: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(values, list) or total != len(values):
             raise where.fail(f"extra_info.samples_runs.{key}", f"counts {total} samples, but samples.{partner} "
                              f"has {len(values) if isinstance(values, list) else 'none'}")
-        samples[key] = [float(value) for value, count in pairs for _ in range(int(count))]
+        # one float object per round, referenced count times (8 bytes a sample, not 32)
+        samples[key] = [x for value, count in pairs for x in itertools.repeat(float(value), int(count))]
     return {**info, "samples": samples}
 
 
