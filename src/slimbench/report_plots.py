@@ -297,12 +297,12 @@ def plot_accuracy_vs_sparsity(sweep: dict[str, Any], path: Path) -> None:
     ax.plot(x, [r["test_accuracy"] * 100 for r in rows], marker="o", label="test accuracy")
     ax.plot(x, [r["val_accuracy"] * 100 for r in rows], marker=".", linestyle=":", color="0.5",
             label="validation accuracy")
-    for r, xi in zip(rows, x, strict=True):
-        ax.annotate(f"{r['compressed_bytes'] / 1e6:.0f} MB", (xi, r["test_accuracy"] * 100),
-                    textcoords="offset points", xytext=(0, -13), fontsize=7, ha="center", color="0.35")
+    # each rung's gzip size on a second axis along the top, rather than as labels among the lines
+    top = ax.secondary_xaxis("top")
+    top.set_xticks(x, [f"{r['compressed_bytes'] / 1e6:.0f}" for r in rows], fontsize=8, color="0.35")
+    top.set_xlabel("gzip size (MB)", fontsize=8, color="0.35")
     how = "one-shot" if not sweep.get("recover_epochs") else f"{sweep['recover_epochs']} recovery epoch(s)"
-    ax.set_xlabel(f"encoder weights pruned (%, {sweep.get('scope', 'global')} magnitude, {how}); "
-                  "labels: gzip size")
+    ax.set_xlabel(f"encoder weights pruned (%, {sweep.get('scope', 'global')} magnitude, {how})")
     ax.set_ylabel("accuracy (%)")
     ax.set_title(f"Accuracy vs sparsity: {sweep['source']}", fontsize=11)
     ax.grid(True, alpha=0.3)
