@@ -552,3 +552,40 @@ def test_cli_columns(tmp_path, capsys):
     assert cli_main(["report", str(GOLDEN / "machine_b.json"), "--out", str(out), "--columns", "p50,fast"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown column 'fast'; choose from size," in err
+
+
+# --- plots a reader can read ----------------------------------------------------------------------
+
+def test_log_axes_get_plain_1_2_5_ticks():
+    from slimbench.report_plots import nice_ticks
+
+    assert nice_ticks(0.3, 25) == [0.5, 1.0, 2.0, 5.0, 10.0, 20.0]
+    assert nice_ticks(0.05, 900) == [0.1, 1.0, 10.0, 100.0]  # a wide range: decades only
+
+
+def test_point_labels_do_not_overlap():
+    """The committed report's crowded corner (standard, standard-numpy, pruned-heads, quantized at
+    about the same accuracy and latency): every label is placed clear of the others, inside the axes."""
+    from slimbench.report_plots import _figure, _log_x, place_labels
+
+    points = [("standard", 15.4, 86.83), ("standard-numpy", 11.4, 86.83), ("pruned-heads", 13.4, 86.65),
+              ("quantized", 9.04, 86.56), ("onnx", 6.33, 86.83), ("onnx-static-int8", 3.97, 86.38),
+              ("onnx-int8", 3.90, 86.11), ("sparse-50", 15.5, 85.12), ("light", 8.90, 84.58),
+              ("ultra-light", 2.09, 80.70), ("ultra-light-numpy", 0.913, 80.70),
+              ("ultra-light-onnx-int8", 0.535, 80.52)]
+    fig = _figure(len(points))
+    ax = fig.add_subplot()
+    for _, x, y in points:
+        ax.scatter([x], [y])
+    _log_x(ax, 0.33, 25)
+    ax.set_ylim(80, 88)
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
+    texts = place_labels(ax, points)
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    frame = ax.get_window_extent(renderer)
+    assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1 for b in boxes)
+    clashes = [(texts[i].get_text(), texts[j].get_text()) for i in range(len(boxes)) for j in range(i)
+               if boxes[i].overlaps(boxes[j])]
+    assert not clashes, clashes
