@@ -113,3 +113,15 @@ def test_the_committed_report_answers_first():
     header = next(line for line in lines if line.startswith("|"))
     assert header.count("|") - 1 <= 10, f"the first table has {header.count('|') - 1} columns"
     assert "⚠ `" not in "\n".join(lines), "one noise line for the run, not a warning per row"
+
+
+def test_the_readme_excerpt_is_the_committed_report():
+    """The README's table and verdict are copied from reports/REPORT.md: re-render, then re-copy."""
+    readme = README.read_text(encoding="utf-8")
+    report = (REPO / "reports" / "REPORT.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("|")]
+    assert rows, "README.md shows no excerpt of the report"
+    stale = [line for line in rows if line not in report.splitlines()]
+    assert not stale, f"README.md's excerpt differs from reports/REPORT.md: {stale[:3]}"
+    ship = re.search(r"\*\*Ship `[^`]+`\*\*: [^(]+\([^)]+\)", readme)
+    assert ship and ship.group(0) in report, "README.md's ship sentence differs from reports/REPORT.md's"
