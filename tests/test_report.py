@@ -480,12 +480,16 @@ def test_one_noise_line_instead_of_a_warning_per_row():
     assert "**Noise**: speed-ups are paired over 8 interleaved rounds; their 95 % intervals are" in paired
 
 
-def test_summary_json_carries_the_same_verdict(tmp_path):
-    write_report(runs("machine_a"), tmp_path, plots=False)
+def test_summary_json_and_the_step_summary_carry_the_same_verdict(tmp_path):
+    step = tmp_path / "step.md"
+    write_report(runs("machine_a"), tmp_path, plots=False, step_summary=step)
     doc = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     verdict = doc["verdict"][0]
     assert verdict["ship"]["variant"] == "onnx-int8" and verdict["ship"]["within_budget"]
-    assert verdict["text"].splitlines()[0] in (tmp_path / "REPORT.md").read_text(encoding="utf-8")
+    first = verdict["text"].splitlines()[0]
+    assert first.startswith("**Ship `onnx-int8`**")
+    assert first in (tmp_path / "REPORT.md").read_text(encoding="utf-8").splitlines()[:3]
+    assert first in step.read_text(encoding="utf-8").splitlines()[:3]
 
 
 # --- a bring-your-own report says nothing of the default zoo or the development machine ---------------
