@@ -159,3 +159,19 @@ def test_a_damaged_teacher_output_file_does_not_break_a_distillation(tiny_built,
     got, _ = teacher_outputs(ctx, tiny_built["standard"], texts)
     np.testing.assert_allclose(got, want, atol=1e-5)
     assert any(str(cache) in line and "computing them again" in line for line in said)
+
+
+def test_a_failing_write_of_teacher_outputs_names_the_cache_file(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    cache = tmp_path / "t-k-logits.npz"
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), src)
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(OSError) as err:
+        teacher_pass.write_outputs(cache, *_outputs())
+    assert err.value.filename == str(cache) and err.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []  # no partial file left behind

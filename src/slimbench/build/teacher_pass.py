@@ -124,14 +124,19 @@ def read_outputs(cache: Path, rows: int, with_cls: bool) -> Outputs | str:
 
 
 def write_outputs(cache: Path, logits: np.ndarray, cls: np.ndarray | None) -> None:
-    """Keep the outputs in `cache`, atomically (a reader sees the old file or the new one)."""
-    cache.parent.mkdir(parents=True, exist_ok=True)
+    """Keep the outputs in `cache`, atomically (a reader sees the old file or the new one); an
+    OSError (a full disk) names `cache`, not the partial file beside it."""
     part = cache.with_name(f".{cache.stem}.partial-{os.getpid()}.npz")
     try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
         if cls is None:
             np.savez(part, logits=logits)
         else:
             np.savez(part, logits=logits, cls=cls)
         os.replace(part, cache)
+    except OSError as err:
+        if err.errno is None:
+            raise
+        raise type(err)(err.errno, err.strerror, str(cache)) from None
     finally:
         part.unlink(missing_ok=True)
