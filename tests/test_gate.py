@@ -613,3 +613,16 @@ def test_timings_as_history_never_fail_but_are_reported() -> None:
     assert "was regression" in hist[0].message and "slimbench compare" in hist[0].message
     with pytest.raises(GateConfigError, match="timings must be one of"):
         parse_config({"timings": "maybe"})
+
+
+@pytest.mark.parametrize("where", ["nodir/s.md", "adir"])
+def test_cli_gate_checks_its_step_summary_path_before_gating(files: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                                                             tmp_path: Path, where: str) -> None:
+    """An unwritable --step-summary failed after the findings were printed, with exit code 2 in place
+    of the verdict (issue 45: output paths are checked before the work)."""
+    (tmp_path / "adir").mkdir()
+    summary = tmp_path / where
+    common = ["--config", str(files["config"]), "--baseline", str(files["base"])]
+    assert main(["gate", *common, str(files["slow"]), "--step-summary", str(summary)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and str(summary) in err and "--step-summary" in err

@@ -612,7 +612,18 @@ def promote_baseline(results: Path, out: Path, allow_failures: bool = False) -> 
 
 # --- command line ---------------------------------------------------------------------------------
 
+def check_appendable(path: Path, option: str) -> None:
+    """Refuse, before any work, a file that cannot be appended to: a directory, or in a missing one."""
+    path = Path(path)
+    if path.is_dir():
+        raise ResultsError(f"{option} {path} is a directory; give a file to append the table to")
+    if not path.parent.is_dir():
+        raise ResultsError(f"{option} {path}: its directory {path.parent} does not exist")
+
+
 def cmd_gate(args: argparse.Namespace) -> int:
+    if args.step_summary:
+        check_appendable(args.step_summary, "--step-summary")
     baseline_path = Path(args.baseline)
     if not baseline_path.is_file():
         raise ResultsError(f"baseline {baseline_path} does not exist; promote a results file with "
