@@ -52,6 +52,13 @@ def test_sensible_training_values_still_load(tmp_path: Path) -> None:
     assert spec.recipe.epochs == 1000 and spec.recipe.alpha == 1.0
 
 
+def test_an_architecture_beyond_any_cpu_model_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "a.toml"
+    path.write_text(STANDARD + "[architecture]\nnum_hidden_layers = 1000000\n")
+    with pytest.raises(SpecError, match=r"\[architecture\]: num_hidden_layers must be at most 256 .*got 1,000,000"):
+        load_spec(path)
+
+
 def test_a_nan_in_another_table_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     path.write_text('name = "p"\nsource = "standard"\n[train]\nmethod = "distill"\n[prune]\nheads = nan\n')

@@ -34,6 +34,9 @@ ARCH_KEYS = {
     "num_hidden_layers": int, "hidden_size": int, "num_attention_heads": int,
     "intermediate_size": int, "vocab_size": int, "max_position_embeddings": int,
 }
+# Generous ceilings (a 70 B-parameter LLM fits under each): past them a typo allocates for ever.
+ARCH_MAX = {"num_hidden_layers": 256, "hidden_size": 65_536, "num_attention_heads": 1024,
+            "intermediate_size": 262_144, "vocab_size": 4_000_000, "max_position_embeddings": 1_048_576}
 TRAIN_KEYS = {
     "method": str, "epochs": int, "lr": float, "batch_size": int, "weight_decay": float,
     "warmup": float, "temperature": float, "alpha": float, "hidden_weight": float, "layer_weight": float,
@@ -230,6 +233,9 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     for key, value in arch.items():
         if value <= 0:
             raise SpecError(f"{where} [architecture]: {key} must be positive, got {value}")
+        if value > ARCH_MAX[key]:
+            raise SpecError(f"{where} [architecture]: {key} must be at most {ARCH_MAX[key]:,} (a model this tool can "
+                            f"build on a CPU), got {value:,}")
     if "hidden_size" in arch and "num_attention_heads" in arch and arch["hidden_size"] % arch["num_attention_heads"]:
         raise SpecError(f"{where}: hidden_size {arch['hidden_size']} is not divisible by "
                         f"num_attention_heads {arch['num_attention_heads']}")
