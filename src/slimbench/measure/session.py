@@ -153,7 +153,6 @@ def measure_session(req: Request, log: Log) -> Observations:
 
 
 def _run_workers(req: Request, keys: Sequence[str], out: Observations, log: Log) -> None:
-    from slimbench.interleave import run_rounds, wide_ratios
     from slimbench.machine import StealMeter
     from slimbench.workers import WorkerPool, WorkerSpec
 
@@ -184,37 +183,11 @@ def _run_workers(req: Request, keys: Sequence[str], out: Observations, log: Log)
         group = (lambda key: key.split(":", 1)[-1]) if req.paired else (lambda key: key)
         out.repeat = equal_time_repeats(warm, st.latency_block, st.min_block_s, group=group)
         meter = StealMeter()
-        t = time.perf_counter()
-        latency = [k for k in req.keys("latency") if k in pool.alive]
-        if latency:
-            log(f"{label}: latency, {st.latency_rounds} interleaved rounds of {st.latency_block} batch-1 calls per "
-                f"{'side and ' if req.paired else ''}variant (first {DISCARD} of each block discarded; variants "
-                f"faster than {st.latency_min_block_ms:g} ms a block repeat its sentences)")
-            pairs = {k: r for k, r in req.pairs.items() if k in latency and r in latency}
-            more = wide_ratios(pairs, st.latency_ci) if pairs and st.latency_max_rounds > st.latency_rounds else None
-            out.latency = run_rounds(latency, st.latency_rounds,
-                                     pool.blocks("latency", st.latency_block, repeat=out.repeat),
-                                     discard=DISCARD, order=req.order,
-                                     progress=progress_log(log, f"{label}: latency", max_s=st.max_s,
-                                                           rounds=st.latency_rounds),
-                                     settle_s=st.settle_s, more=more, max_rounds=st.latency_max_rounds,
-                                     max_s=st.max_s)
-            out.seconds["latency"] = time.perf_counter() - t
-            _lap(meter, out, "latency")
-        throughput = [k for k in req.keys("throughput") if k in pool.alive]
-        if throughput and st.throughput_rounds:
-            t, size, warmup = time.perf_counter(), st.throughput_batch, st.throughput_warmup
-            log(f"{label}: throughput, {st.throughput_rounds} interleaved rounds of one batch of {size} per "
-                f"{'side and ' if req.paired else ''}variant"
-                + (f", after an untimed call on {warmup} sentence{'s' if warmup > 1 else ''}" if warmup else ""))
-            out.throughput = run_rounds(throughput, st.throughput_rounds,
-                                        pool.blocks("batch", 1, size, warmup=warmup), discard=0, order=req.order,
-                                        progress=progress_log(log, f"{label}: throughput"), settle_s=st.settle_s)
-            out.seconds["throughput"] = time.perf_counter() - t
-            _lap(meter, out, "throughput")
-        t = time.perf_counter()
+        _latency_phase(req, pool, out, meter, log)
+        _throughput_phase(req, pool, out, meter, log)
         accuracy = [k for k in req.keys("accuracy") if k in pool.alive]
         if accuracy:
+            t = time.perf_counter()
             _accuracy_pass(req, pool, accuracy, out, log)
             out.seconds["accuracy"] = time.perf_counter() - t
         reload = [k for k in req.keys("load") if k in pool.alive]
@@ -227,6 +200,47 @@ def _run_workers(req: Request, keys: Sequence[str], out: Observations, log: Log)
             out.seconds["warm_reload"] = time.perf_counter() - t
         out.errors.update(pool.errors)
     log(f"{label}: timing workers done: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in out.seconds.items()))
+
+
+def _latency_phase(req: Request, pool: Any, out: Observations, meter: Any, log: Log) -> None:
+    """Interleaved rounds of batch-1 blocks; more rounds where a paired ratio is still wide."""
+    from slimbench.interleave import run_rounds, wide_ratios
+
+    st, label = req.settings, req.label
+    latency = [k for k in req.keys("latency") if k in pool.alive]
+    if not latency:
+        return
+    t = time.perf_counter()
+    log(f"{label}: latency, {st.latency_rounds} interleaved rounds of {st.latency_block} batch-1 calls per "
+        f"{'side and ' if req.paired else ''}variant (first {DISCARD} of each block discarded; variants "
+        f"faster than {st.latency_min_block_ms:g} ms a block repeat its sentences)")
+    pairs = {k: r for k, r in req.pairs.items() if k in latency and r in latency}
+    more = wide_ratios(pairs, st.latency_ci) if pairs and st.latency_max_rounds > st.latency_rounds else None
+    out.latency = run_rounds(latency, st.latency_rounds, pool.blocks("latency", st.latency_block, repeat=out.repeat),
+                             discard=DISCARD, order=req.order,
+                             progress=progress_log(log, f"{label}: latency", max_s=st.max_s, rounds=st.latency_rounds),
+                             settle_s=st.settle_s, more=more, max_rounds=st.latency_max_rounds, max_s=st.max_s)
+    out.seconds["latency"] = time.perf_counter() - t
+    _lap(meter, out, "latency")
+
+
+def _throughput_phase(req: Request, pool: Any, out: Observations, meter: Any, log: Log) -> None:
+    """Interleaved rounds of one untimed wake-up call and one timed batch per worker."""
+    from slimbench.interleave import run_rounds
+
+    st = req.settings
+    throughput = [k for k in req.keys("throughput") if k in pool.alive]
+    if not throughput or not st.throughput_rounds:
+        return
+    t, size, warmup = time.perf_counter(), st.throughput_batch, st.throughput_warmup
+    log(f"{req.label}: throughput, {st.throughput_rounds} interleaved rounds of one batch of {size} per "
+        f"{'side and ' if req.paired else ''}variant"
+        + (f", after an untimed call on {warmup} sentence{'s' if warmup > 1 else ''}" if warmup else ""))
+    out.throughput = run_rounds(throughput, st.throughput_rounds, pool.blocks("batch", 1, size, warmup=warmup),
+                                discard=0, order=req.order, progress=progress_log(log, f"{req.label}: throughput"),
+                                settle_s=st.settle_s)
+    out.seconds["throughput"] = time.perf_counter() - t
+    _lap(meter, out, "throughput")
 
 
 def _start_order(req: Request, keys: Sequence[str]) -> list[str]:
