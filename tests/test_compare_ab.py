@@ -22,7 +22,7 @@ SPECS = [
     {"name": "fast", "runtime": "calibration", "calibration": {"sleep_s": 0.001}},
 ]
 # Generous floors: these tests prove the mechanics on a possibly busy CI machine; the floors that
-# real A/A runs support are calibrated in reports/evidence/paired/.
+# real A/A runs support are calibrated in experiments/gate-calibration/.
 LOOSE = ["--floor", "p50=0.3", "--floor", "p90=1", "--floor", "batch=1", "--floor", "start=2", "--floor", "peak_rss=1"]
 
 

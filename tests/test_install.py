@@ -5,6 +5,7 @@ empty folder -- `slimbench run` on a small checkpoint and CSV, then the user's o
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,12 @@ def sh(*cmd: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subpro
 def test_the_wheel_works_in_a_fresh_virtualenv_from_an_empty_folder(tmp_path):
     dist, venv, empty = tmp_path / "dist", tmp_path / "venv", tmp_path / "empty"
     empty.mkdir()
-    sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", dist, REPO, cwd=tmp_path)
+    # built from a copy of the checkout: setuptools writes build/ beside the sources, and a stale one
+    # would put modules that no longer exist into the wheel
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".tox", ".venv", "build", "dist", "*.egg-info",
+                                                                  "__pycache__", "reports", "experiments"))
+    sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", dist, source, cwd=tmp_path)
     wheel = next(dist.glob("slimbench-*.whl"))
     sh(sys.executable, "-m", "venv", venv, cwd=tmp_path)
     py = venv / "bin" / "python"

@@ -6,13 +6,13 @@ milliseconds apart, puts the same drift into both, and a ratio computed round by
 (paired benchmarking, as tango, perfgate-paired and asv `continuous` do for two commands).
 
 Blocks, not single calls, and nothing else running during a block: an idle worker's runtime
-threads keep spinning after its last call -- measured here (reports/evidence/paired/spin.md): an
+threads keep spinning after its last call -- measured here (experiments/paired-timing/spin.md): an
 onnxruntime worker keeps a core busy for ~50 ms, torch's OpenMP threads for ~10-20 ms -- which would
 steal a core from the next worker (alternating single calls made standard 5x slower). Where the OS
 allows, every worker but the one being asked is stopped (SIGSTOP, `workers.Worker.freeze`), which
 cuts the tail off at once; elsewhere (or with --no-freeze-idle-workers) the parent sleeps
 `settle_s` (60 ms) before each block until the tail is over. The two agree within 1.5 % on every
-ratio, and freezing makes a round 30 % shorter (reports/evidence/paired/freeze.md). The first
+ratio, and freezing makes a round 30 % shorter (experiments/paired-timing/freeze.md). The first
 `discard` calls of each block (default 2: the wake-up of the block's own threads, measured at
 +17-134 % on the first call and +8-46 % on the second) are not kept as samples.
 

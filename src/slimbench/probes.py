@@ -65,7 +65,7 @@ class ProbeResult:
     phases_rusage: dict[str, dict[str, float]] = field(default_factory=dict)
     # "probe": a fresh process that exits after; "worker": a timing worker's own start-up, which takes
     # new memory while the other workers hold theirs (on a VM that hands freed memory back to its
-    # host, its page faults can cost more: reports/evidence/paired/startup-rusage.md)
+    # host, its page faults can cost more: experiments/paired-timing/startup-rusage.md)
     source: str = "probe"
     warm_latency_s: list[float] = field(default_factory=list)
     stderr_tail: str = ""
@@ -277,5 +277,5 @@ if __name__ == "__main__":
     sys.stderr.flush()
     # Exit without the interpreter's teardown (module finalisers, atexit hooks): after torch and
     # transformers it takes 1.3-1.8 s that no figure includes but every probe waited for
-    # (reports/evidence/first-report/probe-cost.md). Everything the parent reads is flushed above.
+    # (experiments/first-run/probe-cost.md). Everything the parent reads is flushed above.
     os._exit(0)

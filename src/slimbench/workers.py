@@ -149,7 +149,7 @@ class Worker:
         """Stop the idle worker (SIGSTOP) until its next request, and wait until it has stopped.
 
         After a call, a runtime's threads keep spinning for a while in case more work comes
-        (onnxruntime ~50 ms, OpenMP ~10-20 ms: reports/evidence/paired/spin.md); on a 2-core
+        (onnxruntime ~50 ms, OpenMP ~10-20 ms: experiments/paired-timing/spin.md); on a 2-core
         machine that takes a core from the worker timed next. A stopped process takes none, so
         the next block can start at once instead of after a pause. The threads resume where they
         were at the next request, whose first calls a block discards anyway."""
@@ -210,7 +210,7 @@ class WorkerPool:
 
     With `processes` > 1 each key gets that many worker processes of the same artifact, and round r
     of `blocks` runs in process r mod `processes`: a process has a small lasting offset of its own
-    (1-3 % measured for quantized, ~0.8 % for onnx, cause unknown: reports/evidence/paired/
+    (1-3 % measured for quantized, ~0.8 % for onnx, cause unknown: experiments/paired-timing/
     processes-120.md, staggered.md), which a run with one process per variant carries whole into
     its ratios and which averages out over several. Other requests (accuracy, reloads)
     go to a key's first process."""
