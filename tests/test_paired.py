@@ -369,13 +369,19 @@ def test_groups_started_together_stay_together_after_a_failure(artifacts):
 
 
 def test_a_round_runs_in_process_r_mod_processes(artifacts):
-    """Killing a key's third process (of 3) fails exactly the rounds r with r mod 3 == 2 (and drops the key)."""
+    """Killing a key's third process (of 3) is noticed exactly at the first round r with r mod 3 == 2;
+    the key's other processes take that round and the ones after it: the variant keeps its rows."""
     with WorkerPool([WorkerSpec("small", artifacts["sleep-1ms"], 1)], TEXTS, timeout_s=60, processes=3) as pool:
         run = pool.blocks("latency", 2)
         assert run("small", 0) is not None and run("small", 1) is not None and run("small", 3) is not None
         pool.processes["small"][2].kill()
-        assert run("small", 3) is not None  # process 0 again
-        assert run("small", 5) is None  # process 2: dead
+        assert run("small", 3) is not None and not pool.lost  # process 0 again: nothing noticed
+        assert run("small", 5) is not None  # process 2: dead; process 1 of the two left answers
+        assert pool.alive == ["small"] and len(pool.processes["small"]) == 2 and not pool.errors
+        assert "SIGKILL" in pool.lost["small"][0]
+        pool.processes["small"][1].kill()
+        pool.processes["small"][0].kill()
+        assert run("small", 6) is None  # the last one gone: now the key fails
         assert pool.alive == [] and "small" in pool.errors["small"]
 
 

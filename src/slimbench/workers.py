@@ -235,6 +235,7 @@ class WorkerPool:
             raise ValueError(f"processes must be >= 1, got {processes}")
         self.freeze_idle = freeze_idle and CAN_FREEZE
         self.errors: dict[str, str] = {}
+        self.lost: dict[str, list[str]] = {}  # key -> why each of its processes that died mid-run did
         self.processes: dict[str, list[Worker]] = {}
         self.startup: dict[str, list[ProbeResult]] = {}
         started = time.perf_counter()
@@ -313,16 +314,23 @@ class WorkerPool:
     def request(self, key: str, msg: Mapping[str, Any], process: int = 0) -> dict[str, Any] | None:
         """The reply of `key`'s process number `process` (modulo how many it has), or None when it
         failed (then the key is dropped, all its processes, and its error kept)."""
-        if key not in self.processes:
-            return None
-        procs = self.processes[key]
-        try:
-            reply = procs[process % len(procs)].request(msg)
-            self._freeze(key, process)
-            return reply
-        except WorkerError as err:
-            self.drop(key, str(err))
-            return None
+        while key in self.processes:
+            procs = self.processes[key]
+            worker = procs[process % len(procs)]
+            try:
+                reply = worker.request(msg)
+                self._freeze(key, process)
+                return reply
+            except WorkerError as err:
+                if len(procs) > 1 and worker.proc.poll() is not None:
+                    # one of several processes died (killed, out of memory): the others carry on
+                    # with its rounds; the run records the loss, the variant's rows stand
+                    procs.remove(worker)
+                    worker.close()
+                    self.lost.setdefault(key, []).append(str(err))
+                    continue
+                self.drop(key, str(err))
+        return None
 
     def warm_up(self, n: int) -> dict[str, float]:
         """`n` untimed batch-1 calls in every process before the first round; the median per key

@@ -86,6 +86,7 @@ class Observations:
     seconds: dict[str, float] = field(default_factory=dict)  # phase -> wall seconds
     steal: dict[str, float] = field(default_factory=dict)  # phase -> share of CPU time given to other guests
     how: dict[str, Any] = field(default_factory=dict)  # how it was measured, for the record
+    lost: dict[str, list[str]] = field(default_factory=dict)  # key -> worker processes that died, the others going on
 
     @property
     def labels_cached(self) -> list[str]:
@@ -148,7 +149,8 @@ def measure_session(req: Request, log: Log) -> Observations:
                "throughput_rounds": st.throughput_rounds, "throughput_warmup": st.throughput_warmup,
                "variants": worker_keys, "workers_start_s": round(out.seconds.get("workers_start", 0.0), 3),
                "phase_s": {k: round(v, 1) for k, v in out.seconds.items()},
-               "steal": dict(out.steal), "labels_cached": out.labels_cached}
+               "steal": dict(out.steal), "labels_cached": out.labels_cached,
+               "lost_processes": dict(out.lost)}
     return out
 
 
@@ -199,6 +201,9 @@ def _run_workers(req: Request, keys: Sequence[str], out: Observations, log: Log)
                     out.reload_s[key] = reply["s"]
             out.seconds["warm_reload"] = time.perf_counter() - t
         out.errors.update(pool.errors)
+        out.lost = {k: v for k, v in pool.lost.items() if k not in out.errors}
+        for key, why in out.lost.items():
+            log(f"{label}: {key}: {len(why)} of its worker processes died and the others went on: {why[0]}")
     log(f"{label}: timing workers done: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in out.seconds.items()))
 
 
