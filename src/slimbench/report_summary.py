@@ -65,6 +65,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("peak_rss", "peak RSS (MB)", "memory", "peak_rss_bytes", 1e-6, short="peak RSS"),
     Column("accuracy", "accuracy (%)", "accuracy", "accuracy", 100.0, "high", "pct", short="accuracy"),
     Column("macro_f1", "macro-F1 (%)", "accuracy", "macro_f1", 100.0, "high", "pct", short="macro-F1"),
+    # what the variant never reads: its max length and the share of the test texts longer than that
+    Column("max_length", "max length (tokens)", "accuracy", "max_length", better="", kind="n", short="max length"),
+    Column("cut", "test texts cut (%)", "accuracy", "truncated_share", 100.0, "low", "pct", short="texts cut"),
 )
 RATIO_COLUMNS: tuple[Column, ...] = (
     Column("speedup", "speed-up ×", "ratio", "p50", better="high"),  # standard p50 / variant p50

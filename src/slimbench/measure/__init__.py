@@ -21,6 +21,7 @@ from slimbench.measure.figures import (
     size_figures,
     sparsity,
     throughput_figures,
+    truncation_figures,
     unflatten_rounds,
     weight_tensors,
     weights_sparsity,
@@ -28,5 +29,5 @@ from slimbench.measure.figures import (
 
 __all__ = ["LOAD_PHASES", "Figure", "accuracy_figures", "figure", "file_figures", "flatten_rounds", "gzip_size",
            "latency_figures", "load_figures", "macro_f1", "median_figure", "memory_figures", "paired_figures",
-           "runtime_files", "size_figures", "sparsity", "throughput_figures", "unflatten_rounds",
+           "runtime_files", "size_figures", "sparsity", "throughput_figures", "truncation_figures", "unflatten_rounds",
            "weight_tensors", "weights_sparsity"]

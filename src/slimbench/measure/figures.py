@@ -200,6 +200,23 @@ def throughput_figures(batch_size: int, samples_s: Sequence[float]) -> dict[str,
 
 # --- accuracy -----------------------------------------------------------------------------------
 
+def truncation_figures(tokenizer_path: Path, max_length: int, texts: Sequence[str]) -> dict[str, Figure]:
+    """What the variant does not read: its max length in tokens (special tokens included, as the
+    runtime counts them), the share of `texts` longer than that (cut when predicted), and the 99th
+    percentile of their lengths (what a max length covering 99 % of them would be)."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_path))
+    tok.no_truncation()
+    tok.no_padding()
+    lengths = [len(e.ids) for e in tok.encode_batch(list(texts))]
+    n = len(lengths)
+    cut = sum(length > max_length for length in lengths)
+    return {"max_length": figure(float(max_length), "count"),
+            "truncated_share": figure(cut / n if n else 0.0, "ratio", n),
+            "tokens_p99": figure(float(np.percentile(lengths, 99)) if n else 0.0, "count", n)}
+
+
 def macro_f1(pred: Sequence[int], gold: Sequence[int], num_labels: int) -> float:
     p, g = np.asarray(pred), np.asarray(gold)
     scores = []

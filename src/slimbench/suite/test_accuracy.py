@@ -4,7 +4,7 @@ worker (its own process and runtime); the timed value is that worker's one pass 
 
 import pytest
 
-from slimbench.measure import accuracy_figures
+from slimbench.measure import accuracy_figures, truncation_figures
 from slimbench.memo import TEST_SPLIT_BATCH
 from slimbench.plugin import REPLAY_CLOCK, VariantFailed
 from slimbench.runtime import batch_invariant
@@ -24,6 +24,9 @@ def test_accuracy(benchmark, variant, slimbench_session, measure):
     gold = [e.label for e in slimbench_session.splits.test]
     reference = slimbench_session.labels("standard")
     figures = accuracy_figures(pred, gold, slimbench_session.splits.num_labels, reference)
+    tokenizer, max_length = variant.artifact_dir / "tokenizer.json", variant.manifest.get("max_length")
+    if tokenizer.is_file() and isinstance(max_length, int):  # how much of the test texts it never reads
+        figures.update(truncation_figures(tokenizer, max_length, slimbench_session.test_texts()))
     # how the sentences were batched: one at a time where the labels depend on the batch (INT8)
     batch = TEST_SPLIT_BATCH if batch_invariant(variant.context()) else 1
     slimbench_session.record(benchmark, variant, "accuracy", figures, timing={"batch": batch})

@@ -1,0 +1,22 @@
+"""No silent truncation: each variant's accuracy row says how many tokens it reads and what share
+of the test texts is longer than that (known truths from a tiny WordPiece tokenizer)."""
+
+from __future__ import annotations
+
+from slimbench.measure import truncation_figures
+from slimbench.testing import make_tiny_checkpoint
+
+
+def test_the_share_of_texts_longer_than_the_max_length_is_counted(tmp_path):
+    tok = make_tiny_checkpoint(tmp_path / "m") / "tokenizer.json"
+    from tokenizers import Tokenizer
+
+    t = Tokenizer.from_file(str(tok))
+    texts = ["good", "good " * 5, "good " * 20, "bad " * 40]
+    lengths = [len(t.encode(x).ids) for x in texts]  # special tokens included, as the runtime counts
+    assert lengths[0] < lengths[1] < lengths[2] < lengths[3]
+    figs = truncation_figures(tok, lengths[1], texts)
+    assert figs["max_length"] == {"value": float(lengths[1]), "unit": "count", "n": 1}
+    assert figs["truncated_share"]["value"] == 0.5 and figs["truncated_share"]["n"] == 4
+    assert figs["tokens_p99"]["value"] > lengths[2]
+    assert truncation_figures(tok, lengths[3], texts)["truncated_share"]["value"] == 0.0
