@@ -29,8 +29,14 @@ def test_the_wheel_works_in_a_fresh_virtualenv_from_an_empty_folder(tmp_path):
     # built from a copy of the checkout: setuptools writes build/ beside the sources, and a stale one
     # would put modules that no longer exist into the wheel
     source = tmp_path / "source"
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".tox", ".venv", "build", "dist", "*.egg-info",
-                                                                  "__pycache__", "reports", "experiments"))
+    anywhere = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    top_level = {".git", ".tox", ".venv", "build", "dist", "reports", "experiments"}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        # build/ at the top only: src/slimbench/build is a package
+        return set(anywhere(folder, names)) | (top_level & set(names) if Path(folder) == REPO else set())
+
+    shutil.copytree(REPO, source, ignore=ignore)
     sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", dist, source, cwd=tmp_path)
     wheel = next(dist.glob("slimbench-*.whl"))
     sh(sys.executable, "-m", "venv", venv, cwd=tmp_path)

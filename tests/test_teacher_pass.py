@@ -144,8 +144,6 @@ def test_logits_kept_without_the_cls_states_a_pass_needs_are_computed_again(tmp_
     assert cls is not None and len(calls) == 1 and "cls" in said[0]
 
 
-@pytest.mark.xfail(strict=True, reason="build/recipes/common.py's teacher_outputs still reads the .npz without "
-                                       "validating it; it needs to call teacher_pass.cached_outputs (issue 45)")
 def test_a_damaged_teacher_output_file_does_not_break_a_distillation(tiny_built, tiny_ctx, context_for, tmp_path):
     from slimbench.build.recipes.common import teacher_outputs
 

@@ -20,3 +20,24 @@ def test_the_share_of_texts_longer_than_the_max_length_is_counted(tmp_path):
     assert figs["truncated_share"]["value"] == 0.5 and figs["truncated_share"]["n"] == 4
     assert figs["tokens_p99"]["value"] > lengths[2]
     assert truncation_figures(tok, lengths[3], texts)["truncated_share"]["value"] == 0.0
+
+
+def test_the_report_names_the_variants_that_cut_texts(tmp_path):
+    import json
+    from pathlib import Path
+
+    from slimbench.report import render_markdown
+    from slimbench.results import load_runs
+
+    doc = json.loads((Path(__file__).parent / "golden" / "report" / "machine_a.json").read_text())
+    for b in doc["benchmarks"]:
+        info = b["extra_info"]
+        if info.get("metric") == "accuracy":
+            share = 0.123 if info["variant"] == "standard" else 0.004
+            info["figures"].update(max_length={"value": 64.0, "unit": "count", "n": 1},
+                                   truncated_share={"value": share, "unit": "ratio", "n": 1072})
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    text = render_markdown(load_runs([tmp_path / "r.json"]), plots=False)
+    first_screen = text.split("## All results")[0]
+    assert "`standard` reads 64 tokens and cuts 12.3% of the test texts" in first_screen
+    assert "`light` reads" not in first_screen  # 0.4 %: not worth a line

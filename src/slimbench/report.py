@@ -666,7 +666,26 @@ def _top(report: MachineReport, columns: Sequence[Column], several: bool) -> lis
     more = [c.header for c in ALL_COLUMNS if c not in columns]
     out += [UNITS + (f" The full table below adds {', '.join(more)}; `slimbench report --columns` chooses the "
                      "columns of this one." if more else ""), ""]
-    return out
+    cut = _truncation_line(report)
+    return out + ([cut, ""] if cut else [])
+
+
+CUT_WORTH_SAYING = 0.01  # a variant that cuts more than this share of the test texts is named on the first screen
+
+
+def _truncation_line(report: MachineReport) -> str:
+    """The variants that do not read whole test texts: their max length and the share they cut."""
+    said = []
+    for variant in report.run.variants:
+        m = report.run.get(variant, "accuracy")
+        figs = m.figures if m is not None and m.ok else {}
+        if "truncated_share" in figs and "max_length" in figs and figs["truncated_share"].value > CUT_WORTH_SAYING:
+            said.append(f"`{variant}` reads {figs['max_length'].value:.0f} tokens and cuts "
+                        f"{figs['truncated_share'].value:.1%} of the test texts")
+    if not said:
+        return ""
+    return ("**Texts longer than a variant reads are cut** (the accuracy is of the cut texts): " + "; ".join(said)
+            + ". A spec's `max_length` sets it.")
 
 
 def _machine_section(report: MachineReport, links: Mapping[str, str] | None, first: bool) -> list[str]:

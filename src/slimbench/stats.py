@@ -240,3 +240,15 @@ def paired_ratio(num_rounds: Sequence[Sequence[float] | None], den_rounds: Seque
     boot = bootstrap_quantiles(r, 50.0, resamples, np.random.default_rng(seed))
     lo, hi = np.percentile(boot, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
     return PairedRatio(float(np.median(r)), float(lo), float(hi), int(r.size), tuple(ratios))
+
+
+def macro_f1(pred: Sequence[int], gold: Sequence[int], num_labels: int) -> float:
+    p, g = np.asarray(pred), np.asarray(gold)
+    scores = []
+    for c in range(num_labels):
+        tp = int(((p == c) & (g == c)).sum())
+        fp = int(((p == c) & (g != c)).sum())
+        fn = int(((p != c) & (g == c)).sum())
+        denom = 2 * tp + fp + fn
+        scores.append(2 * tp / denom if denom else 0.0)
+    return float(np.mean(scores))

@@ -78,7 +78,7 @@ FAMILIES: tuple[Family, ...] = (
 )
 
 # What every recipe needs of the layout; refused for a model_type no family knows.
-LAYOUT_RECIPES = ("init-layers", "inherit-width", "narrow-student", "prune-heads", "prune-ffn", "magnitude", "smooth", "onnx-fuse",
+LAYOUT_RECIPES = ("distill", "init-layers", "inherit-width", "narrow-student", "prune-heads", "prune-ffn", "magnitude", "smooth", "onnx-fuse",
                   "numpy-reference")
 
 

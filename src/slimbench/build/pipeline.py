@@ -30,9 +30,9 @@ from slimbench.build.recipes.common import truncation_of
 from slimbench.build.steps import StepClock, summary
 from slimbench.data import size_warnings
 from slimbench.errors import BuildError, SlimbenchError
-from slimbench.formats.manifest import MANIFEST_SCHEMA
-from slimbench.measure import macro_f1, runtime_files
+from slimbench.formats.manifest import MANIFEST_SCHEMA, runtime_files
 from slimbench.runtime import MANIFEST, open_runner, predict_in_batches, read_manifest
+from slimbench.stats import macro_f1
 from slimbench.zoo import VariantSpec
 
 

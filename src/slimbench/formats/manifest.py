@@ -35,3 +35,8 @@ def read_manifest(artifact_dir: Path) -> dict[str, Any]:
         raise ArtifactError(f"{path} has manifest schema {schema!r}, this slimbench reads schema {MANIFEST_SCHEMA}: "
                             f"it was built by another slimbench version; rebuild it (`slimbench build --force`)")
     return manifest
+
+
+def runtime_files(artifact_dir: Path) -> list[Path]:
+    """Every file the variant needs to run (weights, config, tokenizer); not our manifest."""
+    return sorted(p for p in Path(artifact_dir).iterdir() if p.is_file() and p.name != MANIFEST)

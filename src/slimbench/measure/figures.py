@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from slimbench.formats.manifest import runtime_files as runtime_files  # re-exported
 from slimbench.memo import gzip_size as gzip_size  # re-exported: the sweep and pruning use it
 from slimbench.memo import gzip_size_memo
 from slimbench.probes import ProbeResult
-from slimbench.runtime import MANIFEST
+from slimbench.stats import macro_f1 as macro_f1  # re-exported
 from slimbench.stats import paired_ratio, summarize
 
 Figure = dict[str, Any]
@@ -34,11 +35,6 @@ def median_figure(samples: Sequence[float], unit: str) -> Figure:
 
 
 # --- size ---------------------------------------------------------------------------------------
-
-def runtime_files(artifact_dir: Path) -> list[Path]:
-    """Every file the variant needs to run (weights, config, tokenizer); not our manifest."""
-    return sorted(p for p in Path(artifact_dir).iterdir() if p.is_file() and p.name != MANIFEST)
-
 
 def weight_tensors(path: Path) -> list[np.ndarray]:
     """The weight tensors of a safetensors or ONNX file, as NumPy arrays (for sparsity)."""
@@ -215,18 +211,6 @@ def truncation_figures(tokenizer_path: Path, max_length: int, texts: Sequence[st
     return {"max_length": figure(float(max_length), "count"),
             "truncated_share": figure(cut / n if n else 0.0, "ratio", n),
             "tokens_p99": figure(float(np.percentile(lengths, 99)) if n else 0.0, "count", n)}
-
-
-def macro_f1(pred: Sequence[int], gold: Sequence[int], num_labels: int) -> float:
-    p, g = np.asarray(pred), np.asarray(gold)
-    scores = []
-    for c in range(num_labels):
-        tp = int(((p == c) & (g == c)).sum())
-        fp = int(((p == c) & (g != c)).sum())
-        fn = int(((p != c) & (g == c)).sum())
-        denom = 2 * tp + fp + fn
-        scores.append(2 * tp / denom if denom else 0.0)
-    return float(np.mean(scores))
 
 
 def accuracy_figures(pred: Sequence[int], gold: Sequence[int], num_labels: int,

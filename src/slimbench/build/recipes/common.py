@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -67,7 +66,7 @@ def teacher_outputs(ctx: BuildContext, teacher_dir: Path, texts: Sequence[str],
     cached on disk by teacher hash, text hash and pass (students of the same teacher share them).
     Logits alone come from the teacher's ONNX graph in onnxruntime (`slimbench.build.teacher_pass`);
     [CLS] states need torch."""
-    from slimbench.build.teacher_pass import teacher_logits
+    from slimbench.build.teacher_pass import cached_outputs, teacher_logits
     from slimbench.build.train import encode_all, predict_logits_and_cls
     from slimbench.torch_io import load_hf
 
@@ -75,27 +74,20 @@ def teacher_outputs(ctx: BuildContext, teacher_dir: Path, texts: Sequence[str],
     key = hashlib.sha256(("\n".join(texts)).encode()).hexdigest()[:16]
     kind = "cls" if with_cls else "logits"
     cache = ctx.root / ".teacher-outputs" / f"{m['spec_hash'][:12]}-{key}-{kind}.npz"
-    if cache.is_file():
-        with np.load(cache) as data:
-            return data["logits"], (data["cls"] if with_cls else None)
-    teacher = load_hf(teacher_dir)
-    seqs = encode_all(load_tokenizer(teacher_dir), texts, int(m["max_length"]))
-    ctx.log(f"  computing teacher outputs for {len(texts)} texts (cached for later students)")
-    cls: np.ndarray | None = None
-    with ctx.steps("teacher pass"):
-        if with_cls:
-            logits, cls = predict_logits_and_cls(teacher, seqs, batch_size=64, desc="  teacher outputs")
-        else:
+
+    def compute() -> tuple[np.ndarray, np.ndarray | None]:
+        teacher = load_hf(teacher_dir)
+        seqs = encode_all(load_tokenizer(teacher_dir), texts, int(m["max_length"]))
+        ctx.log(f"  computing teacher outputs for {len(texts)} texts (cached for later students)")
+        with ctx.steps("teacher pass"):
+            if with_cls:
+                return predict_logits_and_cls(teacher, seqs, batch_size=64, desc="  teacher outputs")
             logits, _ = teacher_logits(teacher, seqs, int(m["max_length"]), batch_size=64,
                                        desc="  teacher outputs", log=ctx.log)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    part = cache.with_name(f".{cache.stem}.partial-{os.getpid()}.npz")
-    if cls is None:
-        np.savez(part, logits=logits)
-    else:
-        np.savez(part, logits=logits, cls=cls)
-    os.replace(part, cache)
-    return logits, cls
+            return logits, None
+
+    # a damaged file (a kill mid-write on another filesystem, a truncated copy) is computed again
+    return cached_outputs(cache, len(texts), with_cls, compute, log=ctx.log)
 
 
 def truncation_of(ctx: BuildContext, spec: VariantSpec) -> str:

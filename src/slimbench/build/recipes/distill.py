@@ -134,6 +134,10 @@ def init_student(ctx: BuildContext, spec: VariantSpec, teacher_dir: Path,
     if layers and config.hidden_size != teacher.config.hidden_size:
         _inherit_narrower(ctx, spec, teacher, student, teacher_tok, train_texts, kept, layers)
         return student, student_tok_json
+    if layers and not (0 <= min(layers) <= max(layers) < teacher.config.num_hidden_layers
+                       and len(layers) == config.num_hidden_layers):
+        raise BuildError(f"{spec.name}: init.layers {list(layers)} must name {config.num_hidden_layers} of the "
+                         f"teacher's layers 0-{teacher.config.num_hidden_layers - 1}")
     with torch.no_grad():
         _init_embeddings(spec, teacher, student, kept)
         if layers:
@@ -149,13 +153,14 @@ def init_student(ctx: BuildContext, spec: VariantSpec, teacher_dir: Path,
 
 
 def fit_layers(layers: list[int], depth: int) -> list[int]:
-    """`init.layers` for a teacher of `depth` layers: as written when they exist; else, written for a
-    deeper teacher (the default `light` keeps every other layer of a 6-layer MiniLM, [0, 2, 4]), the
-    same stride from the same first layer over this teacher's depth: [0, 2] of 4 layers, [0] of 2."""
-    if max(layers) < depth:
+    """`init.layers` for a teacher of `depth` layers: as written when they exist; an evenly strided
+    list written for a deeper teacher (the default `light` keeps every other layer of the 6-layer
+    MiniLM, [0, 2, 4]) takes the same stride from the same first layer over this teacher's depth:
+    [0, 2] of 4 layers, [0] of 2. Anything else is left for the caller to refuse."""
+    steps = {b - a for a, b in zip(layers, layers[1:], strict=False)}
+    if max(layers) < depth or len(layers) < 2 or len(steps) != 1 or min(steps) < 1 or not 0 <= layers[0] < depth:
         return layers
-    stride = max(1, round((max(layers) - min(layers)) / (len(layers) - 1))) if len(layers) > 1 else 1
-    return list(range(min(min(layers), depth - 1), depth, stride))
+    return list(range(layers[0], depth, steps.pop()))
 
 
 CALIBRATION_TEXTS = 512
