@@ -9,13 +9,14 @@ the next run starts that variant afresh. What is built is the recipe's business
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,17 +69,13 @@ def build(ctx: BuildContext, names: Sequence[str], force: bool = False) -> dict[
         if spec.name not in todo:
             ctx.log(f"[{k}/{len(order)}] {spec.name}: cached at {target}")
         else:
-            ctx.log(f"[{k}/{len(order)}] {spec.name}: building ({spec.description or spec.method})")
-            try:
-                build_one(ctx, spec, target)
-            except SlimbenchError:
-                raise
-            except Exception as err:  # a library failure deep in training or export: name the variant
-                if os.environ.get("SLIMBENCH_DEBUG"):
-                    raise
-                first = (str(err).strip().splitlines() or [""])[0]
-                raise BuildError(f"building {spec.name!r} failed: {type(err).__name__}: {first} (nothing was "
-                                 "cached; set SLIMBENCH_DEBUG=1 for the traceback)") from err
+            with _build_lock(ctx, target, spec.name) as waited:
+                if waited and ctx.is_built(spec.name) and not (force and spec.name in names):
+                    ctx.log(f"[{k}/{len(order)}] {spec.name}: built by another process meanwhile, at {target}")
+                    out[spec.name] = target
+                    continue
+                ctx.log(f"[{k}/{len(order)}] {spec.name}: building ({spec.description or spec.method})")
+                _build_naming_failures(ctx, spec, target)
             m = read_manifest(target)
             acc = m.get("test_accuracy")
             ctx.log(f"[{k}/{len(order)}] {spec.name}: built in {m['build_seconds']:.0f} s, "
@@ -88,6 +85,50 @@ def build(ctx: BuildContext, names: Sequence[str], force: bool = False) -> dict[
             ctx.log(f"      time per step: {summary(m.get('build_steps_s') or {})}")
         out[spec.name] = target
     return out
+
+
+def _build_naming_failures(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
+    try:
+        build_one(ctx, spec, target)
+    except SlimbenchError:
+        raise
+    except Exception as err:  # a library failure deep in training or export: name the variant
+        if os.environ.get("SLIMBENCH_DEBUG"):
+            raise
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise BuildError(f"building {spec.name!r} failed: {type(err).__name__}: {first} (nothing was "
+                         "cached; set SLIMBENCH_DEBUG=1 for the traceback)") from err
+
+
+@contextlib.contextmanager
+def _build_lock(ctx: BuildContext, target: Path, name: str) -> Iterator[bool]:
+    """Hold an exclusive lock on building `target`; yields whether another process held it first.
+
+    Two runs asking for the same variant (two terminals, a CI matrix on one cache) build it once:
+    the second waits, asleep in flock, not spinning, and then finds it built. Without the lock both
+    built every variant side by side, each at half speed on a 2-core machine and fighting for the
+    cores with their thread pools (406 s each where one build takes 22 s).
+    """
+    import fcntl
+
+    ctx.root.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(f".{target.name}.lock"), "a+") as lock:
+        waited = False
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            waited = True
+            lock.seek(0)
+            ctx.log(f"      {name}: another process ({lock.read().strip() or 'unknown'}) is building it; waiting")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        try:
+            yield waited
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _remove_dead_partials(root: Path) -> None:
