@@ -119,8 +119,8 @@ def test_the_readme_excerpt_is_the_committed_report():
     """The README's table and verdict are copied from reports/REPORT.md: re-render, then re-copy."""
     readme = README.read_text(encoding="utf-8")
     report = (REPO / "reports" / "REPORT.md").read_text(encoding="utf-8")
-    rows = [line for line in readme.splitlines() if line.startswith("|")]
-    assert rows, "README.md shows no excerpt of the report"
+    rows = [line for line in readme.split("\n\n| family |")[0].splitlines() if line.startswith("|")]
+    assert rows, "README.md shows no excerpt of the report"  # the family table below it is docs/families.md's
     stale = [line for line in rows if line not in report.splitlines()]
     assert not stale, f"README.md's excerpt differs from reports/REPORT.md: {stale[:3]}"
     ship = re.search(r"\*\*Ship `[^`]+`\*\*: [^(]+\([^)]+\)", readme)

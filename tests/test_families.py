@@ -250,3 +250,24 @@ def test_an_unknown_family_is_refused_where_the_layout_matters():
     assert why is not None and why.startswith("light: distill is not supported for model_type 'deberta-v2'")
     assert refusal(onnx, "deberta-v2", "Unigram") is None  # the export is checked against torch instead
     assert refusal(light, "bert", "WordLevel") is None
+
+
+def test_the_readme_summary_agrees_with_the_table():
+    """The README's family table counts, per family, the cells docs/families.md says were built."""
+    readme = (DOC.parents[1] / "README.md").read_text(encoding="utf-8")
+    summary = {}
+    for line in readme.split("| family | built and checked | refused |")[1].strip().splitlines()[1:]:
+        if not line.startswith("|"):
+            break
+        families, built, refused = (p.strip() for p in line.strip().strip("|").split(" | "))
+        count = len(RECIPES) if built.startswith("all ") else int(built.split(":")[0])
+        named = [] if refused == "—" else re.findall(r"[a-z][a-z0-9-]+", refused.split("(")[0])
+        summary.update({f: (count, named) for f in families.split(", ")})
+    cells = _doc_table()
+    for family in FAMILIES:
+        label = next(k for k in ("BERT", "DistilBERT", "RoBERTa", "ELECTRA", "ALBERT") if family.lower() == k.lower())
+        built = sum(cells[family, v].startswith("built") for v in RECIPES)
+        assert summary[label][0] == built, (family, summary[label], built)
+        refused = [v for v in RECIPES if not cells[family, v].startswith("built")]
+        if refused and len(refused) < 3:
+            assert summary[label][1] == refused, (family, summary[label], refused)

@@ -477,6 +477,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         list_args += ["--base", base]
     if args.test_file:
         list_args += ["--test-file", str(args.test_file.resolve())]
+    if args.max_length:
+        list_args += ["--max-length", str(args.max_length)]
     use_cache_root(args.cache)
     # The two sides resolve their artifacts in child processes while this one reads the dataset.
     with ThreadPoolExecutor(max_workers=2) as ex:

@@ -100,7 +100,8 @@ def _stderr(line: str) -> None:
 
 def run(base: str | os.PathLike[str] | None = None, dataset: str | os.PathLike[str] | None = None, *,
         text_column: str | None = None, label_column: str | None = None,
-        test_file: str | os.PathLike[str] | None = None, variants: str | Sequence[str] | None = None,
+        test_file: str | os.PathLike[str] | None = None, max_length: int | str | None = None,
+        variants: str | Sequence[str] | None = None,
         out: str | os.PathLike[str] = DEFAULT_OUT, cache: str | os.PathLike[str] | None = None,
         models: str | os.PathLike[str] | None = None, build: bool = True,
         settings: MeasureSettings | None = None, log: Printer | None = _stderr, **knobs: Any) -> RunResult:
@@ -121,7 +122,8 @@ def run(base: str | os.PathLike[str] | None = None, dataset: str | os.PathLike[s
     if isinstance(variants, (list, tuple)):
         variants = ",".join(variants)
     inputs = {"base": base, "dataset": dataset, "text-column": text_column, "label-column": label_column,
-              "test-file": test_file, "variants": variants, "cache": cache, "models": models}
+              "test-file": test_file, "max-length": max_length, "variants": variants, "cache": cache,
+              "models": models}
     return execute(Path(out), {k: str(v) for k, v in inputs.items() if v is not None}, settings, build, log)
 
 
@@ -205,7 +207,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except SettingsError as err:
         raise RunError(str(err)) from None
     inputs = {flag: getattr(args, flag.replace("-", "_")) for flag in
-              ("base", "dataset", "text-column", "label-column", "test-file", "variants", "cache", "models")}
+              ("base", "dataset", "text-column", "label-column", "test-file", "max-length", "variants", "cache",
+               "models")}
     result = execute(args.out, {k: str(v) for k, v in inputs.items() if v is not None}, settings,
                      not args.no_build, _stderr)
     verdict = result.verdict

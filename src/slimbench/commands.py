@@ -39,4 +39,4 @@ def build_context(args: argparse.Namespace, threads: int | None = None, quiet: b
     return default_context(Zoo.load(args.models), root=artifacts_root(args), threads=threads,
                            log=(lambda s: None) if quiet else print, dataset=args.dataset, base=args.base,
                            text_column=args.text_column, label_column=args.label_column,
-                           test_file=args.test_file)
+                           test_file=args.test_file, max_length=args.max_length)

@@ -5,7 +5,7 @@ own options and other plugins' own the short names).
 
 Each input may instead be given once in the project's configuration: a `[tool.slimbench]` table in
 ./pyproject.toml, or the top level of ./slimbench.toml (keys spelled as the flags: `base`,
-`dataset`, `text-column`, `label-column`, `test-file`, `variants`, `cache`, `models`; relative paths
+`dataset`, `text-column`, `label-column`, `test-file`, `max-length`, `variants`, `cache`, `models`; relative paths
 are taken from the file's folder). A flag given on the command line wins over the file, the file
 over the built-in default.
 
@@ -41,6 +41,11 @@ INPUTS: tuple[tuple[str, Any, dict[str, Any]], ...] = (
     ("label-column", "label", {"help": "label column (strings or ints, two or more classes; default: label)"}),
     ("test-file", None, {"type": Path,
                          "help": "a separate test file (same columns); default: a deterministic split of the dataset"}),
+    ("max-length", None, {"metavar": "N|auto",
+                          "help": "tokens every variant reads (longer texts are cut): N, or auto = the length "
+                                  "that covers 99%% of the training texts, capped by the checkpoint. Default: "
+                                  "auto for a dataset file of your own; the specs' own lengths (64, the "
+                                  "ultra-light students 32) for the built-in datasets"}),
 )
 PATH_INPUTS = ("models", "cache", "test-file")
 # keys of [tool.slimbench] that are not inputs: other parts of slimbench read them
@@ -91,6 +96,8 @@ def project_config(folder: Path | None = None) -> ProjectConfig:
         for key, value in values.items():
             if key == "variants" and isinstance(value, list) and all(isinstance(v, str) for v in value):
                 values[key] = ",".join(value)
+            elif key == "max-length" and isinstance(value, int) and not isinstance(value, bool):
+                values[key] = str(value)
             elif not isinstance(value, str):
                 raise SpecError(f"{where}: {key} must be a string, got {value!r}")
             if key in PATH_INPUTS or (key in ("base", "dataset") and _looks_like_path(folder, value)):

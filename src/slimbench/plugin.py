@@ -57,6 +57,7 @@ class BenchConfig:
     text_column: str
     label_column: str
     test_file: Path | None
+    max_length: str | None
     settings: MeasureSettings
     build_missing: bool
     extra_work: dict[str, float]
@@ -94,7 +95,8 @@ class BenchConfig:
 
         return cls(variants=get("variants"), cache=path(get("cache")), models=path(get("models")),
                    dataset=get("dataset"), base=get("base"), text_column=get("text_column"),
-                   label_column=get("label_column"), test_file=path(get("test_file")), settings=settings,
+                   label_column=get("label_column"), test_file=path(get("test_file")),
+                   max_length=get("max_length"), settings=settings,
                    build_missing=not config.getoption("slimbench_no_build"), extra_work=extra,
                    config_file=project.path)
 
@@ -207,7 +209,7 @@ class BenchSession:
             cfg = self.config
             self._ctx = default_context(Zoo.load(cfg.models), dataset=cfg.dataset, base=cfg.base,
                                         text_column=cfg.text_column, label_column=cfg.label_column,
-                                        test_file=cfg.test_file, log=log)
+                                        test_file=cfg.test_file, max_length=cfg.max_length, log=log)
         return self._ctx
 
     def variant_names(self) -> list[str]:
@@ -261,7 +263,7 @@ class BenchSession:
         cmd = [sys.executable, "-m", "slimbench.cli", "build", "--variants", ",".join(names), "--dataset", cfg.dataset,
                "--text-column", cfg.text_column, "--label-column", cfg.label_column]
         for flag, value in (("--models", cfg.models), ("--cache", cfg.cache), ("--base", cfg.base),
-                            ("--test-file", cfg.test_file)):
+                            ("--test-file", cfg.test_file), ("--max-length", cfg.max_length)):
             if value:
                 cmd += [flag, str(value)]
         log(f"slimbench: {', '.join(names)} not built; building first (`{' '.join(cmd[2:])}`)")

@@ -26,10 +26,13 @@ from slimbench.errors import SpecError
 BUILDER_VERSION = 2
 
 RUNTIMES = ("torch", "onnxruntime", "numpy", "calibration")
-PRECISIONS = ("fp32", "int8")
+# int4: weight-only 4-bit Linear weights (MatMulNBits); mixed: a per-layer INT4 / INT8 / fp32 plan
+PRECISIONS = ("fp32", "int8", "int4", "mixed")
 STEPS = ("torch-dynamic-int8", "export-onnx", "onnx-fuse", "onnx-dynamic-int8", "onnx-static-int8",
-         "onnx-int4-embeddings", "numpy-reference")
-TRAIN_METHODS = ("finetune", "distill", "none")
+         "onnx-int4-embeddings", "numpy-reference", "onnx-int4", "onnx-mixed")
+NBITS_STEPS = {"onnx-int4": "int4", "onnx-mixed": "mixed"}  # weight-only N-bit steps and their precision
+# qat: quantization-aware training of the source's weights for the row's N-bit step (build.qat)
+TRAIN_METHODS = ("finetune", "distill", "none", "qat")
 ARCH_KEYS = {
     "num_hidden_layers": int, "hidden_size": int, "num_attention_heads": int,
     "intermediate_size": int, "vocab_size": int, "max_position_embeddings": int,
@@ -67,9 +70,15 @@ CALIBRATE_METHODS = ("minmax", "percentile", "entropy")
 # training texts (torch_io.smooth_linears); absent: no smoothing. smooth_modules: a regular
 # expression of the module names smoothed (default: every encoder Linear)
 QUANTIZE_KEYS = {"keep_fp32": list, "smooth_alpha": float, "smooth_modules": str}
+# weight-only N-bit steps (build.nbits, build.sensitivity): block_size (weights per scale), embeddings
+# (4-bit embedding tables), keep_fp32 (Linear-name prefixes left fp32); for onnx-mixed, the budget:
+# max_drop (validation accuracy points vs fp32) and/or min_agreement (share of validation labels equal
+# to fp32's), or top_k (that many most sensitive layers at INT8, no search)
+NBITS_KEYS = {"block_size": int, "embeddings": bool, "keep_fp32": list, "max_drop": float, "min_agreement": float,
+              "top_k": int}
 SPEC_KEYS = {"name", "description", "base", "source", "architecture", "init", "train", "steps",
              "transforms", "runtime", "precision", "max_length", "calibration", "truncation", "prune",
-             "calibrate", "quantize"}
+             "calibrate", "quantize", "nbits"}
 
 
 @dataclass(frozen=True)
@@ -149,6 +158,7 @@ class VariantSpec:
     prune: Mapping[str, Any] = field(default_factory=dict)
     calibrate: Mapping[str, Any] = field(default_factory=dict)
     quantize: Mapping[str, Any] = field(default_factory=dict)
+    nbits: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def method(self) -> str:
@@ -178,7 +188,7 @@ class VariantSpec:
             d.pop("calibration")
         if d["truncation"] == "right":
             d.pop("truncation")
-        for key in ("prune", "calibrate", "quantize"):
+        for key in ("prune", "calibrate", "quantize", "nbits"):
             if not d[key]:
                 d.pop(key)
         d["steps"] = list(self.steps)
@@ -224,10 +234,12 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     prune = dict(data.get("prune", {}))
     calibrate = dict(data.get("calibrate", {}))
     quantize = dict(data.get("quantize", {}))
+    nbits = dict(data.get("nbits", {}))
     for sub, table, types in (("architecture", arch, ARCH_KEYS), ("train", train, TRAIN_KEYS),
                               ("init", init, INIT_KEYS), ("transforms", transforms, TRANSFORM_KEYS),
                               ("calibration", calibration, CALIBRATION_KEYS), ("prune", prune, PRUNE_KEYS),
-                              ("calibrate", calibrate, CALIBRATE_KEYS), ("quantize", quantize, QUANTIZE_KEYS)):
+                              ("calibrate", calibrate, CALIBRATE_KEYS), ("quantize", quantize, QUANTIZE_KEYS),
+                              ("nbits", nbits, NBITS_KEYS)):
         _check_keys(f"{where} [{sub}]", table, types)
         _check_types(f"{where} [{sub}]", table, types)
     for key, value in arch.items():
@@ -311,13 +323,14 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     if "texts" in calibrate and calibrate["texts"] <= 0:
         raise SpecError(f"{where} [calibrate]: texts must be positive, got {calibrate['texts']}")
     _check_prune(where, prune, data, steps, train)
+    _check_nbits(where, nbits, steps, precision, method)
     int8 = any(s.endswith("int8") for s in steps)
     if int8 != (precision == "int8"):
         raise SpecError(f"{where}: precision {precision!r} does not match steps {steps}")
     base, source = data.get("base"), data.get("source")
     if method == "finetune" and not base:
         raise SpecError(f"{where}: a finetuned variant needs a 'base' (\"minilm\", a directory or hub id)")
-    if method == "distill" and not source:
+    if method in ("distill", "qat") and not source:
         raise SpecError(f"{where}: a distilled variant needs a 'source' (its teacher variant)")
     if method in ("none",) and not base and not source:
         raise SpecError(f"{where}: needs a 'base' or a 'source' variant")
@@ -336,6 +349,7 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
         name=name, description=description, base=base, source=source, architecture=arch, init=init,
         train=train, steps=tuple(steps), transforms=transforms, runtime=runtime, precision=precision,
         max_length=max_length, truncation=truncation, prune=prune, calibrate=calibrate, quantize=quantize,
+        nbits=nbits,
     )
 
 
@@ -381,6 +395,41 @@ def _check_prune(where: str, prune: Mapping[str, Any], data: Mapping[str, Any], 
         raise SpecError(f"{where}: rounds > 1 (progressive pruning) applies to 'sparsity'")
 
 
+def _check_nbits(where: str, nbits: Mapping[str, Any], steps: list[str], precision: str, method: str) -> None:
+    chosen = [s for s in steps if s in NBITS_STEPS]
+    if not chosen:
+        if nbits:
+            raise SpecError(f"{where}: an [nbits] table goes with an 'onnx-int4' or 'onnx-mixed' step")
+        if method == "qat":
+            raise SpecError(f"{where} [train]: method \"qat\" trains for an 'onnx-int4' step; the steps have none")
+        if precision in NBITS_STEPS.values():
+            raise SpecError(f"{where}: precision {precision!r} goes with the step "
+                            f"{next(s for s, p in NBITS_STEPS.items() if p == precision)!r}")
+        return
+    step = chosen[0]
+    if len(chosen) > 1 or steps[-1] != step or any(s.endswith("int8") or s == "onnx-int4-embeddings" for s in steps):
+        raise SpecError(f"{where}: '{step}' is the last step, alone after 'export-onnx' (and 'onnx-fuse'), "
+                        f"got {steps}")
+    if precision != NBITS_STEPS[step]:
+        raise SpecError(f"{where}: the step '{step}' makes precision {NBITS_STEPS[step]!r}, got {precision!r}")
+    if method == "qat" and step != "onnx-int4":
+        raise SpecError(f"{where} [train]: method \"qat\" trains for the 'onnx-int4' step, not '{step}'")
+    if method not in ("none", "qat"):
+        raise SpecError(f"{where} [train]: an N-bit step takes method \"qat\" or no training, got {method!r}")
+    block = nbits.get("block_size", 32)
+    if block < 16 or block & (block - 1) or block > 256:
+        raise SpecError(f"{where} [nbits]: block_size is a power of two in 16..256, got {block}")
+    if not all(isinstance(p, str) and p for p in nbits.get("keep_fp32", [])):
+        raise SpecError(f"{where} [nbits]: keep_fp32 is a list of Linear-name prefixes, got {nbits['keep_fp32']!r}")
+    budget = [k for k in ("max_drop", "min_agreement", "top_k") if k in nbits]
+    if step == "onnx-int4" and budget:
+        raise SpecError(f"{where} [nbits]: {budget[0]} is a mixed-precision budget; it goes with 'onnx-mixed'")
+    if step == "onnx-mixed" and (not budget or ("top_k" in budget and len(budget) > 1)):
+        raise SpecError(f"{where} [nbits]: 'onnx-mixed' needs a budget: max_drop and/or min_agreement, or top_k")
+    if nbits.get("max_drop", 0.0) < 0 or not 0 < nbits.get("min_agreement", 0.5) <= 1 or nbits.get("top_k", 0) < 0:
+        raise SpecError(f"{where} [nbits]: max_drop >= 0 (points), min_agreement in (0, 1], top_k >= 0")
+
+
 def load_spec(path: Path) -> VariantSpec:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -390,6 +439,11 @@ def load_spec(path: Path) -> VariantSpec:
 
 
 DEFAULT_ZOO_DIR = Path(__file__).resolve().parent / "default_zoo"
+# Opt-in sets of variants shipped beside the default zoo; a spec directory holding an EXTENDS file
+# that reads "default" is the default zoo plus its own specs (`--models DIR`, or SLIMBENCH_MODELS=DIR
+# for `make report`).
+QUANTIZATION_ZOO_DIR = Path(__file__).resolve().parent / "quantization_zoo"
+EXTENDS_FILE = "EXTENDS"
 
 
 def default_models_dir() -> Path:
@@ -429,6 +483,11 @@ class Zoo:
         files = sorted(directory.glob("*.toml"))
         if not files:
             raise SpecError(f"no variant specs (*.toml) found in {directory}")
+        extends = directory / EXTENDS_FILE
+        if extends.is_file():
+            if extends.read_text(encoding="utf-8").strip() != "default":
+                raise SpecError(f"{extends}: an EXTENDS file reads \"default\" (the default zoo's specs come first)")
+            files = sorted(DEFAULT_ZOO_DIR.glob("*.toml")) + files
         specs: list[VariantSpec] = []
         where: dict[str, Path] = {}
         for f in files:

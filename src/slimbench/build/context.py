@@ -107,15 +107,25 @@ def find_artifact(ctx: BuildContext, name: str) -> Path:
 def default_context(zoo: Zoo | None = None, root: Path | None = None, threads: int | None = None,
                     log: Callable[[str], None] = print, dataset: str = "movie-snippets",
                     base: str | None = None, text_column: str = "text", label_column: str = "label",
-                    test_file: Path | None = None) -> BuildContext:
+                    test_file: Path | None = None, max_length: str | int | None = None) -> BuildContext:
     """The default pipeline: pinned MiniLM and, unless another dataset is named, the movie snippets
-    (the other Hutto & Gilbert snippet files serve as unlabelled distillation transfer data)."""
+    (the other Hutto & Gilbert snippet files serve as unlabelled distillation transfer data).
+    `max_length` (N, "auto" or None: auto for a dataset file, the specs' own for a built-in one)
+    sets how many tokens every variant reads (slimbench.build.max_length)."""
+    from slimbench.build import max_length as lengths
     from slimbench.data import load_dataset, transfer_texts
     from slimbench.paths import artifacts_dir
 
-    return BuildContext(
+    ctx = BuildContext(
         zoo=zoo or Zoo.load(), root=root or artifacts_dir(),
         splits_loader=lambda: load_dataset(dataset, text_column, label_column, test_file),
         transfer_loader=lambda: transfer_texts(dataset),
         threads=threads or os.cpu_count() or 1, log=log, base_override=base,
     )
+    wanted = lengths.parse(max_length)
+    if wanted is None:
+        wanted = lengths.default_for(dataset)
+    if wanted is not None:
+        n = lengths.resolve(wanted, ctx.resolve_base("minilm"), [e.text for e in ctx.splits.train], log)
+        ctx.zoo = lengths.with_max_length(ctx.zoo, n)
+    return ctx

@@ -1,5 +1,6 @@
 """Post-training steps on a source variant: torch dynamic INT8, ONNX export, ONNX Runtime dynamic or
-static INT8, the NumPy reference runtime -- each checked against its source before publishing."""
+static INT8, weight-only INT4 / mixed precision (recipes.int4, with optional quantization-aware
+training), the NumPy reference runtime -- each checked against its source before publishing."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ NUMPY_TOLERANCE = 1e-4  # max |logit diff| torch fp32 vs the NumPy reference run
 
 def derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     """Post-training steps on the source variant: torch INT8, ONNX export, ORT dynamic or static INT8,
-    the NumPy reference runtime."""
+    weight-only INT4 or mixed precision (after quantization-aware training with method "qat"), the
+    NumPy reference runtime."""
     from slimbench.torch_io import load_torch_model, quantize_dynamic_int8, save_int8
 
     src_dir = ctx.artifact_dir(str(spec.source))
@@ -54,7 +56,15 @@ def derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
         if keep:
             record["kept_fp32"] = keep
     elif spec.steps and spec.steps[0] == "export-onnx":
-        onnx_steps(ctx, spec, model, out, record, lambda: logits_of(out, check_texts, ctx.threads) - reference)
+        exported = reference
+        if spec.method == "qat":
+            from slimbench.build.recipes.int4 import qat
+
+            record["training"] = qat(ctx, spec, model, src_dir)
+            with ctx.steps("check"):  # the export is checked against the trained model, not the source
+                exported = _torch_logits(ctx, spec, model, out, check_texts)
+        onnx_steps(ctx, spec, model, out, record, lambda: logits_of(out, check_texts, ctx.threads) - exported,
+                   check_texts)
     else:
         raise BuildError(f"{spec.name}: unsupported steps {spec.steps}")
     write_probe_manifest(ctx, out, spec, record)
@@ -67,22 +77,28 @@ def derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
 
 
 def onnx_steps(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, record: dict[str, Any],
-               logit_error: Callable[[], np.ndarray]) -> None:
+               logit_error: Callable[[], np.ndarray], check_texts: list[str] | None = None) -> None:
     """export-onnx, then onnx-fuse, then one INT8 step, then onnx-int4-embeddings, each optional after
-    the export. The fp32 graph (exported, then fused) is checked against torch before quantizing."""
+    the export; or, after export and fusion, one weight-only N-bit step (onnx-int4, onnx-mixed). The
+    fp32 graph (exported, then fused) is checked against torch before quantizing."""
     from slimbench.build.compress import onnx_dynamic_int8, onnx_int4_embeddings, onnx_static_int8
     from slimbench.build.export import export_onnx
     from slimbench.build.fuse import fuse_transformer
+    from slimbench.build.recipes.int4 import nbits_step
 
     graph = out / "model.onnx"
     fused = "onnx-fuse" in spec.steps
-    with ctx.steps("onnx export"):
-        export_onnx(model, graph, spec.max_length, model.config.vocab_size, fusable=fused)
+    nbits = nbits_step(spec)
+    with ctx.steps("onnx export"):  # an N-bit step names its units by the TorchScript export's scopes
+        export_onnx(model, graph, spec.max_length, model.config.vocab_size, fusable=fused or nbits is not None)
     if fused:
         cfg = model.config
         with ctx.steps("fuse"):
             record["fused_operators"] = _rewrite(graph, lambda src: fuse_transformer(
-                src, graph, cfg.num_attention_heads, cfg.hidden_size, cfg.num_hidden_layers))
+                src, graph, cfg.num_attention_heads, cfg.hidden_size, cfg.num_hidden_layers,
+                separate_qkv=nbits is not None))
+    if nbits:
+        record["gemm_as_matmul"] = _rewrite(graph, lambda src: _gemm_to_matmul(src, graph))
     record.update(format="onnx", model_file="model.onnx")
     write_probe_manifest(ctx, out, spec, record)
     with ctx.steps("check"):
@@ -91,6 +107,11 @@ def onnx_steps(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, reco
     if diff > EXPORT_TOLERANCE:
         raise BuildError(f"{spec.name}: the ONNX graph disagrees with torch (max |Δlogit| {diff:.2e} > "
                          f"{EXPORT_TOLERANCE:g}); refusing to publish it")
+    if nbits:
+        from slimbench.build.recipes.int4 import quantize
+
+        quantize(ctx, spec, model, graph, out, record, list(check_texts or []))
+        return
     int4 = "onnx-int4-embeddings" in spec.steps
     if "onnx-dynamic-int8" in spec.steps:
         with ctx.steps("quantize"):
@@ -107,6 +128,33 @@ def onnx_steps(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, reco
             record["calibration"]["dynamic_nodes"] = dynamic
     if int4:
         _rewrite(graph, lambda src: onnx_int4_embeddings(src, graph))
+
+
+def _gemm_to_matmul(src: Path, dst: Path) -> int:
+    import onnx
+
+    from slimbench.build.nbits import gemm_to_matmul
+
+    model = onnx.load(str(src))
+    n = gemm_to_matmul(model)
+    onnx.save(model, str(dst))
+    return n
+
+
+def _torch_logits(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, texts: list[str]) -> np.ndarray:
+    """Logits of an in-memory torch model, encoded as the runtime will."""
+    import torch
+
+    from slimbench.runtime import Encoder
+
+    encoder = Encoder(out / TOKENIZER_FILE, spec.max_length, truncation_of(ctx, spec))
+    model.eval()
+    parts = []
+    with torch.inference_mode():
+        for i in range(0, len(texts), 64):
+            ids, mask = encoder(texts[i : i + 64])
+            parts.append(model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy())
+    return np.concatenate(parts)
 
 
 def smooth(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path) -> dict[str, Any]:
