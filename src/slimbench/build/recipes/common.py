@@ -112,3 +112,20 @@ def logits_of(directory: Path, texts: Sequence[str], threads: int, desc: str | N
         return np.concatenate([runner.predict_logits(texts[i : i + 64]) for i in starts])
     finally:
         runner.close()
+
+
+def torch_logits(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, texts: Sequence[str]) -> np.ndarray:
+    """Logits of an in-memory torch model, in batches of 64, encoded as the runtime will (the
+    tokenizer in `out`, the spec's length and truncation)."""
+    import torch
+
+    from slimbench.runtime import Encoder
+
+    encoder = Encoder(out / TOKENIZER_FILE, spec.max_length, truncation_of(ctx, spec))
+    model.eval()
+    parts = []
+    with torch.inference_mode():
+        for i in range(0, len(texts), 64):
+            ids, mask = encoder(texts[i : i + 64])
+            parts.append(model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy())
+    return np.concatenate(parts)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from slimbench.build.context import BuildContext
-from slimbench.build.recipes.common import logits_of, truncation_of, write_probe_manifest
+from slimbench.build.recipes.common import logits_of, torch_logits, truncation_of, write_probe_manifest
 from slimbench.errors import BuildError
 from slimbench.runtime import TOKENIZER_FILE, read_manifest
 from slimbench.zoo import VariantSpec
@@ -62,7 +62,7 @@ def derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
 
             record["training"] = qat(ctx, spec, model, src_dir)
             with ctx.steps("check"):  # the export is checked against the trained model, not the source
-                exported = _torch_logits(ctx, spec, model, out, check_texts)
+                exported = torch_logits(ctx, spec, model, out, check_texts)
         onnx_steps(ctx, spec, model, out, record, lambda: logits_of(out, check_texts, ctx.threads) - exported,
                    check_texts)
     else:
@@ -139,22 +139,6 @@ def _gemm_to_matmul(src: Path, dst: Path) -> int:
     n = gemm_to_matmul(model)
     onnx.save(model, str(dst))
     return n
-
-
-def _torch_logits(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, texts: list[str]) -> np.ndarray:
-    """Logits of an in-memory torch model, encoded as the runtime will."""
-    import torch
-
-    from slimbench.runtime import Encoder
-
-    encoder = Encoder(out / TOKENIZER_FILE, spec.max_length, truncation_of(ctx, spec))
-    model.eval()
-    parts = []
-    with torch.inference_mode():
-        for i in range(0, len(texts), 64):
-            ids, mask = encoder(texts[i : i + 64])
-            parts.append(model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy())
-    return np.concatenate(parts)
 
 
 def smooth(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path) -> dict[str, Any]:

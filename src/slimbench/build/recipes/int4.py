@@ -21,6 +21,7 @@ from slimbench.build.recipes.common import (
     check_training_rows,
     load_tokenizer,
     teacher_outputs,
+    torch_logits,
     train_recipe,
     training_record,
     truncation_of,
@@ -131,18 +132,9 @@ def quantize(ctx: BuildContext, spec: VariantSpec, model: Any, graph: Path, out:
 
 def _simulated_logits(model: Any, plan: dict[str, int | None], embeddings: bool, out: Path, spec: VariantSpec,
                       ctx: BuildContext, texts: list[str]) -> np.ndarray:
-    import torch
-
     from slimbench.build import qat as fake
 
-    twin = fake.simulate(copy.deepcopy(model).eval(), plan, embeddings)
-    encoder = Encoder(out / TOKENIZER_FILE, spec.max_length, truncation_of(ctx, spec))
-    parts = []
-    with torch.inference_mode():
-        for i in range(0, len(texts), 64):
-            ids, mask = encoder(texts[i : i + 64])
-            parts.append(twin(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy())
-    return np.concatenate(parts)
+    return torch_logits(ctx, spec, fake.simulate(copy.deepcopy(model).eval(), plan, embeddings), out, texts)
 
 
 def _mixed_plan(ctx: BuildContext, spec: VariantSpec, graph: Path, out: Path, units: dict[str, Any],
