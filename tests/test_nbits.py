@@ -264,3 +264,16 @@ def test_an_extends_file_must_name_the_default_zoo(tmp_path):
     (tmp_path / "EXTENDS").write_text("other\n")
     with pytest.raises(SpecError, match="reads \"default\""):
         Zoo.load(tmp_path)
+
+
+def test_report_draws_training_curves_and_sensitivity_from_manifests(nbits_built, tmp_path):
+    from slimbench.report import _manifest_section
+    from slimbench.report_plots import SENSITIVITY_PLOT, TRAINING_PLOT, draw_manifest_plots
+
+    manifests = {name: read_manifest(path) for name, path in nbits_built.items()}
+    files = draw_manifest_plots(manifests, tmp_path)
+    assert list(files) == [TRAINING_PLOT, SENSITIVITY_PLOT]
+    assert all((tmp_path / rel).stat().st_size > 5000 for rel in files.values())
+    section = _manifest_section(files, manifests)
+    assert "plots/training_curves.png" in section and "`onnx-mixed`: budget labels agreeing" in section
+    assert draw_manifest_plots({"onnx": manifests["onnx"]}, tmp_path / "none") == {}  # nothing trained or searched

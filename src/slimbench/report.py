@@ -22,9 +22,11 @@ from tabulate import tabulate
 from slimbench.errors import SlimbenchError
 from slimbench.fsutil import atomic_write_text
 from slimbench.report_plots import (
+    MANIFEST_PLOT_TITLES,
     PLOT_DIR,
     PLOT_TITLES,
     SWEEP_PLOT,
+    draw_manifest_plots,
     draw_plots,
     plot_accuracy_vs_sparsity,
     plot_files,
@@ -796,8 +798,10 @@ def dumps_summary(doc: Mapping[str, Any]) -> str:
 def write_report(runs: Sequence[Run], out_dir: Path, baseline_runs: Sequence[Run] | None = None,
                  summary_path: Path | None = None, step_summary: Path | None = None, plots: bool = True,
                  sweep: Mapping[str, Any] | None = None, gate_config: Any = None,
-                 columns: Sequence[Column] | None = None) -> Path:
-    """Write out_dir/REPORT.md, its plots and summary.json; append the Markdown to `step_summary`."""
+                 columns: Sequence[Column] | None = None,
+                 manifests: Mapping[str, dict[str, Any]] | None = None) -> Path:
+    """Write out_dir/REPORT.md, its plots and summary.json; append the Markdown to `step_summary`.
+    `manifests` (variant -> build manifest) add the training-curves and sensitivity plots."""
     out_dir = Path(out_dir)
     reports = group_runs(runs, baseline_runs, gate_config)
     try:
@@ -807,8 +811,11 @@ def write_report(runs: Sequence[Run], out_dir: Path, baseline_runs: Sequence[Run
             draw_plots(reports, out_dir)
             if sweep:
                 plot_accuracy_vs_sparsity(dict(sweep), out_dir / PLOT_DIR / f"{SWEEP_PLOT}.png")
+        text = render_reports(reports, links, sweep, columns)
+        if plots and manifests:
+            text += _manifest_section(draw_manifest_plots(dict(manifests), out_dir), manifests)
         path = out_dir / "REPORT.md"
-        atomic_write_text(path, render_reports(reports, links, sweep, columns))
+        atomic_write_text(path, text)
         summary = Path(summary_path) if summary_path is not None else out_dir / "summary.json"
         summary.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(summary, dumps_summary(summary_document(reports)))
@@ -819,6 +826,42 @@ def write_report(runs: Sequence[Run], out_dir: Path, baseline_runs: Sequence[Run
     except OSError as err:
         raise ReportError(f"cannot write the report: {err}") from None
     return path
+
+
+def _manifest_section(files: Mapping[str, str], manifests: Mapping[str, dict[str, Any]]) -> str:
+    """The Markdown of the plots drawn from the build manifests (none: nothing)."""
+    if not files:
+        return ""
+    lines = ["", "## Training and quantization", ""]
+    for kind, rel in files.items():
+        lines += [f"![{MANIFEST_PLOT_TITLES[kind]}]({rel})", ""]
+    for name, m in manifests.items():
+        search = (m.get("nbits") or {}).get("search")
+        if search:
+            counts = m["nbits"].get("layers", {})
+            lines += [f"`{name}`: budget {search['budget']}; chosen plan "
+                      + ", ".join(f"{counts.get(k, 0)} {k.upper() if k != 'fp32' else k}" for k in ("int4", "int8", "fp32"))
+                      + f" Linear layers, {len(search['tried'])} plans tried on the validation split.", ""]
+    return "\n".join(lines)
+
+
+def build_manifests(runs: Sequence[Run], root: Path | None = None) -> dict[str, dict[str, Any]]:
+    """variant -> the manifest of the artifact the runs measured (by its spec hash), for each one
+    still in the artifact cache."""
+    from slimbench.paths import artifacts_dir
+
+    root = root or artifacts_dir()
+    out: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        for m in run.measurements:
+            spec_hash = m.context.get("spec_hash")
+            path = root / f"{m.variant}-{str(spec_hash)[:12]}" / "manifest.json"
+            if spec_hash and m.variant not in out and path.is_file():
+                try:
+                    out[m.variant] = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    continue
+    return out
 
 
 # --- command line ---------------------------------------------------------------------------------
@@ -844,7 +887,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from slimbench.gate_rules import load_config
 
     path = write_report(runs, args.out, baseline, summary_path=summary, step_summary=step, plots=not args.no_plots,
-                        sweep=sweep, gate_config=load_config(args.config), columns=columns)
+                        sweep=sweep, gate_config=load_config(args.config), columns=columns,
+                        manifests=build_manifests(runs))
     print(f"wrote {path} and {summary}")
     if step is not None:
         print(f"appended the report to {step}")

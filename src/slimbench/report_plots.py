@@ -308,3 +308,97 @@ def plot_accuracy_vs_sparsity(sweep: dict[str, Any], path: Path) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
     _save(fig, path)
+
+
+# --- from the build manifests: training curves and quantization sensitivity -------------------------
+
+TRAINING_PLOT = "training_curves"
+SENSITIVITY_PLOT = "quantization_sensitivity"
+MANIFEST_PLOT_TITLES = {TRAINING_PLOT: "Training curves: loss and validation accuracy per epoch",
+                        SENSITIVITY_PLOT: "Per-layer sensitivity to INT4 weights (validation split)"}
+
+
+def _histories(manifests: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """variant -> its training history (epochs with train_loss and val_accuracy), trained variants only."""
+    out = {}
+    for name, m in manifests.items():
+        history = (m.get("training") or {}).get("history") or []
+        rows = [h for h in history if isinstance(h, dict) and {"epoch", "train_loss", "val_accuracy"} <= set(h)]
+        if rows:
+            out[name] = rows
+    return out
+
+
+def _sensitivities(manifests: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: m["nbits"]["sensitivity"] for name, m in manifests.items()
+            if isinstance((m.get("nbits") or {}).get("sensitivity"), dict)}
+
+
+def manifest_plot_plan(manifests: dict[str, dict[str, Any]]) -> list[str]:
+    """The manifest plots these builds support, in report order."""
+    return [kind for kind, ok in ((TRAINING_PLOT, bool(_histories(manifests))),
+                                  (SENSITIVITY_PLOT, bool(_sensitivities(manifests)))) if ok]
+
+
+def plot_training_curves(manifests: dict[str, dict[str, Any]], path: Path) -> None:
+    """Training loss and validation accuracy per epoch of every trained variant (the best epoch kept
+    is marked)."""
+    histories = _histories(manifests)
+    fig = _figure(7, width=9.0)
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    for name, rows in histories.items():
+        epochs = [h["epoch"] for h in rows]
+        line, = loss_ax.plot(epochs, [h["train_loss"] for h in rows], marker="o", label=name)
+        acc_ax.plot(epochs, [100 * h["val_accuracy"] for h in rows], marker="o", color=line.get_color(), label=name)
+        best = (manifests[name].get("training") or {}).get("best_epoch")
+        kept = [h for h in rows if h["epoch"] == best]
+        if kept:
+            acc_ax.plot([best], [100 * kept[0]["val_accuracy"]], marker="*", markersize=12, color=line.get_color())
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("training loss (mean over the epoch)")
+    acc_ax.set_xlabel("epoch")
+    acc_ax.set_ylabel("validation accuracy (%); * the epoch kept")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    acc_ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(MANIFEST_PLOT_TITLES[TRAINING_PLOT], fontsize=11)
+    _save(fig, path)
+
+
+def plot_sensitivity(manifests: dict[str, dict[str, Any]], path: Path) -> None:
+    """For each variant with a sensitivity table: per layer (most sensitive first), the validation
+    loss increase and accuracy drop with that layer alone at INT4."""
+    tables = _sensitivities(manifests)
+    n = max(len(t["layers"]) for t in tables.values())
+    fig = _figure(n // 2 + 2, width=9.0)
+    axes = fig.subplots(len(tables), 2, squeeze=False)
+    for (name, table), (loss_ax, acc_ax) in zip(tables.items(), axes, strict=True):
+        rows = table["layers"]
+        labels = [r["unit"].removeprefix("bert.").replace("encoder.layer.", "L").replace("attention.", "attn.")
+                  for r in rows]
+        y = list(range(len(rows)))
+        loss_ax.barh(y, [r["loss_increase"] for r in rows], color="C0")
+        acc_ax.barh(y, [r["accuracy_drop"] for r in rows], color="C3")
+        for ax in (loss_ax, acc_ax):
+            ax.set_yticks(y, labels, fontsize=6)
+            ax.invert_yaxis()
+            ax.grid(True, axis="x", alpha=0.3)
+            ax.axvline(0, color="0.3", linewidth=0.8)
+        acc_ax.set_yticklabels([])
+        loss_ax.set_xlabel(f"{name}: validation loss increase")
+        acc_ax.set_xlabel(f"accuracy drop (points; {table.get('texts', '?')} texts, 1 text = "
+                          f"{100 / max(1, table.get('texts', 1)):.2f})")
+    fig.suptitle(MANIFEST_PLOT_TITLES[SENSITIVITY_PLOT], fontsize=11)
+    _save(fig, path)
+
+
+def draw_manifest_plots(manifests: dict[str, dict[str, Any]], out_dir: Path) -> dict[str, str]:
+    """Draw the manifest plots under out_dir/plots; kind -> path relative to the report."""
+    draw = {TRAINING_PLOT: plot_training_curves, SENSITIVITY_PLOT: plot_sensitivity}
+    out = {}
+    for kind in manifest_plot_plan(manifests):
+        rel = f"{PLOT_DIR}/{kind}.png"
+        draw[kind](manifests, Path(out_dir) / rel)
+        out[kind] = rel
+    return out
