@@ -385,6 +385,7 @@ def plot_sensitivity(manifests: dict[str, dict[str, Any]], path: Path) -> None:
             ax.invert_yaxis()
             ax.grid(True, axis="x", alpha=0.3)
             ax.axvline(0, color="0.3", linewidth=0.8)
+            ax.xaxis.get_major_locator().set_params(nbins=5)
         acc_ax.set_yticklabels([])
         loss_ax.set_xlabel(f"{name}: validation loss increase")
         acc_ax.set_xlabel(f"accuracy drop (points; {table.get('texts', '?')} texts, 1 text = "
