@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 TOX := $(VENV)/bin/tox
 
-.PHONY: report test bench lint gate clean
+.PHONY: report test quick bench lint gate clean
 
 $(TOX):
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ report: $(TOX)
 test: $(TOX)
 	@test -d .tox/py || echo "make test: first run: tox installs torch, transformers, onnxruntime... into .tox/py (about 1-2 min, pip is quiet meanwhile)"
 	$(TOX) -e py
+
+# the quick tier: no subprocess runs and no builds beyond one tiny zoo (CI runs the whole suite)
+quick: $(TOX)
+	$(TOX) -e py -- -m "not slow" tests
 
 bench: $(TOX)
 	$(TOX) -e bench

@@ -154,6 +154,7 @@ def test_fit_needs_auto_resolved():
         _train("auto")
 
 
+@pytest.mark.slow
 def test_a_build_with_auto_trains_in_the_chosen_dtype_and_says_why(tiny_base, context_for, tmp_path, monkeypatch):
     from slimbench.build import autocast
     from slimbench.build.builder import build

@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from slimbench.runtime import LogitsToLabels, open_runner, predict_in_batches
+
+pytestmark = pytest.mark.slow  # subprocess runs and builds: the full suite only (pytest -m "not slow" skips them)
 
 
 class _Recording(LogitsToLabels):

@@ -15,6 +15,8 @@ import pytest
 from slimbench.results import load_run
 from slimbench.testing import write_specs
 
+pytestmark = pytest.mark.slow  # subprocess runs and builds: the full suite only (pytest -m "not slow" skips them)
+
 REPO = Path(__file__).resolve().parents[1]
 SPECS = [
     {"name": "standard", "runtime": "calibration", "calibration": {"sleep_s": 0.005}},

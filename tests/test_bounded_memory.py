@@ -69,6 +69,7 @@ def write_results(path: Path, n: int, slowdown: float, seed: int) -> None:
     path.write_text(json.dumps(doc))
 
 
+@pytest.mark.slow
 def test_gate_on_a_1_2_million_sample_file_stays_under_1_gb(tmp_path: Path) -> None:
     base, cur = tmp_path / "base.json", tmp_path / "cur.json"
     write_results(base, 1_200_000, 1.0, seed=1)

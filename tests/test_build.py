@@ -92,6 +92,7 @@ def test_second_build_is_cached(tiny_ctx, tiny_built):
     assert before == {n: os.stat(p / "manifest.json").st_mtime_ns for n, p in tiny_built.items()}
 
 
+@pytest.mark.slow
 def test_rebuild_gives_the_same_predictions(tiny_zoo, tiny_built, tmp_path, context_for):
     ctx = context_for(tiny_zoo, tmp_path)
     fresh = build(ctx, ["standard"])["standard"]
@@ -100,6 +101,7 @@ def test_rebuild_gives_the_same_predictions(tiny_zoo, tiny_built, tmp_path, cont
         np.testing.assert_allclose(a.predict_logits(texts), b.predict_logits(texts), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_build_in_the_cache_remembers_its_test_labels_and_gzip_sizes(tiny_zoo, tmp_path, monkeypatch, context_for):
     """The evaluation's test-split labels go to `slimbench.memo` under the key a compare computes for
     the same artifact and code; they are the labels a fresh runner predicts."""
@@ -141,6 +143,7 @@ def test_interrupted_build_leaves_nothing_that_looks_done(tiny_zoo, tmp_path, mo
         find_artifact(ctx, "standard")
 
 
+@pytest.mark.slow
 def test_leftovers_of_a_killed_build_are_ignored_and_cleaned(tiny_zoo, tmp_path, context_for):
     ctx = context_for(tiny_zoo, tmp_path)
     target = ctx.artifact_dir("standard")
@@ -189,6 +192,7 @@ def test_pca_projection_keeps_the_main_direction():
     np.testing.assert_allclose(np.abs(comps[0]), [0.6, 0.8, 0.0], atol=0.02)
 
 
+@pytest.mark.slow
 def test_a_seed_replicate_builds_beside_the_specs_own_seed(tiny_built, tiny_ctx, context_for):
     """`slimbench build --seed N`: the named variants that train get train.seed N and their own
     artifacts; what they derive from is shared, what does not train is left alone."""

@@ -23,6 +23,7 @@ def _csv(path, n=300, seed=0):
     return path
 
 
+@pytest.mark.slow
 def test_user_classifier_is_used_as_is_and_derived_without_training(tmp_path):
     base = make_tiny_checkpoint(tmp_path / "mine", with_head=True)
     assert classification_head(base, 2) and not classification_head(base, 3)

@@ -20,6 +20,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
                           cwd=REPO, env={**os.environ, **(env or {})}, timeout=120)
 
 
+@pytest.mark.slow
 def test_help_lists_every_command():
     out = cli("--help")
     assert out.returncode == 0
@@ -29,6 +30,7 @@ def test_help_lists_every_command():
     assert "--variants" in build_help and "--force" in build_help and "--seed" in build_help
 
 
+@pytest.mark.slow
 def test_a_seed_for_variants_that_do_not_train_is_one_line(tmp_path):
     out = cli("build", "--variants", "quantized,onnx", "--seed", "1", "--cache", str(tmp_path))
     assert out.returncode == 2
@@ -37,6 +39,7 @@ def test_a_seed_for_variants_that_do_not_train_is_one_line(tmp_path):
         "with a [train] method"]
 
 
+@pytest.mark.slow
 def test_unknown_variant_is_one_line(tmp_path):
     out = cli("build", "--variants", "standrad", "--cache", str(tmp_path))
     assert out.returncode == 2
@@ -47,12 +50,14 @@ def test_unknown_variant_is_one_line(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_invalid_spec_is_one_line(tmp_path):
     (tmp_path / "bad.toml").write_text('name = "x"\nsource = "standard"\n[architecture]\nnum_hidden_layers = -1\n')
     assert main(["list", "--models", str(tmp_path)]) == 2
 
 
 @pytest.mark.parametrize("content", [b"", b"{", os.urandom(256), b'{"benchmarks": []}', b"[1, 2]"])
+@pytest.mark.slow
 def test_garbage_results_files_never_give_a_traceback(tmp_path, content):
     f = tmp_path / "results.json"
     f.write_bytes(content)

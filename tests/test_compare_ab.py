@@ -64,6 +64,7 @@ def compare(tmp: Path, cache: Path, sides: list[Path], *extra: str) -> tuple[sub
     return proc, (json.loads(out.read_text()) if out.exists() else {})
 
 
+@pytest.mark.slow
 def test_a_known_slowdown_is_caught_on_that_variant_only(two_checkouts):
     tmp, cache, sides = two_checkouts
     proc, doc = compare(tmp, cache, sides, "--candidate-extra-work", "fast=1.0")
@@ -85,6 +86,7 @@ def test_a_known_slowdown_is_caught_on_that_variant_only(two_checkouts):
         ("standard", "total_bytes"), ("standard", "accuracy"), ("fast", "start"), ("fast", "peak_rss")}
 
 
+@pytest.mark.slow
 def test_the_same_build_passes(two_checkouts):
     tmp, cache, sides = two_checkouts
     proc, doc = compare(tmp, cache, sides, "--worker-processes", "2")
@@ -119,6 +121,7 @@ def test_the_same_build_passes(two_checkouts):
     (["--floor", "p51=0.1"], "unknown figure 'p51'"),
     (["--candidate-extra-work", "fast=x"], "expects NAME=NUMBER"),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_line(two_checkouts, args, message):
     tmp, cache, sides = two_checkouts
     proc = slimbench("compare", "--baseline", str(sides[0]), "--candidate", str(sides[1]), "--cache", str(cache),
@@ -127,6 +130,7 @@ def test_bad_input_is_one_line(two_checkouts, args, message):
     assert message in proc.stderr
 
 
+@pytest.mark.slow
 def test_not_a_checkout_and_not_built(two_checkouts, tmp_path):
     _, cache, sides = two_checkouts
     proc = slimbench("compare", "--baseline", str(tmp_path), "--candidate", str(sides[1]), "--cache", str(cache),

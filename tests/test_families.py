@@ -187,6 +187,7 @@ def test_every_family_through_every_default_recipe(tmp_path):
         assert current == table, f"{DOC} differs from what the builds did; regenerate with SLIMBENCH_UPDATE_GOLDEN=1"
 
 
+@pytest.mark.slow
 def test_light_on_a_shallow_base_keeps_every_other_layer(tmp_path):
     """The default `light` (init.layers [0, 2, 4] of MiniLM's 6) on a 2-layer base: no IndexError, the
     same stride over the base's depth."""

@@ -13,6 +13,8 @@ import pytest
 
 from slimbench.testing import make_tiny_checkpoint, write_example
 
+pytestmark = pytest.mark.slow  # subprocess runs and builds: the full suite only (pytest -m "not slow" skips them)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

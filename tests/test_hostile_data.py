@@ -125,6 +125,7 @@ def test_a_directory_as_the_dataset(tmp_path):
     (["--variants", ""], "--variants '' names no variant"),
     (["--variants", ",,"], "--variants ',,' names no variant"),
 ])
+@pytest.mark.slow
 def test_cli_refuses_with_one_line(tmp_path, args, message):
     proc = subprocess.run([sys.executable, "-m", "slimbench.cli", "build", "--dataset", str(tmp_path), *args,
                            "--cache", str(tmp_path / "cache")], capture_output=True, text=True, cwd=REPO,

@@ -479,6 +479,7 @@ def test_workers_started_together_give_no_startup_record(artifacts):
         assert pool.startup == {} and pool.alive == ["small"]
 
 
+@pytest.mark.slow
 def test_a_hanging_worker_times_out(artifacts):
     with WorkerPool([WorkerSpec("hang", artifacts["hang"], 1)], TEXTS, timeout_s=3) as pool:
         assert pool.request("hang", {"op": "latency", "start": 0, "n": 2}) is None

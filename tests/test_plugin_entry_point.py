@@ -9,7 +9,11 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 
+import pytest
+
 from slimbench.testing import write_specs
+
+pytestmark = pytest.mark.slow  # subprocess runs and builds: the full suite only (pytest -m "not slow" skips them)
 
 TEST_X = '''
 def test_weights_on_disk(benchmark, variant):

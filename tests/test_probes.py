@@ -131,6 +131,7 @@ def test_a_crashing_child_becomes_a_failed_result(calibration, name, message):
     assert re.search(message, r.error), r.error
 
 
+@pytest.mark.slow
 def test_a_hanging_child_times_out(calibration):
     t = time.perf_counter()
     r = run_probe(calibration["hang"], threads=1, texts=TEXTS, n_predict=1, timeout_s=3)

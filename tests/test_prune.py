@@ -271,6 +271,7 @@ def test_layer_magnitude_pruning_gives_each_matrix_the_target():
 
 
 @pytest.mark.parametrize("scope", ["global", "layer"])
+@pytest.mark.slow
 def test_progressive_pruning_keeps_old_zeros_survives_training_and_reaches_the_total(scope):
     model = tiny_model()
     prune.magnitude_prune(model, 0.3, scope=scope)

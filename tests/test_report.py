@@ -255,6 +255,7 @@ def test_rendering_is_deterministic():
 
 # --- files, plots, command line ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_write_report_plots_and_step_summary(tmp_path):
     step = tmp_path / "step_summary.md"
     step.write_text("earlier step\n", encoding="utf-8")

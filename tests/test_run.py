@@ -14,6 +14,8 @@ import pytest
 
 from slimbench.results import load_run
 
+pytestmark = pytest.mark.slow  # subprocess runs and builds: the full suite only (pytest -m "not slow" skips them)
+
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src" / "slimbench"
 # fast knobs: these tests prove the path, not the numbers

@@ -68,6 +68,7 @@ def test_stop_after_epochs_is_checked(train, message):
         spec_from_dict({"name": "s", "base": "minilm", "train": {"method": "finetune", **train}})
 
 
+@pytest.mark.slow
 def test_stop_after_epochs_is_in_the_hash_and_the_record(tiny_base, context_for, tmp_path):
     from slimbench.build.builder import build
     from slimbench.runtime import read_manifest

@@ -38,6 +38,7 @@ def test_onnxruntime_pass_gives_torchs_logits_in_input_order(seqs):
     assert (got.argmax(-1) == want.argmax(-1)).all()
 
 
+@pytest.mark.slow
 def test_a_teacher_that_does_not_fuse_runs_in_torch_and_says_why(seqs, monkeypatch):
     import slimbench.build.fuse as fuse
 
@@ -52,6 +53,7 @@ def test_a_teacher_that_does_not_fuse_runs_in_torch_and_says_why(seqs, monkeypat
     np.testing.assert_array_equal(got, predict_logits_and_cls(model, seqs, batch_size=16, with_cls=False)[0])
 
 
+@pytest.mark.slow
 def test_a_graph_that_disagrees_with_torch_is_not_used(seqs, monkeypatch):
     monkeypatch.setattr(teacher_pass, "GRAPH_TOLERANCE", -1.0)  # no graph can agree this well
     said: list[str] = []
@@ -144,6 +146,7 @@ def test_logits_kept_without_the_cls_states_a_pass_needs_are_computed_again(tmp_
     assert cls is not None and len(calls) == 1 and "cls" in said[0]
 
 
+@pytest.mark.slow
 def test_a_damaged_teacher_output_file_does_not_break_a_distillation(tiny_built, tiny_ctx, context_for, tmp_path):
     from slimbench.build.recipes.common import teacher_outputs
 

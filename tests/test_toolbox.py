@@ -62,6 +62,7 @@ def _weights(path: Path) -> Path:
     return path / read_manifest(path)["model_file"]
 
 
+@pytest.mark.slow
 def test_structured_pruning_removes_heads_and_neurons_physically(toolbox):
     ctx, built = toolbox
     m, std = read_manifest(built["pruned-heads"]), read_manifest(built["standard"])
@@ -81,12 +82,14 @@ def test_structured_pruning_removes_heads_and_neurons_physically(toolbox):
         assert len(runner.predict(["a good film", "a dull film"])) == 2
 
 
+@pytest.mark.slow
 def test_pruned_model_exports_to_onnx_and_runs_in_numpy(toolbox):
     _, built = toolbox
     assert read_manifest(built["pruned-heads-onnx"])["checks"]["export_max_abs_logit_diff"] < 1e-4
     assert read_manifest(built["pruned-heads-numpy"])["checks"]["max_abs_logit_diff_vs_source"] < 1e-4
 
 
+@pytest.mark.slow
 def test_progressive_magnitude_pruning_reaches_the_target_and_compresses(toolbox):
     _, built = toolbox
     m, std = read_manifest(built["sparse"]), read_manifest(built["standard"])
@@ -108,6 +111,7 @@ def test_progressive_magnitude_pruning_reaches_the_target_and_compresses(toolbox
     assert m["test_accuracy"] >= 0.85
 
 
+@pytest.mark.slow
 def test_numpy_runtime_matches_torch_on_the_test_split(toolbox):
     ctx, built = toolbox
     checks = read_manifest(built["standard-numpy"])["checks"]
@@ -118,6 +122,7 @@ def test_numpy_runtime_matches_torch_on_the_test_split(toolbox):
         np.testing.assert_allclose(a.predict_logits(texts), b.predict_logits(texts), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_numpy_runner_imports_no_framework(toolbox):
     _, built = toolbox
     code = ("import sys; from slimbench.runtime import open_runner; r = open_runner(sys.argv[1]); "
@@ -128,6 +133,7 @@ def test_numpy_runner_imports_no_framework(toolbox):
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_static_int8_quantizes_activations_and_agrees(toolbox, tiny_built):
     import onnx
 
@@ -151,6 +157,7 @@ def _ops(path: Path) -> list[str]:
     return [n.op_type for n in onnx.load(str(_weights(path))).graph.node]
 
 
+@pytest.mark.slow
 def test_fused_graph_has_one_attention_kernel_per_layer_and_matches_torch(toolbox, tiny_built):
     _, built = toolbox
     m = read_manifest(built["onnx-fused"])
@@ -161,6 +168,7 @@ def test_fused_graph_has_one_attention_kernel_per_layer_and_matches_torch(toolbo
     assert "Attention" not in _ops(tiny_built["onnx"])  # the plain (dynamo) export is left unfused
 
 
+@pytest.mark.slow
 def test_int4_embeddings_halve_the_embedding_bytes_and_agree(toolbox, tiny_built):
     import onnx
 
@@ -175,6 +183,7 @@ def test_int4_embeddings_halve_the_embedding_bytes_and_agree(toolbox, tiny_built
     assert len(word.raw_data) == vocab * hidden // 2  # two weights a byte
 
 
+@pytest.mark.slow
 def test_dynamic_int8_keeps_the_named_layers_fp32_through_save_and_load(toolbox, tiny_built):
     from torch import nn
 
@@ -192,6 +201,7 @@ def test_dynamic_int8_keeps_the_named_layers_fp32_through_save_and_load(toolbox,
     assert len(load_int8(tiny_built["quantized"]).bert.encoder.layer[0].attention.self.query.weight()) > 0
 
 
+@pytest.mark.slow
 def test_smoothing_is_exact_in_fp32_and_survives_save_and_load(toolbox, tiny_built):
     import copy
 
@@ -251,6 +261,7 @@ def test_onnx_step_order_is_checked(steps, message):
                         "precision": "int8"})
 
 
+@pytest.mark.slow
 def test_static_int8_can_leave_the_ffn_output_projections_dynamic(toolbox):
     _, built = toolbox
     m = read_manifest(built["onnx-static-hybrid"])
@@ -261,6 +272,7 @@ def test_static_int8_can_leave_the_ffn_output_projections_dynamic(toolbox):
     assert ops.count("MatMulInteger") == 2 and "DynamicQuantizeLinear" in ops and "QuantizeLinear" in ops
 
 
+@pytest.mark.slow
 def test_static_int8_of_the_fused_graph(toolbox):
     """On the fused graph (contrib ops, which ONNX shape inference does not know): every MatMul but the
     FFN output projections static, those (after BiasGelu) and the fused Attention's QKV dynamic."""
@@ -274,6 +286,7 @@ def test_static_int8_of_the_fused_graph(toolbox):
     assert ops.count("QuantizeLinear") >= 4 and ops.count("MatMul") >= 4
 
 
+@pytest.mark.slow
 def test_histogram_calibration_gets_fixed_shape_batches(toolbox):
     """percentile/entropy calibrators stack batches: a variable-length batch used to crash them."""
     ctx, built = toolbox
@@ -285,6 +298,7 @@ def test_histogram_calibration_gets_fixed_shape_batches(toolbox):
     assert m["calibration"]["method"] == "percentile" and m["checks"]["agreement_vs_source"] >= 0.9
 
 
+@pytest.mark.slow
 def test_sweep_ladder_and_its_report_section(toolbox, tmp_path):
     from slimbench.report import cmd_report  # noqa: F401  (the CLI path is tested below)
     from slimbench.sweep import load_sweep, parse_levels, run_sweep
