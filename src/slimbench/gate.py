@@ -301,33 +301,21 @@ def check_timing(pair: Pair, variant: str, rule: Rule) -> Finding | None:
     not significant is inconclusive, not failed. R itself is compared in absolute terms, and only
     when both runs come from the same machine.
     """
-    # The timing rule in one place (history vs verdict, paired vs unpaired, the floor and the CI):
-    # longer than 60 lines on purpose, so that the rule reads top to bottom.
     both = _both(pair, variant, rule.metric, rule.figure)
     if both is None or rule.threshold is None:
         return None
-    cfg, ref = pair.config, pair.reference
+    cfg = pair.config
     base_m, cur_m = both
     figs = base_m.figures[rule.figure], cur_m.figures[rule.figure]
+    scale = _scale(pair, variant, rule, figs[1].unit)
+    if scale is None:
+        return None  # another machine (the machine finding says so), or the reference's own finding covers it
     base_s, cur_s = raw_samples(base_m.samples, rule.samples), raw_samples(cur_m.samples, rule.samples)
+    base_ref_s, cur_ref_s = scale.base_samples, scale.current_samples
     floor = rule.threshold
-    threshold = f"{pct(floor)} floor, {cfg.confidence * 100:.0f} % confidence"
-    if variant == ref:
-        if not pair.same_machine:
-            return None  # the machine finding says so
-        b, c, unit, what = figs[0].value, figs[1].value, figs[1].unit, "absolute, same machine"
-        base_ref_s: list[float] | None = [1.0]
-        cur_ref_s: list[float] | None = [1.0]
-    else:
-        refs = _both(pair, ref, rule.metric, rule.figure)
-        if refs is None:
-            return None  # the reference's own missing finding (or baseline note) covers it
-        base_r, cur_r = refs
-        b = figs[0].value / base_r.figures[rule.figure].value
-        c = figs[1].value / cur_r.figures[rule.figure].value
-        unit, what = "x", f"ratio to {ref}"
-        base_ref_s, cur_ref_s = raw_samples(base_r.samples, rule.samples), raw_samples(cur_r.samples, rule.samples)
-    common: dict[str, Any] = dict(baseline=b, current=c, unit=unit, threshold=threshold)
+    b, c, what = figs[0].value / scale.base, figs[1].value / scale.current, scale.what
+    common: dict[str, Any] = dict(baseline=b, current=c, unit=scale.unit,
+                                  threshold=f"{pct(floor)} floor, {cfg.confidence * 100:.0f} % confidence")
     if not (base_s and cur_s and base_ref_s and cur_ref_s):
         change = c / b
         if change - 1 > floor:
@@ -337,13 +325,8 @@ def check_timing(pair: Pair, variant: str, rule: Rule) -> Finding | None:
     point = ratio_of_ratios(cur_s, cur_ref_s, base_s, base_ref_s, rule.quantile)
     if abs(point - 1) <= floor:
         return None  # within the floor whatever the CI says: skip the bootstrap
-    if variant == ref and rule.quantile == 50:
-        change, lo, hi = bootstrap_ratio_ci(base_s, cur_s, cfg.confidence, cfg.resamples, cfg.seed)
-    elif variant == ref:
-        change, lo, hi = quantile_ratio_ci(cur_s, base_s, rule.quantile, cfg.confidence, cfg.resamples, cfg.seed)
-    else:
-        change, lo, hi = ratio_of_ratios_ci(cur_s, cur_ref_s, base_s, base_ref_s, rule.quantile,
-                                            cfg.confidence, cfg.resamples, cfg.seed)
+    change, lo, hi = _change_interval(cfg, rule.quantile, variant == pair.reference, (base_s, cur_s),
+                                      (base_ref_s, cur_ref_s))
     base_d, cur_d = _median(base_ref_s), _median(cur_ref_s)
     p = mann_whitney_p([x / base_d for x in base_s], [x / cur_d for x in cur_s])
     kind = judge(change, lo, hi, floor, p, cfg.alpha)
@@ -358,6 +341,45 @@ def check_timing(pair: Pair, variant: str, rule: Rule) -> Finding | None:
         message += "; faster than the baseline: consider promoting a new baseline"
     return Finding(kind, variant, rule.metric, rule.figure, change=pct(change - 1), confidence=confidence,
                    message=message, p_value=p, ci=(lo, hi), **common)
+
+
+@dataclass(frozen=True)
+class _Scale:
+    """How a variant's figure is compared between the runs: as it is (the reference itself, on the
+    same machine only), or as a ratio to the reference's figure in the same run."""
+
+    base: float  # what the baseline run's figure is divided by
+    current: float
+    base_samples: list[float] | None  # the reference's raw samples in each run ([1.0]: as it is)
+    current_samples: list[float] | None
+    unit: str
+    what: str
+
+
+def _scale(pair: Pair, variant: str, rule: Rule, unit: str) -> _Scale | None:
+    """The comparison scale of `variant`, or None when it cannot be compared (the reference on
+    another machine; the reference's figure missing, which has a finding of its own)."""
+    if variant == pair.reference:
+        return _Scale(1.0, 1.0, [1.0], [1.0], unit, "absolute, same machine") if pair.same_machine else None
+    refs = _both(pair, pair.reference, rule.metric, rule.figure)
+    if refs is None:
+        return None
+    base_r, cur_r = refs
+    return _Scale(base_r.figures[rule.figure].value, cur_r.figures[rule.figure].value,
+                  raw_samples(base_r.samples, rule.samples), raw_samples(cur_r.samples, rule.samples),
+                  "x", f"ratio to {pair.reference}")
+
+
+def _change_interval(cfg: GateConfig, quantile: float, absolute: bool, samples: tuple[list[float], list[float]],
+                     ref_samples: tuple[list[float], list[float]]) -> tuple[float, float, float]:
+    """(change, low, high): the bootstrap interval of the change of a timing quantile, as it is or as
+    a ratio of ratios to the reference."""
+    (base_s, cur_s), (base_ref_s, cur_ref_s) = samples, ref_samples
+    if absolute and quantile == 50:
+        return bootstrap_ratio_ci(base_s, cur_s, cfg.confidence, cfg.resamples, cfg.seed)
+    if absolute:
+        return quantile_ratio_ci(cur_s, base_s, quantile, cfg.confidence, cfg.resamples, cfg.seed)
+    return ratio_of_ratios_ci(cur_s, cur_ref_s, base_s, base_ref_s, quantile, cfg.confidence, cfg.resamples, cfg.seed)
 
 
 def check_memory(pair: Pair, variant: str, rule: Rule) -> Finding | None:
@@ -381,22 +403,14 @@ def check_memory(pair: Pair, variant: str, rule: Rule) -> Finding | None:
     if (stand_in and any(r.figure == stand_in for r in pair.config.rules_for(variant))
             and all(_both(pair, v, rule.metric, stand_in) for v in {variant, pair.reference})):
         return None  # judged on its stand-in (the peak less its file-backed pages)
-    ref, floor = pair.reference, rule.threshold
+    floor = rule.threshold
     base_m, cur_m = both
     figs = base_m.figures[rule.figure], cur_m.figures[rule.figure]
     base_s, cur_s = raw_samples(base_m.samples, rule.samples), raw_samples(cur_m.samples, rule.samples)
-    if variant == ref:
-        if not pair.same_machine:
-            return None
-        base_d = cur_d = 1.0
-        unit, what = figs[1].unit, "absolute, same machine"
-    else:
-        refs = _both(pair, ref, rule.metric, rule.figure)
-        if refs is None:
-            return None
-        base_r, cur_r = refs
-        base_d, cur_d = base_r.figures[rule.figure].value, cur_r.figures[rule.figure].value
-        unit, what = "x", f"ratio to {ref}"
+    scale = _scale(pair, variant, rule, figs[1].unit)
+    if scale is None:
+        return None
+    base_d, cur_d, unit, what = scale.base, scale.current, scale.unit, scale.what
     b_fig, c_fig = figs[0].value, figs[1].value
     if base_d <= 0 or cur_d <= 0 or b_fig <= 0:
         return Finding("note", variant, rule.metric, rule.figure, message="a zero value; ratio not comparable")
