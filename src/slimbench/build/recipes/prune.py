@@ -4,6 +4,7 @@ recovery distillation from the source when the recipe says so."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def prune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, A
     magnitude, progressively over `rounds`), each stage followed by recovery distillation from the
     source when train.method is "distill"."""
     from slimbench.build import prune as P
-    from slimbench.build.train import accuracy, distill, encode_all, predict_logits
+    from slimbench.build.train import encode_all
     from slimbench.torch_io import load_hf
 
     src_dir = ctx.artifact_dir(str(spec.source))
@@ -49,58 +50,88 @@ def prune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, A
     val_labels = [e.label for e in splits.val]
     model = load_hf(src_dir).eval()
     params_before = count_parameters(model)
-    teacher_logits = teacher_outputs(ctx, src_dir, train_texts)[0] if recover else None
-    stages: list[dict[str, Any]] = []
+    run = _PruneRun(ctx, spec, model, seqs, train_labels, val_seqs, val_labels,
+                    teacher_outputs(ctx, src_dir, train_texts)[0] if recover else None)
+    structured = cfg.structured
+    if structured:
+        run.structured(params_before)
+    if cfg.sparsity > 0:
+        run.magnitude(cfg.sparsity, cfg.rounds, cfg.scope)
+        P.make_permanent(model)
+    stages = run.stages
+    return _pruned_record(ctx, spec, model, out, structured, recover, params_before, stages)
 
-    def val_accuracy() -> float:
-        with ctx.steps("val check"):
-            return accuracy(predict_logits(model, val_seqs), val_labels)
 
-    def recover_stage(stage: dict[str, Any], label: str) -> None:
+@dataclass
+class _PruneRun:
+    """One pruning build's model and data, and the stages it has recorded: each pruning stage, then
+    recovery distillation from the source when the recipe asks for it (teacher_logits given)."""
+
+    ctx: BuildContext
+    spec: VariantSpec
+    model: Any
+    seqs: list[list[int]]
+    train_labels: list[int]
+    val_seqs: list[list[int]]
+    val_labels: list[int]
+    teacher_logits: Any
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def recover(self) -> bool:
+        return self.teacher_logits is not None
+
+    def val_accuracy(self) -> float:
+        from slimbench.build.train import accuracy, predict_logits
+
+        with self.ctx.steps("val check"):
+            return accuracy(predict_logits(self.model, self.val_seqs), self.val_labels)
+
+    def recover_stage(self, stage: dict[str, Any], label: str) -> None:
         """Distil the pruned model from its source (when the recipe says so) and record the stage."""
+        from slimbench.build.train import distill
+
         stage["recovery"] = None
-        if recover:
-            assert teacher_logits is not None
-            with ctx.steps("train"):
-                result = distill(model, seqs, teacher_logits, train_labels, val_seqs, val_labels, train_recipe(ctx, spec),
-                                 desc=f"{spec.name} {label}")
-            stage["recovery"] = training_record(result, ctx, spec)
+        if self.recover:
+            with self.ctx.steps("train"):
+                result = distill(self.model, self.seqs, self.teacher_logits, self.train_labels, self.val_seqs,
+                                 self.val_labels, train_recipe(self.ctx, self.spec), desc=f"{self.spec.name} {label}")
+            stage["recovery"] = training_record(result, self.ctx, self.spec)
             # fit() restored the best epoch's weights, whose validation accuracy it just measured with
             # this same predict_logits pass: measuring again gives the same figure
             stage["val_accuracy"] = result.best_val_accuracy
         elif "val_accuracy_pruned" in stage:
             stage["val_accuracy"] = stage["val_accuracy_pruned"]  # nothing changed since
-        stages.append(stage)
+        self.stages.append(stage)
 
-    def last_one_shot(k: int, rounds: int) -> bool:
-        """The final magnitude stage of a recipe without recovery: the model published as it is, so
-        the build's own evaluation (the manifest's val_accuracy) is this stage's; not checked twice."""
-        return not recover and k == rounds
+    def structured(self, params_before: int) -> None:
+        from slimbench.build import prune as P
 
-    structured = cfg.structured
-    if structured:
-        with ctx.steps("importance"):
-            _prune_structure(ctx, spec, model, seqs, train_labels)
-        stage = {"stage": "structured", "structure": P.structure_of(model), "val_accuracy_pruned": val_accuracy()}
-        ctx.log(f"  structured pruning: {params_before:,} -> {count_parameters(model):,} parameters, "
-                f"val accuracy before recovery {stage['val_accuracy_pruned']:.4f}")
-        recover_stage(stage, "recover")
-    if cfg.sparsity > 0:
-        scope = cfg.scope
-        for k, target in enumerate(P.sparsity_schedule(cfg.sparsity, cfg.rounds), 1):
-            with ctx.steps("prune"):
-                P.magnitude_prune(model, target, scope)
-            stage = {"stage": f"magnitude {k}", "target_sparsity": target, "scope": scope}
-            if last_one_shot(k, cfg.rounds):
-                ctx.log(f"  magnitude pruning round {k}: {target:.0%} of encoder weights zeroed (no recovery: "
-                        "the evaluation below is this model's)")
+        with self.ctx.steps("importance"):
+            _prune_structure(self.ctx, self.spec, self.model, self.seqs, self.train_labels)
+        stage = {"stage": "structured", "structure": P.structure_of(self.model),
+                 "val_accuracy_pruned": self.val_accuracy()}
+        self.ctx.log(f"  structured pruning: {params_before:,} -> {count_parameters(self.model):,} parameters, "
+                     f"val accuracy before recovery {stage['val_accuracy_pruned']:.4f}")
+        self.recover_stage(stage, "recover")
+
+    def magnitude(self, sparsity: float, rounds: int, scope: str) -> None:
+        from slimbench.build import prune as P
+
+        for k, target in enumerate(P.sparsity_schedule(sparsity, rounds), 1):
+            with self.ctx.steps("prune"):
+                P.magnitude_prune(self.model, target, scope)
+            stage: dict[str, Any] = {"stage": f"magnitude {k}", "target_sparsity": target, "scope": scope}
+            if not self.recover and k == rounds:
+                # the final stage of a recipe without recovery is published as it is: the build's own
+                # evaluation (the manifest's val_accuracy) is this stage's; not checked twice
+                self.ctx.log(f"  magnitude pruning round {k}: {target:.0%} of encoder weights zeroed (no recovery: "
+                             "the evaluation below is this model's)")
             else:
-                stage["val_accuracy_pruned"] = val_accuracy()
-                ctx.log(f"  magnitude pruning round {k}: {target:.0%} of encoder weights zeroed, val accuracy "
-                        f"{'before recovery ' if recover else ''}{stage['val_accuracy_pruned']:.4f}")
-            recover_stage(stage, f"recover {k}")
-        P.make_permanent(model)
-    return _pruned_record(ctx, spec, model, out, structured, recover, params_before, stages)
+                stage["val_accuracy_pruned"] = self.val_accuracy()
+                self.ctx.log(f"  magnitude pruning round {k}: {target:.0%} of encoder weights zeroed, val accuracy "
+                             f"{'before recovery ' if self.recover else ''}{stage['val_accuracy_pruned']:.4f}")
+            self.recover_stage(stage, f"recover {k}")
 
 
 def _pruned_record(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, structured: bool, recover: bool, params_before: int,
