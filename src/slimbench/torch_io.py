@@ -167,24 +167,10 @@ def _empty_model(config: Any) -> nn.Module:
 
 
 def load_int8(directory: Path) -> nn.Module:
-    from safetensors import SafetensorError, safe_open
-    from transformers import AutoConfig
-
-    _require_config(directory, user_checkpoint=False)
-    try:
-        config = AutoConfig.from_pretrained(directory, local_files_only=True)
-    except Exception as err:  # a malformed config.json: any exception type
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ArtifactError(f"cannot read {Path(directory) / 'config.json'}: {first}; {ARTIFACT_FIX}") from None
+    """The torch dynamic-INT8 model saved in `directory` (INT8_WEIGHTS), checked against its config."""
     path = Path(directory) / INT8_WEIGHTS
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            listed = metadata.get("quantized_modules")
-            smoothed = json.loads(metadata.get("smoothed_modules", "[]"))
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (the handle is not iterable)
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ArtifactError(f"cannot read {path}: {err}; the file is corrupt or truncated -- rebuild") from None
+    config = _int8_config(directory)
+    tensors, listed, smoothed = _read_int8_file(path)
     try:  # files written before the list was stored quantized every Linear
         model = _empty_model(config)
         _wrap_smoothed(model, smoothed)
@@ -195,6 +181,38 @@ def load_int8(directory: Path) -> nn.Module:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise ArtifactError(f"cannot build the model config.json in {directory} describes: {first}; "
                             f"{ARTIFACT_FIX}") from None
+    used = _set_quantized_weights(model, tensors, path)
+    _copy_the_rest(model, tensors, used, smoothed, path)
+    return model
+
+
+def _int8_config(directory: Path) -> Any:
+    from transformers import AutoConfig
+
+    _require_config(directory, user_checkpoint=False)
+    try:
+        return AutoConfig.from_pretrained(directory, local_files_only=True)
+    except Exception as err:  # a malformed config.json: any exception type
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ArtifactError(f"cannot read {Path(directory) / 'config.json'}: {first}; {ARTIFACT_FIX}") from None
+
+
+def _read_int8_file(path: Path) -> tuple[dict[str, torch.Tensor], str | None, list[str]]:
+    """(tensors, the quantized modules' JSON list or None, the smoothed modules) of an INT8 file."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            smoothed = json.loads(metadata.get("smoothed_modules", "[]"))
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (the handle is not iterable)
+            return tensors, metadata.get("quantized_modules"), smoothed
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ArtifactError(f"cannot read {path}: {err}; the file is corrupt or truncated -- rebuild") from None
+
+
+def _set_quantized_weights(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> set[str]:
+    """Give every dynamic-quantized Linear its saved INT8 weight and bias; the tensor names used."""
     dyn = _dynamic_linear_types()
     used: set[str] = set()
     for name, module in model.named_modules():
@@ -209,7 +227,13 @@ def load_int8(directory: Path) -> nn.Module:
         bias = tensors.get(f"{name}.bias")
         module.set_weight_bias(q, bias)  # type: ignore[attr-defined]
         used.update(k for k in tensors if k.startswith(name + ".weight.") or k == f"{name}.bias")
-    # Quantized modules refuse load_state_dict without their private keys: copy the rest by name.
+    return used
+
+
+def _copy_the_rest(model: nn.Module, tensors: dict[str, torch.Tensor], used: set[str], smoothed: list[str],
+                   path: Path) -> None:
+    """Quantized modules refuse load_state_dict without their private keys: copy the rest by name,
+    refusing a file whose tensors do not match the model config.json describes."""
     params = dict(model.named_parameters())
     buffers = dict(model.named_buffers())
     unexpected = []
@@ -229,7 +253,6 @@ def load_int8(directory: Path) -> nn.Module:
     missing += [f"{name}.inv_scale" for name in smoothed if f"{name}.inv_scale" not in tensors]
     if missing or unexpected:
         raise ArtifactError(f"{path} does not match config.json: missing {missing[:3]}, unexpected {unexpected[:3]}")
-    return model
 
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
