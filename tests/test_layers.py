@@ -171,3 +171,13 @@ def test_gate_and_report_read_results_only(module):
               "slimbench.worker", "slimbench.probes", "slimbench.plugin", "slimbench.measure")
     bad = sorted(m for m in reach(module) if m.startswith(banned))
     assert not bad, f"{module} reaches {bad}"
+
+
+def test_the_architecture_doc_shows_this_rank_table():
+    """docs/architecture.md's table lists the layers of LAYERS, in order, each with exactly its modules."""
+    import re
+
+    doc = (SRC.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = doc.split("<!-- layers: checked by tests/test_layers.py -->")[1].split("<!-- end of layers -->")[0]
+    rows = [line.strip().strip("|").split(" | ") for line in block.strip().splitlines()[2:]]
+    assert [(layer.strip(), tuple(re.findall(r"`([^`]+)`", modules))) for layer, modules, _ in rows] == list(LAYERS)
