@@ -168,6 +168,7 @@ def _ops(path: Path) -> set[str]:
     return {n.op_type for n in onnx.load(str(path / "model.onnx")).graph.node}
 
 
+@pytest.mark.slow  # builds a tiny N-bit zoo (about a minute)
 def test_int4_row_is_checked_against_torch_and_smaller(nbits_built):
     m = read_manifest(nbits_built["onnx-int4"])
     assert m["precision"] == "int4" and m["nbits"]["layers"] == {"fp32": 1, "int4": 13, "int8": 0}
@@ -178,6 +179,7 @@ def test_int4_row_is_checked_against_torch_and_smaller(nbits_built):
     assert m["files"]["model.onnx"] < 0.5 * read_manifest(nbits_built["onnx"])["files"]["model.onnx"]
 
 
+@pytest.mark.slow  # builds a tiny N-bit zoo (about a minute)
 def test_mixed_row_records_sensitivity_on_validation_and_its_plan(nbits_built):
     m = read_manifest(nbits_built["onnx-mixed"])
     table = m["nbits"]["sensitivity"]
@@ -192,6 +194,7 @@ def test_mixed_row_records_sensitivity_on_validation_and_its_plan(nbits_built):
     assert set(m["nbits"]["plan"].values()) <= {"int4", "int8", "fp32"}
 
 
+@pytest.mark.slow  # builds a tiny N-bit zoo (about a minute)
 def test_sensitivity_never_reads_the_test_split(nbits_built):
     # nbits_built armed the guard around the sensitivity analysis and plan search: they ran...
     assert "sensitivity" in read_manifest(nbits_built["onnx-mixed"])["nbits"]
@@ -203,6 +206,7 @@ def test_sensitivity_never_reads_the_test_split(nbits_built):
         Guarded.armed = False
 
 
+@pytest.mark.slow  # builds a tiny N-bit zoo (about a minute)
 def test_qat_row_trains_with_history_and_exports_its_grid(nbits_built):
     m = read_manifest(nbits_built["onnx-int4-qat"])
     history = m["training"]["history"]
@@ -213,6 +217,7 @@ def test_qat_row_trains_with_history_and_exports_its_grid(nbits_built):
     assert m["files"]["model.onnx"] == read_manifest(nbits_built["onnx-int4"])["files"]["model.onnx"]
 
 
+@pytest.mark.slow  # builds a tiny N-bit zoo (about a minute)
 def test_weight_units_name_the_torch_modules(nbits_built):
     import onnx
 
@@ -266,6 +271,7 @@ def test_an_extends_file_must_name_the_default_zoo(tmp_path):
         Zoo.load(tmp_path)
 
 
+@pytest.mark.slow  # builds a tiny N-bit zoo (about a minute)
 def test_report_draws_training_curves_and_sensitivity_from_manifests(nbits_built, tmp_path):
     from slimbench.report import _manifest_section
     from slimbench.report_plots import SENSITIVITY_PLOT, TRAINING_PLOT, draw_manifest_plots
