@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,8 +60,8 @@ def test_one_command_builds_measures_and_reports(one_command):
     assert run.get("standard", "size").context["dataset"] != "movie-snippets"
     acc = run.get("onnx", "accuracy").figures  # no silent truncation: what it reads and what it cuts
     # a dataset of your own is read whole (the length that covers 99 % of its training texts)
-    assert acc["max_length"].value < 64 and acc["truncated_share"].value <= 0.05
-    assert "--max-length auto: covers" in proc.stderr
+    said = re.search(r"max length: (\d+) tokens \(--max-length auto: covers", proc.stderr)
+    assert said and acc["max_length"].value == int(said.group(1)) and acc["truncated_share"].value <= 0.05
     report = (out / "REPORT.md").read_text()
     assert "onnx" in report and "standard" in report
     assert "building first" in proc.stderr  # the missing variants were built by the run itself
@@ -165,3 +166,15 @@ def test_the_entry_points_record_the_same_latency_observations(one_command, tmp_
     from slimbench.measure.session import Observations
 
     assert {"latency", "throughput", "labels", "probes", "errors", "how"} <= set(Observations.__dataclass_fields__)
+
+
+def test_progress_bars_reach_a_log_as_their_last_state_only():
+    """A caller's log gets whole lines; a bar the child redraws with carriage returns is one line."""
+    import io
+
+    from slimbench.api import _pass_on
+
+    said: list[str] = []
+    out = b"start\nbar  0%\rbar 50%\rbar 100%\n\r   \nlast line without a newline"
+    _pass_on(io.BytesIO(out), said.append)
+    assert said == ["start", "bar 100%", "last line without a newline"]

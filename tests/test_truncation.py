@@ -41,3 +41,15 @@ def test_the_report_names_the_variants_that_cut_texts(tmp_path):
     first_screen = text.split("## All results")[0]
     assert "`standard` reads 64 tokens and cuts 12.3% of the test texts" in first_screen
     assert "`light` reads" not in first_screen  # 0.4 %: not worth a line
+    # the full table shows each variant's max length in tokens (the figure's value, not its sample count)
+    full = text.split("## All results")[1]
+    lines = full.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| variant"))
+    table = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        table.append([c.strip() for c in line.strip().strip("|").split("|")])
+    col = table[0].index("max length (tokens)")
+    cells = {row[0]: row[col] for row in table[2:]}
+    assert cells["standard"] == "64" and cells["light"] == "64", cells

@@ -356,8 +356,12 @@ def startup(args: argparse.Namespace) -> None:
 
 def compare_once(extra: str | None, out: Path, args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "slimbench.cli", "compare", "--baseline", str(REPO), "--candidate", str(REPO),
-           "--variants", ",".join(AB_VARIANTS), "--rounds", str(args.rounds), "--probes", "0",
-           "--throughput-rounds", "0", "--no-accuracy", "--out", str(out)]
+           "--variants", ",".join(AB_VARIANTS), "--no-probes", "--throughput-rounds", "0", "--no-accuracy",
+           "--out", str(out)]
+    if args.rounds:  # else compare's own default
+        cmd += ["--latency-rounds", str(args.rounds)]
+    if args.worker_processes:
+        cmd += ["--worker-processes", str(args.worker_processes)]
     if extra:
         cmd += ["--candidate-extra-work", extra]
     subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=1800)
@@ -411,7 +415,8 @@ def aa_ab(args: argparse.Namespace) -> None:
 
     sessions.append({"commit": head_commit(), "loadavg_before": before, "machine": machine_facts()["label"],
                      "runs": {k: len(v) - counted[k] for k, v in runs.items()}})
-    data = {"loadavg_before": before, "rounds": args.rounds, "variants": AB_VARIANTS, "runs": runs,
+    data = {"loadavg_before": before, "rounds": args.rounds, "worker_processes": args.worker_processes,
+            "variants": AB_VARIANTS, "runs": runs,
             "elapsed_s": time.perf_counter() - t0 + earlier_s, "sessions": sessions}
     write(args.name, data, render_aa_ab(data))
 
@@ -422,6 +427,16 @@ def _signal(change: float, low: float, high: float, floor: float) -> str | None:
 
     kind = judge(change, low, high, floor)
     return kind if kind in ("regression", "improvement") else None
+
+
+def _compare_defaults(processes: int | None) -> str:
+    """The latency settings of a compare at its defaults (read from slimbench's knob table)."""
+    from slimbench.measure.settings import MeasureSettings
+
+    st = MeasureSettings()
+    return (f"compare's defaults: {st.latency_rounds}–{st.latency_max_rounds} rounds of {st.latency_block} calls, more "
+            f"while a change's CI is wider than ±{st.latency_ci * 100:g} %, blocks of at least "
+            f"{st.latency_min_block_ms:g} ms, {processes or st.worker_processes} worker processes per variant and side")
 
 
 def render_aa_ab(data: dict[str, Any]) -> list[str]:
@@ -445,7 +460,7 @@ def render_aa_ab(data: dict[str, Any]) -> list[str]:
 
     rows = [f"| {v} | {min(cs):.3f} | {np.median(cs):.3f} | {max(cs):.3f} | {max(abs(c - 1) for c in cs) * 100:.1f} % |"
             for v, cs in aa_changes.items()]
-    floors = sorted({0.05, 0.055, 0.06, 0.065, 0.07, floor})
+    floors = sorted({0.03, 0.035, 0.04, 0.045, 0.05, 0.055, 0.06, 0.065, 0.07, floor})
     floor_rows = [f"| {f * 100:g} %{' (default)' if f == floor else ''} | {a} | {i} | {c10} of {len(runs['ab10'])} | "
                   f"{c5} of {len(runs['ab5'])} | {o} |" for f in floors for a, i, c10, c5, o in [outcome(f)]]
     ab10 = [r["p50"]["onnx-int8"][0] for r in runs["ab10"]]
@@ -468,9 +483,10 @@ def render_aa_ab(data: dict[str, Any]) -> list[str]:
         f"- Steal (the hypervisor's other guests) during each compare's latency rounds: {steal[0]:.1%}–{steal[-1]:.1%}, "
         f"median {np.median(steal):.1%}." if steal else ""] if confirmed else []
     return ["# Paired A/A and A/B compares", "",
-            f"`slimbench compare` of this checkout against itself ({', '.join(data['variants'])}; latency only, with the "
-            f"defaults: {data['rounds']}–60 rounds of 12 calls, more while a change's CI is wider than ±4 %, blocks "
-            f"of at least 120 ms), A/A and A/B runs alternating; A/B = `--candidate-extra-work "
+            f"`slimbench compare` of this checkout against itself ({', '.join(data['variants'])}; latency only, with "
+            + (f"the defaults: {data['rounds']}–60 rounds of 12 calls, more while a change's CI is wider than ±4 %, "
+               "blocks of at least 120 ms" if data["rounds"] else _compare_defaults(data.get("worker_processes")))
+            + "), A/A and A/B runs alternating; A/B = `--candidate-extra-work "
             f"onnx-int8=0.10` (and 0.05): the candidate's onnx-int8 does 10 % (5 %) more CPU work per call. "
             f"{data['elapsed_s'] / 60:.0f} min in all.", "",
             "Sessions: " + "; ".join(
@@ -727,7 +743,8 @@ def main() -> None:
     p = sub.add_parser("aa-ab")
     p.add_argument("--n", type=int, default=20, help="A/A runs, and as many A/B +10 %% runs")
     p.add_argument("--n-5", type=int, default=5, help="A/B +5 %% runs")
-    p.add_argument("--rounds", type=int, default=30)
+    p.add_argument("--rounds", type=int, default=None, help="--latency-rounds (default: compare's own)")
+    p.add_argument("--worker-processes", type=int, default=None, help="--worker-processes (default: compare's own)")
     p.add_argument("--minutes", type=float, default=0, help="start no compare after this many minutes (0: no limit)")
     p.add_argument("--append", action="store_true", help="add the runs to the committed aa-ab.json instead of replacing it")
     p.add_argument("--render-only", action="store_true", help="measure nothing: rewrite NAME.md from NAME.json")

@@ -132,7 +132,8 @@ def execute(out: Path, inputs: Mapping[str, str], settings: MeasureSettings, bui
     """The run itself: the suite in a child pytest, then the report."""
     results, report = _prepare_out(out)
     cmd = [sys.executable, "-m", "pytest", str(SUITE), "-c", str(SUITE / "pytest.ini"), "--rootdir", str(SUITE),
-           "--benchmark-only", f"--benchmark-json={results}", "-q", "--no-header", "-p", "no:randomly"]
+           "--benchmark-only", f"--benchmark-json={results}", "--benchmark-quiet", "-q", "--no-header", "-p",
+           "no:randomly"]
     for key, value in inputs.items():
         if key in ("base", "dataset", "test-file", "cache", "models") and Path(value).expanduser().exists():
             value = str(Path(value).expanduser().resolve())  # the child runs elsewhere
@@ -180,13 +181,13 @@ def _prepare_out(out: Path) -> tuple[Path, Path]:
 
 
 def _stream(cmd: Sequence[str], env: Mapping[str, str], log: Printer | None) -> int:
-    """Run `cmd`, passing its output on line by line; stop it too on Ctrl-C or SIGTERM."""
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(env)) as proc:
+    """Run `cmd`, passing its output on; stop it too on Ctrl-C or SIGTERM. Progress bars (lines the
+    child redraws with a carriage return) reach the command line's stderr as they are, so they redraw
+    in place; a `log` of the caller's gets whole lines only, without the redraws."""
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(env)) as proc:
         assert proc.stdout is not None
         try:
-            for line in proc.stdout:
-                if log is not None:
-                    log(line.rstrip("\n"))
+            _pass_on(proc.stdout, log)
         except BaseException:
             proc.terminate()  # the child publishes what it measured, marked incomplete
             try:
@@ -195,6 +196,24 @@ def _stream(cmd: Sequence[str], env: Mapping[str, str], log: Printer | None) -> 
                 proc.kill()
             raise
     return proc.returncode
+
+
+def _pass_on(stream: Any, log: Printer | None) -> None:
+    raw = log is _stderr  # the command line's own printer: the terminal draws the bars
+    pending = b""
+    while chunk := stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536):
+        if raw:
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+            continue
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            text = line.decode("utf-8", "replace").rsplit("\r", 1)[-1]  # a redrawn line: its last state
+            if log is not None and text.strip():
+                log(text)
+    if not raw and log is not None and pending.strip():
+        log(pending.decode("utf-8", "replace").rsplit("\r", 1)[-1])
 
 
 # --- command line ---------------------------------------------------------------------------------

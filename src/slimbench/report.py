@@ -83,8 +83,8 @@ def cell_text(column: Column, cell: Cell) -> str:
         return "untrained"
     if not cell.ok or cell.value is None:
         return DASH
-    if column.kind == "n":
-        return str(int(cell.value))
+    if column.kind in ("n", "int"):
+        return str(round(cell.value))
     value = cell.value * column.scale
     return f"{value:.1f}" if column.kind == "pct" else fmt_sig(value)
 

@@ -47,7 +47,8 @@ class Column:
     figure: str  # figure name within the metric (for ratios: the column the ratio is taken of)
     scale: float = 1.0  # results unit -> displayed unit
     better: str = "low"  # "low", "high", or "" (not ranked)
-    kind: str = "sig"  # "sig": 3 significant digits, "pct": percent with 1 decimal, "n": a count
+    kind: str = "sig"  # "sig": 3 significant digits, "pct": percent with 1 decimal, "n": the figure's sample
+    # count, "int": the figure's value as a whole number
     short: str = ""  # header in the comparison table (no unit)
 
 
@@ -66,7 +67,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("accuracy", "accuracy (%)", "accuracy", "accuracy", 100.0, "high", "pct", short="accuracy"),
     Column("macro_f1", "macro-F1 (%)", "accuracy", "macro_f1", 100.0, "high", "pct", short="macro-F1"),
     # what the variant never reads: its max length and the share of the test texts longer than that
-    Column("max_length", "max length (tokens)", "accuracy", "max_length", better="", kind="n", short="max length"),
+    Column("max_length", "max length (tokens)", "accuracy", "max_length", better="", kind="int", short="max length"),
     Column("cut", "test texts cut (%)", "accuracy", "truncated_share", 100.0, "low", "pct", short="texts cut"),
 )
 RATIO_COLUMNS: tuple[Column, ...] = (
@@ -132,7 +133,7 @@ def _cell(run: Run, variant: str, column: Column, untrained: bool) -> Cell:
     fig = m.figures.get(column.figure)
     if fig is None:
         return MISSING_CELL
-    if untrained and column.metric == "accuracy":
+    if untrained and column.metric == "accuracy" and column.kind != "int":
         return Cell(None, "untrained", fig.n)
     if column.kind == "n":
         return Cell(float(fig.n), n=fig.n)
@@ -567,7 +568,7 @@ def compare_measurements(key: str, before: Measurement | None, after: Measuremen
     fb, fa = before.figures.get(column.figure), after.figures.get(column.figure)
     if fb is None or fa is None:
         return Change(None, None, None, "missing")
-    if untrained and column.metric == "accuracy":
+    if untrained and column.metric == "accuracy" and column.kind != "int":
         return Change(fb.value, fa.value, None, "untrained")
     b, a = fb.value, fa.value
     delta: float | None = a - b if key in POINT_COLUMNS else (a / b - 1 if b else None)
