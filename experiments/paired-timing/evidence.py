@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[2]
+REPO = HERE.parents[1]
 THREE = ("standard", "onnx-int8", "ultra-light-onnx-int8")
 AB_VARIANTS = ("standard", "quantized", "onnx-int8", "ultra-light-onnx-int8")
 
@@ -356,7 +356,7 @@ def startup(args: argparse.Namespace) -> None:
 
 def compare_once(extra: str | None, out: Path, args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "slimbench.cli", "compare", "--baseline", str(REPO), "--candidate", str(REPO),
-           "--variants", ",".join(AB_VARIANTS), "--no-probes", "--throughput-rounds", "0", "--no-accuracy",
+           "--variants", ",".join(AB_VARIANTS), "--no-probes", "--no-accuracy",
            "--out", str(out)]
     if args.rounds:  # else compare's own default
         cmd += ["--latency-rounds", str(args.rounds)]
@@ -364,7 +364,9 @@ def compare_once(extra: str | None, out: Path, args: argparse.Namespace) -> dict
         cmd += ["--worker-processes", str(args.worker_processes)]
     if extra:
         cmd += ["--candidate-extra-work", extra]
-    subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=1800)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=1800)
+    if not out.is_file():
+        raise SystemExit(f"compare wrote no results (exit {proc.returncode}): {proc.stderr[-2000:]}")
     doc = json.loads(out.read_text())
     out.unlink()
     return doc
@@ -386,8 +388,9 @@ def aa_ab(args: argparse.Namespace) -> None:
                                                 "runs": {k: len(v) for k, v in runs.items()}}]
     counted = {k: len(v) for k, v in runs.items()}
     plan: list[tuple[str, str | None]] = []
+    n_10 = args.n if args.n_10 is None else args.n_10
     for i in range(args.n):  # A/A and A/B alternate, so that a run cut short by --deadline stays balanced
-        plan += [("aa", None), ("ab10", "onnx-int8=0.10")]
+        plan += [("aa", None)] + ([("ab10", "onnx-int8=0.10")] if i < n_10 else [])
         if i < args.n_5:
             plan.append(("ab5", "onnx-int8=0.05"))
     tmp = HERE / ".compare.json"
@@ -499,7 +502,7 @@ def render_aa_ab(data: dict[str, Any]) -> list[str]:
             + f"default p50 floor ({floor * 100:g} %): {at[0]} regressions and {at[1]} improvements among "
             f"{sum(len(r['p50']) for r in runs['aa'])} A/A variant comparisons.",
             f"- **A/B +10 % caught{' by the first run' if confirmed else ''}: {at[2]} of {len(runs['ab10'])}** at the default floor; measured change "
-            f"{min(ab10):.3f}–{max(ab10):.3f} (median {np.median(ab10):.3f}).",
+            f"{min(ab10):.3f}–{max(ab10):.3f} (median {np.median(ab10):.3f})." if ab10 else "",
             f"- **A/B +5 % caught{' by the first run' if confirmed else ''}: {at[3]} of {len(runs['ab5'])}**; measured change {min(ab5):.3f}–{max(ab5):.3f}."
             if ab5 else "",
             f"- The unchanged variants of the A/B runs at the default floor: {at[4]} comparisons.",
@@ -743,6 +746,7 @@ def main() -> None:
     p = sub.add_parser("aa-ab")
     p.add_argument("--n", type=int, default=20, help="A/A runs, and as many A/B +10 %% runs")
     p.add_argument("--n-5", type=int, default=5, help="A/B +5 %% runs")
+    p.add_argument("--n-10", type=int, default=None, help="A/B +10 %% runs (default: --n)")
     p.add_argument("--rounds", type=int, default=None, help="--latency-rounds (default: compare's own)")
     p.add_argument("--worker-processes", type=int, default=None, help="--worker-processes (default: compare's own)")
     p.add_argument("--minutes", type=float, default=0, help="start no compare after this many minutes (0: no limit)")
