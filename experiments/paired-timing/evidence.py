@@ -418,7 +418,10 @@ def aa_ab(args: argparse.Namespace) -> None:
 
     sessions.append({"commit": head_commit(), "loadavg_before": before, "machine": machine_facts()["label"],
                      "runs": {k: len(v) - counted[k] for k, v in runs.items()}})
+    from slimbench.ab import DEFAULT_FLOORS
+
     data = {"loadavg_before": before, "rounds": args.rounds, "worker_processes": args.worker_processes,
+            "p50_floor_in_force": DEFAULT_FLOORS["p50"],
             "variants": AB_VARIANTS, "runs": runs,
             "elapsed_s": time.perf_counter() - t0 + earlier_s, "sessions": sessions}
     write(args.name, data, render_aa_ab(data))
@@ -480,6 +483,9 @@ def render_aa_ab(data: dict[str, Any]) -> list[str]:
 
     steal = sorted(r["steal"]["latency"] for r in confirmed if r.get("steal", {}).get("latency") is not None)
     confirm_lines = [
+        (f"- The compares ran with a p50 floor of {data['p50_floor_in_force'] * 100:g} %: their verdicts and "
+         "re-measurements (the next line) were judged at that floor; the lines after it judge the first runs again "
+         "at today's." if data.get("p50_floor_in_force") and data["p50_floor_in_force"] != floor else ""),
         f"- **Compares that failed, with their timing regressions re-measured (`--confirm 1`, the default): A/A "
         f"{sum(r['status'] == 'FAIL' for r in runs['aa'])} of {len(runs['aa'])}**. A/A: {remeasured('aa')}. "
         f"A/B +10 %: {remeasured('ab10')}." + (f" A/B +5 %: {remeasured('ab5')}." if runs["ab5"] else ""),
@@ -509,7 +515,7 @@ def render_aa_ab(data: dict[str, Any]) -> list[str]:
             f"- Largest A/A |change| of a p50 ratio: {worst * 100:.1f} %."
             + (" The default p50 floor is that, rounded up to half a percent: a change the machine made on its own "
                "in 20 runs, in either direction, is never a finding." if not confirmed else
-               f" The default p50 floor ({floor * 100:g} %) was calibrated on the runs of `aa-ab.md`."), "",
+               f" The default p50 floor is {floor * 100:g} % (where it comes from: gate-calibration/README.md)."), "",
             "Every recorded change (first runs) judged again at other floors (a verdict is a pure function of "
             "change, CI and floor; `slimbench.compare.judge`):", "",
             "| p50 floor | A/A regressions | A/A improvements | A/B +10 % caught | A/B +5 % caught | unchanged variants in A/B runs |",
