@@ -79,7 +79,7 @@ def layer_sensitivity(graph: Path, units: Mapping[str, Any], val: ValidationSet,
     `graph` (accuracy in points), and its labels' agreement with the fp32 graph's; most sensitive first."""
     reference = val.logits(graph)
     base = val.score(reference)
-    rows = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         one = Path(tmp) / "one.onnx"
         for k, unit in enumerate(units, start=1):
@@ -147,6 +147,7 @@ def choose_plan(order: Sequence[str], units: Mapping[str, Any], budget: Budget, 
             f"{score.get('agreement', 1.0):.3f}" + (" (within budget)" if ok else ""))
         return ok
 
+    chosen: tuple[int, int | None, int] | None
     if budget.top_k is not None:
         chosen = (min(budget.top_k, len(order)), high, low)
         trial(*chosen)
