@@ -201,7 +201,7 @@ def _stream(cmd: Sequence[str], env: Mapping[str, str], log: Printer | None) -> 
 def _pass_on(stream: Any, log: Printer | None) -> None:
     raw = log is _stderr  # the command line's own printer: the terminal draws the bars
     pending = b""
-    while chunk := stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536):
+    while chunk := stream.read1(65536):
         if raw:
             sys.stderr.buffer.write(chunk)
             sys.stderr.flush()

@@ -263,7 +263,8 @@ class BenchSession:
         cmd = [sys.executable, "-m", "slimbench.cli", "build", "--variants", ",".join(names), "--dataset", cfg.dataset,
                "--text-column", cfg.text_column, "--label-column", cfg.label_column]
         for flag, value in (("--models", cfg.models), ("--cache", cfg.cache), ("--base", cfg.base),
-                            ("--test-file", cfg.test_file), ("--max-length", cfg.max_length)):
+                            # the length this session resolved: the child need not tokenize the texts again
+                            ("--test-file", cfg.test_file), ("--max-length", self.ctx.max_length)):
             if value:
                 cmd += [flag, str(value)]
         log(f"slimbench: {', '.join(names)} not built; building first (`{' '.join(cmd[2:])}`)")

@@ -37,6 +37,7 @@ class BuildContext:
     _bases: dict[str, Path] = field(default_factory=dict)
     _fingerprints: dict[str, str] = field(default_factory=dict)
     _autocast: AutocastChoice | None = None
+    max_length: int | None = None  # the tokens every variant reads, when --max-length replaced the specs' own
 
     @property
     def splits(self) -> Splits:
@@ -127,5 +128,5 @@ def default_context(zoo: Zoo | None = None, root: Path | None = None, threads: i
         wanted = lengths.default_for(dataset)
     if wanted is not None:
         n = lengths.resolve(wanted, ctx.resolve_base("minilm"), [e.text for e in ctx.splits.train], log)
-        ctx.zoo = lengths.with_max_length(ctx.zoo, n)
+        ctx.zoo, ctx.max_length = lengths.with_max_length(ctx.zoo, n), n
     return ctx

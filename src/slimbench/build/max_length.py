@@ -86,9 +86,15 @@ def token_lengths(checkpoint: Path, texts: Sequence[str]) -> list[int]:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise BuildError(f"{Path(checkpoint) / 'tokenizer.json'} is not a tokenizer the tokenizers library reads "
                          f"({first}); save the checkpoint's tokenizer again") from None
-    tok.no_truncation()
-    tok.no_padding()
-    return [len(e.ids) for e in tok.encode_batch(list(texts))]
+    return untruncated_lengths(tok, texts)
+
+
+def untruncated_lengths(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+    """Tokens per text under a `tokenizers.Tokenizer`, special tokens included, with its truncation
+    and padding turned off."""
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return [len(e.ids) for e in tokenizer.encode_batch(list(texts))]
 
 
 def with_max_length(zoo: Zoo, n: int) -> Zoo:

@@ -202,10 +202,9 @@ def truncation_figures(tokenizer_path: Path, max_length: int, texts: Sequence[st
     percentile of their lengths (what a max length covering 99 % of them would be)."""
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(tokenizer_path))
-    tok.no_truncation()
-    tok.no_padding()
-    lengths = [len(e.ids) for e in tok.encode_batch(list(texts))]
+    from slimbench.build.max_length import untruncated_lengths
+
+    lengths = untruncated_lengths(Tokenizer.from_file(str(tokenizer_path)), texts)
     n = len(lengths)
     cut = sum(length > max_length for length in lengths)
     return {"max_length": figure(float(max_length), "count"),
