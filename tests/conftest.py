@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,10 @@ import pytest
 from slimbench.build.builder import BuildContext, build
 from slimbench.testing import make_tiny_checkpoint, synthetic_splits, tiny_zoo_specs, write_specs
 from slimbench.zoo import Zoo
+
+# The known-truth runtime ("calibration": fixed sleeps, allocations, faults) is test scaffolding, a
+# runtime extension; timing workers and probes inherit the variable.
+os.environ.setdefault("SLIMBENCH_EXTENSIONS", "slimbench.testing.calibration")
 
 
 @pytest.fixture(scope="session")

@@ -58,7 +58,7 @@ def test_an_int8_rows_hash_says_how_its_accuracy_was_scored(tmp_path):
 def test_the_report_says_which_rows_were_scored_one_sentence_at_a_time(tmp_path):
     from pathlib import Path
 
-    from slimbench.report import render_markdown
+    from slimbench.render.report import render_markdown
     from slimbench.results import load_runs
 
     golden = Path(__file__).parent / "golden" / "report" / "paired_run.json"

@@ -285,7 +285,7 @@ def test_a_second_run_reads_the_test_split_labels_from_the_memo(tmp_path):
     for name in ("standard", "fast"):
         first, second = (r.get(name, "accuracy") for r in runs)
         assert first.figures["accuracy"].value == second.figures["accuracy"].value
-    from slimbench.report import render_markdown
+    from slimbench.render.report import render_markdown
 
     text = render_markdown([runs[1]], plots=False)
     assert "The labels of `fast`, `standard` (and their pass time) were read from the cache" in text

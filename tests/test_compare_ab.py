@@ -161,7 +161,8 @@ def _verdict(variant, figure, kind, change=1.2):
 
 
 def test_a_timing_regression_stands_only_if_the_second_run_finds_it():
-    from slimbench.ab import _finding_line, confirm_verdicts, flagged_for_confirmation, render_markdown
+    from slimbench.ab import confirm_verdicts, flagged_for_confirmation
+    from slimbench.ab_command import _finding_line, render_markdown
 
     first = [_verdict("a", "p50", REGRESSION), _verdict("a", "p90", None, 1.02), _verdict("b", "p50", REGRESSION),
              _verdict("b", "batch", REGRESSION), _verdict("c", "accuracy", REGRESSION, -0.01),

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from slimbench.cli import main
-from slimbench.gate import FAILING, Finding, GateResult, gate, promote_baseline, render_markdown
+from slimbench.gate import FAILING, Finding, GateResult, gate
+from slimbench.gate_command import promote_baseline, render_markdown
 from slimbench.gate_rules import (
     CATALOGUE,
     GateConfig,
@@ -261,7 +262,7 @@ def test_growth_of_the_process_own_memory_still_fails() -> None:
 
 
 def test_the_report_marks_peak_rss_with_the_gates_verdict_on_the_peak_less_file_pages() -> None:
-    from slimbench.report_summary import compare_runs
+    from slimbench.render.grouping import compare_runs
 
     files = _files(183, 43)
     grown = compare_runs(make_run(tweak("onnx-int8", mul={"rss": 1.3}), seed=1, file_rss=_files(279, 56)),

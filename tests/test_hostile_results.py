@@ -14,7 +14,7 @@ import pytest
 
 from slimbench import cli
 from slimbench.gate import MismatchError, check_comparable, gate, input_mismatches
-from slimbench.report import render_markdown
+from slimbench.render.report import render_markdown
 from slimbench.results import ResultsError, compact_samples, load_run, parse_run, results_text
 
 DATA = Path(__file__).parent / "data"

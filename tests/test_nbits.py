@@ -273,8 +273,8 @@ def test_an_extends_file_must_name_the_default_zoo(tmp_path):
 
 @pytest.mark.slow  # builds a tiny N-bit zoo (about a minute)
 def test_report_draws_training_curves_and_sensitivity_from_manifests(nbits_built, tmp_path):
-    from slimbench.report import _manifest_section
-    from slimbench.report_plots import SENSITIVITY_PLOT, TRAINING_PLOT, draw_manifest_plots
+    from slimbench.render.command import _manifest_section
+    from slimbench.render.plots import SENSITIVITY_PLOT, TRAINING_PLOT, draw_manifest_plots
 
     manifests = {name: read_manifest(path) for name, path in nbits_built.items()}
     files = draw_manifest_plots(manifests, tmp_path)

@@ -18,28 +18,13 @@ from pathlib import Path
 import pytest
 
 from slimbench.cli import main as cli_main
-from slimbench.report import (
-    ReportError,
-    cell_text,
-    fmt_sig,
-    parse_columns,
-    render_headline_table,
-    render_markdown,
-    short_error,
-    write_report,
-)
-from slimbench.report_plots import plot_files
-from slimbench.report_summary import (
-    COLUMN,
-    Point,
-    build_rows,
-    compare_runs,
-    dominated,
-    group_runs,
-    noisy_latencies,
-    pareto_front,
-    ship_advice,
-)
+from slimbench.render.command import write_report
+from slimbench.render.grouping import compare_runs, group_runs
+from slimbench.render.plots import plot_files
+from slimbench.render.report import render_markdown
+from slimbench.render.rows import COLUMN, build_rows, fmt_sig
+from slimbench.render.tables import ReportError, cell_text, parse_columns, render_headline_table, short_error
+from slimbench.render.verdict import Point, dominated, noisy_latencies, pareto_front, ship_advice
 from slimbench.results import Run, load_runs
 
 GOLDEN = Path(__file__).parent / "golden" / "report"
@@ -206,7 +191,7 @@ def test_comparison_verdicts_are_the_gates():
     """One judge: every ✓/✗ of the report is the gate's regression/improvement on the same files."""
     from slimbench.gate import gate
     from slimbench.gate_rules import parse_config
-    from slimbench.report_summary import GATE_FIGURE
+    from slimbench.render.grouping import GATE_FIGURE
 
     current, baseline = runs("machine_a")[0], runs("machine_a_baseline")[0]
     changes = {vc.variant: vc for vc in compare_runs(current, baseline)}
@@ -302,7 +287,7 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
 
 def test_rendering_imports_no_model_and_no_matplotlib():
     code = ("import sys; from pathlib import Path; from slimbench.results import load_runs; "
-            "from slimbench.report import render_markdown; "
+            "from slimbench.render.report import render_markdown; "
             f"render_markdown(load_runs([Path({str(GOLDEN / 'machine_a.json')!r})]), "
             f"baseline=load_runs([Path({str(GOLDEN / 'machine_a_baseline.json')!r})])); "
             "bad = [m for m in ('torch', 'transformers', 'onnxruntime', 'matplotlib') if m in sys.modules]; "
@@ -325,7 +310,7 @@ def test_written_files_get_ordinary_permissions(tmp_path):
 
 def test_how_timings_were_taken_names_extra_rounds_and_repeated_blocks(tmp_path):
     """The report states the run's own schedule: sequential stopping and equal-time blocks, when used."""
-    from slimbench.report import _timing_how
+    from slimbench.render.method import _timing_how
 
     doc = json.loads((GOLDEN / "paired_run.json").read_text())
     for bench in doc["benchmarks"]:
@@ -350,7 +335,7 @@ def test_how_timings_were_taken_names_extra_rounds_and_repeated_blocks(tmp_path)
 def test_how_timings_were_taken_says_what_ended_the_rounds(tmp_path, stopped, said):
     """The time budget, and which limit ended the extra rounds: a ratio whose interval is still
     wider than the target is named (`fast`'s 95 % CI here is about ±3.1 %)."""
-    from slimbench.report import _timing_how
+    from slimbench.render.method import _timing_how
 
     def text(target: float) -> str:
         doc = json.loads((GOLDEN / "paired_run.json").read_text())
@@ -373,7 +358,7 @@ def test_how_timings_were_taken_says_what_ended_the_rounds(tmp_path, stopped, sa
     ({"latency": 0.098, "throughput": 0.03}, True, True),
 ])
 def test_how_timings_were_taken_states_the_hypervisor_s_steal(tmp_path, steal, said, warned):
-    from slimbench.report import _timing_how
+    from slimbench.render.method import _timing_how
 
     doc = json.loads((GOLDEN / "paired_run.json").read_text())
     for bench in doc["benchmarks"]:
@@ -390,7 +375,7 @@ def test_how_timings_were_taken_states_the_hypervisor_s_steal(tmp_path, steal, s
 
 
 def test_the_method_names_how_many_worker_processes_a_variant_had():
-    from slimbench.report import _timing_how
+    from slimbench.render.method import _timing_how
 
     run = runs("paired_run")[0]
     assert "one worker process per variant" in _timing_how(run)  # a file from before --worker-processes
@@ -426,7 +411,7 @@ def test_the_load_section_says_which_start_ups_were_the_timing_workers():
 
 
 def test_the_timing_note_says_how_each_throughput_block_began():
-    from slimbench.report import _throughput_warmup_text
+    from slimbench.render.method import _throughput_warmup_text
 
     assert _throughput_warmup_text({}) == ""  # older results: two batches, the first dropped ("likewise")
     assert "after an untimed call on 4 sentences" in _throughput_warmup_text({"throughput_warmup": 4})
@@ -562,7 +547,7 @@ def test_cli_columns(tmp_path, capsys):
 # --- plots a reader can read ----------------------------------------------------------------------
 
 def test_log_axes_get_plain_1_2_5_ticks():
-    from slimbench.report_plots import nice_ticks
+    from slimbench.render.plots import nice_ticks
 
     assert nice_ticks(0.3, 25) == [0.5, 1.0, 2.0, 5.0, 10.0, 20.0]
     assert nice_ticks(0.05, 900) == [0.1, 1.0, 10.0, 100.0]  # a wide range: decades only
@@ -571,7 +556,7 @@ def test_log_axes_get_plain_1_2_5_ticks():
 def test_point_labels_do_not_overlap():
     """The committed report's crowded corner (standard, standard-numpy, pruned-heads, quantized at
     about the same accuracy and latency): every label is placed clear of the others, inside the axes."""
-    from slimbench.report_plots import _figure, _log_x, place_labels
+    from slimbench.render.plots import _figure, _log_x, place_labels
 
     points = [("standard", 15.4, 86.83), ("standard-numpy", 11.4, 86.83), ("pruned-heads", 13.4, 86.65),
               ("quantized", 9.04, 86.56), ("onnx", 6.33, 86.83), ("onnx-static-int8", 3.97, 86.38),

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from slimbench.errors import ArtifactError
-from slimbench.runtime import RUNNERS, Encoder, ExtraWorkRunner, open_runner, read_manifest
+from slimbench.runtime import Encoder, ExtraWorkRunner, open_runner, read_manifest, runner_class
 
 
 def load_unverified(directory):
     """The runner's own loading, past `verify_artifact`: its errors must be clear too."""
     manifest = read_manifest(directory)
-    return RUNNERS[manifest["format"]](directory, 1, manifest)
+    return runner_class(manifest["format"])(directory, 1, manifest)
 
 
 @pytest.mark.parametrize("name", ["standard", "quantized", "onnx", "onnx-int8", "ultra-light"])

@@ -300,7 +300,7 @@ def test_histogram_calibration_gets_fixed_shape_batches(toolbox):
 
 @pytest.mark.slow
 def test_sweep_ladder_and_its_report_section(toolbox, tmp_path):
-    from slimbench.report import cmd_report  # noqa: F401  (the CLI path is tested below)
+    from slimbench.render.command import cmd_report  # noqa: F401  (the CLI path is tested below)
     from slimbench.sweep import load_sweep, parse_levels, run_sweep
 
     ctx, _ = toolbox

@@ -151,7 +151,7 @@ def execute(out: Path, inputs: Mapping[str, str], settings: MeasureSettings, bui
     import contextlib
     import io
 
-    from slimbench.report import register_cli
+    from slimbench.render.command import register_cli
 
     parser = argparse.ArgumentParser(prog="slimbench")
     register_cli(parser.add_subparsers(dest="command", required=True))

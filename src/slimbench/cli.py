@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "their spec's train.seed: a seed replicate, built beside the spec's own, to see how "
                         "much of a recipe's accuracy is the seed's (e.g. --variants light --seed 1)")
     p.set_defaults(func=cmd_build)
-    for module in ("slimbench.api", "slimbench.sweep", "slimbench.report", "slimbench.gate", "slimbench.ab",
-                   "slimbench.plan"):
+    for module in ("slimbench.api", "slimbench.sweep", "slimbench.render.command", "slimbench.gate_command",
+                   "slimbench.ab_command", "slimbench.plan"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:

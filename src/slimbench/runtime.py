@@ -51,7 +51,7 @@ def _rebuild(artifact_dir: Path) -> str:
 def _check_runner_keys(artifact_dir: Path, manifest: dict[str, Any]) -> None:
     """The manifest keys a runner reads, with the types it needs."""
     fmt = manifest.get("format")
-    if not isinstance(fmt, str) or fmt not in RUNNERS:
+    if not isinstance(fmt, str) or runner_class(fmt) is None:
         raise ArtifactError(f"{artifact_dir}: unknown artifact format {fmt!r}; known: {sorted(RUNNERS)}")
     max_length = manifest.get("max_length")
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
@@ -87,7 +87,7 @@ def _check_identity(artifact_dir: Path, manifest: dict[str, Any]) -> bool:
 
 
 RUNTIME_OF_FORMAT = {"hf": "torch", "hf-pruned": "torch", "torch-int8": "torch", "onnx": "onnxruntime",
-                     "numpy-bert": "numpy", "calibration": "calibration"}
+                     "numpy-bert": "numpy"}  # an extension's format is its runtime's name (slimbench.extensions)
 
 
 def _check_consistent(artifact_dir: Path, manifest: dict[str, Any]) -> None:
@@ -97,7 +97,7 @@ def _check_consistent(artifact_dir: Path, manifest: dict[str, Any]) -> None:
     if not isinstance(spec, dict):
         raise ArtifactError(f"{artifact_dir / MANIFEST} holds no spec (it was edited after the build); "
                             + _rebuild(artifact_dir))
-    runtime = RUNTIME_OF_FORMAT[manifest["format"]]
+    runtime = RUNTIME_OF_FORMAT.get(manifest["format"], manifest["format"])
     expected = {"name": manifest["name"], "runtime": runtime, "max_length": manifest["max_length"],
                 "precision": manifest.get("precision", spec.get("precision"))}
     found = {key: spec.get(key) for key in expected}
@@ -417,56 +417,7 @@ class NumpyRunner(BaseRunner):
         return self.model.logits(ids, mask)
 
 
-class CalibrationRunner(BaseRunner):
-    """A runner with known costs, used to prove the probes: it sleeps a fixed time per call,
-    holds a known number of bytes after load, touches a known number per call, or faults.
-
-    Manifest `calibration` keys: sleep_s, load_alloc_bytes, predict_alloc_bytes, fault
-    ("segfault" | "hang" | "raise" | "load-segfault"), spin_after_s (after each call a thread
-    busy-spins that long, as a runtime's idle pool threads do while they wait for more work).
-    """
-
-    name = "calibration"
-
-    def __init__(self, artifact_dir: Path, threads: int, manifest: dict[str, Any]):
-        super().__init__(artifact_dir, threads, manifest)
-        cal = manifest.get("calibration", {})
-        self.sleep_s = float(cal.get("sleep_s", 0.0))
-        self.predict_alloc = int(cal.get("predict_alloc_bytes", 0))
-        self.fault = cal.get("fault")
-        self.spin_after_s = float(cal.get("spin_after_s", 0.0))
-        if self.fault == "load-segfault":
-            _segfault()
-        # np.ones writes every page, so the bytes are resident (np.zeros/bytearray would stay lazy).
-        self.held = np.ones(int(cal.get("load_alloc_bytes", 0)), dtype=np.uint8)
-
-    def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
-        if self.fault == "segfault":
-            _segfault()
-        elif self.fault == "hang":
-            import time
-
-            time.sleep(3600)
-        elif self.fault == "raise":
-            raise RuntimeError("calibration runner asked to fail")
-        ids, _ = self.encoder(texts)
-        if self.predict_alloc:
-            scratch = np.ones(self.predict_alloc, dtype=np.uint8)
-            del scratch
-        if self.sleep_s:
-            import time
-
-            time.sleep(self.sleep_s)
-        logits = np.zeros((len(texts), 2), dtype=np.float32)
-        logits[:, 1] = (ids.sum(axis=1) % 2).astype(np.float32)  # deterministic, input-dependent
-        if self.spin_after_s:
-            import threading
-
-            threading.Thread(target=_spin, args=(self.spin_after_s,), daemon=True).start()
-        return logits
-
-
-def _spin(seconds: float) -> None:
+def busy_spin(seconds: float) -> None:
     """Busy CPU work for `seconds` (no sleep: it holds a core, as real work would)."""
     import time
 
@@ -489,23 +440,28 @@ class ExtraWorkRunner(LogitsToLabels):
 
         t = time.perf_counter()
         out = self.inner.predict_logits(texts)
-        _spin(self.fraction * (time.perf_counter() - t))
+        busy_spin(self.fraction * (time.perf_counter() - t))
         return out
 
     def close(self) -> None:
         self.inner.close()
 
 
-def _segfault() -> None:
-    import ctypes
-
-    ctypes.string_at(0)  # a real SIGSEGV, as a crashing native runtime would give
-
-
 RUNNERS: dict[str, type[BaseRunner]] = {
     "hf": TorchRunner, "hf-pruned": TorchRunner, "torch-int8": TorchRunner, "onnx": OnnxRunner,
-    "numpy-bert": NumpyRunner, "calibration": CalibrationRunner,
+    "numpy-bert": NumpyRunner,
 }
+
+
+def runner_class(fmt: str) -> Any:
+    """The runner of an artifact format: slimbench's own, else a registered runtime extension's
+    (its format is the runtime's name); None if neither knows it."""
+    if fmt in RUNNERS:
+        return RUNNERS[fmt]
+    from slimbench.extensions import extension
+
+    ext = extension(fmt)
+    return ext.runner if ext else None
 
 
 def progress_bar(items: Any, desc: str | None) -> Any:
@@ -540,4 +496,4 @@ def open_runner(artifact_dir: Path, threads: int = 1) -> BaseRunner:
     runtime it needs."""
     verify_artifact(artifact_dir)
     manifest = read_manifest(artifact_dir)
-    return RUNNERS[manifest["format"]](Path(artifact_dir), threads, manifest)
+    return runner_class(manifest["format"])(Path(artifact_dir), threads, manifest)

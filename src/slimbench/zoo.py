@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from slimbench.errors import SpecError
+from slimbench.extensions import extension, names
 
 # Bump when a builder changes what it produces for the same spec (invalidates cached builds).
 # 2: fused AdamW and foreach gradient clipping in build.train.fit (the same update, other rounding).
 BUILDER_VERSION = 2
 
-RUNTIMES = ("torch", "onnxruntime", "numpy", "calibration")
+RUNTIMES = ("torch", "onnxruntime", "numpy")  # and any registered runtime extension (slimbench.extensions)
 # int4: weight-only 4-bit Linear weights (MatMulNBits); mixed: a per-layer INT4 / INT8 / fp32 plan
 PRECISIONS = ("fp32", "int8", "int4", "mixed")
 STEPS = ("torch-dynamic-int8", "export-onnx", "onnx-fuse", "onnx-dynamic-int8", "onnx-static-int8",
@@ -61,8 +62,6 @@ TRANSFORM_KEYS = {"trim_vocab": bool}
 # `rounds` prune -> recover rounds (progressive); scope: rank weights "global"ly or per "layer".
 PRUNE_KEYS = {"heads": float, "ffn": float, "sparsity": float, "scope": str, "rounds": int,
               "importance_texts": int}
-CALIBRATION_KEYS = {"sleep_s": float, "load_alloc_bytes": int, "predict_alloc_bytes": int, "fault": str,
-                    "padding_bytes": int, "build_s": float, "spin_after_s": float}
 CALIBRATE_KEYS = {"texts": int, "method": str, "dynamic_after_gelu": bool}  # static INT8: how many training texts, which calibrator
 CALIBRATE_METHODS = ("minmax", "percentile", "entropy")
 # torch dynamic INT8: Linear modules whose name starts with one of these prefixes stay fp32;
@@ -77,7 +76,7 @@ QUANTIZE_KEYS = {"keep_fp32": list, "smooth_alpha": float, "smooth_modules": str
 NBITS_KEYS = {"block_size": int, "embeddings": bool, "keep_fp32": list, "max_drop": float, "min_agreement": float,
               "top_k": int}
 SPEC_KEYS = {"name", "description", "base", "source", "architecture", "init", "train", "steps",
-             "transforms", "runtime", "precision", "max_length", "calibration", "truncation", "prune",
+             "transforms", "runtime", "precision", "max_length", "truncation", "prune",
              "calibrate", "quantize", "nbits"}
 
 
@@ -153,7 +152,7 @@ class VariantSpec:
     runtime: str = "torch"
     precision: str = "fp32"
     max_length: int = 64
-    calibration: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)  # a runtime extension's own table, [RUNTIME]
     truncation: str = "right"
     prune: Mapping[str, Any] = field(default_factory=dict)
     calibrate: Mapping[str, Any] = field(default_factory=dict)
@@ -184,8 +183,8 @@ class VariantSpec:
         d = asdict(self)
         d.pop("description")
         # Fields added later are left out at their default, so adding them did not rebuild every cache.
-        if not d["calibration"]:
-            d.pop("calibration")
+        if options := d.pop("options"):  # under the runtime's name, as the spec writes it
+            d[self.runtime] = options
         if d["truncation"] == "right":
             d.pop("truncation")
         for key in ("prune", "calibrate", "quantize", "nbits"):
@@ -221,7 +220,9 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     """Validate a spec mapping (from TOML or code) and build the frozen spec."""
     # One pass over the spec, rule by rule, in the order a reader meets the fields: split up, the
     # schema would be scattered over helpers (longer than 60 lines on purpose).
-    _check_keys(where, data, SPEC_KEYS)
+    runtime = data.get("runtime", "torch")
+    ext = extension(runtime) if isinstance(runtime, str) and runtime not in RUNTIMES else None
+    _check_keys(where, data, SPEC_KEYS | ({runtime} if ext else set()))
     name = data.get("name")
     if not isinstance(name, str) or not name or any(c.isspace() or c in "/,\\" for c in name):
         raise SpecError(f"{where}: name must be a non-empty string without spaces, '/' or ',': {name!r}")
@@ -230,16 +231,18 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     init = dict(data.get("init", {}))
     train = dict(data.get("train", {}))
     transforms = dict(data.get("transforms", {}))
-    calibration = dict(data.get("calibration", {}))
+    options = dict(data.get(runtime, {})) if ext else {}
     prune = dict(data.get("prune", {}))
     calibrate = dict(data.get("calibrate", {}))
     quantize = dict(data.get("quantize", {}))
     nbits = dict(data.get("nbits", {}))
-    for sub, table, types in (("architecture", arch, ARCH_KEYS), ("train", train, TRAIN_KEYS),
-                              ("init", init, INIT_KEYS), ("transforms", transforms, TRANSFORM_KEYS),
-                              ("calibration", calibration, CALIBRATION_KEYS), ("prune", prune, PRUNE_KEYS),
-                              ("calibrate", calibrate, CALIBRATE_KEYS), ("quantize", quantize, QUANTIZE_KEYS),
-                              ("nbits", nbits, NBITS_KEYS)):
+    tables: list[tuple[str, dict[str, Any], Mapping[str, type]]] = [
+        ("architecture", arch, ARCH_KEYS), ("train", train, TRAIN_KEYS), ("init", init, INIT_KEYS),
+        ("transforms", transforms, TRANSFORM_KEYS), ("prune", prune, PRUNE_KEYS),
+        ("calibrate", calibrate, CALIBRATE_KEYS), ("quantize", quantize, QUANTIZE_KEYS), ("nbits", nbits, NBITS_KEYS)]
+    if ext:
+        tables.append((runtime, options, ext.keys))
+    for sub, table, types in tables:
         _check_keys(f"{where} [{sub}]", table, types)
         _check_types(f"{where} [{sub}]", table, types)
     for key, value in arch.items():
@@ -274,20 +277,17 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     steps = data.get("steps", [])
     if not isinstance(steps, list) or any(s not in STEPS for s in steps):
         raise SpecError(f"{where}: steps must be a list drawn from {STEPS}, got {steps!r}")
-    runtime = data.get("runtime", "torch")
     precision = data.get("precision", "fp32")
-    if runtime not in RUNTIMES:
-        raise SpecError(f"{where}: runtime must be one of {RUNTIMES}, got {runtime!r}")
+    if runtime not in RUNTIMES and ext is None:
+        raise SpecError(f"{where}: runtime must be one of {RUNTIMES + names()}, got {runtime!r}")
     if precision not in PRECISIONS:
         raise SpecError(f"{where}: precision must be one of {PRECISIONS}, got {precision!r}")
-    if (runtime == "calibration") != bool(calibration):
-        raise SpecError(f"{where}: a [calibration] table goes with runtime = \"calibration\" and vice versa")
-    if runtime == "calibration":
+    if ext is not None:  # the extension's recipe builds it from its own table alone
         if method != "none" or steps or data.get("base") or data.get("source"):
-            raise SpecError(f"{where}: a calibration variant takes no base, source, training or steps")
+            raise SpecError(f"{where}: a {runtime!r} variant (a runtime extension) takes no base, source, training "
+                            "or steps")
         return VariantSpec(name=name, description=str(data.get("description", "")), runtime=runtime,
-                           precision=precision, max_length=int(data.get("max_length", 64)),
-                           calibration=calibration)
+                           precision=precision, max_length=int(data.get("max_length", 64)), options=options)
     if ("numpy-reference" in steps) != (runtime == "numpy") or (runtime == "numpy" and steps != ["numpy-reference"]):
         raise SpecError(f"{where}: runtime 'numpy' goes with steps = [\"numpy-reference\"] alone, got runtime "
                         f"{runtime!r} and steps {steps}")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from slimbench.errors import BuildError
-from slimbench.zoo import VariantSpec
+from slimbench.zoo import RUNTIMES, VariantSpec
 
 
 class UnsupportedRecipe(BuildError):
@@ -93,7 +93,7 @@ def known_types() -> str:
 def requirements(spec: VariantSpec) -> list[str]:
     """The recipe steps of `spec` itself (its sources are checked as variants of their own)."""
     needs: list[str] = []
-    if spec.runtime == "calibration":
+    if spec.runtime not in RUNTIMES:  # a runtime extension builds from its own table: no recipe steps
         return needs
     prune = spec.pruning
     if spec.prune:

@@ -26,7 +26,7 @@ from slimbench.build.autocast import AUTO
 from slimbench.build.context import BuildContext, library_versions
 from slimbench.build.eta import BuildEta, estimate
 from slimbench.build.families import check as check_families
-from slimbench.build.recipes import recipe_for
+from slimbench.build.recipes import evaluates, recipe_for
 from slimbench.build.recipes.common import truncation_of
 from slimbench.build.steps import StepClock, summary
 from slimbench.data import size_warnings
@@ -194,7 +194,7 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
         }
         manifest.update(recipe_for(spec)(ctx, spec, tmp))
         test_labels: tuple[list[int], float] | None = None
-        if spec.runtime != "calibration":  # calibration variants may be built to crash or hang
+        if evaluates(spec):
             with ctx.steps("evaluate"):
                 evaluated, test_labels = _evaluate(ctx, tmp, manifest)
             manifest.update(evaluated)

@@ -4,9 +4,9 @@ worker (its own process and runtime); the timed value is that worker's one pass 
 
 import pytest
 
+from slimbench.bench_session import REPLAY_CLOCK, VariantFailed
 from slimbench.measure import accuracy_figures, truncation_figures
 from slimbench.memo import TEST_SPLIT_BATCH
-from slimbench.plugin import REPLAY_CLOCK, VariantFailed
 from slimbench.runtime import batch_invariant
 
 pytestmark = pytest.mark.benchmark(timer=REPLAY_CLOCK)

@@ -10,8 +10,8 @@ samples through the replay clock. Ratios to `standard` come from the paired roun
 
 import pytest
 
+from slimbench.bench_session import REPLAY_CLOCK
 from slimbench.measure import flatten_rounds, latency_figures, paired_figures, throughput_figures
-from slimbench.plugin import REPLAY_CLOCK
 
 pytestmark = pytest.mark.benchmark(timer=REPLAY_CLOCK)
 REFERENCE = "standard"

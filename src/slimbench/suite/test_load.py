@@ -4,8 +4,8 @@ variant's timing worker. The pytest-benchmark samples are the probes' spawn-to-e
 
 import pytest
 
+from slimbench.bench_session import REPLAY_CLOCK
 from slimbench.measure import LOAD_PHASES, load_figures
-from slimbench.plugin import REPLAY_CLOCK
 from slimbench.results import LOAD_STOP_RULE
 
 pytestmark = pytest.mark.benchmark(timer=REPLAY_CLOCK)

@@ -13,18 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from slimbench.build.context import RANDOM_BASE, BuildContext
-from slimbench.build.recipes.calibration import calibration
 from slimbench.build.recipes.derive import derive
 from slimbench.build.recipes.distill import distill_recipe
 from slimbench.build.recipes.finetune import finetune_recipe, random_init
 from slimbench.build.recipes.prune import prune_recipe
 from slimbench.errors import BuildError
-from slimbench.zoo import VariantSpec
+from slimbench.extensions import extension
+from slimbench.zoo import RUNTIMES, VariantSpec
 
 Recipe = Callable[[BuildContext, VariantSpec, Path], dict[str, Any]]
 
 RECIPES: dict[str, Recipe] = {
-    "calibration": calibration,
     "random-init": random_init,
     "prune": prune_recipe,
     "finetune": finetune_recipe,
@@ -34,10 +33,10 @@ RECIPES: dict[str, Recipe] = {
 
 
 def recipe_name(spec: VariantSpec) -> str:
-    """The recipe a spec asks for (first match: a calibration runtime, a random base untrained,
+    """The recipe a spec asks for (first match: a runtime extension's own, a random base untrained,
     a [prune] table, a training method, a source with post-training steps)."""
-    if spec.runtime == "calibration":
-        return "calibration"
+    if spec.runtime not in RUNTIMES:
+        return spec.runtime
     if spec.base == RANDOM_BASE and spec.method == "none":
         return "random-init"
     if spec.prune:
@@ -50,4 +49,18 @@ def recipe_name(spec: VariantSpec) -> str:
 
 
 def recipe_for(spec: VariantSpec) -> Recipe:
-    return RECIPES[recipe_name(spec)]
+    name = recipe_name(spec)
+    if name in RECIPES:
+        return RECIPES[name]
+    ext = extension(spec.runtime)
+    if ext is None:  # spec_from_dict accepted it, so the extension was registered then
+        raise BuildError(f"{spec.name}: no recipe for runtime {spec.runtime!r} (a runtime extension no longer "
+                         "registered)")
+    return ext.recipe
+
+
+def evaluates(spec: VariantSpec) -> bool:
+    """Whether the build scores the artifact's predictions (not for a runtime extension that says
+    its variants may be built to crash or hang)."""
+    ext = extension(spec.runtime) if spec.runtime not in RUNTIMES else None
+    return ext is None or ext.evaluate

@@ -193,11 +193,3 @@ def write_example(directory: Path, n: int = 400) -> tuple[Path, Path]:
     model.save_pretrained(model_dir, safe_serialization=True)
     return model_dir, csv_path
 
-
-if __name__ == "__main__":
-    import sys
-
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "example")
-    model_dir, data = write_example(target)
-    print(f"wrote {data} ({len(data.read_text().splitlines()) - 1} rows) and {model_dir} (a tiny BERT "
-          "sentiment classifier trained on it: your own fine-tuned checkpoint)")

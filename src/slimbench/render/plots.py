@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from slimbench.report_summary import LOAD_PHASES, MachineReport, ship_advice
+from slimbench.render.grouping import MachineReport
+from slimbench.render.rows import LOAD_PHASES
+from slimbench.render.verdict import ship_advice
 
 PLOT_DIR = "plots"
 PLOT_TITLES = {
