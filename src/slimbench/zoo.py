@@ -220,13 +220,15 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     """Validate a spec mapping (from TOML or code) and build the frozen spec."""
     # One pass over the spec, rule by rule, in the order a reader meets the fields: split up, the
     # schema would be scattered over helpers (longer than 60 lines on purpose).
-    runtime = data.get("runtime", "torch")
-    ext = extension(runtime) if isinstance(runtime, str) and runtime not in RUNTIMES else None
-    _check_keys(where, data, SPEC_KEYS | ({runtime} if ext else set()))
     name = data.get("name")
     if not isinstance(name, str) or not name or any(c.isspace() or c in "/,\\" for c in name):
         raise SpecError(f"{where}: name must be a non-empty string without spaces, '/' or ',': {name!r}")
     where = f"{where} ({name})"
+    runtime = data.get("runtime", "torch")
+    ext = extension(runtime) if isinstance(runtime, str) and runtime not in RUNTIMES else None
+    if runtime not in RUNTIMES and ext is None:  # before the keys: a runtime's own table is known by its name
+        raise SpecError(f"{where}: runtime must be one of {RUNTIMES + names()}, got {runtime!r}")
+    _check_keys(where, data, SPEC_KEYS | ({runtime} if ext else set()))
     arch = dict(data.get("architecture", {}))
     init = dict(data.get("init", {}))
     train = dict(data.get("train", {}))
@@ -278,8 +280,6 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     if not isinstance(steps, list) or any(s not in STEPS for s in steps):
         raise SpecError(f"{where}: steps must be a list drawn from {STEPS}, got {steps!r}")
     precision = data.get("precision", "fp32")
-    if runtime not in RUNTIMES and ext is None:
-        raise SpecError(f"{where}: runtime must be one of {RUNTIMES + names()}, got {runtime!r}")
     if precision not in PRECISIONS:
         raise SpecError(f"{where}: precision must be one of {PRECISIONS}, got {precision!r}")
     if ext is not None:  # the extension's recipe builds it from its own table alone
