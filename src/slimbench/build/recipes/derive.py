@@ -15,6 +15,7 @@ import numpy as np
 from slimbench.build.context import BuildContext
 from slimbench.build.recipes.common import logits_of, torch_logits, truncation_of, write_probe_manifest
 from slimbench.errors import BuildError
+from slimbench.labels import LabelGroups
 from slimbench.runtime import TOKENIZER_FILE, read_manifest
 from slimbench.zoo import VariantSpec
 
@@ -71,9 +72,19 @@ def derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     with ctx.steps("check"):
         q = logits_of(out, check_texts, ctx.threads)
     record["checks"]["max_abs_logit_diff_vs_source"] = float(np.abs(q - reference).max())
-    record["checks"]["agreement_vs_source"] = float((q.argmax(-1) == reference.argmax(-1)).mean())
+    record["checks"].update(agreement(q, reference, ctx.splits.groups))
     record["checks"]["n"] = len(check_texts)
     return record
+
+
+def agreement(logits: np.ndarray, reference: np.ndarray, groups: LabelGroups | None) -> dict[str, Any]:
+    """How often two variants' logits give the same prediction: the argmax, or with label groups
+    every group's value (and each group's alone)."""
+    if groups is None:
+        return {"agreement_vs_source": float((logits.argmax(-1) == reference.argmax(-1)).mean())}
+    same = groups.decode(logits) == groups.decode(reference)
+    return {"agreement_vs_source": float(same.all(axis=1).mean()),
+            "agreement_vs_source_per_group": {n: float(x) for n, x in zip(groups.names, same.mean(axis=0), strict=True)}}
 
 
 def onnx_steps(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, record: dict[str, Any],
