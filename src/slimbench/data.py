@@ -544,6 +544,16 @@ def check_values_trained(splits: Splits, where: Mapping[str, str]) -> None:
                                        f"the {split_name} split); give more rows with that value")
 
 
+def single_label_only(splits: Splits, what: str) -> Splits:
+    """`splits`, refused if it is multi-label and `what` (a measuring path) reads one label per text:
+    its figures would be silently wrong."""
+    if splits.groups is not None:
+        raise DatasetError(f"{what} does not measure multi-label datasets yet ({splits.name!r} has label groups "
+                           f"{', '.join(splits.groups.names)}); `slimbench build` builds their variants and "
+                           "slimbench.load_predictor predicts with them (docs/multilabel.md)")
+    return splits
+
+
 def data_warnings(splits: Splits) -> list[str]:
     """What makes a dataset's figures mean less than they seem, one line each (not errors: a smoke
     test may want them): a test split too small, test sentences that also occur in the training or
