@@ -95,7 +95,7 @@ class LabelGroups:
     def from_json(cls, data: Any, where: str, error: type[SlimbenchError] = DatasetError) -> LabelGroups:
         """The table from a label config or a saved table; `error(where: ...)` names what is wrong."""
         if isinstance(data, Mapping) and set(data) == {"groups"} and isinstance(data["groups"], list):
-            items = []
+            items: list[tuple[Any, Any]] = []
             for k, g in enumerate(data["groups"]):
                 if not isinstance(g, Mapping) or not isinstance(g.get("name"), str):
                     raise error(f"{where}: group {k + 1} is not an object with a \"name\"")

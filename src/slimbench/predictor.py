@@ -38,7 +38,7 @@ class Predictor:
         if not batch:
             return []
         rows = self.groups.decode(self.runner.predict_logits(batch))
-        return [self.groups.named(row, include_none) for row in rows]
+        return [self.groups.named(row.tolist(), include_none) for row in rows]
 
     def predict_proba(self, texts: str | Sequence[str]) -> list[dict[str, dict[str, float]]]:
         """{group: {value: probability}} per text, every group and value (each group sums to 1)."""
