@@ -65,6 +65,8 @@ def test_every_default_recipe_but_pruning_builds_a_multilabel_variant(ml_built, 
     checks = read_manifest(ml_built["onnx-int8"])["checks"]
     assert set(checks["agreement_vs_source_per_group"]) == {"sentiment", "topic"}
     assert checks["agreement_vs_source"] <= min(checks["agreement_vs_source_per_group"].values())
+    numpy_checks = read_manifest(ml_built["standard-numpy"])["checks"]  # the NumPy runtime vs torch, per group
+    assert numpy_checks["agreement_vs_source_per_group"] == {"sentiment": 1.0, "topic": 1.0}
 
 
 @pytest.mark.parametrize("torch_variant, other, exact", [

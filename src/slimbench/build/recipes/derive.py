@@ -216,9 +216,12 @@ def numpy_reference(ctx: BuildContext, spec: VariantSpec, src_dir: Path, out: Pa
     write_probe_manifest(ctx, out, spec, record)
     texts = [e.text for e in ctx.splits.test]
     with ctx.steps("check"):
-        diff = float(np.abs(logits_of(out, texts, ctx.threads, desc="  check: NumPy runtime")
-                            - logits_of(src_dir, texts, ctx.threads, desc="  check: torch")).max())
+        ours = logits_of(out, texts, ctx.threads, desc="  check: NumPy runtime")
+        theirs = logits_of(src_dir, texts, ctx.threads, desc="  check: torch")
+    diff = float(np.abs(ours - theirs).max())
     record["checks"].update(max_abs_logit_diff_vs_source=diff, n=len(texts), split="test")
+    if ctx.splits.groups is not None:  # (a single-label record stays as it was)
+        record["checks"].update(agreement(ours, theirs, ctx.splits.groups))
     if diff > NUMPY_TOLERANCE:
         raise BuildError(f"{spec.name}: the NumPy runtime disagrees with torch (max |Δlogit| {diff:.2e} > "
                          f"{NUMPY_TOLERANCE:g} on the test split); refusing to publish it")
