@@ -27,7 +27,7 @@ REFUSED = ("pruned-heads", "sparse-50")  # pruning does not handle label groups 
 
 @pytest.fixture(scope="module")
 def ml_splits(tmp_path_factory: pytest.TempPathFactory) -> Splits:
-    files = write_multilabel_files(tmp_path_factory.mktemp("ml-data"), n=600)
+    files = write_multilabel_files(tmp_path_factory.mktemp("ml-data"), n=1200)
     return load_dataset(str(files["csv"]), label_column="sentiment,topic")
 
 
@@ -36,7 +36,7 @@ def ml_ctx(tiny_base: Path, ml_splits: Splits, tmp_path_factory: pytest.TempPath
     specs = tiny_default_zoo_specs(tiny_base)
     for spec in specs:
         if "train" in spec:
-            spec["train"]["epochs"] = 3
+            spec["train"]["epochs"] = 15
     zoo = Zoo.load(write_specs(tmp_path_factory.mktemp("ml-models"), specs))
     return BuildContext(zoo=zoo, root=tmp_path_factory.mktemp("ml-artifacts"), splits_loader=lambda: ml_splits,
                         threads=2, log=lambda s: None)
@@ -47,6 +47,7 @@ def ml_built(ml_ctx: BuildContext) -> dict[str, Path]:
     return build(ml_ctx, [n for n in ml_ctx.zoo.names if n not in REFUSED])
 
 
+@pytest.mark.slow  # a tiny zoo built from scratch (about 20 s)
 def test_every_default_recipe_but_pruning_builds_a_multilabel_variant(ml_built, ml_splits):
     assert ml_splits.groups is not None
     assert set(ml_built) == {"standard", "light", "ultra-light", "quantized", "onnx", "onnx-int8", "onnx-static-int8",
@@ -57,10 +58,11 @@ def test_every_default_recipe_but_pruning_builds_a_multilabel_variant(ml_built, 
         scores = m["test_label_scores"]
         assert m["test_accuracy"] == scores["exact_match"], name
         assert set(scores["groups"]) == {"sentiment", "topic"}
-        # chance is 1/3 x 1/4 of the texts fully right; every variant learnt the task
-        assert m["test_accuracy"] > 0.5, (name, scores)
+        # chance is 1/3 x 1/4 of the texts fully right; every variant learnt the task (the tiny models learn
+        # the topic fully and the sentiment to about 0.7)
+        assert m["test_accuracy"] > 0.6 and scores["micro_f1"] > 0.8, (name, scores)
     config = json.loads((ml_built["standard"] / "config.json").read_text())
-    assert config["num_labels"] == 7 and config["label_groups"] == ml_splits.groups.to_json()
+    assert len(config["id2label"]) == 7 and config["label_groups"] == ml_splits.groups.to_json()
     assert json.loads((ml_built["ultra-light"] / "config.json").read_text())["label_groups"] == config["label_groups"]
     checks = read_manifest(ml_built["onnx-int8"])["checks"]
     assert set(checks["agreement_vs_source_per_group"]) == {"sentiment", "topic"}
@@ -69,6 +71,7 @@ def test_every_default_recipe_but_pruning_builds_a_multilabel_variant(ml_built, 
     assert numpy_checks["agreement_vs_source_per_group"] == {"sentiment": 1.0, "topic": 1.0}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("torch_variant, other, exact", [
     ("standard", "onnx", True), ("standard", "standard-numpy", True), ("ultra-light", "ultra-light-numpy", True),
     ("standard", "quantized", False), ("standard", "onnx-int8", False), ("standard", "onnx-static-int8", False),
@@ -87,6 +90,7 @@ def test_every_runtime_agrees_with_torch_per_group(ml_built, ml_splits, torch_va
         assert agree.min() >= 0.9, agree
 
 
+@pytest.mark.slow  # a tiny zoo built from scratch (about 20 s)
 def test_the_predictor_answers_in_seed_001s_shape(ml_built, ml_splits):
     groups = ml_splits.groups
     assert groups is not None
@@ -119,6 +123,7 @@ def test_the_predictor_reads_a_single_label_variant_as_one_group(tiny_built):
     assert list(proba[0]["label"]) == ["negative", "positive"] and proba[0]["label"]["positive"] > 0.5
 
 
+@pytest.mark.slow  # a tiny zoo built from scratch (about 20 s)
 def test_pruning_refuses_a_multilabel_dataset_by_name(ml_ctx, ml_built):
     with pytest.raises(BuildError, match=r"pruned-heads: pruning does not handle multi-label datasets yet \('queries' "
                                          r"has label groups sentiment, topic\)"):
