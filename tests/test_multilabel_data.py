@@ -18,9 +18,8 @@ from slimbench.data import (
 )
 from slimbench.errors import ArtifactError, DatasetError
 from slimbench.labels import LabelGroup, LabelGroups, read_label_config
-from slimbench.paths import assets_dir
 from slimbench.stats import exact_match, group_accuracies, group_macro_f1s, implicit_micro_f1
-from slimbench.testing import write_multilabel_files
+from slimbench.testing import vader_dir, write_multilabel_files
 
 GROUPS = LabelGroups((LabelGroup("budget", ("economy", "none", "premium"), "none"),
                       LabelGroup("body", ("sedan", "suv"), None, 2.0)))
@@ -212,9 +211,7 @@ def test_multilabel_figures_on_known_truth():
 
 
 def test_vader_multilabel_is_real_deterministic_and_balanced_enough():
-    directory = assets_dir() / "vaderSentiment-3.3.2"
-    if not (directory / "tweets_GroundTruth.txt").is_file():
-        pytest.skip("the pinned VADER asset is not in this cache (slimbench build fetches it)")
+    directory = vader_dir()
     splits = vader_multilabel(directory)
     assert splits.groups == VADER_GROUPS and splits.num_labels == 7
     everything = (*splits.train, *splits.val, *splits.test)

@@ -5,11 +5,9 @@ a single-label run is still found. The golden values were computed with the code
 
 from __future__ import annotations
 
-import pytest
-
-from slimbench.assets import VADER, asset_fingerprint
+from slimbench.assets import asset_fingerprint
 from slimbench.data import movie_snippets, synthetic_splits, table_dataset
-from slimbench.paths import assets_dir
+from slimbench.testing import vader_dir
 from slimbench.zoo import Zoo
 
 MOVIE_FINGERPRINT = "fe3b3f0a34306a3ed1183722448c2baa8414096e4fd022ebb16371efc193236b"
@@ -45,9 +43,7 @@ def test_single_label_fingerprints_are_unchanged(tmp_path):
 
 
 def test_default_dataset_fingerprint_is_unchanged():
-    directory = assets_dir() / VADER.key
-    if not (directory / "movieReviewSnippets_GroundTruth.txt").is_file():
-        pytest.skip("the pinned VADER asset is not in this cache (slimbench build fetches it)")
+    directory = vader_dir()
     splits = movie_snippets(directory)
     assert (len(splits.train), len(splits.val), len(splits.test)) == (7953, 1008, 1109)
     assert splits.fingerprint() == MOVIE_FINGERPRINT

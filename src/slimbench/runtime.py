@@ -505,7 +505,7 @@ class ExtraWorkRunner(LogitsToLabels):
         self.inner, self.fraction = inner, fraction
         self.name, self.threads = inner.name, inner.threads
         self.batch_invariant = getattr(inner, "batch_invariant", True)
-        self.groups = inner.groups
+        self.groups = getattr(inner, "groups", None)
 
     def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
         import time

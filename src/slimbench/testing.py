@@ -180,6 +180,24 @@ def _to_toml(spec: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def vader_dir() -> Path:
+    """The pinned VADER asset's folder, from this process's cache or the user's default one (another
+    test may have pointed $SLIMBENCH_CACHE elsewhere); skips the calling test when neither has it."""
+    import os
+
+    import pytest
+
+    from slimbench.assets import VADER
+    from slimbench.paths import assets_dir
+
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    default = (Path(xdg) if xdg else Path.home() / ".cache") / "slimbench" / "assets"
+    for root in (assets_dir(), default):
+        if all((root / VADER.key / name).is_file() for name in VADER.members):
+            return root / VADER.key
+    pytest.skip("the pinned VADER asset is not in the cache (`slimbench build` fetches it)")
+
+
 MULTILABEL_TOPICS = ("music", "cast", "script")  # filler words that become the `topic` group's cues
 
 
