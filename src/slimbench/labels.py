@@ -156,6 +156,7 @@ class LabelGroups:
 
 def _group(name: str, spec: Any, where: str, error: type[SlimbenchError]) -> LabelGroup:
     weight: Any = 1.0
+    values: Any
     if isinstance(spec, list):
         values, none = spec, (NONE_VALUE if NONE_VALUE in spec else None)
     elif isinstance(spec, Mapping):

@@ -254,7 +254,7 @@ def _evaluate(ctx: BuildContext, directory: Path,
     runner = open_runner(directory, threads=ctx.threads)
     try:
         out: dict[str, Any] = {}
-        pred: list[int] = []
+        pred: list[Any] = []
         seconds = 0.0
         for split in ("val", "test"):
             part = getattr(ctx.splits, split)
