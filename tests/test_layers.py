@@ -18,10 +18,11 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # (layer, the modules it holds in import order: a name ending in ".*" is a whole package)
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("errors", "extensions", "paths", "fsutil", "stats", "compare", "synthetic", "machine")),
+    ("foundation", ("errors", "extensions", "paths", "fsutil", "stats", "compare", "synthetic", "machine",
+                    "labels")),
     ("spec", ("zoo", "options")),
     ("formats", ("formats", "formats.*", "assets", "memo", "data", "numpy_bert", "torch_io")),
-    ("runtimes", ("runtime", "probes", "worker")),
+    ("runtimes", ("runtime", "predictor", "probes", "worker")),
     ("build", ("build", "build.*")),
     ("measure", ("interleave", "workers", "measure", "measure.*")),
     ("analysis", ("results", "gate_rules", "gate")),

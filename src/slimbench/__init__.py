@@ -20,3 +20,11 @@ def run(*args: Any, **kwargs: Any) -> Any:
     from slimbench.api import run as _run
 
     return _run(*args, **kwargs)
+
+
+def load_predictor(*args: Any, **kwargs: Any) -> Any:
+    """A built variant as seed 001's predictor (`predict`, `predict_proba`); see
+    `slimbench.api.load_predictor`."""
+    from slimbench.api import load_predictor as _load
+
+    return _load(*args, **kwargs)

@@ -205,7 +205,7 @@ def _variant_names(spec: str, candidate: Path) -> list[str]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from slimbench.data import load_dataset
+    from slimbench.data import load_dataset, single_label_only
     from slimbench.options import use_cache_root
 
     started = time.perf_counter()
@@ -233,7 +233,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     # The two sides resolve their artifacts in child processes while this one reads the dataset.
     with ThreadPoolExecutor(max_workers=2) as ex:
         resolving = {s.name: ex.submit(resolve_side, s, variants, list_args) for s in sides}
-        splits = load_dataset(args.dataset, args.text_column, args.label_column, args.test_file)
+        splits = single_label_only(load_dataset(args.dataset, args.text_column, args.label_column, args.test_file),
+                                   "slimbench compare")
         artifacts = {name: f.result() for name, f in resolving.items()}
     texts = [e.text for e in splits.test]
     gold = [e.label for e in splits.test]

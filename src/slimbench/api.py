@@ -127,6 +127,15 @@ def run(base: str | os.PathLike[str] | None = None, dataset: str | os.PathLike[s
     return execute(Path(out), {k: str(v) for k, v in inputs.items() if v is not None}, settings, build, log)
 
 
+def load_predictor(artifact_dir: str | os.PathLike[str], threads: int = 1) -> Any:
+    """A built variant as seed 001's predictor: `predict(texts)` -> [{group: value}] (none values
+    left out unless include_none=True), `predict_proba(texts)` -> [{group: {value: p}}]. See
+    `slimbench.predictor.Predictor` and docs/multilabel.md."""
+    from slimbench.predictor import Predictor
+
+    return Predictor(Path(artifact_dir), threads)
+
+
 def execute(out: Path, inputs: Mapping[str, str], settings: MeasureSettings, build: bool,
             log: Printer | None) -> RunResult:
     """The run itself: the suite in a child pytest, then the report."""

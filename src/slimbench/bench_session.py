@@ -261,7 +261,9 @@ class BenchSession:
 
     @property
     def splits(self) -> Any:
-        return self.ctx.splits
+        from slimbench.data import single_label_only
+
+        return single_label_only(self.ctx.splits, "the benchmark run")
 
     def test_fingerprint(self) -> str:
         """sha256 of the test split's (label, text) pairs: two runs on different test sets differ here."""

@@ -36,9 +36,12 @@ INPUTS: tuple[tuple[str, Any, dict[str, Any]], ...] = (
                             "(safetensors), or hub:ORG/NAME to download it (the only network use). A checkpoint "
                             "that already has a classification head for your labels becomes `standard` as it is"}),
     ("dataset", "movie-snippets", {"metavar": "NAME|FILE",
-                                   "help": "movie-snippets (default), synthetic, or a CSV/TSV/JSONL file"}),
+                                   "help": "movie-snippets (default), synthetic, vader-multilabel (two label groups "
+                                           "per snippet), or a CSV/TSV/JSONL file"}),
     ("text-column", "text", {"help": "text column of a CSV/TSV/JSONL dataset (default: text)"}),
-    ("label-column", "label", {"help": "label column (strings or ints, two or more classes; default: label)"}),
+    ("label-column", "label", {"help": "label column (strings or ints, two or more classes; default: label); "
+                                       "several comma-separated columns, or a label config file (*.json), for a "
+                                       "multi-label dataset (docs/multilabel.md)"}),
     ("test-file", None, {"type": Path,
                          "help": "a separate test file (same columns); default: a deterministic split of the dataset"}),
     ("max-length", None, {"metavar": "N|auto",

@@ -3,6 +3,10 @@
 Every measurement goes through `Runner.predict` the way a user's application would call it:
 tokenize (HF `tokenizers`, the same for every runtime) -> forward -> argmax. The ONNX runner never
 imports torch, so its load time and memory are what an ONNX deployment really pays.
+
+A multi-label variant (its manifest holds `label_groups`, `slimbench.labels`) is run exactly the
+same way -- every runtime returns the concatenated logits of all groups -- and decoded per group:
+softmax and argmax over each group's slice.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 from slimbench.errors import ArtifactError
 from slimbench.formats.manifest import MANIFEST as MANIFEST  # re-exported: the runtime's readers use them
 from slimbench.formats.manifest import read_manifest as read_manifest
+from slimbench.labels import LabelGroups
 
 TOKENIZER_FILE = "tokenizer.json"
 STAMPS_DIR = ".verified"  # beside the artifact directories: which files were hashed, and their stat
@@ -37,7 +42,7 @@ class Runner(Protocol):
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
 
-    def predict(self, texts: Sequence[str]) -> list[int]: ...
+    def predict(self, texts: Sequence[str]) -> list[Any]: ...
 
     def close(self) -> None: ...
 
@@ -297,19 +302,35 @@ def batch_invariant(manifest: dict[str, Any]) -> bool:
     return manifest.get("precision") != "int8"
 
 
+def label_groups_of(manifest: dict[str, Any], where: Path) -> LabelGroups | None:
+    """A multi-label artifact's label table (its manifest's `label_groups`); None for one label."""
+    table = manifest.get("label_groups")
+    if table is None:
+        return None
+    return LabelGroups.from_json(table, f"{where / MANIFEST}: label_groups", ArtifactError)
+
+
 class LogitsToLabels:
     """predict_proba and predict derived from predict_logits, for every runner. `batch_invariant`:
-    whether a text's label is the same whatever texts are batched with it (see predict_in_batches)."""
+    whether a text's label is the same whatever texts are batched with it (see predict_in_batches).
+    `groups`: a multi-label variant's label table -- probabilities are then a softmax per group's
+    slice and a prediction is the tuple of each group's value index."""
 
     batch_invariant = True
+    groups: LabelGroups | None = None
 
     def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
         raise NotImplementedError
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if self.groups is not None:
+            return self.groups.proba(self.predict_logits(texts))
         return softmax(self.predict_logits(texts))
 
-    def predict(self, texts: Sequence[str]) -> list[int]:
+    def predict(self, texts: Sequence[str]) -> list[Any]:
+        """Each text's label index; with label groups, its tuple of per-group value indices."""
+        if self.groups is not None:
+            return [tuple(int(i) for i in row) for row in self.groups.decode(self.predict_logits(texts))]
         return [int(i) for i in self.predict_logits(texts).argmax(axis=-1)]
 
 
@@ -327,6 +348,7 @@ class BaseRunner(LogitsToLabels):
         # and its padding, so a text's label can depend on its neighbours -- 18-28 of the 1,109 test
         # sentences did (reports/evidence/recipes/int8-batching.md). fp32 runtimes: none did.
         self.batch_invariant = batch_invariant(manifest)
+        self.groups = label_groups_of(manifest, self.artifact_dir)
 
     def close(self) -> None:
         pass
@@ -434,6 +456,7 @@ class ExtraWorkRunner(LogitsToLabels):
         self.inner, self.fraction = inner, fraction
         self.name, self.threads = inner.name, inner.threads
         self.batch_invariant = getattr(inner, "batch_invariant", True)
+        self.groups = getattr(inner, "groups", None)
 
     def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
         import time
@@ -474,7 +497,7 @@ def progress_bar(items: Any, desc: str | None) -> Any:
 
 
 def predict_in_batches(runner: LogitsToLabels, texts: Sequence[str], batch_size: int = 64,
-                       desc: str | None = None) -> list[int]:
+                       desc: str | None = None) -> list[Any]:
     """Labels of every text as each would be predicted alone (order of `texts` kept); with `desc`, a
     progress bar. A batch-invariant runner predicts them in length-sorted batches of `batch_size`,
     which give the same labels faster; any other (the INT8 runtimes, whose activation scales span
@@ -483,7 +506,7 @@ def predict_in_batches(runner: LogitsToLabels, texts: Sequence[str], batch_size:
     if not getattr(runner, "batch_invariant", True):
         batch_size = 1
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    pred = [0] * len(texts)
+    pred: list[Any] = [0] * len(texts)
     for start in progress_bar(range(0, len(order), batch_size), desc):
         idx = order[start : start + batch_size]
         for i, p in zip(idx, runner.predict([texts[i] for i in idx]), strict=True):

@@ -252,3 +252,43 @@ def macro_f1(pred: Sequence[int], gold: Sequence[int], num_labels: int) -> float
         denom = 2 * tp + fp + fn
         scores.append(2 * tp / denom if denom else 0.0)
     return float(np.mean(scores))
+
+
+# --- multi-label figures: per-group index arrays of shape (texts, groups) -----------------------------
+
+def exact_match(pred: Sequence[Sequence[int]], gold: Sequence[Sequence[int]]) -> float:
+    """The share of texts whose every group is right."""
+    p, g = np.asarray(pred), np.asarray(gold)
+    return float((p == g).all(axis=1).mean()) if len(g) else 0.0
+
+
+def group_accuracies(pred: Sequence[Sequence[int]], gold: Sequence[Sequence[int]]) -> list[float]:
+    """Accuracy of each group (column) alone."""
+    p, g = np.asarray(pred), np.asarray(gold)
+    return [float(x) for x in (p == g).mean(axis=0)] if len(g) else [0.0] * (p.shape[1] if p.ndim == 2 else 0)
+
+
+def group_macro_f1s(pred: Sequence[Sequence[int]], gold: Sequence[Sequence[int]], sizes: Sequence[int]) -> list[float]:
+    """Macro-F1 of each group over its own values (`sizes`: values per group)."""
+    p, g = np.asarray(pred), np.asarray(gold)
+    return [macro_f1(p[:, k].tolist(), g[:, k].tolist(), size) for k, size in enumerate(sizes)]
+
+
+def implicit_micro_f1(pred: Sequence[Sequence[int]], gold: Sequence[Sequence[int]],
+                      none: Sequence[int | None]) -> float:
+    """Micro-F1 over the labels that are not none -- the "implicit labels found" view: each (text,
+    group) whose gold value is not none is a label to find; a predicted value that is not none and
+    not the gold one is a false find. `none`: each group's none index (None: every value counts).
+    1.0 when there is nothing to find and nothing was found."""
+    p, g = np.asarray(pred), np.asarray(gold)
+    tp = fp = fn = 0
+    for k, n in enumerate(none):
+        pk, gk = p[:, k], g[:, k]
+        real_p = pk != n if n is not None else np.ones(len(pk), dtype=bool)
+        real_g = gk != n if n is not None else np.ones(len(gk), dtype=bool)
+        right = pk == gk
+        tp += int((real_g & right).sum())
+        fp += int((real_p & ~right).sum())
+        fn += int((real_g & ~right).sum())
+    denom = 2 * tp + fp + fn
+    return 2 * tp / denom if denom else 1.0

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from slimbench.data import BUILT_IN_DATASETS as BUILT_IN_DATASETS  # the datasets whose lengths the specs know
 from slimbench.errors import BuildError, SpecError
 from slimbench.zoo import Zoo
 
@@ -25,7 +26,6 @@ AUTO = "auto"
 COVERED = 0.99  # share of the training texts `auto` reads whole
 MULTIPLE = 8
 LIMITS = (8, 512)  # a spec's max_length bounds (slimbench.zoo)
-BUILT_IN_DATASETS = ("movie-snippets", "synthetic")
 
 
 def parse(value: Any) -> int | str | None:

@@ -192,6 +192,8 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
                 "name": ctx.splits.name, "labels": list(ctx.splits.labels), "train": len(ctx.splits.train),
                 "val": len(ctx.splits.val), "test": len(ctx.splits.test)},
         }
+        if ctx.splits.groups is not None:  # a multi-label variant: how its runners decode the logits
+            manifest["label_groups"] = ctx.splits.groups.to_json()
         manifest.update(recipe_for(spec)(ctx, spec, tmp))
         test_labels: tuple[list[int], float] | None = None
         if evaluates(spec):
@@ -226,11 +228,20 @@ def _remember(ctx: BuildContext, target: Path, manifest: dict[str, Any],
     measured = {manifest.get("model_file"): (manifest.get("pruning") or {}).get("compressed_bytes")}  # gzip -6
     for path in runtime_files(target):
         memo.gzip_size_memo(path, known=measured.get(path.name))
-    if test_labels is not None:
+    if test_labels is not None and ctx.splits.groups is None:  # multi-label predictions: not measured yet
         key = memo.prediction_key(memo.code_fingerprint(memo.running_code()), target,
                                   [e.text for e in ctx.splits.test], ctx.threads)
         memo.put("predictions", key, test_labels[0])
         memo.put("prediction-seconds", key, test_labels[1])
+
+
+def _group_scores(scores: dict[str, Any], split: str) -> dict[str, Any]:
+    """A multi-label split's manifest figures: `accuracy` is the exact match (every group right),
+    `macro_f1` the mean of the groups' macro-F1; the per-group figures and micro-F1 beside them."""
+    groups = scores["groups"]
+    return {f"{split}_accuracy": scores["exact_match"],
+            f"{split}_macro_f1": float(np.mean([g["macro_f1"] for g in groups.values()])),
+            f"{split}_label_scores": scores}
 
 
 def _evaluate(ctx: BuildContext, directory: Path,
@@ -243,13 +254,16 @@ def _evaluate(ctx: BuildContext, directory: Path,
     runner = open_runner(directory, threads=ctx.threads)
     try:
         out: dict[str, Any] = {}
-        pred: list[int] = []
+        pred: list[Any] = []
         seconds = 0.0
         for split in ("val", "test"):
             part = getattr(ctx.splits, split)
             start = time.perf_counter()
             pred = predict_in_batches(runner, [e.text for e in part], TEST_SPLIT_BATCH, desc=f"  evaluating ({split})")
             seconds = time.perf_counter() - start
+            if ctx.splits.groups is not None:
+                out.update(_group_scores(ctx.splits.groups.scores(pred, [e.groups for e in part]), split))
+                continue
             gold = [e.label for e in part]
             out[f"{split}_accuracy"] = float(np.mean(np.asarray(pred) == np.asarray(gold)))
             out[f"{split}_macro_f1"] = macro_f1(pred, gold, ctx.splits.num_labels)

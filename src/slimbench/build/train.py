@@ -19,7 +19,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from slimbench.labels import LabelGroups
 from slimbench.zoo import TrainRecipe
+
+Target = int | tuple[int, ...]  # a label, or a multi-label text's index per label group
 
 BUCKET_BATCHES = 50  # batches per length-sorted chunk: mostly-random batches with little padding
 
@@ -122,8 +125,22 @@ def predict_logits_and_cls(model: nn.Module, seqs: Sequence[Sequence[int]], batc
     return out, cls
 
 
-def accuracy(logits: np.ndarray, labels: Sequence[int]) -> float:
+def accuracy(logits: np.ndarray, labels: Sequence[Target], groups: LabelGroups | None = None) -> float:
+    """The share of texts classified right; with label groups, the share with every group right
+    (exact match: the figure a multi-label variant is reported by, so the epoch is chosen on it)."""
+    if groups is not None:
+        return float((groups.decode(logits) == np.asarray(labels)).all(axis=1).mean())
     return float((logits.argmax(-1) == np.asarray(labels)).mean())
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor, groups: LabelGroups | None = None) -> torch.Tensor:
+    """Cross-entropy; with label groups, the weighted sum of each group's cross-entropy over its
+    slice of the logits (labels: one column per group)."""
+    if groups is None:
+        return F.cross_entropy(logits, labels)
+    return sum((w * F.cross_entropy(logits[:, s], labels[:, k])
+                for k, (s, w) in enumerate(zip(groups.slices(), groups.weights, strict=True))),
+               logits.new_zeros(()))
 
 
 def fit(
@@ -203,31 +220,42 @@ def fit(
     return result
 
 
-def finetune(model: nn.Module, train_seqs: Sequence[Sequence[int]], train_labels: Sequence[int],
-             val_seqs: Sequence[Sequence[int]], val_labels: Sequence[int], recipe: TrainRecipe,
-             desc: str = "finetune") -> TrainResult:
-    """Cross-entropy fine-tuning on labelled data."""
+def finetune(model: nn.Module, train_seqs: Sequence[Sequence[int]], train_labels: Sequence[Target],
+             val_seqs: Sequence[Sequence[int]], val_labels: Sequence[Target], recipe: TrainRecipe,
+             desc: str = "finetune", groups: LabelGroups | None = None) -> TrainResult:
+    """Cross-entropy fine-tuning on labelled data (with label groups: per group, summed)."""
     labels = torch.tensor(list(train_labels), dtype=torch.long)
 
     def loss_on(idx: np.ndarray) -> torch.Tensor:
         ids, mask = collate(train_seqs, idx)
         logits = model(input_ids=ids, attention_mask=mask).logits
-        return F.cross_entropy(logits, labels[idx])
+        return classification_loss(logits, labels[idx], groups)
 
     return fit(model, [len(s) for s in train_seqs], loss_on,
-               lambda: accuracy(predict_logits(model, val_seqs), val_labels), recipe, desc)
+               lambda: accuracy(predict_logits(model, val_seqs), val_labels, groups), recipe, desc)
+
+
+def _kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, t: float) -> torch.Tensor:
+    return F.kl_div(F.log_softmax(student_logits / t, -1), F.log_softmax(teacher_logits / t, -1),
+                    log_target=True, reduction="batchmean") * t * t
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
-                      temperature: float, alpha: float) -> torch.Tensor:
-    """alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE on labelled rows (label >= 0)."""
+                      temperature: float, alpha: float, groups: LabelGroups | None = None) -> torch.Tensor:
+    """alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE on labelled rows (label >= 0). With label
+    groups (labels: one column per group, -1 on unlabelled rows) both terms are the weighted sums of
+    the per-group terms over each group's slice of the logits."""
     t = temperature
-    kl = F.kl_div(F.log_softmax(student_logits / t, -1), F.log_softmax(teacher_logits / t, -1),
-                  log_target=True, reduction="batchmean") * t * t
-    labelled = labels >= 0
+    if groups is None:
+        kl = _kl(student_logits, teacher_logits, t)
+        labelled = labels >= 0
+    else:
+        kl = sum((w * _kl(student_logits[:, s], teacher_logits[:, s], t)
+                  for s, w in zip(groups.slices(), groups.weights, strict=True)), student_logits.new_zeros(()))
+        labelled = (labels >= 0).all(dim=1)
     if not bool(labelled.any()):
         return kl
-    ce = F.cross_entropy(student_logits[labelled], labels[labelled])
+    ce = classification_loss(student_logits[labelled], labels[labelled], groups)
     return alpha * kl + (1 - alpha) * ce
 
 
@@ -261,10 +289,12 @@ class LayerTeacher:
 
 
 def distill(student: nn.Module, seqs: Sequence[Sequence[int]], teacher_logits: np.ndarray,
-            labels: Sequence[int], val_seqs: Sequence[Sequence[int]], val_labels: Sequence[int],
+            labels: Sequence[Target], val_seqs: Sequence[Sequence[int]], val_labels: Sequence[Target],
             recipe: TrainRecipe, desc: str = "distill",
-            teacher_cls: np.ndarray | None = None, layer_teacher: LayerTeacher | None = None) -> TrainResult:
-    """Distil from cached teacher logits; rows with label -1 are unlabelled transfer data.
+            teacher_cls: np.ndarray | None = None, layer_teacher: LayerTeacher | None = None,
+            groups: LabelGroups | None = None) -> TrainResult:
+    """Distil from cached teacher logits; rows with label -1 are unlabelled transfer data. With
+    label groups, the KL and the cross-entropy are taken per group (`distillation_loss`).
 
     With `hidden_weight` > 0 in the recipe and the teacher's last-layer [CLS] states given, a
     learned projection of the student's [CLS] state is also pulled towards the teacher's (MSE):
@@ -298,7 +328,7 @@ def distill(student: nn.Module, seqs: Sequence[Sequence[int]], teacher_logits: n
     def loss_on(idx: np.ndarray) -> torch.Tensor:
         ids, mask = collate(seqs, idx)
         res = student(input_ids=ids, attention_mask=mask, output_hidden_states=proj is not None or teacher is not None)
-        loss = distillation_loss(res.logits, soft[idx], hard[idx], t, alpha)
+        loss = distillation_loss(res.logits, soft[idx], hard[idx], t, alpha, groups)
         if proj is not None and target is not None:
             loss = loss + beta * F.mse_loss(proj(res.hidden_states[-1][:, 0]), target[idx])
         if teacher is not None:
@@ -311,5 +341,5 @@ def distill(student: nn.Module, seqs: Sequence[Sequence[int]], teacher_logits: n
 
     extra = ([proj] if proj is not None else []) + [p for p in projections if isinstance(p, nn.Linear)]
     return fit(student, [len(s) for s in seqs], loss_on,
-               lambda: accuracy(predict_logits(student, val_seqs), val_labels), recipe, desc,
+               lambda: accuracy(predict_logits(student, val_seqs), val_labels, groups), recipe, desc,
                extra_modules=extra)

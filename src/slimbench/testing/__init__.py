@@ -10,9 +10,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from slimbench.data import synthetic_examples as synthetic_examples  # re-exported for the tests
 from slimbench.data import synthetic_splits as synthetic_splits
-from slimbench.synthetic import LETTERS, synthetic_rows, tiny_vocab, write_tiny_tokenizer
+from slimbench.synthetic import (
+    FILLER,
+    LETTERS,
+    NEGATIVE,
+    POSITIVE,
+    synthetic_rows,
+    tiny_vocab,
+    write_tiny_tokenizer,
+)
 
 FAMILIES = ("bert", "distilbert", "roberta", "electra", "albert")  # model_type of each tiny family
 
@@ -168,6 +178,64 @@ def _to_toml(spec: dict[str, Any]) -> str:
             lines.append(f"\n[{k}]")
             lines += [f"{kk} = {val(vv)}" for kk, vv in v.items()]
     return "\n".join(lines) + "\n"
+
+
+def vader_dir() -> Path:
+    """The pinned VADER asset's folder, from this process's cache or the user's default one (another
+    test may have pointed $SLIMBENCH_CACHE elsewhere); skips the calling test when neither has it."""
+    import os
+
+    import pytest
+
+    from slimbench.assets import VADER
+    from slimbench.paths import assets_dir
+
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    default = (Path(xdg) if xdg else Path.home() / ".cache") / "slimbench" / "assets"
+    for root in (assets_dir(), default):
+        if all((root / VADER.key / name).is_file() for name in VADER.members):
+            return root / VADER.key
+    pytest.skip("the pinned VADER asset is not in the cache (`slimbench build` fetches it)")
+
+
+MULTILABEL_TOPICS = ("music", "cast", "script")  # filler words that become the `topic` group's cues
+
+
+def synthetic_multilabel_rows(n: int, seed: int = 0) -> list[tuple[str, dict[str, str]]]:
+    """A multi-label task the tiny models learn in seconds: filler words, plus a sentiment word
+    (group `sentiment`: positive, negative or none when there is no such word) and a topic word
+    (group `topic`: music, cast, script or none)."""
+    rng = np.random.default_rng(seed)
+    filler = [w for w in FILLER if w not in MULTILABEL_TOPICS]
+    out: list[tuple[str, dict[str, str]]] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        mood = ("negative", "positive", "none")[int(rng.integers(3))]
+        topic = (*MULTILABEL_TOPICS, "none")[int(rng.integers(len(MULTILABEL_TOPICS) + 1))]
+        words = list(rng.choice(filler, size=int(rng.integers(3, 8))))
+        cues = [str(rng.choice(POSITIVE if mood == "positive" else NEGATIVE))] if mood != "none" else []
+        cues += [topic] if topic != "none" else []
+        for cue in cues:
+            words.insert(int(rng.integers(len(words) + 1)), cue)
+        text = " ".join(words)
+        if text not in seen:
+            seen.add(text)
+            out.append((text, {"sentiment": mood, "topic": topic}))
+    return out
+
+
+def write_multilabel_files(directory: Path, n: int = 600, seed: int = 0) -> dict[str, Path]:
+    """The synthetic multi-label task as the three ways a user gives one: a CSV with a column per
+    group, JSON Lines with a "labels" object, and a label config (seed 001's QueryLabels.json)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = synthetic_multilabel_rows(n, seed)
+    csv_path, jsonl_path, config_path = directory / "queries.csv", directory / "queries.jsonl", directory / "labels.json"
+    csv_path.write_text("\n".join(["text,sentiment,topic"] + [f"{t},{g['sentiment']},{g['topic']}" for t, g in rows])
+                        + "\n")
+    jsonl_path.write_text("".join(json.dumps({"text": t, "labels": g}) + "\n" for t, g in rows))
+    config_path.write_text(json.dumps({"sentiment": ["negative", "none", "positive"],
+                                       "topic": [*MULTILABEL_TOPICS, "none"]}))
+    return {"csv": csv_path, "jsonl": jsonl_path, "config": config_path}
 
 
 def write_example(directory: Path, n: int = 400) -> tuple[Path, Path]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from slimbench.build.autocast import AUTO
 from slimbench.build.context import BuildContext
-from slimbench.data import check_trainable
+from slimbench.data import Splits, check_trainable
 from slimbench.errors import BuildError
 from slimbench.runtime import MANIFEST, TOKENIZER_FILE, open_runner, progress_bar, read_manifest
 from slimbench.zoo import TrainRecipe, VariantSpec
@@ -36,6 +36,24 @@ def count_parameters(model: Any) -> int:
 def check_training_rows(ctx: BuildContext, spec: VariantSpec, what: str) -> None:
     """Refuse a recipe the training split is too small for, naming the numbers (see data.check_trainable)."""
     check_trainable(ctx.splits, spec.recipe.batch_size, f"{spec.name} ({what})")
+
+
+LABEL_GROUPS_KEY = "label_groups"  # config.json's copy of a multi-label checkpoint's label table
+
+
+def set_label_groups(config: Any, splits: Splits) -> None:
+    """Write a multi-label dataset's label table into a model's config (saved in its config.json,
+    inherited by every variant made from it); a single-label config is left as it is."""
+    if splits.groups is not None:
+        setattr(config, LABEL_GROUPS_KEY, splits.groups.to_json())
+
+
+def refuse_label_groups(ctx: BuildContext, spec: VariantSpec, what: str) -> None:
+    """Refuse a recipe that does not handle label groups yet, before any work."""
+    if ctx.splits.groups is not None:
+        raise BuildError(f"{spec.name}: {what} does not handle multi-label datasets yet ({ctx.splits.name!r} has label "
+                         f"groups {', '.join(ctx.splits.groups.names)}); build the variants without it "
+                         "(docs/multilabel.md lists what does)")
 
 
 def train_recipe(ctx: BuildContext, spec: VariantSpec) -> TrainRecipe:

@@ -15,6 +15,7 @@ import numpy as np
 from slimbench.build.context import BuildContext
 from slimbench.build.recipes.common import logits_of, torch_logits, truncation_of, write_probe_manifest
 from slimbench.errors import BuildError
+from slimbench.labels import LabelGroups
 from slimbench.runtime import TOKENIZER_FILE, read_manifest
 from slimbench.zoo import VariantSpec
 
@@ -71,9 +72,19 @@ def derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     with ctx.steps("check"):
         q = logits_of(out, check_texts, ctx.threads)
     record["checks"]["max_abs_logit_diff_vs_source"] = float(np.abs(q - reference).max())
-    record["checks"]["agreement_vs_source"] = float((q.argmax(-1) == reference.argmax(-1)).mean())
+    record["checks"].update(agreement(q, reference, ctx.splits.groups))
     record["checks"]["n"] = len(check_texts)
     return record
+
+
+def agreement(logits: np.ndarray, reference: np.ndarray, groups: LabelGroups | None) -> dict[str, Any]:
+    """How often two variants' logits give the same prediction: the argmax, or with label groups
+    every group's value (and each group's alone)."""
+    if groups is None:
+        return {"agreement_vs_source": float((logits.argmax(-1) == reference.argmax(-1)).mean())}
+    same = groups.decode(logits) == groups.decode(reference)
+    return {"agreement_vs_source": float(same.all(axis=1).mean()),
+            "agreement_vs_source_per_group": {n: float(x) for n, x in zip(groups.names, same.mean(axis=0), strict=True)}}
 
 
 def onnx_steps(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, record: dict[str, Any],
@@ -205,9 +216,12 @@ def numpy_reference(ctx: BuildContext, spec: VariantSpec, src_dir: Path, out: Pa
     write_probe_manifest(ctx, out, spec, record)
     texts = [e.text for e in ctx.splits.test]
     with ctx.steps("check"):
-        diff = float(np.abs(logits_of(out, texts, ctx.threads, desc="  check: NumPy runtime")
-                            - logits_of(src_dir, texts, ctx.threads, desc="  check: torch")).max())
+        ours = logits_of(out, texts, ctx.threads, desc="  check: NumPy runtime")
+        theirs = logits_of(src_dir, texts, ctx.threads, desc="  check: torch")
+    diff = float(np.abs(ours - theirs).max())
     record["checks"].update(max_abs_logit_diff_vs_source=diff, n=len(texts), split="test")
+    if ctx.splits.groups is not None:  # (a single-label record stays as it was)
+        record["checks"].update(agreement(ours, theirs, ctx.splits.groups))
     if diff > NUMPY_TOLERANCE:
         raise BuildError(f"{spec.name}: the NumPy runtime disagrees with torch (max |Δlogit| {diff:.2e} > "
                          f"{NUMPY_TOLERANCE:g} on the test split); refusing to publish it")

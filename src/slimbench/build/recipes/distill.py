@@ -40,7 +40,8 @@ def distill_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str,
     copies = spec.recipe.augment_copies
     augmented = augment(train_texts, copies, seed=spec.recipe.seed) if copies else []
     texts = train_texts + transfer + augmented
-    labels = [e.label for e in splits.train] + [-1] * (len(transfer) + len(augmented))
+    unlabelled = -1 if splits.groups is None else (-1,) * len(splits.groups.groups)
+    labels = [e.target for e in splits.train] + [unlabelled] * (len(transfer) + len(augmented))
     teacher_logits, teacher_cls = teacher_outputs(ctx, teacher_dir, texts, with_cls=spec.recipe.hidden_weight > 0)
 
     with ctx.steps("init student"):
@@ -50,9 +51,9 @@ def distill_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str,
     val_seqs = encode_all(student_tok, [e.text for e in splits.val], spec.max_length, spec.truncation)
     layer_teacher = _layer_teacher(ctx, spec, teacher_dir, student, student_tok_json)
     with ctx.steps("train"):
-        result = distill(student, seqs, teacher_logits, labels, val_seqs, [e.label for e in splits.val],
-                         train_recipe(ctx, spec),
-                         desc=f"{spec.name} distill", teacher_cls=teacher_cls, layer_teacher=layer_teacher)
+        result = distill(student, seqs, teacher_logits, labels, val_seqs, [e.target for e in splits.val],
+                         train_recipe(ctx, spec), desc=f"{spec.name} distill", teacher_cls=teacher_cls,
+                         layer_teacher=layer_teacher, groups=splits.groups)
     with ctx.steps("save"):
         save_hf(student, out)
     (out / TOKENIZER_FILE).write_text(json.dumps(student_tok_json, ensure_ascii=False))

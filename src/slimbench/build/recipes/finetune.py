@@ -10,6 +10,7 @@ from slimbench.build.context import RANDOM_BASE, BuildContext
 from slimbench.build.recipes.common import (
     check_training_rows,
     count_parameters,
+    set_label_groups,
     train_recipe,
     training_record,
 )
@@ -35,7 +36,8 @@ def finetune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str
     tok_json = tokenizer_json(base)
     record: dict[str, Any] = {"format": "hf", "model_file": "model.safetensors",
                               "base": ctx.effective_base(str(spec.base))}
-    if ctx.effective_base(str(spec.base)) != "minilm" and classification_head(base, splits.num_labels):
+    if (ctx.effective_base(str(spec.base)) != "minilm" and splits.groups is None
+            and classification_head(base, splits.num_labels)):
         ctx.log(f"  {base} already has a {splits.num_labels}-class head: used as it is, no training")
         model = load_hf(base, user_checkpoint=True)
         record["training"] = None
@@ -67,9 +69,11 @@ def finetune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str
             raise BuildError(f"cannot load the tokenizer of {base}: {err}") from None
         train_seqs = encode_all(tok, [e.text for e in splits.train], spec.max_length)
         val_seqs = encode_all(tok, [e.text for e in splits.val], spec.max_length)
+        set_label_groups(model.config, splits)
         with ctx.steps("train"):
-            result = finetune(model, train_seqs, [e.label for e in splits.train], val_seqs,
-                              [e.label for e in splits.val], train_recipe(ctx, spec), desc=f"{spec.name} finetune")
+            result = finetune(model, train_seqs, [e.target for e in splits.train], val_seqs,
+                              [e.target for e in splits.val], train_recipe(ctx, spec), desc=f"{spec.name} finetune",
+                              groups=splits.groups)
         record["training"] = training_record(result, ctx, spec)
     with ctx.steps("save"):
         save_hf(model, out)
@@ -94,6 +98,7 @@ def random_init(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, An
     config.num_labels = ctx.splits.num_labels
     config.id2label = dict(enumerate(ctx.splits.labels))
     config.label2id = {n: i for i, n in enumerate(ctx.splits.labels)}
+    set_label_groups(config, ctx.splits)
     torch.manual_seed(spec.recipe.seed)
     model = AutoModelForSequenceClassification.from_config(config)
     save_hf(model, out)

@@ -20,6 +20,7 @@ from slimbench.build.context import BuildContext
 from slimbench.build.recipes.common import (
     check_training_rows,
     load_tokenizer,
+    refuse_label_groups,
     teacher_outputs,
     torch_logits,
     train_recipe,
@@ -60,6 +61,7 @@ def qat(ctx: BuildContext, spec: VariantSpec, model: Any, src_dir: Path) -> dict
     from slimbench.build import qat as fake
     from slimbench.build.train import encode_all
 
+    refuse_label_groups(ctx, spec, "quantization-aware training")
     check_training_rows(ctx, spec, "quantization-aware training")
     splits = ctx.splits
     texts = [e.text for e in splits.train]
@@ -143,6 +145,7 @@ def _mixed_plan(ctx: BuildContext, spec: VariantSpec, graph: Path, out: Path, un
     from slimbench.build.nbits import quantize_weights
     from slimbench.build.sensitivity import Budget, ValidationSet, bits_of, choose_plan, layer_sensitivity
 
+    refuse_label_groups(ctx, spec, "the INT4 sensitivity search")
     keep = keep_fp32(spec)
     searched = {u: v for u, v in units.items() if not u.startswith(keep)}
     encoder = Encoder(out / TOKENIZER_FILE, spec.max_length, truncation_of(ctx, spec))

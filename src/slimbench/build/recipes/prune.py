@@ -15,6 +15,7 @@ from slimbench.build.recipes.common import (
     check_training_rows,
     count_parameters,
     load_tokenizer,
+    refuse_label_groups,
     teacher_outputs,
     train_recipe,
     training_record,
@@ -32,6 +33,7 @@ def prune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, A
     from slimbench.build.train import encode_all
     from slimbench.torch_io import load_hf
 
+    refuse_label_groups(ctx, spec, "pruning")
     src_dir = ctx.artifact_dir(str(spec.source))
     sm = read_manifest(src_dir)
     if sm.get("format") != "hf":
