@@ -234,3 +234,15 @@ def test_measuring_paths_refuse_a_multilabel_dataset_rather_than_score_it_wrong(
         single_label_only(splits, "slimbench compare")
     single = synthetic_splits()
     assert single_label_only(single, "the benchmark run") is single
+
+
+def test_a_project_file_names_a_label_config_relative_to_itself(tmp_path):
+    from slimbench.options import project_config
+
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "labels.json").write_text("{}")
+    (tmp_path / "slimbench.toml").write_text('dataset = "q.jsonl"\nlabel-column = "conf/labels.json"\n')
+    values = project_config(tmp_path).values
+    assert values["label-column"] == str((tmp_path / "conf" / "labels.json").resolve())
+    (tmp_path / "slimbench.toml").write_text('label-column = "budget,fuel"\n')
+    assert project_config(tmp_path).values["label-column"] == "budget,fuel"  # column names stay as they are

@@ -103,7 +103,8 @@ def project_config(folder: Path | None = None) -> ProjectConfig:
                 values[key] = str(value)
             elif not isinstance(value, str):
                 raise SpecError(f"{where}: {key} must be a string, got {value!r}")
-            if key in PATH_INPUTS or (key in ("base", "dataset") and _looks_like_path(folder, value)):
+            label_config = key == "label-column" and value.lower().endswith(".json")  # a multi-label config file
+            if key in PATH_INPUTS or ((key in ("base", "dataset") or label_config) and _looks_like_path(folder, value)):
                 values[key] = str((path.parent / Path(value).expanduser()).resolve())
         return ProjectConfig(values, path)
     return ProjectConfig({})

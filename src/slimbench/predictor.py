@@ -27,7 +27,7 @@ class Predictor:
     """A built variant, loaded once, predicting named labels per text."""
 
     def __init__(self, artifact_dir: str | Path, threads: int = 1):
-        self.runner: BaseRunner = open_runner(Path(artifact_dir), threads)
+        self.runner: BaseRunner = open_runner(Path(artifact_dir).expanduser(), threads)
         self.multilabel = self.runner.groups is not None
         self.groups = self.runner.groups or _single_group(self.runner.manifest)
 
