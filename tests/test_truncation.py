@@ -33,13 +33,15 @@ def test_the_report_names_the_variants_that_cut_texts(tmp_path):
     for b in doc["benchmarks"]:
         info = b["extra_info"]
         if info.get("metric") == "accuracy":
-            share = 0.123 if info["variant"] == "standard" else 0.004
+            share = {"standard": 0.123, "ultra-light": 0.335, "ultra-light-onnx-int8": 0.335}.get(info["variant"], 0.004)
             info["figures"].update(max_length={"value": 64.0, "unit": "count", "n": 1},
                                    truncated_share={"value": share, "unit": "ratio", "n": 1072})
     (tmp_path / "r.json").write_text(json.dumps(doc))
     text = render_markdown(load_runs([tmp_path / "r.json"]), plots=False)
     first_screen = text.split("## All results")[0]
-    assert "`standard` reads 64 tokens and cuts 12.3% of the test texts" in first_screen
+    assert "`standard` reads 64 tokens and cuts 12.3 % of the test texts" in first_screen
+    # variants that read and cut alike share one clause
+    assert "`ultra-light` and `ultra-light-onnx-int8` read 64 tokens and cut 33.5 % of the test texts" in first_screen
     assert "`light` reads" not in first_screen  # 0.4 %: not worth a line
     # the full table shows each variant's max length in tokens (the figure's value, not its sample count)
     full = text.split("## All results")[1]

@@ -250,15 +250,18 @@ CUT_WORTH_SAYING = 0.01  # a variant that cuts more than this share of the test 
 
 def _truncation_line(report: MachineReport) -> str:
     """The variants that do not read whole test texts: their max length and the share they cut."""
-    said = []
+    cuts: dict[tuple[str, str], list[str]] = {}  # (tokens, share) -> the variants that read and cut alike
     for variant in report.run.variants:
         m = report.run.get(variant, "accuracy")
         figs = m.figures if m is not None and m.ok else {}
         if "truncated_share" in figs and "max_length" in figs and figs["truncated_share"].value > CUT_WORTH_SAYING:
-            said.append(f"`{variant}` reads {figs['max_length'].value:.0f} tokens and cuts "
-                        f"{figs['truncated_share'].value:.1%} of the test texts")
-    if not said:
+            key = (f"{figs['max_length'].value:.0f}", f"{figs['truncated_share'].value * 100:.1f} %")
+            cuts.setdefault(key, []).append(f"`{variant}`")
+    if not cuts:
         return ""
+    said = [f"{names[0]} reads {tokens} tokens and cuts {share} of the test texts" if len(names) == 1 else
+            f"{', '.join(names[:-1])} and {names[-1]} read {tokens} tokens and cut {share} of the test texts"
+            for (tokens, share), names in cuts.items()]
     return ("**Texts longer than a variant reads are cut** (the accuracy is of the cut texts): " + "; ".join(said)
             + ". A spec's `max_length` sets it.")
 
