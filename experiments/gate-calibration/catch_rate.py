@@ -48,6 +48,8 @@ def compare_once(kind: str, args: argparse.Namespace, out: Path) -> dict[str, An
            "--out", str(out)]
     if kind in ("x5", "x3"):
         cmd += ["--candidate-extra-work", f"{TARGET}={0.05 if kind == 'x5' else 0.03}"]
+    if args.worker_processes:
+        cmd += ["--worker-processes", str(args.worker_processes)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=1800)
     if not out.is_file():
         raise SystemExit(f"compare wrote no results (exit {proc.returncode}): {proc.stderr[-2000:]}")
@@ -73,6 +75,7 @@ def measure(args: argparse.Namespace) -> None:
         raise SystemExit(f"{args.code_candidate} is not a candidate checkout: run code_candidate.py first")
     plan = [k for i in range(max(counts.values())) for k in KINDS if i < counts[k]]
     data: dict[str, Any] = {"variants": VARIANTS, "run_floor": args.run_floor, "loadavg_before": loadavg(),
+                            "worker_processes": args.worker_processes,
                             "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                                                      capture_output=True, text=True).stdout.strip(),
                             "candidate": json.loads((args.code_candidate / "CANDIDATE.json").read_text())
@@ -150,7 +153,8 @@ def render(name: str) -> None:
     cand = data.get("candidate")
     md = [f"<!-- written by `python experiments/gate-calibration/catch_rate.py --render {name}` -->",
           "# Catching a 5 % slowdown: A/A, +5 % and +3 % compares", "",
-          f"`slimbench compare` at its defaults (2 worker processes per variant and side, 40–120 rounds, "
+          f"`slimbench compare` at its defaults ({data.get('worker_processes') or 2} worker processes per variant and "
+          "side, 40–120 rounds, "
           f"`--confirm 1`), latency only, on {', '.join(data['variants'])}, with a p50 floor of "
           f"{data['run_floor'] * 100:g} % in force so that every first-run change above it was measured again. "
           f"{data.get('elapsed_s', 0) / 60:.0f} min in all. Batches: " + "; ".join(
@@ -191,6 +195,8 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=0, help="start no compare after this many minutes (0: no limit)")
     p.add_argument("--name", default="catch-5pct")
     p.add_argument("--append", action="store_true", help="add the runs to the recorded NAME.json")
+    p.add_argument("--worker-processes", type=int, default=None,
+                   help="compare's --worker-processes (default: compare's own, 2)")
     p.add_argument("--render", metavar="NAME", default=None, help="measure nothing: rewrite NAME.md from NAME.json")
     args = p.parse_args()
     if args.render:
