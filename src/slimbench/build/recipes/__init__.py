@@ -18,7 +18,7 @@ from slimbench.build.recipes.distill import distill_recipe
 from slimbench.build.recipes.finetune import finetune_recipe, random_init
 from slimbench.build.recipes.prune import prune_recipe
 from slimbench.errors import BuildError
-from slimbench.extensions import extension
+from slimbench.extensions import RuntimeExtension, extension
 from slimbench.zoo import RUNTIMES, VariantSpec
 
 Recipe = Callable[[BuildContext, VariantSpec, Path], dict[str, Any]]
@@ -48,19 +48,24 @@ def recipe_name(spec: VariantSpec) -> str:
     raise BuildError(f"{spec.name}: nothing to build (no training method and no source)")
 
 
-def recipe_for(spec: VariantSpec) -> Recipe:
-    name = recipe_name(spec)
-    if name in RECIPES:
-        return RECIPES[name]
+def _extension_of(spec: VariantSpec) -> RuntimeExtension | None:
+    """The runtime extension that builds `spec`; None for slimbench's own runtimes."""
+    if spec.runtime in RUNTIMES:
+        return None
     ext = extension(spec.runtime)
     if ext is None:  # spec_from_dict accepted it, so the extension was registered then
         raise BuildError(f"{spec.name}: no recipe for runtime {spec.runtime!r} (a runtime extension no longer "
                          "registered)")
-    return ext.recipe
+    return ext
+
+
+def recipe_for(spec: VariantSpec) -> Recipe:
+    ext = _extension_of(spec)
+    return ext.recipe if ext else RECIPES[recipe_name(spec)]
 
 
 def evaluates(spec: VariantSpec) -> bool:
     """Whether the build scores the artifact's predictions (not for a runtime extension that says
     its variants may be built to crash or hang)."""
-    ext = extension(spec.runtime) if spec.runtime not in RUNTIMES else None
+    ext = _extension_of(spec)
     return ext is None or ext.evaluate
