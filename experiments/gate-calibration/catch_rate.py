@@ -125,6 +125,16 @@ def outcome(r: dict[str, Any], variant: str, floor: float) -> str:
     return "confirmed" if fails(r["confirm"].get(variant), floor) else "once"
 
 
+def calibration(cand: dict[str, Any]) -> str:
+    r = cand.get("rescaled")
+    if r:
+        return (f"of {cand['iterations']:,} iterations, sized on compare's workers: {r['earlier_iterations']:,} "
+                f"iterations had measured {(r['median_change'] - 1) * 100:+.1f} % (median of {r['runs']} compares "
+                f"in {r['from']}), scaled to {cand['fraction']:.0%} ")
+    return (f"of {cand['iterations']:,} iterations ({cand['extra_s'] * 1e6:.0f} µs, {cand['fraction']:.0%} of "
+            f"the {cand['p50_s'] * 1e3:.2f} ms p50 measured before) ")
+
+
 def render(name: str) -> None:
     from slimbench.ab import DEFAULT_FLOORS
 
@@ -166,8 +176,7 @@ def render(name: str) -> None:
               ("x5", f"- **+5 % (extra work)**: `--candidate-extra-work {TARGET}=0.05`, a spin of 5 % of each call's "
                      "duration."),
               ("code5", f"- **+5 % (code change)**: a candidate checkout whose {TARGET} runner runs a fixed Python loop "
-               + (f"of {cand['iterations']:,} iterations ({cand['extra_s'] * 1e6:.0f} µs, {cand['fraction']:.0%} of "
-                  f"the {cand['p50_s'] * 1e3:.2f} ms p50 measured before) " if cand else "")
+               + (calibration(cand) if cand else "")
                + "after each call (`code_candidate.py`)."),
               ("x3", f"- **+3 % (extra work)**: `--candidate-extra-work {TARGET}=0.03`.")) if n[k]], "",
           "Each cell: compares that **failed** on the figure at that p50 floor (a first-run regression found again "

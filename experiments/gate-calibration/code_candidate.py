@@ -10,6 +10,11 @@ runner runs that loop ITERS times after every call of VARIANT. Unlike `slimbench
 --candidate-extra-work` (a spin proportional to each call's own duration, in the measuring code),
 this is the candidate's own source: a fixed amount of work, slowed or sped by the machine like the
 rest of the call. Writes PATH/CANDIDATE.json (iterations, the calibration figures).
+
+The in-process calibration can land off the mark in compare's workers (3,595 iterations sized to
+5 % in-process measured +3.9 % median in ten compares). `--rescale-from NAME.json` calibrates on
+the workers instead: it takes the iterations of the candidate recorded in catch_rate.py's NAME.json
+and scales them by FRACTION / (median measured change - 1) of that file's code-change runs.
 """
 
 from __future__ import annotations
@@ -77,11 +82,21 @@ def main() -> None:
     p.add_argument("--fraction", type=float, default=0.05, help="extra work as a fraction of the variant's p50")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--calls", type=int, default=600, help="single-sentence calls for the p50")
+    p.add_argument("--rescale-from", type=Path, default=None, metavar="NAME.json",
+                   help="size the loop from the code-change runs recorded by catch_rate.py instead of in-process")
     args = p.parse_args()
     path = args.path.resolve()
     p50 = variant_p50(args.variant, args.threads, args.calls)
     per_iter = loop_seconds_per_iteration()
     iters = round(args.fraction * p50 / per_iter)
+    rescaled = None
+    if args.rescale_from:
+        earlier = json.loads(args.rescale_from.read_text())
+        changes = [r["p50"][args.variant][0] for r in earlier["runs"]["code5"]]
+        median = statistics.median(changes)
+        iters = round(earlier["candidate"]["iterations"] * args.fraction / (median - 1))
+        rescaled = {"from": args.rescale_from.name, "earlier_iterations": earlier["candidate"]["iterations"],
+                    "median_change": median, "runs": len(changes)}
     make_worktree(path)
     runtime = path / "src" / "slimbench" / "runtime.py"
     source = runtime.read_text()
@@ -90,7 +105,7 @@ def main() -> None:
     runtime.write_text(source.replace(ANCHOR, PATCH.format(variant=args.variant, iters=iters)))
     facts = {"variant": args.variant, "fraction": args.fraction, "iterations": iters, "p50_s": p50,
              "loop_s_per_iteration": per_iter, "extra_s": iters * per_iter, "threads": args.threads,
-             "calls": args.calls, "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+             "calls": args.calls, "rescaled": rescaled, "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                                                            capture_output=True, text=True).stdout.strip()}
     (path / "CANDIDATE.json").write_text(json.dumps(facts, indent=1) + "\n")
     print(json.dumps(facts, indent=1))
