@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 TOX := $(VENV)/bin/tox
 
-.PHONY: report test quick bench lint gate clean
+.PHONY: report test quick bench lint gate multilabel clean
 
 $(TOX):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ quick: $(TOX)
 
 bench: $(TOX)
 	$(TOX) -e bench
+
+# the multi-label example: vader-multilabel's source x sentiment groups, reports/multilabel/REPORT.md
+multilabel: $(TOX)
+	$(TOX) -e multilabel
 
 gate: $(TOX)
 	$(TOX) -e gate

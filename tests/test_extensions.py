@@ -72,3 +72,12 @@ def test_builtin_runtimes_never_load_extensions():
             "import slimbench.extensions as e\nprint(e._loaded, 'slimbench.testing.calibration' in sys.modules)\n")
     res = _child(code, "slimbench.testing.calibration")
     assert res.stdout.split() == ["False", "False"], res.stderr
+
+
+def test_the_verifier_knows_every_format_a_runner_opens():
+    """Artifact verification (formats.verify, below the runtimes) keeps its own table of formats;
+    it must name exactly the formats the runners open."""
+    from slimbench.formats.verify import RUNTIME_OF_FORMAT
+    from slimbench.runtime import RUNNERS
+
+    assert set(RUNTIME_OF_FORMAT) == set(RUNNERS)

@@ -1,5 +1,5 @@
 """Corrupt, swapped and planted artifact files: nothing is measured unless it is what its build wrote
-(`runtime.verify_artifact`), pickles are never loaded, and a user's checkpoint gets a user's message."""
+(`formats.verify.verify_artifact`), pickles are never loaded, and a user's checkpoint gets a user's message."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from slimbench import runtime
 from slimbench.build.builder import BuildContext, build
 from slimbench.data import table_dataset
 from slimbench.errors import ArtifactError, SlimbenchError
+from slimbench.formats import verify
 from slimbench.runtime import open_runner, read_manifest, verify_artifact
 from slimbench.testing import make_tiny_checkpoint, synthetic_examples
 from slimbench.torch_io import load_hf
@@ -180,8 +180,8 @@ def test_user_checkpoint_whose_config_does_not_match_its_weights(tmp_path, user_
 def test_each_file_is_hashed_once(built, tmp_path, monkeypatch):
     art = fresh_copy(built["onnx"], tmp_path)
     hashed: list[str] = []
-    real = runtime._sha256
-    monkeypatch.setattr(runtime, "_sha256", lambda p: hashed.append(p.name) or real(p))
+    real = verify._sha256
+    monkeypatch.setattr(verify, "_sha256", lambda p: hashed.append(p.name) or real(p))
     verify_artifact(art)
     files = sorted(read_manifest(art)["files_sha256"])
     assert sorted(hashed) == files

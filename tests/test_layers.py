@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("errors", "extensions", "paths", "fsutil", "stats", "compare", "synthetic", "machine",
                     "labels")),
     ("spec", ("zoo", "options")),
-    ("formats", ("formats", "formats.*", "assets", "memo", "data", "numpy_bert", "torch_io")),
+    ("formats", ("formats", "formats.*", "assets", "memo", "data", "data.*", "numpy_bert", "torch_io")),
     ("runtimes", ("runtime", "predictor", "probes", "worker")),
     ("build", ("build", "build.*")),
     ("measure", ("interleave", "workers", "measure", "measure.*")),

@@ -224,18 +224,6 @@ def test_vader_multilabel_is_real_deterministic_and_balanced_enough():
     assert 0.14 < len(splits.test) / len(everything) < 0.16
 
 
-def test_measuring_paths_refuse_a_multilabel_dataset_rather_than_score_it_wrong(tmp_path):
-    from slimbench.data import single_label_only, synthetic_splits
-
-    files = write_multilabel_files(tmp_path, n=100)
-    splits = load_dataset(str(files["jsonl"]))
-    with pytest.raises(DatasetError, match=r"slimbench compare does not measure multi-label datasets yet \('queries' "
-                                           r"has label groups sentiment, topic\)"):
-        single_label_only(splits, "slimbench compare")
-    single = synthetic_splits()
-    assert single_label_only(single, "the benchmark run") is single
-
-
 def test_a_project_file_names_a_label_config_relative_to_itself(tmp_path):
     from slimbench.options import project_config
 

@@ -15,14 +15,11 @@ import torch.nn.functional as F
 from slimbench.build.builder import BuildContext, build
 from slimbench.build.train import classification_loss, distillation_loss
 from slimbench.data import Splits, load_dataset
-from slimbench.errors import BuildError
 from slimbench.labels import LabelGroup, LabelGroups
 from slimbench.predictor import Predictor
 from slimbench.runtime import open_runner, read_manifest
 from slimbench.testing import tiny_default_zoo_specs, write_multilabel_files, write_specs
 from slimbench.zoo import Zoo
-
-REFUSED = ("pruned-heads", "sparse-50")  # pruning does not handle label groups yet: refused, tested below
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +41,15 @@ def ml_ctx(tiny_base: Path, ml_splits: Splits, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="module")
 def ml_built(ml_ctx: BuildContext) -> dict[str, Path]:
-    return build(ml_ctx, [n for n in ml_ctx.zoo.names if n not in REFUSED])
+    return build(ml_ctx, list(ml_ctx.zoo.names))
 
 
 @pytest.mark.slow  # a tiny zoo built from scratch (about 20 s)
-def test_every_default_recipe_but_pruning_builds_a_multilabel_variant(ml_built, ml_splits):
+def test_every_default_recipe_builds_a_multilabel_variant(ml_built, ml_splits):
     assert ml_splits.groups is not None
     assert set(ml_built) == {"standard", "light", "ultra-light", "quantized", "onnx", "onnx-int8", "onnx-static-int8",
-                             "ultra-light-onnx-int8", "standard-numpy", "ultra-light-numpy"}
+                             "ultra-light-onnx-int8", "standard-numpy", "ultra-light-numpy", "pruned-heads",
+                             "sparse-50"}
     for name, path in ml_built.items():
         m = read_manifest(path)
         assert m["label_groups"] == ml_splits.groups.to_json(), name
@@ -124,10 +122,22 @@ def test_the_predictor_reads_a_single_label_variant_as_one_group(tiny_built):
 
 
 @pytest.mark.slow  # a tiny zoo built from scratch (about 20 s)
-def test_pruning_refuses_a_multilabel_dataset_by_name(ml_ctx, ml_built):
-    with pytest.raises(BuildError, match=r"pruned-heads: pruning does not handle multi-label datasets yet \('queries' "
-                                         r"has label groups sentiment, topic\)"):
-        build(ml_ctx, ["pruned-heads"])
+def test_pruning_scores_and_recovers_on_every_group(ml_built, ml_splits):
+    """Head pruning scores importance on the sum of the groups' losses and recovers by per-group
+    distillation; magnitude pruning zeroes weights; both keep the label table and every group."""
+    source = read_manifest(ml_built["standard"])
+    for name in ("pruned-heads", "sparse-50"):
+        m = read_manifest(ml_built[name])
+        assert m["label_groups"] == ml_splits.groups.to_json(), name
+        assert set(m["test_label_scores"]["groups"]) == {"sentiment", "topic"}
+        assert m["test_accuracy"] > 0.5, (name, m["test_label_scores"])
+        for stage in m["pruning"]["stages"]:  # the checks between stages are exact matches too
+            assert 0.0 <= stage.get("val_accuracy", 0.0) <= 1.0
+    assert read_manifest(ml_built["pruned-heads"])["parameters"] < source["parameters"]
+    texts = [e.text for e in ml_splits.test][:50]
+    with open_runner(ml_built["pruned-heads"]) as runner:
+        pred = runner.predict(texts)
+    assert all(isinstance(p, tuple) and len(p) == 2 for p in pred)
 
 
 GROUPS = LabelGroups((LabelGroup("a", ("x", "y", "none"), "none"), LabelGroup("b", ("p", "q"), None, 0.5)))
@@ -155,3 +165,27 @@ def test_the_losses_are_per_group_over_the_slices():
     got = distillation_loss(logits, teacher, unlabelled, t, 0.7, GROUPS)
     assert torch.allclose(got, 0.7 * want_kl + 0.3 * ce_labelled)
     assert torch.allclose(distillation_loss(logits, teacher, torch.full((6, 2), -1), t, 0.7, GROUPS), want_kl)
+
+
+@pytest.mark.slow  # a tiny zoo built from scratch (about 20 s)
+def test_a_checkpoint_with_heads_for_these_groups_is_used_as_it_is(ml_built, ml_splits, tmp_path):
+    """Your own multi-label classifier (its config.json holds the label table, as slimbench saves it)
+    is `standard` as it is; one with other groups, or a single-label head, is fine-tuned."""
+    import shutil
+
+    mine = tmp_path / "my-multilabel-model"
+    shutil.copytree(ml_built["standard"], mine)
+    (mine / "manifest.json").unlink()  # a checkpoint folder, not a slimbench artifact
+    specs = [s for s in tiny_default_zoo_specs(mine) if s["name"] == "standard"]
+    zoo = Zoo.load(write_specs(tmp_path / "models", specs))
+    ctx = BuildContext(zoo=zoo, root=tmp_path / "artifacts", splits_loader=lambda: ml_splits, threads=2,
+                       log=lambda s: None)
+    m = read_manifest(build(ctx, ["standard"])["standard"])
+    assert m.get("used_as_is") is True and m["training"] is None
+    assert m["test_accuracy"] == read_manifest(ml_built["standard"])["test_accuracy"]
+    from slimbench.build.base_models import classification_head
+
+    other = {"groups": [{"name": "sentiment", "values": ["negative", "positive"], "none": None}]}
+    assert classification_head(mine, ml_splits.num_labels, ml_splits.groups.to_json())
+    assert not classification_head(mine, ml_splits.num_labels, other)
+    assert not classification_head(mine, ml_splits.num_labels)  # not a single-label classifier

@@ -36,6 +36,7 @@ import numpy as np
 
 from slimbench.compare import INCONCLUSIVE, REGRESSION, judge, judge_drop, judge_growth
 from slimbench.errors import SlimbenchError
+from slimbench.labels import LabelGroups
 from slimbench.measure.session import Observations
 from slimbench.measure.settings import MeasureSettings
 
@@ -202,10 +203,8 @@ def _paired(variant: str, figure: str, num: Sequence[Sequence[float] | None], de
 
 
 def judge_all(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], variants: Sequence[str],
-              gold: Sequence[int], num_labels: int, m: Observations, st: Settings) -> list[Verdict]:
-    from slimbench.measure import accuracy_figures
-    from slimbench.stats import paired_accuracy_difference_ci
-
+              gold: Sequence[Any], num_labels: int, m: Observations, st: Settings,
+              groups: LabelGroups | None = None) -> list[Verdict]:
     base, cand = sides
     out: list[Verdict] = []
     for v in variants:
@@ -240,17 +239,36 @@ def judge_all(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]]
                                judge_growth(b, c, st.floors["peak_rss"])))
         out.extend(_deterministic(v, artifacts[base.name][v], artifacts[cand.name][v]))
         if kb in m.labels and kc in m.labels:
-            figs = accuracy_figures(m.labels[kc], gold, num_labels, reference_pred=m.labels[kb])
-            ab = accuracy_figures(m.labels[kb], gold, num_labels)["accuracy"]["value"]
-            ac = figs["accuracy"]["value"]
-            # the verdict is exact (same recipe, same labels); the interval says how far another text
-            # sample of this size could move the difference (paired bootstrap over sentences)
-            _, lo, hi = paired_accuracy_difference_ci(len(gold), int(figs["only_standard_right"]["value"]),
-                                                      int(figs["only_variant_right"]["value"]))
             how = "; ".join(dict.fromkeys(m.label_source[k] for k in (kb, kc) if k in m.label_source)) \
                 or "test split, same sentences (deterministic)"
-            out.append(Verdict(v, "accuracy", "ratio", ab, ac, ac - ab, lo, hi, len(gold), ACCURACY_TOLERANCE,
-                               how + "; interval: paired bootstrap over sentences", judge_drop(ab, ac, ACCURACY_TOLERANCE)))
+            out.extend(_accuracy_verdicts(v, m.labels[kb], m.labels[kc], gold, num_labels, groups, how))
+    return out
+
+
+def _accuracy_verdicts(variant: str, base: Sequence[Any], cand: Sequence[Any], gold: Sequence[Any], num_labels: int,
+                       groups: LabelGroups | None, how: str) -> list[Verdict]:
+    """The candidate's accuracy against the baseline's on the same sentences: a drop beyond
+    ACCURACY_TOLERANCE is a regression. With label `groups`, `accuracy` is the exact match, and each
+    group's accuracy (`accuracy:GROUP`) is judged by the same rule. The verdict is exact (same recipe,
+    same labels); the interval says how far another text sample of this size could move the difference
+    (paired bootstrap over sentences)."""
+    from slimbench.labels import group_figure
+    from slimbench.measure import accuracy_figures
+    from slimbench.stats import paired_accuracy_difference_ci
+
+    figs = accuracy_figures(cand, gold, num_labels, reference_pred=base, groups=groups)
+    alone = accuracy_figures(base, gold, num_labels, groups=groups)
+    names = ["accuracy", *(group_figure("accuracy", g) for g in (groups.names if groups else ()))]
+    out = []
+    for name in names:
+        suffix = name[len("accuracy"):]
+        ab, ac = alone[name]["value"], figs[name]["value"]
+        _, lo, hi = paired_accuracy_difference_ci(len(gold), int(figs["only_standard_right" + suffix]["value"]),
+                                                  int(figs["only_variant_right" + suffix]["value"]))
+        what = " (exact match: every label group right)" if groups and name == "accuracy" else ""
+        out.append(Verdict(variant, name, "ratio", ab, ac, ac - ab, lo, hi, len(gold), ACCURACY_TOLERANCE,
+                           how + what + "; interval: paired bootstrap over sentences",
+                           judge_drop(ab, ac, ACCURACY_TOLERANCE)))
     return out
 
 

@@ -44,10 +44,15 @@ from slimbench.measure.settings import MeasureSettings
 
 # --- rendering ------------------------------------------------------------------------------------
 
+def _in_points(v: Verdict) -> bool:
+    """Accuracy (and a label group's, `accuracy:GROUP`) changes by points, not by a ratio."""
+    return v.figure == "accuracy" or v.figure.startswith("accuracy:")
+
+
 def _change(v: Verdict) -> str:
     if v.change is None:
         return "—"
-    if v.figure == "accuracy":
+    if _in_points(v):
         text = f"{v.change * 100:+.2f} points"
         if v.low is not None and v.high is not None:
             text += f" [{v.low * 100:+.1f}, {v.high * 100:+.1f}]"
@@ -79,7 +84,7 @@ def render_markdown(verdicts: Sequence[Verdict], errors: Mapping[str, str], head
     from tabulate import tabulate
 
     rows = [[v.variant, v.figure, fmt(v.baseline, v.unit), fmt(v.candidate, v.unit), _change(v),
-             v.n, f"{v.floor * 100:g} %" if v.figure != "accuracy" else f"{v.floor * 100:g} points",
+             v.n, f"{v.floor * 100:g} points" if _in_points(v) else f"{v.floor * 100:g} %",
              _verdict_text(v)] for v in verdicts]
     table = tabulate(rows, headers=["variant", "figure", "baseline", "candidate", "change [95 % CI]", "n",
                                     "floor", "verdict"], tablefmt="github", disable_numparse=True)
@@ -205,7 +210,7 @@ def _variant_names(spec: str, candidate: Path) -> list[str]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from slimbench.data import load_dataset, single_label_only
+    from slimbench.data import load_dataset
     from slimbench.options import use_cache_root
 
     started = time.perf_counter()
@@ -233,13 +238,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     # The two sides resolve their artifacts in child processes while this one reads the dataset.
     with ThreadPoolExecutor(max_workers=2) as ex:
         resolving = {s.name: ex.submit(resolve_side, s, variants, list_args) for s in sides}
-        splits = single_label_only(load_dataset(args.dataset, args.text_column, args.label_column, args.test_file),
-                                   "slimbench compare")
+        splits = load_dataset(args.dataset, args.text_column, args.label_column, args.test_file)
         artifacts = {name: f.result() for name, f in resolving.items()}
     texts = [e.text for e in splits.test]
-    gold = [e.label for e in splits.test]
+    gold = [e.target for e in splits.test]  # with label groups: a tuple of per-group indices each
     measured = measure(sides, artifacts, variants, texts, st)
-    verdicts = judge_all(sides, artifacts, variants, gold, splits.num_labels, measured, st)
+    verdicts = judge_all(sides, artifacts, variants, gold, splits.num_labels, measured, st, splits.groups)
     again: Observations | None = None
     if st.confirm and (flagged := flagged_for_confirmation(verdicts)):
         verdicts, again = _confirm(sides, artifacts, flagged, texts, gold, splits.num_labels, st, verdicts, measured)
@@ -268,7 +272,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _confirm(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]], flagged: Sequence[str],
-             texts: Sequence[str], gold: Sequence[int], num_labels: int, st: Settings, verdicts: Sequence[Verdict],
+             texts: Sequence[str], gold: Sequence[Any], num_labels: int, st: Settings, verdicts: Sequence[Verdict],
              measured: Observations) -> tuple[list[Verdict], Observations]:
     """Measure the variants with a timing regression again -- new workers, new interleaved rounds,
     the same settings, no probes or accuracy (deterministic or not re-judged) -- `st.confirm` times;

@@ -261,19 +261,22 @@ class BenchSession:
 
     @property
     def splits(self) -> Any:
-        from slimbench.data import single_label_only
+        return self.ctx.splits
 
-        return single_label_only(self.ctx.splits, "the benchmark run")
+    def gold(self) -> list[Any]:
+        """The test split's labels: a class index each, or with label groups a tuple of per-group indices."""
+        return [e.target for e in self.splits.test]
 
     def test_fingerprint(self) -> str:
-        """sha256 of the test split's (label, text) pairs: two runs on different test sets differ here."""
+        """sha256 of the test split's (label, text) pairs: two runs on different test sets differ here.
+        A multi-label split's label is its list of per-group indices."""
         if self._test_fp is None:
             import hashlib
             import json
 
             h = hashlib.sha256()
             for e in self.splits.test:
-                h.update(json.dumps([e.label, e.text]).encode())
+                h.update(json.dumps([e.target, e.text]).encode())
             self._test_fp = h.hexdigest()
         return self._test_fp
 
@@ -328,7 +331,7 @@ class BenchSession:
             raise VariantFailed(f"no {metric} samples were taken (the variant was not selected for {metric})")
         return rounds.rounds_of(variant.name)
 
-    def labels(self, name: str) -> list[int] | None:
+    def labels(self, name: str) -> list[Any] | None:
         t = self.timed()
         return t.labels.get(name)
 

@@ -35,6 +35,7 @@ from slimbench.gate_rules import (
     ratio_of_ratios_ci,
     raw_samples,
 )
+from slimbench.labels import split_group_figure
 from slimbench.results import Figure, Measurement, ResultsError, Run
 from slimbench.stats import bootstrap_ratio_ci, mann_whitney_p
 
@@ -484,6 +485,19 @@ COMPARE: dict[str, Callable[[Pair, str, Rule], Finding | None]] = {
 }
 
 
+def group_rules(pair: Pair, variant: str, rule: Rule) -> list[Rule]:
+    """A multi-label run's per-group accuracies (`accuracy:GROUP`, `labels.group_figure`), judged by
+    the accuracy rule's tolerance, as the accuracy (their exact match) is: one rule per group the
+    baseline measured."""
+    if rule.figure != "accuracy" or rule.threshold is None:
+        return []
+    m = pair.baseline.get(variant, "accuracy")
+    if m is None:
+        return []
+    return [replace(rule, figure=name) for name in m.figures
+            if split_group_figure(name)[0] == "accuracy" and split_group_figure(name)[1] is not None]
+
+
 def checks_for(pair: Pair) -> list[Callable[[], Finding | None]]:
     """Every check this pair of runs calls for, in report order."""
     checks: list[Callable[[], Finding | None]] = [partial(check_machine, pair)]
@@ -498,6 +512,9 @@ def checks_for(pair: Pair) -> list[Callable[[], Finding | None]]:
                 continue
             checks.append(partial(check_figure_present, pair, variant, rule))
             checks.append(partial(COMPARE[rule.kind], pair, variant, rule))
+            for group_rule in group_rules(pair, variant, rule):
+                checks.append(partial(check_figure_present, pair, variant, group_rule))
+                checks.append(partial(check_accuracy, pair, variant, group_rule))
     for variant in pair.current.variants:
         checks.append(partial(check_new_variant, pair, variant))
     for budgets in pair.config.budgets.values():

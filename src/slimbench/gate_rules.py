@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from slimbench.errors import SlimbenchError
+from slimbench.labels import split_group_figure
 from slimbench.stats import bootstrap_quantiles
 
 KINDS = ("deterministic", "accuracy", "timing", "memory")
@@ -99,7 +100,7 @@ FIGURES: dict[str, str] = {
     **{f: "latency" for f in ("p50_s", "p90_s", "p99_s", "mean_s", "min_s", "iqr_s")},
     **{f: "throughput" for f in ("sentences_per_s", "batch_s", "batch_size")},
     **{f: "accuracy" for f in ("accuracy", "macro_f1", "agreement_with_standard", "only_standard_right",
-                               "only_variant_right")},
+                               "only_variant_right", "exact_match", "implicit_micro_f1")},
 }
 BUDGET_SUFFIXES = ("_ratio_max", "_ratio_min", "_max", "_min")
 
@@ -155,7 +156,7 @@ class Budget:
 
     @property
     def metric(self) -> str:
-        return FIGURES[self.figure]
+        return FIGURES[split_group_figure(self.figure)[0]]
 
 
 @dataclass(frozen=True)
@@ -231,18 +232,25 @@ def _thresholds(table: Any, where: str) -> dict[str, float | None]:
     return out
 
 
+def _budget_figure(figure: str) -> bool:
+    """A figure a budget may name: one the suite records, or a label group's accuracy figure ("accuracy:fuel")."""
+    base, group = split_group_figure(figure)
+    return figure in FIGURES if group is None else FIGURES.get(base) == "accuracy"
+
+
 def parse_budget_key(variant: str, key: str, value: Any, where: str) -> Budget:
     """A Budget from `FIGURE_max`, `FIGURE_min`, `FIGURE_ratio_max` or `FIGURE_ratio_min`."""
     for suffix in BUDGET_SUFFIXES:
         figure = key[: -len(suffix)]
-        if key.endswith(suffix) and figure in FIGURES:
+        if key.endswith(suffix) and _budget_figure(figure):
             return Budget(variant=variant, key=key, figure=figure, bound=suffix.rsplit("_", 1)[1],
                           relative="_ratio_" in suffix, limit=_number(value, f"{where}.{key}"))
     known = [f"{f}{s}" for f in FIGURES for s in ("_max", "_min")]
     raise GateConfigError(f"unknown budget {key!r} in {where}; a budget is FIGURE_max, FIGURE_min, "
                           f"FIGURE_ratio_max or FIGURE_ratio_min (ratio to the reference variant), e.g. "
                           f"total_bytes_max, accuracy_ratio_min; known keys: {_known(known)} (and their "
-                          f"_ratio_ forms)")
+                          f"_ratio_ forms; on label groups also FIGURE:GROUP for the accuracy figures, e.g. "
+                          f"\"accuracy:GROUP_min\")")
 
 
 def parse_config(table: Mapping[str, Any], source: str = "<memory>") -> GateConfig:

@@ -28,6 +28,18 @@ import numpy as np
 from slimbench.errors import DatasetError, SlimbenchError
 
 NONE_VALUE = "none"  # the value that means "no label" when a group's none is not named
+GROUP_SEPARATOR = ":"  # a per-group figure's name: `accuracy:source` is group source's accuracy
+
+
+def group_figure(figure: str, group: str) -> str:
+    """The name of `figure` for one label group (`accuracy` -> `accuracy:GROUP`)."""
+    return f"{figure}{GROUP_SEPARATOR}{group}"
+
+
+def split_group_figure(name: str) -> tuple[str, str | None]:
+    """(`figure`, group) of a per-group figure's name; (name, None) for any other."""
+    figure, sep, group = name.partition(GROUP_SEPARATOR)
+    return (figure, group) if sep and group else (name, None)
 
 
 @dataclass(frozen=True)

@@ -222,10 +222,11 @@ def prediction_key(code: str, artifact: Path, texts: Sequence[str], threads: int
 ACCURACY_TOLERANCE = 0.02
 
 
-def labels(key: Any, n: int, truth: Sequence[int] | None = None) -> list[int] | None:
+def labels(key: Any, n: int, truth: Sequence[Any] | None = None) -> list[Any] | None:
     """Test-split labels stored under a `prediction_key`, if they can be right: `n` of them, each a
-    class of the artifact (its manifest's dataset labels) and, given the `truth`, with the test
-    accuracy the artifact's manifest records (within ACCURACY_TOLERANCE). Else None, with a line."""
+    class of the artifact (its manifest's dataset labels; for a multi-label artifact, a list with one
+    value index per label group of its manifest) and, given the `truth`, with the test accuracy (exact
+    match) the artifact's manifest records (within ACCURACY_TOLERANCE). Else None, with a line."""
     hit = get("predictions", key)
     if hit is None:
         return None
@@ -236,22 +237,42 @@ def labels(key: Any, n: int, truth: Sequence[int] | None = None) -> list[int] | 
     return list(hit)
 
 
-def _labels_problem(hit: Any, n: int, manifest: Mapping[str, Any], truth: Sequence[int] | None) -> str | None:
+def _index(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _group_sizes(manifest: Mapping[str, Any]) -> list[int] | None:
+    """The value counts of a multi-label artifact's label groups (its manifest's `label_groups`)."""
+    table = manifest.get("label_groups")
+    groups = table.get("groups") if isinstance(table, dict) else None
+    if not isinstance(groups, list):
+        return None
+    return [len(g["values"]) if isinstance(g, dict) and isinstance(g.get("values"), list) else 0 for g in groups]
+
+
+def _labels_problem(hit: Any, n: int, manifest: Mapping[str, Any], truth: Sequence[Any] | None) -> str | None:
     if not isinstance(hit, list) or len(hit) != n:
         return f"{len(hit) if isinstance(hit, list) else 'no'} labels for {n} test sentences"
-    if not all(isinstance(x, int) and not isinstance(x, bool) for x in hit):
+    sizes = _group_sizes(manifest)
+    if sizes is not None:
+        if not all(isinstance(x, list | tuple) and len(x) == len(sizes) and all(map(_index, x)) for x in hit):
+            return f"a label that is not one value index for each of the artifact's {len(sizes)} label groups"
+        if not all(0 <= i < k for x in hit for i, k in zip(x, sizes, strict=True)):
+            return "a label value outside its group's values"
+    elif not all(map(_index, hit)):
         return "a label that is not a class index"
     dataset = manifest.get("dataset")
     if not isinstance(dataset, dict):
         dataset = {}
     classes = dataset.get("labels") if isinstance(dataset.get("labels"), list) else None
-    if classes and not all(0 <= x < len(classes) for x in hit):
+    if sizes is None and classes and not all(0 <= x < len(classes) for x in hit):
         return f"a label outside the artifact's {len(classes)} classes (0..{len(classes) - 1})"
     recorded = manifest.get("test_accuracy")
     if (truth is None or len(truth) != n or dataset.get("test") != n or isinstance(recorded, bool)
             or not isinstance(recorded, int | float)):
         return None
-    accuracy = sum(int(a == b) for a, b in zip(hit, truth, strict=True)) / n
+    accuracy = sum(int(list(a) == list(b) if sizes is not None else a == b)
+                   for a, b in zip(hit, truth, strict=True)) / n
     if abs(accuracy - recorded) > ACCURACY_TOLERANCE:
         return (f"its labels give accuracy {accuracy:.4g} on the test split, the artifact's manifest records "
                 f"{recorded:.4g} from its build")

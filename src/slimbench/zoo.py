@@ -217,9 +217,10 @@ def _check_types(where: str, table: Mapping[str, Any], types: Mapping[str, type]
 
 
 def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
-    """Validate a spec mapping (from TOML or code) and build the frozen spec."""
-    # One pass over the spec, rule by rule, in the order a reader meets the fields: split up, the
-    # schema would be scattered over helpers (longer than 60 lines on purpose).
+    """Validate a spec mapping (from TOML or code) and build the frozen spec. The rules run in the
+    order a reader meets the fields (name, runtime, keys and types of every table, architecture,
+    training, steps and precision, quantization, pruning, origin, text), each group in its checker:
+    the first broken rule is the one message."""
     name = data.get("name")
     if not isinstance(name, str) or not name or any(c.isspace() or c in "/,\\" for c in name):
         raise SpecError(f"{where}: name must be a non-empty string without spaces, '/' or ',': {name!r}")
@@ -229,24 +230,48 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     if runtime not in RUNTIMES and ext is None:  # before the keys: a runtime's own table is known by its name
         raise SpecError(f"{where}: runtime must be one of {RUNTIMES + names()}, got {runtime!r}")
     _check_keys(where, data, SPEC_KEYS | ({runtime} if ext else set()))
-    arch = dict(data.get("architecture", {}))
-    init = dict(data.get("init", {}))
-    train = dict(data.get("train", {}))
-    transforms = dict(data.get("transforms", {}))
-    options = dict(data.get(runtime, {})) if ext else {}
-    prune = dict(data.get("prune", {}))
-    calibrate = dict(data.get("calibrate", {}))
-    quantize = dict(data.get("quantize", {}))
-    nbits = dict(data.get("nbits", {}))
-    tables: list[tuple[str, dict[str, Any], Mapping[str, type]]] = [
-        ("architecture", arch, ARCH_KEYS), ("train", train, TRAIN_KEYS), ("init", init, INIT_KEYS),
-        ("transforms", transforms, TRANSFORM_KEYS), ("prune", prune, PRUNE_KEYS),
-        ("calibrate", calibrate, CALIBRATE_KEYS), ("quantize", quantize, QUANTIZE_KEYS), ("nbits", nbits, NBITS_KEYS)]
-    if ext:
-        tables.append((runtime, options, ext.keys))
-    for sub, table, types in tables:
-        _check_keys(f"{where} [{sub}]", table, types)
-        _check_types(f"{where} [{sub}]", table, types)
+    t = _typed_tables(where, data, runtime, ext)
+    _check_architecture(where, t["architecture"])
+    method = _check_train(where, t["train"], t["init"])
+    steps, precision = _steps_and_precision(where, data)
+    if ext is not None:  # the extension's recipe builds it from its own table alone
+        if method != "none" or steps or data.get("base") or data.get("source"):
+            raise SpecError(f"{where}: a {runtime!r} variant (a runtime extension) takes no base, source, training "
+                            "or steps")
+        return VariantSpec(name=name, description=str(data.get("description", "")), runtime=runtime,
+                           precision=precision, max_length=int(data.get("max_length", 64)), options=t[runtime])
+    _check_steps(where, steps, runtime)
+    _check_quantization(where, t["quantize"], t["calibrate"], steps)
+    _check_prune(where, t["prune"], data, steps, t["train"])
+    _check_nbits(where, t["nbits"], steps, precision, method)
+    if any(s.endswith("int8") for s in steps) != (precision == "int8"):
+        raise SpecError(f"{where}: precision {precision!r} does not match steps {steps}")
+    base, source = _origin(where, data, method)
+    max_length, truncation, description = _text_fields(where, data)
+    return VariantSpec(
+        name=name, description=description, base=base, source=source, architecture=t["architecture"],
+        init=t["init"], train=t["train"], steps=tuple(steps), transforms=t["transforms"], runtime=runtime,
+        precision=precision, max_length=max_length, truncation=truncation, prune=t["prune"],
+        calibrate=t["calibrate"], quantize=t["quantize"], nbits=t["nbits"],
+    )
+
+
+SUBTABLES: dict[str, Mapping[str, type]] = {
+    "architecture": ARCH_KEYS, "train": TRAIN_KEYS, "init": INIT_KEYS, "transforms": TRANSFORM_KEYS,
+    "prune": PRUNE_KEYS, "calibrate": CALIBRATE_KEYS, "quantize": QUANTIZE_KEYS, "nbits": NBITS_KEYS}
+
+
+def _typed_tables(where: str, data: Mapping[str, Any], runtime: str, ext: Any) -> dict[str, dict[str, Any]]:
+    """Every sub-table (and a runtime extension's own), copied, with known keys of the right types."""
+    schema = dict(SUBTABLES) | ({runtime: ext.keys} if ext else {})
+    out = {sub: dict(data.get(sub, {})) for sub in schema}
+    for sub, types in schema.items():
+        _check_keys(f"{where} [{sub}]", out[sub], types)
+        _check_types(f"{where} [{sub}]", out[sub], types)
+    return out
+
+
+def _check_architecture(where: str, arch: Mapping[str, Any]) -> None:
     for key, value in arch.items():
         if value <= 0:
             raise SpecError(f"{where} [architecture]: {key} must be positive, got {value}")
@@ -256,6 +281,10 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     if "hidden_size" in arch and "num_attention_heads" in arch and arch["hidden_size"] % arch["num_attention_heads"]:
         raise SpecError(f"{where}: hidden_size {arch['hidden_size']} is not divisible by "
                         f"num_attention_heads {arch['num_attention_heads']}")
+
+
+def _check_train(where: str, train: Mapping[str, Any], init: Mapping[str, Any]) -> str:
+    """The [train] and [init] rules; the training method."""
     method = train.get("method", "none")
     if method not in TRAIN_METHODS:
         raise SpecError(f"{where}: train.method must be one of {TRAIN_METHODS}, got {method!r}")
@@ -276,18 +305,21 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     if "width" in init and (init["width"] not in WIDTH_BASES or not init.get("layers")):
         raise SpecError(f"{where} [init]: width (one of {', '.join(WIDTH_BASES)}) says how init.layers map into a "
                         f"narrower student; got {init['width']!r}" + ("" if init.get("layers") else " without init.layers"))
+    return str(method)
+
+
+def _steps_and_precision(where: str, data: Mapping[str, Any]) -> tuple[list[str], str]:
     steps = data.get("steps", [])
     if not isinstance(steps, list) or any(s not in STEPS for s in steps):
         raise SpecError(f"{where}: steps must be a list drawn from {STEPS}, got {steps!r}")
     precision = data.get("precision", "fp32")
     if precision not in PRECISIONS:
         raise SpecError(f"{where}: precision must be one of {PRECISIONS}, got {precision!r}")
-    if ext is not None:  # the extension's recipe builds it from its own table alone
-        if method != "none" or steps or data.get("base") or data.get("source"):
-            raise SpecError(f"{where}: a {runtime!r} variant (a runtime extension) takes no base, source, training "
-                            "or steps")
-        return VariantSpec(name=name, description=str(data.get("description", "")), runtime=runtime,
-                           precision=precision, max_length=int(data.get("max_length", 64)), options=options)
+    return steps, precision
+
+
+def _check_steps(where: str, steps: list[str], runtime: str) -> None:
+    """Which steps go with which runtime, and in which order."""
     if ("numpy-reference" in steps) != (runtime == "numpy") or (runtime == "numpy" and steps != ["numpy-reference"]):
         raise SpecError(f"{where}: runtime 'numpy' goes with steps = [\"numpy-reference\"] alone, got runtime "
                         f"{runtime!r} and steps {steps}")
@@ -304,6 +336,11 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     if "onnx-int4-embeddings" in steps and (steps[-1] != "onnx-int4-embeddings" or "onnx-dynamic-int8" not in steps):
         raise SpecError(f"{where}: 'onnx-int4-embeddings' is the last step and follows 'onnx-dynamic-int8', "
                         f"got {steps}")
+
+
+def _check_quantization(where: str, quantize: Mapping[str, Any], calibrate: Mapping[str, Any],
+                        steps: list[str]) -> None:
+    """The [quantize] (torch INT8) and [calibrate] (static ONNX INT8) tables."""
     if calibrate and "onnx-static-int8" not in steps:
         raise SpecError(f"{where}: a [calibrate] table goes with the 'onnx-static-int8' step")
     if quantize and "torch-dynamic-int8" not in steps:
@@ -322,11 +359,10 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
         raise SpecError(f"{where} [calibrate]: method must be one of {CALIBRATE_METHODS}, got {calibrate['method']!r}")
     if "texts" in calibrate and calibrate["texts"] <= 0:
         raise SpecError(f"{where} [calibrate]: texts must be positive, got {calibrate['texts']}")
-    _check_prune(where, prune, data, steps, train)
-    _check_nbits(where, nbits, steps, precision, method)
-    int8 = any(s.endswith("int8") for s in steps)
-    if int8 != (precision == "int8"):
-        raise SpecError(f"{where}: precision {precision!r} does not match steps {steps}")
+
+
+def _origin(where: str, data: Mapping[str, Any], method: str) -> tuple[Any, Any]:
+    """(base, source): where the variant's weights come from."""
     base, source = data.get("base"), data.get("source")
     if method == "finetune" and not base:
         raise SpecError(f"{where}: a finetuned variant needs a 'base' (\"minilm\", a directory or hub id)")
@@ -336,6 +372,11 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
         raise SpecError(f"{where}: needs a 'base' or a 'source' variant")
     if base and source:
         raise SpecError(f"{where}: give either 'base' or 'source', not both")
+    return base, source
+
+
+def _text_fields(where: str, data: Mapping[str, Any]) -> tuple[int, str, str]:
+    """max_length, truncation, description."""
     max_length = data.get("max_length", 64)
     if not isinstance(max_length, int) or isinstance(max_length, bool) or not 8 <= max_length <= 512:
         raise SpecError(f"{where}: max_length must be an integer in 8..512, got {max_length!r}")
@@ -345,12 +386,7 @@ def spec_from_dict(data: Mapping[str, Any], where: str = "spec") -> VariantSpec:
     description = data.get("description", "")
     if not isinstance(description, str):
         raise SpecError(f"{where}: description must be a string")
-    return VariantSpec(
-        name=name, description=description, base=base, source=source, architecture=arch, init=init,
-        train=train, steps=tuple(steps), transforms=transforms, runtime=runtime, precision=precision,
-        max_length=max_length, truncation=truncation, prune=prune, calibrate=calibrate, quantize=quantize,
-        nbits=nbits,
-    )
+    return max_length, truncation, description
 
 
 # What a [train] value can sensibly be: beyond these a build would never end (epochs = 1000000), or

@@ -80,12 +80,15 @@ def fingerprint(path: Path) -> str:
     return h.hexdigest()
 
 
-def classification_head(path: Path, num_labels: int) -> bool:
-    """Whether the checkpoint already is a sequence classifier with `num_labels` outputs."""
+def classification_head(path: Path, num_labels: int, label_groups: dict[str, Any] | None = None) -> bool:
+    """Whether the checkpoint already is a sequence classifier with `num_labels` outputs -- and, for a
+    multi-label dataset, heads for exactly its `label_groups` (the table its config.json holds, as
+    slimbench saves it); a multi-label checkpoint is no single-label classifier."""
     config: dict[str, Any] = json.loads((path / "config.json").read_text())
     archs = config.get("architectures") or []
     labels = config.get("num_labels") or len(config.get("id2label") or {}) or 2
-    return any(a.endswith("ForSequenceClassification") for a in archs) and int(labels) == num_labels
+    return (any(a.endswith("ForSequenceClassification") for a in archs) and int(labels) == num_labels
+            and config.get("label_groups") == label_groups)
 
 
 def _download_from_hub(repo_id: str) -> Path:

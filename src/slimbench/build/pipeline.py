@@ -195,7 +195,7 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
         if ctx.splits.groups is not None:  # a multi-label variant: how its runners decode the logits
             manifest["label_groups"] = ctx.splits.groups.to_json()
         manifest.update(recipe_for(spec)(ctx, spec, tmp))
-        test_labels: tuple[list[int], float] | None = None
+        test_labels: tuple[list[Any], float] | None = None
         if evaluates(spec):
             with ctx.steps("evaluate"):
                 evaluated, test_labels = _evaluate(ctx, tmp, manifest)
@@ -216,7 +216,7 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
 
 
 def _remember(ctx: BuildContext, target: Path, manifest: dict[str, Any],
-              test_labels: tuple[list[int], float] | None) -> None:
+              test_labels: tuple[list[Any], float] | None) -> None:
     """Put into `slimbench.memo` what a later pass would compute again from the published files:
     their gzip sizes, and the test-split labels the evaluation just predicted with the seconds that
     pass took (the public runner, the same batches and sentences as a compare's or a benchmark's
@@ -228,10 +228,10 @@ def _remember(ctx: BuildContext, target: Path, manifest: dict[str, Any],
     measured = {manifest.get("model_file"): (manifest.get("pruning") or {}).get("compressed_bytes")}  # gzip -6
     for path in runtime_files(target):
         memo.gzip_size_memo(path, known=measured.get(path.name))
-    if test_labels is not None and ctx.splits.groups is None:  # multi-label predictions: not measured yet
+    if test_labels is not None:  # a multi-label text's labels: its per-group indices (stored as a list)
         key = memo.prediction_key(memo.code_fingerprint(memo.running_code()), target,
                                   [e.text for e in ctx.splits.test], ctx.threads)
-        memo.put("predictions", key, test_labels[0])
+        memo.put("predictions", key, [list(x) if isinstance(x, tuple) else x for x in test_labels[0]])
         memo.put("prediction-seconds", key, test_labels[1])
 
 

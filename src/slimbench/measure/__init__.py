@@ -10,6 +10,7 @@ from slimbench.measure.figures import (
     figure,
     file_figures,
     flatten_rounds,
+    grouped_accuracy_figures,
     gzip_size,
     latency_figures,
     load_figures,
@@ -27,7 +28,8 @@ from slimbench.measure.figures import (
     weights_sparsity,
 )
 
-__all__ = ["LOAD_PHASES", "Figure", "accuracy_figures", "figure", "file_figures", "flatten_rounds", "gzip_size",
+__all__ = ["LOAD_PHASES", "Figure", "accuracy_figures", "figure", "file_figures", "flatten_rounds", "grouped_accuracy_figures",
+           "gzip_size",
            "latency_figures", "load_figures", "macro_f1", "median_figure", "memory_figures", "paired_figures",
            "runtime_files", "size_figures", "sparsity", "throughput_figures", "truncation_figures", "unflatten_rounds",
            "weight_tensors", "weights_sparsity"]

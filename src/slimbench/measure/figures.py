@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 
 from slimbench.formats.manifest import runtime_files as runtime_files  # re-exported
+from slimbench.labels import LabelGroups, group_figure
 from slimbench.memo import gzip_size as gzip_size  # re-exported: the sweep and pruning use it
 from slimbench.memo import gzip_size_memo
 from slimbench.probes import ProbeResult
+from slimbench.stats import group_macro_f1s, implicit_micro_f1, paired_ratio, summarize
 from slimbench.stats import macro_f1 as macro_f1  # re-exported
-from slimbench.stats import paired_ratio, summarize
 
 Figure = dict[str, Any]
 
@@ -212,8 +213,13 @@ def truncation_figures(tokenizer_path: Path, max_length: int, texts: Sequence[st
             "tokens_p99": figure(float(np.percentile(lengths, 99)) if n else 0.0, "count", n)}
 
 
-def accuracy_figures(pred: Sequence[int], gold: Sequence[int], num_labels: int,
-                     reference_pred: Sequence[int] | None = None) -> dict[str, Figure]:
+def accuracy_figures(pred: Sequence[Any], gold: Sequence[Any], num_labels: int,
+                     reference_pred: Sequence[Any] | None = None, groups: LabelGroups | None = None) -> dict[str, Figure]:
+    """Accuracy and macro-F1 of predicted labels against the gold ones; with `reference_pred` (the
+    standard variant's), the agreement with it and the sentences only one of the two gets right. With
+    label `groups` (each label a tuple of per-group indices), see `grouped_accuracy_figures`."""
+    if groups is not None:
+        return grouped_accuracy_figures(pred, gold, groups, reference_pred)
     n = len(gold)
     out = {
         "accuracy": figure(float(np.mean(np.asarray(pred) == np.asarray(gold))), "ratio", n),
@@ -225,4 +231,40 @@ def accuracy_figures(pred: Sequence[int], gold: Sequence[int], num_labels: int,
         # the paired 2x2 table's off-diagonal: what the accuracy ratio's CI is computed from
         out["only_standard_right"] = figure(int(((r == g) & (p != g)).sum()), "count", n)
         out["only_variant_right"] = figure(int(((p == g) & (r != g)).sum()), "count", n)
+    return out
+
+
+def grouped_accuracy_figures(pred: Sequence[Sequence[int]], gold: Sequence[Sequence[int]], groups: LabelGroups,
+                             reference_pred: Sequence[Sequence[int]] | None = None) -> dict[str, Figure]:
+    """A multi-label variant's figures. `accuracy` is the **exact match** (the share of texts with
+    every group right): the strictest of them, what a caller of `predict` relies on, what the build
+    selects its epoch on, and accuracy itself when there is one group -- so every table, ratio to
+    `standard`, gate rule and verdict that reads `accuracy` judges it unchanged. `exact_match` names
+    it again; `macro_f1` is the mean of the groups' macro-F1; `implicit_micro_f1` is the micro-F1
+    over the labels that are not none (the "implicit labels found" view). Each group then has its own
+    `accuracy:GROUP`, `macro_f1:GROUP` and, with `reference_pred`, `agreement_with_standard:GROUP`,
+    `only_standard_right:GROUP`, `only_variant_right:GROUP` (`labels.group_figure`)."""
+    n, width = len(gold), len(groups.groups)
+    p, g = (np.asarray(x, dtype=np.int64).reshape(n, width) for x in (pred, gold))
+    right = (p == g).all(axis=1)
+    accuracy = figure(float(right.mean()) if n else 0.0, "ratio", n)
+    f1s = group_macro_f1s(p.tolist(), g.tolist(), groups.sizes)
+    out = {"accuracy": accuracy, "exact_match": dict(accuracy),
+           "macro_f1": figure(float(np.mean(f1s)), "ratio", n),
+           "implicit_micro_f1": figure(implicit_micro_f1(p.tolist(), g.tolist(), groups.none_indices()), "ratio", n)}
+    for k, grp in enumerate(groups.groups):
+        out[group_figure("accuracy", grp.name)] = figure(float((p[:, k] == g[:, k]).mean()) if n else 0.0, "ratio", n)
+        out[group_figure("macro_f1", grp.name)] = figure(f1s[k], "ratio", n)
+    if reference_pred is not None:
+        r = np.asarray(reference_pred, dtype=np.int64).reshape(n, width)
+        ref_right = (r == g).all(axis=1)
+        out["agreement_with_standard"] = figure(float((p == r).all(axis=1).mean()) if n else 0.0, "ratio", n)
+        out["only_standard_right"] = figure(int((ref_right & ~right).sum()), "count", n)
+        out["only_variant_right"] = figure(int((right & ~ref_right).sum()), "count", n)
+        for k, grp in enumerate(groups.groups):
+            pk, rk, gk = p[:, k], r[:, k], g[:, k]
+            out[group_figure("agreement_with_standard", grp.name)] = figure(float((pk == rk).mean()) if n else 0.0,
+                                                                           "ratio", n)
+            out[group_figure("only_standard_right", grp.name)] = figure(int(((rk == gk) & (pk != gk)).sum()), "count", n)
+            out[group_figure("only_variant_right", grp.name)] = figure(int(((pk == gk) & (rk != gk)).sum()), "count", n)
     return out

@@ -74,7 +74,7 @@ class Observations:
 
     latency: Rounds | None = None
     throughput: Rounds | None = None
-    labels: dict[str, list[int]] = field(default_factory=dict)
+    labels: dict[str, list[Any]] = field(default_factory=dict)  # a class index per text, or per-group indices
     accuracy_pass_s: dict[str, float] = field(default_factory=dict)
     label_source: dict[str, str] = field(default_factory=dict)  # key -> why its labels were not predicted now
     reload_s: dict[str, list[float]] = field(default_factory=dict)

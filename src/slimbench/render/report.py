@@ -16,6 +16,7 @@ from typing import Any
 from tabulate import tabulate
 
 from slimbench.render.grouping import MachineReport, group_runs, machine_label
+from slimbench.render.label_groups import label_groups_note, label_groups_section
 from slimbench.render.method import (
     HOW_TO_READ,
     accuracy_batching,
@@ -275,14 +276,15 @@ def _machine_section(report: MachineReport, links: Mapping[str, str] | None, fir
         units += " This run has no `standard` variant, so the × columns are empty."
     out = [f"## All results: {report.label}", "", units, "", render_headline_table(report.rows), ""]
     if first:
-        lines = [line + accuracy_batching(run) if line.startswith("**accuracy / macro-F1**") else line
-                 for line in HOW_TO_READ]
+        lines = [line + accuracy_batching(run) + label_groups_note(run) if line.startswith("**accuracy / macro-F1**")
+                 else line for line in HOW_TO_READ]
         out += ["How to read this:", "", *[f"- {line}" for line in lines], ""]
     else:
         out += ["The columns are explained under the first full table.", ""]
     out += _failures_section(report)
     out += _paired_section(report)
     out += _accuracy_section(report)
+    out += label_groups_section(report)
     out += _comparison_section(report)
     out += _ship_section(report)
     out += _plots_section(report, links or {})

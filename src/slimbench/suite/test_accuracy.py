@@ -1,6 +1,7 @@
 """Accuracy on the fixed test split (never used for training or selection): accuracy, macro-F1 and
-agreement with the standard variant's predictions. The predictions come from the variant's timing
-worker (its own process and runtime); the timed value is that worker's one pass over the split."""
+agreement with the standard variant's predictions (on label groups: exact match, and each group's
+figures). The predictions come from the variant's timing worker (its own process and runtime); the
+timed value is that worker's one pass over the split."""
 
 import pytest
 
@@ -21,9 +22,10 @@ def test_accuracy(benchmark, variant, slimbench_session, measure):
 
     pred, pass_s = measure(predictions)
     measure(lambda: REPLAY_CLOCK.replay(benchmark, [pass_s]))
-    gold = [e.label for e in slimbench_session.splits.test]
+    splits = slimbench_session.splits
     reference = slimbench_session.labels("standard")
-    figures = accuracy_figures(pred, gold, slimbench_session.splits.num_labels, reference)
+    # with label groups: exact match as the accuracy, and each group's figures (measure.grouped_accuracy_figures)
+    figures = accuracy_figures(pred, slimbench_session.gold(), splits.num_labels, reference, groups=splits.groups)
     tokenizer, max_length = variant.artifact_dir / "tokenizer.json", variant.manifest.get("max_length")
     if tokenizer.is_file() and isinstance(max_length, int):  # how much of the test texts it never reads
         figures.update(truncation_figures(tokenizer, max_length, slimbench_session.test_texts()))

@@ -36,9 +36,11 @@ def finetune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str
     tok_json = tokenizer_json(base)
     record: dict[str, Any] = {"format": "hf", "model_file": "model.safetensors",
                               "base": ctx.effective_base(str(spec.base))}
-    if (ctx.effective_base(str(spec.base)) != "minilm" and splits.groups is None
-            and classification_head(base, splits.num_labels)):
-        ctx.log(f"  {base} already has a {splits.num_labels}-class head: used as it is, no training")
+    groups = splits.groups.to_json() if splits.groups is not None else None
+    if ctx.effective_base(str(spec.base)) != "minilm" and classification_head(base, splits.num_labels, groups):
+        heads = f"head for label groups {', '.join(splits.groups.names)}" if splits.groups else \
+            f"{splits.num_labels}-class head"
+        ctx.log(f"  {base} already has a {heads}: used as it is, no training")
         model = load_hf(base, user_checkpoint=True)
         record["training"] = None
         record["used_as_is"] = True

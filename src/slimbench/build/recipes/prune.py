@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,7 +15,6 @@ from slimbench.build.recipes.common import (
     check_training_rows,
     count_parameters,
     load_tokenizer,
-    refuse_label_groups,
     teacher_outputs,
     train_recipe,
     training_record,
@@ -23,6 +22,9 @@ from slimbench.build.recipes.common import (
 from slimbench.errors import BuildError
 from slimbench.runtime import TOKENIZER_FILE, progress_bar, read_manifest
 from slimbench.zoo import VariantSpec
+
+if TYPE_CHECKING:  # build.train imports torch: the recipes import it when they run
+    from slimbench.build.train import Target
 
 
 def prune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
@@ -33,7 +35,6 @@ def prune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, A
     from slimbench.build.train import encode_all
     from slimbench.torch_io import load_hf
 
-    refuse_label_groups(ctx, spec, "pruning")
     src_dir = ctx.artifact_dir(str(spec.source))
     sm = read_manifest(src_dir)
     if sm.get("format") != "hf":
@@ -46,10 +47,11 @@ def prune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, A
     shutil.copyfile(src_dir / TOKENIZER_FILE, out / TOKENIZER_FILE)
     tok = load_tokenizer(src_dir)
     splits = ctx.splits
-    train_texts, train_labels = [e.text for e in splits.train], [e.label for e in splits.train]
+    # a multi-label text's target is its tuple of per-group values: every loss and check below is per group
+    train_texts, train_labels = [e.text for e in splits.train], [e.target for e in splits.train]
     seqs = encode_all(tok, train_texts, spec.max_length, spec.truncation) if needs_train else []
     val_seqs = encode_all(tok, [e.text for e in splits.val], spec.max_length, spec.truncation)
-    val_labels = [e.label for e in splits.val]
+    val_labels = [e.target for e in splits.val]
     model = load_hf(src_dir).eval()
     params_before = count_parameters(model)
     run = _PruneRun(ctx, spec, model, seqs, train_labels, val_seqs, val_labels,
@@ -73,9 +75,9 @@ class _PruneRun:
     spec: VariantSpec
     model: Any
     seqs: list[list[int]]
-    train_labels: list[int]
+    train_labels: list[Target]
     val_seqs: list[list[int]]
-    val_labels: list[int]
+    val_labels: list[Target]
     teacher_logits: Any
     stages: list[dict[str, Any]] = field(default_factory=list)
 
@@ -87,7 +89,7 @@ class _PruneRun:
         from slimbench.build.train import accuracy, predict_logits
 
         with self.ctx.steps("val check"):
-            return accuracy(predict_logits(self.model, self.val_seqs), self.val_labels)
+            return accuracy(predict_logits(self.model, self.val_seqs), self.val_labels, self.ctx.splits.groups)
 
     def recover_stage(self, stage: dict[str, Any], label: str) -> None:
         """Distil the pruned model from its source (when the recipe says so) and record the stage."""
@@ -97,7 +99,8 @@ class _PruneRun:
         if self.recover:
             with self.ctx.steps("train"):
                 result = distill(self.model, self.seqs, self.teacher_logits, self.train_labels, self.val_seqs,
-                                 self.val_labels, train_recipe(self.ctx, self.spec), desc=f"{self.spec.name} {label}")
+                                 self.val_labels, train_recipe(self.ctx, self.spec), desc=f"{self.spec.name} {label}",
+                                 groups=self.ctx.splits.groups)
             stage["recovery"] = training_record(result, self.ctx, self.spec)
             # fit() restored the best epoch's weights, whose validation accuracy it just measured with
             # this same predict_logits pass: measuring again gives the same figure
@@ -161,13 +164,13 @@ def _pruned_record(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, 
 
 
 def _prune_structure(ctx: BuildContext, spec: VariantSpec, model: Any, seqs: list[list[int]],
-                     train_labels: list[int]) -> None:
+                     train_labels: list[Target]) -> None:
     """Remove the least important heads and FFN neurons (Michel et al. 2019 gradient importance on
-    a seeded sample of training texts)."""
+    a seeded sample of training texts; with label groups, of the sum of the groups' losses)."""
     import torch
 
     from slimbench.build import prune as P
-    from slimbench.build.train import collate
+    from slimbench.build.train import classification_loss, collate
 
     cfg = spec.pruning
     n = min(cfg.importance_texts, len(seqs))
@@ -180,7 +183,7 @@ def _prune_structure(ctx: BuildContext, spec: VariantSpec, model: Any, seqs: lis
                         "labels": torch.tensor([train_labels[i] for i in idx])})
 
     def loss_fn(logits: Any, batch: dict[str, Any]) -> Any:
-        return torch.nn.functional.cross_entropy(logits, batch["labels"])
+        return classification_loss(logits, batch["labels"], ctx.splits.groups)
 
     ctx.log(f"  scoring heads and FFN neurons on {n} training texts (Michel et al. 2019 gradient importance)")
     if cfg.heads > 0:
