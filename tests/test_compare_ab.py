@@ -271,3 +271,32 @@ def test_memo_is_a_pure_cache(tmp_path, monkeypatch):
     assert memo.get("x", ["k"]) is None
     memo.put("x", ["k", 1], {"a": [1]})
     assert memo.get("x", ["k", 1]) == {"a": [1]} and memo.get("x", ["k", 2]) is None
+
+
+def test_a_re_measurement_need_only_find_a_significant_slowdown_beyond_half_the_floor():
+    """The first run showed the size of a timing regression; its re-measurement rules out a one-off,
+    so it is judged against CONFIRM_SHARE of the floor (p50, p90, batch only)."""
+    from slimbench.ab import CONFIRM_SHARE, DEFAULT_FLOORS, confirm_floors
+    from slimbench.compare import REGRESSION, judge
+
+    floors = confirm_floors(DEFAULT_FLOORS)
+    assert CONFIRM_SHARE == 0.5 and floors["p50"] == DEFAULT_FLOORS["p50"] / 2
+    assert floors["p90"] == DEFAULT_FLOORS["p90"] / 2 and floors["batch"] == DEFAULT_FLOORS["batch"] / 2
+    assert floors["start"] == DEFAULT_FLOORS["start"] and floors["peak_rss"] == DEFAULT_FLOORS["peak_rss"]
+    # a +5 % slowdown re-measured at +3.0 % [+1.1, +7.0] is found again; +1.2 % is not, nor an insignificant +2 %
+    assert judge(1.030, 1.011, 1.070, floors["p50"]) == REGRESSION
+    assert judge(1.012, 1.004, 1.020, floors["p50"]) is None
+    assert judge(1.020, 0.990, 1.050, floors["p50"]) != REGRESSION
+
+
+def test_compare_runs_three_worker_processes_per_variant_and_side_by_default():
+    """compare's own default (the gate's catch rate was measured with it); the measuring default,
+    pytest bench's and run's, stays two."""
+    from slimbench.ab import COMPARE_WORKER_PROCESSES, Settings
+    from slimbench.cli import build_parser
+    from slimbench.measure.settings import MeasureSettings
+
+    args = build_parser().parse_args(["compare", "--baseline", ".", "--candidate", "."])
+    assert args.worker_processes == COMPARE_WORKER_PROCESSES == 3
+    assert Settings().measure.worker_processes == 3 and MeasureSettings().worker_processes == 2
+    assert build_parser().parse_args(["run"]).worker_processes == 2

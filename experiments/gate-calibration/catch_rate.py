@@ -119,10 +119,13 @@ def fails(x: list[float] | None, floor: float) -> bool:
 
 
 def outcome(r: dict[str, Any], variant: str, floor: float) -> str:
-    """'confirmed' (a failure at this floor), 'once' (first run only), or '' (no regression)."""
+    """'confirmed' (a failure at this floor: compare's rule, the re-measurement judged against
+    CONFIRM_SHARE of it), 'once' (first run only), or '' (no regression)."""
+    from slimbench.ab import CONFIRM_SHARE
+
     if not fails(r["p50"][variant], floor):
         return ""
-    return "confirmed" if fails(r["confirm"].get(variant), floor) else "once"
+    return "confirmed" if fails(r["confirm"].get(variant), floor * CONFIRM_SHARE) else "once"
 
 
 def calibration(cand: dict[str, Any]) -> str:
@@ -179,8 +182,11 @@ def render(name: str) -> None:
                + (calibration(cand) if cand else "")
                + "after each call (`code_candidate.py`)."),
               ("x3", f"- **+3 % (extra work)**: `--candidate-extra-work {TARGET}=0.03`.")) if n[k]], "",
-          "Each cell: compares that **failed** on the figure at that p50 floor (a first-run regression found again "
-          "by the re-measurement); in brackets, the first runs that flagged it.", "",
+          "Each cell: compares that **failed** on the figure at that p50 floor (a first-run regression beyond the "
+          "floor that the re-measurement found again: a significant slowdown beyond half the floor, compare's "
+          "rule); in brackets, the first runs that flagged it. Every first-run change above the run floor was "
+          "re-measured and its re-measured change recorded, so each row is judged exactly as compare would "
+          "judge it at that floor.", "",
           "| p50 floor | A/A failed | +5 % extra work caught | +5 % code change caught | +3 % extra work caught "
           "| unchanged variants in A/B runs failed |", "|---|---|---|---|---|---|", *rows, "",
           "Measured change of the slowed variant's p50 (candidate / baseline, first run): "

@@ -53,6 +53,25 @@ SCHEMA = 1
 DEFAULT_FLOORS: dict[str, float] = {"p50": 0.03, "p90": 0.10, "batch": 0.25, "start": 0.15, "peak_rss": 0.10}
 MIN_ROUNDS = 6  # fewer paired rounds than this cannot make a timing verdict, only "inconclusive"
 CONFIRMED_FIGURES = ("p50", "p90", "batch")  # timing figures from rounds: a regression is re-measured
+# What a re-measurement must find for a timing regression to stand: a significant slowdown beyond this
+# share of the floor. The first run already showed the size; the second run rules out a one-off (an A/A
+# excursion does not repeat in new worker processes), so it need only show the slowdown again, with a
+# margin: in 40 compares with three worker processes, no A/A first run passed the 3 % floor at all, and
+# a true +5 % re-measured between +3.0 and +9.2 % but once at -0.2 %
+# (experiments/gate-calibration/catch-5pct-3proc.md).
+CONFIRM_SHARE = 0.5
+# Worker processes per variant and side: each process keeps a lasting offset of its own (1-3 %), and
+# the rounds alternating between three of them average it out better than between two (the
+# measuring default, `pytest bench`'s): the largest A/A p50 change of 20 compares was 3.7 %, and only
+# 6 of 80 A/A intervals excluded 1 (the issue's two-process runs: 8 of 18), so that +5 % was flagged
+# by every first run (experiments/gate-calibration/catch-5pct-3proc.md). The cost is memory (a third
+# more worker processes), not time: compares took as long.
+COMPARE_WORKER_PROCESSES = 3
+
+
+def confirm_floors(floors: Mapping[str, float]) -> dict[str, float]:
+    """The floors a re-measurement is judged by: CONFIRM_SHARE of the confirmed figures' floors."""
+    return {k: v * CONFIRM_SHARE if k in CONFIRMED_FIGURES else v for k, v in floors.items()}
 # Deterministic tolerances: the gate's defaults (gate_rules.CATALOGUE).
 SIZE_TOLERANCE, PARAM_TOLERANCE, ACCURACY_TOLERANCE = 0.01, 0.0, 0.005
 
@@ -133,7 +152,7 @@ def resolve_side(side: Side, variants: Sequence[str], list_args: Sequence[str]) 
 class Settings:
     """How a comparison measures (the shared knobs) and judges."""
 
-    measure: MeasureSettings = field(default_factory=MeasureSettings)
+    measure: MeasureSettings = field(default_factory=lambda: MeasureSettings(worker_processes=COMPARE_WORKER_PROCESSES))
     confirm: int = 1
     accuracy: bool = True
     probes: bool = True  # fresh-process start-up and peak-RSS probes beyond the workers' own start-ups

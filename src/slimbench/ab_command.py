@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from slimbench.ab import (
+    COMPARE_WORKER_PROCESSES,
+    CONFIRM_SHARE,
     CONFIRMED_FIGURES,
     CORE,
     DEFAULT_FLOORS,
@@ -26,6 +28,7 @@ from slimbench.ab import (
     Settings,
     Side,
     Verdict,
+    confirm_floors,
     confirm_verdicts,
     flagged_for_confirmation,
     judge_all,
@@ -156,8 +159,9 @@ def _header(status: str, variants: Sequence[str], sides: Sequence[Side], st: Set
             f"{ms.threads} threads; "
             f"{elapsed:.0f} s). Change = candidate / baseline, paired by round, with its 95 % bootstrap CI; "
             "a regression is beyond the floor and significant"
-            + (f", and a timing regression (p50, p90, batch) must be found again when its variant is measured "
-               f"again in {'a second run' if st.confirm == 1 else f'{st.confirm} more runs'}" if st.confirm else "")
+            + (f", and a timing regression (p50, p90, batch) must be found again -- a significant slowdown beyond "
+               f"{CONFIRM_SHARE:.0%} of the floor -- when its variant is measured again in "
+               f"{'a second run' if st.confirm == 1 else f'{st.confirm} more runs'}" if st.confirm else "")
             + "." + steal_text(steal or {}))
 
 
@@ -286,7 +290,9 @@ def _confirm(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]],
         batch = any(v.failing and v.figure == "batch" for v in verdicts)  # throughput rounds only if needed
         again = measure(sides, artifacts, flagged, texts, st, metrics=["latency"] + (["throughput"] if batch else []))
         measured.errors.update(observation_errors(again))
-        redone = [v for v in judge_all(sides, artifacts, flagged, gold, num_labels, again, st)
+        # judged by the re-measurement's own bar: a significant slowdown beyond part of the floor
+        redone = [v for v in judge_all(sides, artifacts, flagged, gold, num_labels, again,
+                                       replace(st, floors=confirm_floors(st.floors)))
                   if v.figure in CONFIRMED_FIGURES]
         verdicts = confirm_verdicts(verdicts, redone, flagged, run=attempt + 2)
         for phase, steal in again.steal.items():
@@ -320,7 +326,8 @@ def register_cli(sub: Any) -> None:
     p.add_argument("--confirm", type=int, default=1,
                    help="measure the variants with a timing regression (p50, p90, batch) again, in this many more "
                         "interleaved runs of only those variants; the regression fails the comparison only if every "
-                        "run finds it, else it is reported inconclusive (default 1; 0: off)")
+                        f"run finds it again -- a significant slowdown beyond {CONFIRM_SHARE:.0%} of the floor -- else "
+                        "it is reported inconclusive (default 1; 0: off)")
     p.add_argument("--no-accuracy", action="store_true",
                    help="skip the test-split predictions (accuracy is deterministic per artifact; timing-only runs)")
     p.add_argument("--floor", action="append", default=[], metavar="FIGURE=FRACTION",
@@ -334,4 +341,4 @@ def register_cli(sub: Any) -> None:
     p.add_argument("--markdown", type=Path, default=None, help="write the comparison table as Markdown")
     p.add_argument("--step-summary", type=Path, default=None, metavar="FILE",
                    help="append the Markdown to FILE (e.g. \"$GITHUB_STEP_SUMMARY\")")
-    p.set_defaults(func=cmd_compare)
+    p.set_defaults(func=cmd_compare, worker_processes=COMPARE_WORKER_PROCESSES)  # not pytest bench's 2
