@@ -37,6 +37,13 @@ KINDS = {"aa": "A/A", "x5": "A/B +5 % (extra work)", "code5": "A/B +5 % (code ch
 FLOORS = (0.03, 0.035, 0.04, 0.045, 0.05)
 
 
+def default_worker_processes() -> int:
+    """compare's default, which a batch without --worker-processes ran with."""
+    from slimbench.ab import COMPARE_WORKER_PROCESSES
+
+    return COMPARE_WORKER_PROCESSES
+
+
 def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -76,6 +83,7 @@ def measure(args: argparse.Namespace) -> None:
     plan = [k for i in range(max(counts.values())) for k in KINDS if i < counts[k]]
     data: dict[str, Any] = {"variants": VARIANTS, "run_floor": args.run_floor, "loadavg_before": loadavg(),
                             "worker_processes": args.worker_processes,
+                            "default_worker_processes": default_worker_processes(),
                             "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                                                      capture_output=True, text=True).stdout.strip(),
                             "candidate": json.loads((args.code_candidate / "CANDIDATE.json").read_text())
@@ -166,7 +174,8 @@ def render(name: str) -> None:
     cand = data.get("candidate")
     md = [f"<!-- written by `python experiments/gate-calibration/catch_rate.py --render {name}` -->",
           "# Catching a 5 % slowdown: A/A, +5 % and +3 % compares", "",
-          f"`slimbench compare` ({data.get('worker_processes') or 2} worker processes per variant and "
+          f"`slimbench compare` ({data.get('worker_processes') or data.get('default_worker_processes', 2)} worker "
+          "processes per variant and "
           "side, 40–120 rounds, "
           f"`--confirm 1`), latency only, on {', '.join(data['variants'])}, with a p50 floor of "
           f"{data['run_floor'] * 100:g} % in force so that every first-run change above it was measured again. "
