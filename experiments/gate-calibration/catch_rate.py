@@ -37,13 +37,6 @@ KINDS = {"aa": "A/A", "x5": "A/B +5 % (extra work)", "code5": "A/B +5 % (code ch
 FLOORS = (0.03, 0.035, 0.04, 0.045, 0.05)
 
 
-def default_worker_processes() -> int:
-    """compare's default, which a batch without --worker-processes ran with."""
-    from slimbench.ab import COMPARE_WORKER_PROCESSES
-
-    return COMPARE_WORKER_PROCESSES
-
-
 def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -77,13 +70,15 @@ def record(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace) -> None:
+    from slimbench.ab import COMPARE_WORKER_PROCESSES
+
     counts = {"aa": args.aa, "x5": args.x5, "code5": args.code5, "x3": args.x3}
     if counts["code5"] and not (args.code_candidate / "src" / "slimbench").is_dir():
         raise SystemExit(f"{args.code_candidate} is not a candidate checkout: run code_candidate.py first")
     plan = [k for i in range(max(counts.values())) for k in KINDS if i < counts[k]]
     data: dict[str, Any] = {"variants": VARIANTS, "run_floor": args.run_floor, "loadavg_before": loadavg(),
                             "worker_processes": args.worker_processes,
-                            "default_worker_processes": default_worker_processes(),
+                            "default_worker_processes": COMPARE_WORKER_PROCESSES,  # a batch without the flag
                             "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                                                      capture_output=True, text=True).stdout.strip(),
                             "candidate": json.loads((args.code_candidate / "CANDIDATE.json").read_text())

@@ -495,7 +495,7 @@ def group_rules(pair: Pair, variant: str, rule: Rule) -> list[Rule]:
     if m is None:
         return []
     return [replace(rule, figure=name) for name in m.figures
-            if split_group_figure(name)[0] == "accuracy" and split_group_figure(name)[1] is not None]
+            if (parts := split_group_figure(name))[0] == "accuracy" and parts[1] is not None]
 
 
 def checks_for(pair: Pair) -> list[Callable[[], Finding | None]]:

@@ -231,7 +231,7 @@ def _remember(ctx: BuildContext, target: Path, manifest: dict[str, Any],
     if test_labels is not None:  # a multi-label text's labels: its per-group indices (stored as a list)
         key = memo.prediction_key(memo.code_fingerprint(memo.running_code()), target,
                                   [e.text for e in ctx.splits.test], ctx.threads)
-        memo.put("predictions", key, [list(x) if isinstance(x, tuple) else x for x in test_labels[0]])
+        memo.put("predictions", key, test_labels[0])  # stored as JSON: a label tuple reads back as a list
         memo.put("prediction-seconds", key, test_labels[1])
 
 
