@@ -13,8 +13,8 @@ rest of the call. Writes PATH/CANDIDATE.json (iterations, the calibration figure
 
 The in-process calibration can land off the mark in compare's workers (3,595 iterations sized to
 5 % in-process measured +3.9 % median in ten compares). `--rescale-from NAME.json` calibrates on
-the workers instead: it takes the iterations of the candidate recorded in catch_rate.py's NAME.json
-and scales them by FRACTION / (median measured change - 1) of that file's code-change runs.
+the workers instead: it takes the iterations of the candidate recorded in catch_rate.py's NAME.json (several files
+pool their code-change runs) and scales them by FRACTION / (median measured change - 1).
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ def main() -> None:
     p.add_argument("--fraction", type=float, default=0.05, help="extra work as a fraction of the variant's p50")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--calls", type=int, default=600, help="single-sentence calls for the p50")
-    p.add_argument("--rescale-from", type=Path, default=None, metavar="NAME.json",
-                   help="size the loop from the code-change runs recorded by catch_rate.py instead of in-process")
+    p.add_argument("--rescale-from", type=Path, nargs="+", default=None, metavar="NAME.json",
+                   help="size the loop from the code-change runs recorded by catch_rate.py (one or more files "
+                        "whose candidate ran the same iterations) instead of in-process")
     args = p.parse_args()
     path = args.path.resolve()
     p50 = variant_p50(args.variant, args.threads, args.calls)
@@ -91,12 +92,16 @@ def main() -> None:
     iters = round(args.fraction * p50 / per_iter)
     rescaled = None
     if args.rescale_from:
-        earlier = json.loads(args.rescale_from.read_text())
-        changes = [r["p50"][args.variant][0] for r in earlier["runs"]["code5"]]
+        earlier = [json.loads(f.read_text()) for f in args.rescale_from]
+        counts = {e["candidate"]["iterations"] for e in earlier}
+        if len(counts) != 1:
+            raise SystemExit(f"--rescale-from: the files' candidates ran different iterations {sorted(counts)}")
+        changes = [r["p50"][args.variant][0] for e in earlier for r in e["runs"]["code5"]]
         median = statistics.median(changes)
-        iters = round(earlier["candidate"]["iterations"] * args.fraction / (median - 1))
-        rescaled = {"from": args.rescale_from.name, "earlier_iterations": earlier["candidate"]["iterations"],
-                    "median_change": median, "runs": len(changes)}
+        iters = round(counts.pop() * args.fraction / (median - 1))
+        rescaled = {"from": ", ".join(f.name for f in args.rescale_from),
+                    "earlier_iterations": earlier[0]["candidate"]["iterations"], "median_change": median,
+                    "runs": len(changes)}
     make_worktree(path)
     runtime = path / "src" / "slimbench" / "runtime.py"
     source = runtime.read_text()
