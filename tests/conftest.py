@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from slimbench.build.builder import BuildContext, build
+from slimbench.spec.zoo import Zoo
 from slimbench.testing import make_tiny_checkpoint, synthetic_splits, tiny_zoo_specs, write_specs
-from slimbench.zoo import Zoo
 
 # The known-truth runtime ("calibration": fixed sleeps, allocations, faults) is test scaffolding, a
 # runtime extension; timing workers and probes inherit the variable.

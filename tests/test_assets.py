@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from slimbench import assets
-from slimbench.assets import MINILM, VADER, Asset, fetch, sha256_file
+from slimbench.cache import assets
+from slimbench.cache.assets import MINILM, VADER, Asset, fetch, sha256_file
 from slimbench.errors import AssetError
 
 

@@ -9,7 +9,8 @@ import torch
 
 from slimbench.build.train import finetune
 from slimbench.errors import SpecError
-from slimbench.zoo import TrainRecipe, Zoo, spec_from_dict
+from slimbench.spec.schema import TrainRecipe, spec_from_dict
+from slimbench.spec.zoo import Zoo
 
 
 def _bert():
@@ -158,7 +159,7 @@ def test_fit_needs_auto_resolved():
 def test_a_build_with_auto_trains_in_the_chosen_dtype_and_says_why(tiny_base, context_for, tmp_path, monkeypatch):
     from slimbench.build import autocast
     from slimbench.build.builder import build
-    from slimbench.runtime import read_manifest
+    from slimbench.runtimes.runners import read_manifest
 
     monkeypatch.delenv(autocast.ENV, raising=False)
     zoo = Zoo([spec_from_dict({"name": "standard", "base": "minilm", "max_length": 16,

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from slimbench.runtime import LogitsToLabels, open_runner, predict_in_batches
+from slimbench.runtimes.runners import LogitsToLabels, open_runner, predict_in_batches
 
 pytestmark = pytest.mark.slow  # subprocess runs and builds: the full suite only (pytest -m "not slow" skips them)
 
@@ -43,8 +43,9 @@ def test_int8_runners_are_batch_dependent_and_fp32_ones_are_not(tiny_built):
 def test_an_int8_rows_hash_says_how_its_accuracy_was_scored(tmp_path):
     """Artifacts built when INT8 rows were scored in batches rebuild; fp32 rows keep their hash."""
     from slimbench.build.context import BuildContext
+    from slimbench.spec.schema import spec_from_dict
+    from slimbench.spec.zoo import Zoo
     from slimbench.testing import synthetic_splits
-    from slimbench.zoo import Zoo, spec_from_dict
 
     zoo = Zoo([spec_from_dict({"name": "standard", "base": "random", "train": {"method": "finetune"}}),
                spec_from_dict({"name": "quantized", "source": "standard", "steps": ["torch-dynamic-int8"],
@@ -58,8 +59,8 @@ def test_an_int8_rows_hash_says_how_its_accuracy_was_scored(tmp_path):
 def test_the_report_says_which_rows_were_scored_one_sentence_at_a_time(tmp_path):
     from pathlib import Path
 
+    from slimbench.analysis.results import load_runs
     from slimbench.render.report import render_markdown
-    from slimbench.results import load_runs
 
     golden = Path(__file__).parent / "golden" / "report" / "paired_run.json"
     data = json.loads(golden.read_text())

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from slimbench.results import load_run
+from slimbench.analysis.results import load_run
 from slimbench.testing import write_specs
 
 pytestmark = pytest.mark.slow  # subprocess runs and builds: the full suite only (pytest -m "not slow" skips them)

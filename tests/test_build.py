@@ -11,7 +11,7 @@ from slimbench.build import recipes
 from slimbench.build.builder import build, find_artifact
 from slimbench.build.compress import pca_projection, trim_vocabulary
 from slimbench.errors import ArtifactError, BuildError
-from slimbench.runtime import open_runner, read_manifest
+from slimbench.runtimes.runners import open_runner, read_manifest
 
 
 def test_every_tiny_variant_builds_with_a_complete_manifest(tiny_built, tiny_ctx):
@@ -103,11 +103,11 @@ def test_rebuild_gives_the_same_predictions(tiny_zoo, tiny_built, tmp_path, cont
 
 @pytest.mark.slow
 def test_a_build_in_the_cache_remembers_its_test_labels_and_gzip_sizes(tiny_zoo, tmp_path, monkeypatch, context_for):
-    """The evaluation's test-split labels go to `slimbench.memo` under the key a compare computes for
+    """The evaluation's test-split labels go to `slimbench.cache.memo` under the key a compare computes for
     the same artifact and code; they are the labels a fresh runner predicts."""
-    from slimbench import memo
+    from slimbench.cache import memo
     from slimbench.measure import runtime_files
-    from slimbench.runtime import predict_in_batches
+    from slimbench.runtimes.runners import predict_in_batches
 
     monkeypatch.setenv("SLIMBENCH_CACHE", str(tmp_path / "cache"))
     ctx = context_for(tiny_zoo, tmp_path / "cache" / "artifacts")
@@ -158,7 +158,8 @@ def test_leftovers_of_a_killed_build_are_ignored_and_cleaned(tiny_zoo, tmp_path,
 
 
 def test_distill_needs_a_torch_fp32_teacher(tiny_built, tiny_ctx, context_for):
-    from slimbench.zoo import Zoo, spec_from_dict
+    from slimbench.spec.schema import spec_from_dict
+    from slimbench.spec.zoo import Zoo
 
     specs = [*tiny_ctx.zoo.specs.values(),
              spec_from_dict({"name": "bad", "source": "onnx", "train": {"method": "distill", "epochs": 1}})]

@@ -12,9 +12,10 @@ from slimbench.build.base_models import check_checkpoint, classification_head, t
 from slimbench.build.builder import BuildContext, build
 from slimbench.data import table_dataset
 from slimbench.errors import BuildError
-from slimbench.runtime import Encoder, head_tail, open_runner, read_manifest
+from slimbench.runtimes.runners import Encoder, head_tail, open_runner, read_manifest
+from slimbench.spec.schema import spec_from_dict
+from slimbench.spec.zoo import Zoo
 from slimbench.testing import make_tiny_checkpoint, synthetic_examples, tiny_vocab
-from slimbench.zoo import Zoo, spec_from_dict
 
 
 def _csv(path, n=300, seed=0):

@@ -70,11 +70,11 @@ def test_garbage_results_files_never_give_a_traceback(tmp_path, content):
 
 def test_the_shared_inputs_are_declared_once_for_every_entry_point():
     """`slimbench build`, `slimbench compare` and the pytest plugin take the same inputs, with the
-    same defaults, from one table (`slimbench.options`)."""
+    same defaults, from one table (`slimbench.commands.options`)."""
     import argparse
 
     from slimbench.cli import build_parser
-    from slimbench.options import INPUTS
+    from slimbench.commands.options import INPUTS
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

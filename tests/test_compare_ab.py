@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from slimbench.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, judge, judge_drop, judge_growth
+from slimbench.analysis.judge import IMPROVEMENT, INCONCLUSIVE, REGRESSION, judge, judge_drop, judge_growth
 from slimbench.testing import write_specs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,15 +154,15 @@ def test_the_one_judgement_on_literal_numbers():
 
 
 def _verdict(variant, figure, kind, change=1.2):
-    from slimbench.ab import Verdict
+    from slimbench.commands.ab import Verdict
 
     return Verdict(variant, figure, "s", 0.010, 0.010 * change, change, change - 0.05, change + 0.05, 30, 0.065,
                    "paired rounds", kind)
 
 
 def test_a_timing_regression_stands_only_if_the_second_run_finds_it():
-    from slimbench.ab import confirm_verdicts, flagged_for_confirmation
-    from slimbench.ab_command import _finding_line, render_markdown
+    from slimbench.commands.ab import confirm_verdicts, flagged_for_confirmation
+    from slimbench.commands.compare import _finding_line, render_markdown
 
     first = [_verdict("a", "p50", REGRESSION), _verdict("a", "p90", None, 1.02), _verdict("b", "p50", REGRESSION),
              _verdict("b", "batch", REGRESSION), _verdict("c", "accuracy", REGRESSION, -0.01),
@@ -205,7 +205,7 @@ class FakePool:
 
 def test_labels_are_predicted_once_per_artifact_and_code_and_cached(tmp_path, monkeypatch):
     """The session's accuracy pass, as a compare runs it: two sides of one variant."""
-    from slimbench.ab import Side, code_fingerprint
+    from slimbench.commands.ab import Side, code_fingerprint
     from slimbench.measure.session import Observations, Request, Subject, _accuracy_pass
     from slimbench.measure.settings import MeasureSettings
 
@@ -250,7 +250,7 @@ def test_labels_are_predicted_once_per_artifact_and_code_and_cached(tmp_path, mo
 
 
 def test_memo_is_a_pure_cache(tmp_path, monkeypatch):
-    from slimbench import memo
+    from slimbench.cache import memo
 
     monkeypatch.setenv("SLIMBENCH_CACHE", str(tmp_path / "cache"))
     (tmp_path / "cache").mkdir()
@@ -276,8 +276,8 @@ def test_memo_is_a_pure_cache(tmp_path, monkeypatch):
 def test_a_re_measurement_need_only_find_a_significant_slowdown_beyond_half_the_floor():
     """The first run showed the size of a timing regression; its re-measurement rules out a one-off,
     so it is judged against CONFIRM_SHARE of the floor (p50, p90, batch only)."""
-    from slimbench.ab import CONFIRM_SHARE, DEFAULT_FLOORS, confirm_floors
-    from slimbench.compare import REGRESSION, judge
+    from slimbench.analysis.judge import REGRESSION, judge
+    from slimbench.commands.ab import CONFIRM_SHARE, DEFAULT_FLOORS, confirm_floors
 
     floors = confirm_floors(DEFAULT_FLOORS)
     assert CONFIRM_SHARE == 0.5 and floors["p50"] == DEFAULT_FLOORS["p50"] / 2
@@ -292,11 +292,30 @@ def test_a_re_measurement_need_only_find_a_significant_slowdown_beyond_half_the_
 def test_compare_runs_three_worker_processes_per_variant_and_side_by_default():
     """compare's own default (the gate's catch rate was measured with it); the measuring default,
     pytest bench's and run's, stays two."""
-    from slimbench.ab import COMPARE_WORKER_PROCESSES, Settings
     from slimbench.cli import build_parser
+    from slimbench.commands.ab import COMPARE_WORKER_PROCESSES, Settings
     from slimbench.measure.settings import MeasureSettings
 
     args = build_parser().parse_args(["compare", "--baseline", ".", "--candidate", "."])
     assert args.worker_processes == COMPARE_WORKER_PROCESSES == 3
     assert Settings().measure.worker_processes == 3 and MeasureSettings().worker_processes == 2
     assert build_parser().parse_args(["run"]).worker_processes == 2
+
+
+def test_an_older_checkout_runs_its_own_worker_and_probe(tmp_path):
+    """A compare's other side may be a checkout from before the runtimes package: its child processes
+    start by their old module names, a checkout of this layout (or none on PYTHONPATH) by the new."""
+    import os
+
+    from slimbench.runtimes.probes import child_module
+
+    old, new = tmp_path / "old" / "src", tmp_path / "new" / "src"
+    for f in (old / "slimbench" / "__init__.py", old / "slimbench" / "worker.py", old / "slimbench" / "probes.py",
+              new / "slimbench" / "__init__.py", new / "slimbench" / "runtimes" / "worker.py"):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("", encoding="utf-8")
+    assert child_module("worker", str(old)) == "slimbench.worker"
+    assert child_module("probes", os.pathsep.join(["", str(tmp_path), str(old)])) == "slimbench.probes"
+    assert child_module("worker", str(new)) == "slimbench.runtimes.worker"
+    assert child_module("worker", None) == "slimbench.runtimes.worker"
+    assert child_module("worker", str(REPO / "src")) == "slimbench.runtimes.worker"

@@ -18,7 +18,7 @@ BUILD = textwrap.dedent("""
     from pathlib import Path
     from slimbench.build.builder import BuildContext, build
     from slimbench.testing import synthetic_splits
-    from slimbench.zoo import Zoo
+    from slimbench.spec.zoo import Zoo
 
     splits = synthetic_splits()
     ctx = BuildContext(zoo=Zoo.load(Path(sys.argv[1])), root=Path(sys.argv[2]), splits_loader=lambda: splits,

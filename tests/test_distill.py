@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from slimbench.build.train import LayerTeacher, distill, hidden_state_loss, layer_pairs
-from slimbench.zoo import TrainRecipe
+from slimbench.spec.schema import TrainRecipe
 
 
 def _bert(layers: int, hidden: int, seed: int):
@@ -99,7 +99,7 @@ def test_vocabulary_table_maps_student_ids_to_the_teachers():
 ])
 def test_distillation_loss_weights_are_checked_in_the_spec(train, message):
     from slimbench.errors import SlimbenchError
-    from slimbench.zoo import spec_from_dict
+    from slimbench.spec.schema import spec_from_dict
 
     with pytest.raises(SlimbenchError, match=message):
         spec_from_dict({"name": "x", "source": "standard", "train": train})

@@ -10,7 +10,7 @@ import pytest
 
 from slimbench.errors import SpecError
 from slimbench.extensions import ENV, extension
-from slimbench.zoo import RUNTIMES, spec_from_dict
+from slimbench.spec.schema import RUNTIMES, spec_from_dict
 
 CAL = {"name": "sleepy", "runtime": "calibration", "calibration": {"sleep_s": 0.001}}
 
@@ -49,7 +49,7 @@ def _child(code: str, env_value: str | None) -> subprocess.CompletedProcess[str]
 
 
 def test_without_the_extension_the_runtime_is_unknown():
-    code = ("from slimbench.zoo import spec_from_dict\n"
+    code = ("from slimbench.spec.zoo import spec_from_dict\n"
             f"spec_from_dict({CAL!r})\n")
     res = _child(code, None)
     assert res.returncode != 0
@@ -67,7 +67,7 @@ def test_an_extension_module_that_cannot_be_imported_is_one_clear_error():
 def test_builtin_runtimes_never_load_extensions():
     """The default zoo's specs and artifacts never import an extension module: nothing is added to
     the load time of a real variant."""
-    code = ("import sys\nfrom slimbench.zoo import spec_from_dict\n"
+    code = ("import sys\nfrom slimbench.spec.zoo import spec_from_dict\n"
             "spec_from_dict({'name': 'x', 'base': 'minilm', 'train': {'method': 'finetune'}})\n"
             "import slimbench.extensions as e\nprint(e._loaded, 'slimbench.testing.calibration' in sys.modules)\n")
     res = _child(code, "slimbench.testing.calibration")
@@ -78,6 +78,6 @@ def test_the_verifier_knows_every_format_a_runner_opens():
     """Artifact verification (formats.verify, below the runtimes) keeps its own table of formats;
     it must name exactly the formats the runners open."""
     from slimbench.formats.verify import RUNTIME_OF_FORMAT
-    from slimbench.runtime import RUNNERS
+    from slimbench.runtimes.runners import RUNNERS
 
     assert set(RUNTIME_OF_FORMAT) == set(RUNNERS)

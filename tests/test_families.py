@@ -26,7 +26,9 @@ from slimbench.build.compress import trim_vocabulary
 from slimbench.build.families import UnsupportedRecipe, refusal, refusals
 from slimbench.build.recipes.derive import EXPORT_TOLERANCE, NUMPY_TOLERANCE
 from slimbench.build.recipes.distill import fit_layers
-from slimbench.runtime import read_manifest
+from slimbench.runtimes.runners import read_manifest
+from slimbench.spec.schema import spec_from_dict
+from slimbench.spec.zoo import Zoo
 from slimbench.testing import (
     FAMILIES,
     make_tiny_checkpoint,
@@ -35,7 +37,6 @@ from slimbench.testing import (
     write_family_tokenizer,
     write_specs,
 )
-from slimbench.zoo import Zoo, spec_from_dict
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "families.md"
 UPDATE = os.environ.get("SLIMBENCH_UPDATE_GOLDEN") == "1"
@@ -212,7 +213,7 @@ def test_numpy_runtime_matches_torch_with_padding(family, tmp_path):
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from slimbench.numpy_bert import NumpyBert
+    from slimbench.runtimes.numpy_bert import NumpyBert
 
     directory = make_tiny_checkpoint(tmp_path / family, family=family, with_head=True, seed=3)
     model = AutoModelForSequenceClassification.from_pretrained(directory).eval()

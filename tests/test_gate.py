@@ -12,10 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from slimbench.cli import main
-from slimbench.gate import FAILING, Finding, GateResult, gate
-from slimbench.gate_command import promote_baseline, render_markdown
-from slimbench.gate_rules import (
+from slimbench.analysis.gate import FAILING, Finding, GateResult, gate
+from slimbench.analysis.gate_rules import (
     CATALOGUE,
     GateConfig,
     GateConfigError,
@@ -25,9 +23,11 @@ from slimbench.gate_rules import (
     ratio_of_ratios_ci,
     raw_samples,
 )
+from slimbench.analysis.results import Run, load_run, parse_run
+from slimbench.cli import main
+from slimbench.commands.gate import promote_baseline, render_markdown
 from slimbench.measure import figure, latency_figures, load_figures, memory_figures, throughput_figures
-from slimbench.probes import ProbeResult
-from slimbench.results import Run, load_run, parse_run
+from slimbench.runtimes.probes import ProbeResult
 from slimbench.stats import bootstrap_ratio_ci
 
 DATA = Path(__file__).parent / "data"
@@ -272,7 +272,7 @@ def test_the_report_marks_peak_rss_with_the_gates_verdict_on_the_peak_less_file_
 
 
 def test_the_peak_less_file_pages_takes_a_configured_peak_rss_threshold() -> None:
-    from slimbench.gate import GateConfig
+    from slimbench.analysis.gate import GateConfig
 
     def threshold(cfg: GateConfig, variant: str = "x") -> float | None:
         return next((r.threshold for r in cfg.rules_for(variant) if r.figure == "peak_rss_less_file_bytes"), None)

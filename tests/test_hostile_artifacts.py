@@ -17,10 +17,11 @@ from slimbench.build.builder import BuildContext, build
 from slimbench.data import table_dataset
 from slimbench.errors import ArtifactError, SlimbenchError
 from slimbench.formats import verify
-from slimbench.runtime import open_runner, read_manifest, verify_artifact
+from slimbench.formats.torch_io import load_hf
+from slimbench.runtimes.runners import open_runner, read_manifest, verify_artifact
+from slimbench.spec.schema import spec_from_dict
+from slimbench.spec.zoo import Zoo
 from slimbench.testing import make_tiny_checkpoint, synthetic_examples
-from slimbench.torch_io import load_hf
-from slimbench.zoo import Zoo, spec_from_dict
 
 TEXTS = [e.text for e in synthetic_examples(24, seed=9)]
 

@@ -24,8 +24,8 @@ from slimbench.data import (
     table_dataset,
 )
 from slimbench.errors import DatasetError
+from slimbench.spec.zoo import Zoo
 from slimbench.testing import synthetic_examples, tiny_zoo_specs, write_specs
-from slimbench.zoo import Zoo
 
 REPO = Path(__file__).resolve().parents[1]
 ODD = ["line\u2028separator", "next\u0085line", "form\x0cfeed", "vertical\x0btab", "para\u2029graph",

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from slimbench import cli
-from slimbench.gate import MismatchError, check_comparable, gate, input_mismatches
+from slimbench.analysis.gate import MismatchError, check_comparable, gate, input_mismatches
+from slimbench.analysis.results import ResultsError, compact_samples, load_run, parse_run, results_text
 from slimbench.render.report import render_markdown
-from slimbench.results import ResultsError, compact_samples, load_run, parse_run, results_text
 
 DATA = Path(__file__).parent / "data"
 GOOD = json.loads((DATA / "tiny_zoo_results.json").read_text())

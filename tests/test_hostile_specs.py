@@ -12,7 +12,7 @@ import pytest
 
 from slimbench.errors import SpecError
 from slimbench.fsutil import atomic_write_text
-from slimbench.zoo import Zoo, load_spec
+from slimbench.spec.zoo import Zoo, load_spec
 
 STANDARD = 'name = "standard"\nbase = "minilm"\n[train]\nmethod = "finetune"\n'
 

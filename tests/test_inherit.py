@@ -82,7 +82,7 @@ def test_a_wider_student_or_an_unknown_basis_is_a_clear_error():
 
 
 def _narrow_spec(**init):
-    from slimbench.zoo import spec_from_dict
+    from slimbench.spec.schema import spec_from_dict
 
     return spec_from_dict({"name": "narrow", "source": "standard", "max_length": 16,
                            "architecture": {"num_hidden_layers": 1, "hidden_size": 16, "num_attention_heads": 1,

@@ -13,8 +13,8 @@ import pytest
 from slimbench.build import max_length as lengths
 from slimbench.build.context import default_context
 from slimbench.errors import SpecError
+from slimbench.spec.zoo import Zoo
 from slimbench.testing import make_tiny_checkpoint, tiny_zoo_specs, write_specs
-from slimbench.zoo import Zoo
 
 
 @pytest.mark.parametrize("value, want", [(None, None), ("auto", "auto"), (" AUTO ", "auto"), ("128", 128), (64, 64),
@@ -121,7 +121,7 @@ def test_the_built_in_datasets_keep_the_specs_lengths(long_texts, tmp_path):
 
 
 def test_the_project_file_may_give_it_as_a_number(tmp_path):
-    from slimbench.options import project_config
+    from slimbench.commands.options import project_config
 
     (tmp_path / "slimbench.toml").write_text("max-length = 128\n")
     assert project_config(tmp_path).values == {"max-length": "128"}

@@ -1,4 +1,4 @@
-"""slimbench.memo validates every entry on read (issue 45): an edited or damaged entry is recomputed
+"""slimbench.cache.memo validates every entry on read (issue 45): an edited or damaged entry is recomputed
 with one line saying so, never believed; stored labels must fit the artifact they were predicted by."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from slimbench import memo
+from slimbench.cache import memo
 
 
 @pytest.fixture

@@ -225,7 +225,7 @@ def test_vader_multilabel_is_real_deterministic_and_balanced_enough():
 
 
 def test_a_project_file_names_a_label_config_relative_to_itself(tmp_path):
-    from slimbench.options import project_config
+    from slimbench.commands.options import project_config
 
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "labels.json").write_text("{}")

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from slimbench.analysis.results import parse_run
 from slimbench.labels import LabelGroup, LabelGroups, group_figure, split_group_figure
 from slimbench.measure import accuracy_figures
-from slimbench.results import parse_run
 
 GROUPS = LabelGroups((LabelGroup("sentiment", ("negative", "none", "positive"), "none"),
                       LabelGroup("topic", ("food", "none"), "none")))
@@ -66,7 +66,7 @@ def test_group_figure_names_round_trip():
 # --- the memo of predicted labels -----------------------------------------------------------------------
 
 def test_the_memo_believes_per_group_labels_and_refuses_impossible_ones():
-    from slimbench.memo import _labels_problem
+    from slimbench.cache.memo import _labels_problem
 
     manifest = {"label_groups": GROUPS.to_json(), "dataset": {"labels": list(GROUPS.flat_names()), "test": 5},
                 "test_accuracy": 0.6}
@@ -82,7 +82,7 @@ def test_the_memo_believes_per_group_labels_and_refuses_impossible_ones():
 # --- slimbench compare ------------------------------------------------------------------------------------
 
 def test_compare_judges_exact_match_and_every_groups_accuracy_by_the_accuracy_rule():
-    from slimbench.ab import ACCURACY_TOLERANCE, _accuracy_verdicts
+    from slimbench.commands.ab import ACCURACY_TOLERANCE, _accuracy_verdicts
 
     gold = GOLD * 40  # 200 texts: one wrong group value in 5 is a drop of 20 points
     verdicts = _accuracy_verdicts("onnx-int8", REFERENCE * 40, PRED * 40, gold, GROUPS.width, GROUPS, "test")
@@ -98,8 +98,8 @@ def test_compare_judges_exact_match_and_every_groups_accuracy_by_the_accuracy_ru
 
 
 def test_compares_markdown_gives_a_groups_accuracy_in_points():
-    from slimbench.ab import _accuracy_verdicts
-    from slimbench.ab_command import render_markdown
+    from slimbench.commands.ab import _accuracy_verdicts
+    from slimbench.commands.compare import render_markdown
 
     verdicts = _accuracy_verdicts("onnx-int8", REFERENCE * 40, PRED * 40, GOLD * 40, GROUPS.width, GROUPS, "test")
     md = render_markdown(verdicts, {}, "# compare")
@@ -131,7 +131,7 @@ def _grouped_run(topic_accuracy: dict[str, float]) -> Any:
 
 
 def test_the_gate_fails_a_drop_in_one_groups_accuracy():
-    from slimbench.gate import gate
+    from slimbench.analysis.gate import gate
 
     baseline = _grouped_run({})
     current = _grouped_run({"onnx-int8": 0.93})  # 2 points below the baseline's 0.95, the exact match unchanged
@@ -142,7 +142,7 @@ def test_the_gate_fails_a_drop_in_one_groups_accuracy():
 
 
 def test_a_budget_may_name_a_groups_accuracy_but_not_a_groups_timing():
-    from slimbench.gate_rules import GateConfigError, parse_budget_key
+    from slimbench.analysis.gate_rules import GateConfigError, parse_budget_key
 
     budget = parse_budget_key("onnx-int8", "accuracy:topic_min", 0.9, "[budgets.onnx-int8]")
     assert budget.figure == "accuracy:topic" and budget.metric == "accuracy" and budget.bound == "min"
@@ -168,7 +168,7 @@ def test_the_report_shows_a_label_groups_table_only_for_a_multilabel_run():
 
 @pytest.mark.slow  # a tiny model fine-tuned and two variants measured in a child process (about a minute)
 def test_slimbench_run_measures_a_multilabel_dataset_end_to_end(tmp_path, tiny_base):
-    from slimbench.results import load_run
+    from slimbench.analysis.results import load_run
     from slimbench.testing import write_multilabel_files
 
     files = write_multilabel_files(tmp_path / "data", n=400)

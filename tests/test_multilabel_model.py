@@ -16,10 +16,10 @@ from slimbench.build.builder import BuildContext, build
 from slimbench.build.train import classification_loss, distillation_loss
 from slimbench.data import Splits, load_dataset
 from slimbench.labels import LabelGroup, LabelGroups
-from slimbench.predictor import Predictor
-from slimbench.runtime import open_runner, read_manifest
+from slimbench.runtimes.predictor import Predictor
+from slimbench.runtimes.runners import open_runner, read_manifest
+from slimbench.spec.zoo import Zoo
 from slimbench.testing import tiny_default_zoo_specs, write_multilabel_files, write_specs
-from slimbench.zoo import Zoo
 
 
 @pytest.fixture(scope="module")

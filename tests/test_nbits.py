@@ -17,9 +17,10 @@ from slimbench.build.qat import fake_quant_asymmetric, fake_quant_symmetric4
 from slimbench.build.sensitivity import Budget, choose_plan
 from slimbench.data import Splits
 from slimbench.errors import SpecError
-from slimbench.runtime import read_manifest
+from slimbench.runtimes.runners import read_manifest
+from slimbench.spec.schema import spec_from_dict
+from slimbench.spec.zoo import QUANTIZATION_ZOO_DIR, Zoo
 from slimbench.testing import synthetic_splits, tiny_zoo_specs, write_specs
-from slimbench.zoo import QUANTIZATION_ZOO_DIR, Zoo, spec_from_dict
 
 ONNX = {"source": "standard", "runtime": "onnxruntime", "max_length": 16}
 ROWS = [

@@ -19,7 +19,7 @@ from transformers import BertConfig, BertForSequenceClassification
 from transformers.pytorch_utils import prune_linear_layer
 
 from slimbench.errors import ArtifactError
-from slimbench.numpy_bert import NumpyBert, erf
+from slimbench.runtimes.numpy_bert import NumpyBert, erf
 
 TOLERANCE = 1e-4
 TINY: dict[str, Any] = {"vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
@@ -134,7 +134,7 @@ def test_erf_is_accurate():
 
 
 def test_does_not_import_frameworks(tiny_dir):
-    code = ("import sys, numpy as np; from slimbench.numpy_bert import NumpyBert; "
+    code = ("import sys, numpy as np; from slimbench.runtimes.numpy_bert import NumpyBert; "
             f"m = NumpyBert.load({str(tiny_dir)!r}); m.logits(np.array([[1, 2, 3]]), np.array([[1, 1, 0]])); "
             "print(any(k in sys.modules for k in ('torch', 'onnxruntime', 'transformers', 'scipy')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

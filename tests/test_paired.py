@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from slimbench.build.builder import build
-from slimbench.interleave import (
+from slimbench.measure import flatten_rounds, paired_figures, unflatten_rounds
+from slimbench.measure.interleave import (
     MAX_REPEAT,
     equal_time_repeats,
     paired_order,
@@ -17,10 +18,10 @@ from slimbench.interleave import (
     run_rounds,
     wide_ratios,
 )
-from slimbench.measure import flatten_rounds, paired_figures, unflatten_rounds
+from slimbench.measure.workers import WorkerError, WorkerPool, WorkerSpec
+from slimbench.spec.schema import spec_from_dict
+from slimbench.spec.zoo import Zoo
 from slimbench.stats import paired_ratio
-from slimbench.workers import WorkerError, WorkerPool, WorkerSpec
-from slimbench.zoo import Zoo, spec_from_dict
 
 SLEEP_S = 0.005
 CALIBRATION = [
@@ -208,7 +209,7 @@ class _Recorder:
 
 
 def _server(texts):
-    from slimbench.worker import Server
+    from slimbench.runtimes.worker import Server
 
     server = Server.__new__(Server)
     server.texts, server.runner = list(texts), _Recorder()
@@ -286,10 +287,10 @@ def test_a_failing_worker_is_dropped_and_the_others_go_on(artifacts, name, messa
 
 
 def test_a_worker_started_alone_is_a_fresh_process_probe(artifacts):
-    """Started one at a time, each worker times its own start-up exactly as `slimbench.probes` does:
+    """Started one at a time, each worker times its own start-up exactly as `slimbench.runtimes.probes` does:
     the same phases, the same VmHWM readings, the same warm predictions (known truths: a 200 MB
     allocation at load, a 5 ms sleep per call)."""
-    from slimbench.probes import run_probe
+    from slimbench.runtimes.probes import run_probe
 
     specs = [WorkerSpec("held", artifacts["hold-200mb"], 1), WorkerSpec("small", artifacts["sleep-1ms"], 1),
              WorkerSpec("broken", artifacts["load-segfault"], 1)]
@@ -442,7 +443,7 @@ def test_frozen_workers_die_with_a_parent_that_was_killed(artifacts, tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(
         "import sys, time\n"
-        "from slimbench.workers import WorkerPool, WorkerSpec\n"
+        "from slimbench.measure.workers import WorkerPool, WorkerSpec\n"
         f"pool = WorkerPool([WorkerSpec('a', {str(artifacts['sleep-1ms'])!r}, 1)], ['a text'], processes=2)\n"
         "pool.request('a', {'op': 'latency', 'start': 0, 'n': 2})\n"
         "print(' '.join(str(w.proc.pid) for w in pool.processes['a']), flush=True)\n"
@@ -551,7 +552,7 @@ def test_progress_lines_come_by_time_not_by_round_count():
     have passed since the last one, however long a round is, and one at the end."""
     import time
 
-    from slimbench.interleave import HEARTBEAT_S, Heartbeat, progress_log
+    from slimbench.measure.interleave import HEARTBEAT_S, Heartbeat, progress_log
 
     now = [0.0]
     beat = Heartbeat(interval=10.0)
@@ -583,7 +584,7 @@ def test_progress_lines_come_by_time_not_by_round_count():
 def test_the_time_to_go_after_the_first_rounds_heeds_the_phase_budget(monkeypatch):
     """Past the first rounds, the rounds left to the cap may take longer than the budget allows: the
     time to go is then the budget's rest plus one round (a round that starts just before it ends)."""
-    from slimbench import interleave
+    from slimbench.measure import interleave
 
     now = [0.0]
     monkeypatch.setattr(interleave.Heartbeat, "elapsed", property(lambda self: now[0]))

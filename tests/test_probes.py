@@ -14,10 +14,11 @@ import pytest
 
 from slimbench.build.builder import build
 from slimbench.measure import latency_figures, memory_figures, size_figures
-from slimbench.probes import median_reach, run_probe, wants_another_probe
-from slimbench.runtime import open_runner, read_manifest
+from slimbench.runtimes.probes import median_reach, run_probe, wants_another_probe
+from slimbench.runtimes.runners import open_runner, read_manifest
+from slimbench.spec.schema import spec_from_dict
+from slimbench.spec.zoo import Zoo
 from slimbench.stats import bootstrap_ratio_ci, mann_whitney_p, percentile, relative_spread, summarize
-from slimbench.zoo import Zoo, spec_from_dict
 
 SLEEP_S = 0.005
 # time.sleep(5 ms) + tokenizing one sentence: medians of 5.31-5.34 ms (p90 5.39 ms) over 5 child runs

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from slimbench.analysis.results import Run, load_runs
 from slimbench.cli import main as cli_main
 from slimbench.render.command import write_report
 from slimbench.render.grouping import compare_runs, group_runs
@@ -25,7 +26,6 @@ from slimbench.render.report import render_markdown
 from slimbench.render.rows import COLUMN, build_rows, fmt_sig
 from slimbench.render.tables import ReportError, cell_text, parse_columns, render_headline_table, short_error
 from slimbench.render.verdict import Point, dominated, noisy_latencies, pareto_front, ship_advice
-from slimbench.results import Run, load_runs
 
 GOLDEN = Path(__file__).parent / "golden" / "report"
 UPDATE = os.environ.get("SLIMBENCH_UPDATE_GOLDEN") == "1"
@@ -189,8 +189,8 @@ def test_noise_warning_only_for_wide_latency():
 
 def test_comparison_verdicts_are_the_gates():
     """One judge: every ✓/✗ of the report is the gate's regression/improvement on the same files."""
-    from slimbench.gate import gate
-    from slimbench.gate_rules import parse_config
+    from slimbench.analysis.gate import gate
+    from slimbench.analysis.gate_rules import parse_config
     from slimbench.render.grouping import GATE_FIGURE
 
     current, baseline = runs("machine_a")[0], runs("machine_a_baseline")[0]
@@ -286,7 +286,7 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
 
 
 def test_rendering_imports_no_model_and_no_matplotlib():
-    code = ("import sys; from pathlib import Path; from slimbench.results import load_runs; "
+    code = ("import sys; from pathlib import Path; from slimbench.analysis.results import load_runs; "
             "from slimbench.render.report import render_markdown; "
             f"render_markdown(load_runs([Path({str(GOLDEN / 'machine_a.json')!r})]), "
             f"baseline=load_runs([Path({str(GOLDEN / 'machine_a_baseline.json')!r})])); "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from slimbench.results import load_run
+from slimbench.analysis.results import load_run
 
 pytestmark = pytest.mark.slow  # subprocess runs and builds: the full suite only (pytest -m "not slow" skips them)
 
@@ -150,7 +150,7 @@ def test_one_measuring_session_drives_every_entry_point():
     drivers = {"WorkerPool", "run_rounds", "run_probe"}
     users = {str(p.relative_to(SRC)): sorted(_calls(p) & drivers) for p in SRC.rglob("*.py")}
     assert {k: v for k, v in users.items() if v} == {"measure/session.py": sorted(drivers)}
-    for entry in ("bench_session.py", "ab.py"):
+    for entry in ("plugin/session.py", "commands/ab.py"):
         assert "measure_session" in _calls(SRC / entry), entry
     assert "slimbench.suite" in (SRC / "api.py").read_text()  # run/API run the suite the plugin measures
 

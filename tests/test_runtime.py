@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from slimbench.errors import ArtifactError
-from slimbench.runtime import Encoder, ExtraWorkRunner, open_runner, read_manifest, runner_class
+from slimbench.runtimes.runners import Encoder, ExtraWorkRunner, open_runner, read_manifest, runner_class
 
 
 def load_unverified(directory):
@@ -38,7 +38,7 @@ def test_encoder_truncates_and_pads_per_batch(tiny_base):
 
 
 def test_onnx_runner_does_not_import_torch(tiny_built):
-    code = ("import sys; from slimbench.runtime import open_runner; "
+    code = ("import sys; from slimbench.runtimes.runners import open_runner; "
             f"r = open_runner({str(tiny_built['onnx-int8'])!r}); r.predict(['good movie']); "
             "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -5,10 +5,10 @@ a single-label run is still found. The golden values were computed with the code
 
 from __future__ import annotations
 
-from slimbench.assets import asset_fingerprint
+from slimbench.cache.assets import asset_fingerprint
 from slimbench.data import movie_snippets, synthetic_splits, table_dataset
+from slimbench.spec.zoo import Zoo
 from slimbench.testing import vader_dir
-from slimbench.zoo import Zoo
 
 MOVIE_FINGERPRINT = "fe3b3f0a34306a3ed1183722448c2baa8414096e4fd022ebb16371efc193236b"
 DEFAULT_ZOO_HASHES = {

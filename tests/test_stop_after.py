@@ -10,7 +10,8 @@ import torch
 
 from slimbench.build.train import fit
 from slimbench.errors import SpecError
-from slimbench.zoo import TrainRecipe, Zoo, spec_from_dict
+from slimbench.spec.schema import TrainRecipe, spec_from_dict
+from slimbench.spec.zoo import Zoo
 
 
 def _run(epochs: int, stop_after: int, val_by_epoch: list[float]) -> tuple[list[torch.Tensor], object, list[float]]:
@@ -71,7 +72,7 @@ def test_stop_after_epochs_is_checked(train, message):
 @pytest.mark.slow
 def test_stop_after_epochs_is_in_the_hash_and_the_record(tiny_base, context_for, tmp_path):
     from slimbench.build.builder import build
-    from slimbench.runtime import read_manifest
+    from slimbench.runtimes.runners import read_manifest
 
     def spec(**train: int) -> dict[str, object]:
         return {"name": "standard", "base": "minilm", "max_length": 16,

@@ -10,7 +10,7 @@ import torch
 from slimbench.build import teacher_pass
 from slimbench.build.train import predict_logits_and_cls
 from slimbench.errors import BuildError
-from slimbench.zoo import spec_from_dict
+from slimbench.spec.schema import spec_from_dict
 
 
 def _teacher():

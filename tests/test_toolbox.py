@@ -14,9 +14,10 @@ import pytest
 from slimbench.build.builder import build
 from slimbench.build.prune import compressed_size, sparsity_schedule
 from slimbench.errors import SlimbenchError
-from slimbench.runtime import open_runner, read_manifest
+from slimbench.runtimes.runners import open_runner, read_manifest
+from slimbench.spec.schema import spec_from_dict
+from slimbench.spec.zoo import Zoo
 from slimbench.testing import tiny_zoo_specs
-from slimbench.zoo import Zoo, spec_from_dict
 
 RECIPE = {"epochs": 2, "lr": 3e-3, "batch_size": 16, "warmup": 0.1, "seed": 0}
 TOOLBOX = [
@@ -125,7 +126,7 @@ def test_numpy_runtime_matches_torch_on_the_test_split(toolbox):
 @pytest.mark.slow
 def test_numpy_runner_imports_no_framework(toolbox):
     _, built = toolbox
-    code = ("import sys; from slimbench.runtime import open_runner; r = open_runner(sys.argv[1]); "
+    code = ("import sys; from slimbench.runtimes.runners import open_runner; r = open_runner(sys.argv[1]); "
             "r.predict(['a good film']); print(sorted(m for m in ('torch', 'onnxruntime', 'transformers') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code, str(built["standard-numpy"])], capture_output=True,
@@ -187,7 +188,7 @@ def test_int4_embeddings_halve_the_embedding_bytes_and_agree(toolbox, tiny_built
 def test_dynamic_int8_keeps_the_named_layers_fp32_through_save_and_load(toolbox, tiny_built):
     from torch import nn
 
-    from slimbench.torch_io import _dynamic_linear_types, load_int8
+    from slimbench.formats.torch_io import _dynamic_linear_types, load_int8
 
     _, built = toolbox
     model = load_int8(built["quantized-keep-0"])
@@ -208,7 +209,13 @@ def test_smoothing_is_exact_in_fp32_and_survives_save_and_load(toolbox, tiny_bui
     import torch
 
     from slimbench.build.recipes.derive import calibration_feeds
-    from slimbench.torch_io import SmoothedLinear, linear_input_absmax, load_hf, load_int8, smooth_linears
+    from slimbench.formats.torch_io import (
+        SmoothedLinear,
+        linear_input_absmax,
+        load_hf,
+        load_int8,
+        smooth_linears,
+    )
 
     ctx, built = toolbox
     model = load_hf(tiny_built["standard"]).eval()
@@ -300,8 +307,8 @@ def test_histogram_calibration_gets_fixed_shape_batches(toolbox):
 
 @pytest.mark.slow
 def test_sweep_ladder_and_its_report_section(toolbox, tmp_path):
+    from slimbench.commands.sweep import load_sweep, parse_levels, run_sweep
     from slimbench.render.command import cmd_report  # noqa: F401  (the CLI path is tested below)
-    from slimbench.sweep import load_sweep, parse_levels, run_sweep
 
     ctx, _ = toolbox
     doc = run_sweep(ctx, "standard", parse_levels("0,50,90"))
@@ -314,7 +321,7 @@ def test_sweep_ladder_and_its_report_section(toolbox, tmp_path):
     assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in rows)
     # a one-shot rung is evaluated once, by the build's evaluation of the published model; its
     # stage record carries that figure, and its gzip size is measured once and memoised
-    from slimbench import memo
+    from slimbench.cache import memo
 
     rung = ctx.artifact_dir("standard-sparse-50")
     m = read_manifest(rung)
@@ -337,7 +344,7 @@ def test_sweep_ladder_and_its_report_section(toolbox, tmp_path):
 
 
 def test_bad_sweep_input_is_a_clear_error(tmp_path):
-    from slimbench.sweep import load_sweep, parse_levels
+    from slimbench.commands.sweep import load_sweep, parse_levels
 
     with pytest.raises(SlimbenchError, match="--levels must be sparsities"):
         parse_levels("0,150")

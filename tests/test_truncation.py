@@ -26,8 +26,8 @@ def test_the_report_names_the_variants_that_cut_texts(tmp_path):
     import json
     from pathlib import Path
 
+    from slimbench.analysis.results import load_runs
     from slimbench.render.report import render_markdown
-    from slimbench.results import load_runs
 
     doc = json.loads((Path(__file__).parent / "golden" / "report" / "machine_a.json").read_text())
     for b in doc["benchmarks"]:

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from slimbench.errors import SpecError
-from slimbench.zoo import Zoo, default_models_dir, spec_from_dict
+from slimbench.spec.schema import spec_from_dict
+from slimbench.spec.zoo import Zoo, default_models_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -113,7 +114,7 @@ def test_typed_sub_tables_state_every_key_and_default_once():
     exactly the keys the schema accepts; the spec keeps the tables as written (its hash too)."""
     from dataclasses import fields
 
-    from slimbench.zoo import (
+    from slimbench.spec.schema import (
         CALIBRATE_KEYS,
         PRUNE_KEYS,
         TRAIN_KEYS,

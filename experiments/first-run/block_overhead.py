@@ -17,8 +17,8 @@ import sys
 import time
 
 from slimbench.build.context import default_context
-from slimbench.interleave import DISCARD, equal_time_repeats, rotated
-from slimbench.workers import WorkerPool, WorkerSpec
+from slimbench.measure.interleave import DISCARD, equal_time_repeats, rotated
+from slimbench.measure.workers import WorkerPool, WorkerSpec
 
 BLOCK = 12
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from slimbench.results import Run, load_run
+from slimbench.analysis.results import Run, load_run
 
 
 def pass_walls(out: Path) -> dict[str, str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from latency_budget import latency_timing, load_at_start, pass_walls, ratio_widths  # beside this script
 
-from slimbench.results import load_run
+from slimbench.analysis.results import load_run
 
 
 def main(out: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import sys
 
-from slimbench.results import load_run
+from slimbench.analysis.results import load_run
 
 PHASES = ("interpreter_s", "import_s", "load_s", "first_predict_s")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import sys
 
-from slimbench.results import load_run
+from slimbench.analysis.results import load_run
 
 KINDS = {"latency": ("latency_s", "latency_round"), "throughput": ("batch_s", "batch_round")}
 

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from slimbench.cli import main as slimbench
-from slimbench.zoo import default_models_dir
+from slimbench.spec.zoo import default_models_dir
 
 SPEC = "75-sparse-50.toml"
 

@@ -11,7 +11,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from slimbench.results import load_run
+from slimbench.analysis.results import load_run
 
 
 def main(out: Path) -> None:

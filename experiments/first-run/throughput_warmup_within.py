@@ -21,8 +21,8 @@ import sys
 import numpy as np
 
 from slimbench.build.context import default_context
-from slimbench.interleave import rotated
-from slimbench.workers import WorkerPool, WorkerSpec
+from slimbench.measure.interleave import rotated
+from slimbench.measure.workers import WorkerPool, WorkerSpec
 
 SIZE = 32
 WARMUPS = (32, 4, 0)

@@ -70,7 +70,7 @@ def record(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace) -> None:
-    from slimbench.ab import COMPARE_WORKER_PROCESSES
+    from slimbench.commands.ab import COMPARE_WORKER_PROCESSES
 
     counts = {"aa": args.aa, "x5": args.x5, "code5": args.code5, "x3": args.x3}
     if counts["code5"] and not (args.code_candidate / "src" / "slimbench").is_dir():
@@ -116,7 +116,7 @@ def measure(args: argparse.Namespace) -> None:
 
 
 def fails(x: list[float] | None, floor: float) -> bool:
-    from slimbench.compare import judge
+    from slimbench.analysis.judge import judge
 
     return x is not None and judge(x[0], x[1], x[2], floor) == "regression"
 
@@ -124,7 +124,7 @@ def fails(x: list[float] | None, floor: float) -> bool:
 def outcome(r: dict[str, Any], variant: str, floor: float) -> str:
     """'confirmed' (a failure at this floor: compare's rule, the re-measurement judged against
     CONFIRM_SHARE of it), 'once' (first run only), or '' (no regression)."""
-    from slimbench.ab import CONFIRM_SHARE
+    from slimbench.commands.ab import CONFIRM_SHARE
 
     if not fails(r["p50"][variant], floor):
         return ""
@@ -142,7 +142,7 @@ def calibration(cand: dict[str, Any]) -> str:
 
 
 def render(name: str) -> None:
-    from slimbench.ab import DEFAULT_FLOORS
+    from slimbench.commands.ab import DEFAULT_FLOORS
 
     data = json.loads((HERE / f"{name}.json").read_text())
     runs, default = data["runs"], DEFAULT_FLOORS["p50"]

@@ -5,8 +5,8 @@ work per call, calibrated to FRACTION of that variant's p50 on this machine.
 
 It makes PATH a git worktree of HEAD (detached; replaced if it exists), measures VARIANT's p50 on
 single sentences in this process (the timing worker's loop, the same threads) and the cost of one
-iteration of a plain Python loop, and edits PATH/src/slimbench/runtime.py so that the onnxruntime
-runner runs that loop ITERS times after every call of VARIANT. Unlike `slimbench compare
+iteration of a plain Python loop, and edits PATH/src/slimbench/runtimes/runners.py so that the
+onnxruntime runner runs that loop ITERS times after every call of VARIANT. Unlike `slimbench compare
 --candidate-extra-work` (a spin proportional to each call's own duration, in the measuring code),
 this is the candidate's own source: a fixed amount of work, slowed or sped by the machine like the
 rest of the call. Writes PATH/CANDIDATE.json (iterations, the calibration figures).
@@ -52,7 +52,7 @@ def loop_seconds_per_iteration(n: int = 2_000_000, repeats: int = 7) -> float:
 
 def variant_p50(variant: str, threads: int, calls: int) -> float:
     from slimbench.build.context import default_context
-    from slimbench.runtime import open_runner
+    from slimbench.runtimes.runners import open_runner
 
     ctx = default_context(log=lambda s: None)
     texts = [e.text for e in ctx.splits.test][:calls]
@@ -103,7 +103,9 @@ def main() -> None:
                     "earlier_iterations": earlier[0]["candidate"]["iterations"], "median_change": median,
                     "runs": len(changes)}
     make_worktree(path)
-    runtime = path / "src" / "slimbench" / "runtime.py"
+    runtime = path / "src" / "slimbench" / "runtimes" / "runners.py"
+    if not runtime.is_file():  # a checkout from before the runtimes package
+        runtime = path / "src" / "slimbench" / "runtime.py"
     source = runtime.read_text()
     if source.count(ANCHOR) != 1:
         raise SystemExit(f"{runtime}: the onnxruntime runner's return line is not where this script expects it")

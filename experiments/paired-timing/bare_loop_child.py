@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from slimbench.runtime import open_runner
+from slimbench.runtimes.runners import open_runner
 
 runner = open_runner(sys.argv[1], threads=int(sys.argv[2]))
 with open(sys.argv[3]) as f:

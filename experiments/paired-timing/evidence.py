@@ -61,7 +61,7 @@ class Bare:
     """The bare-loop child (bare_loop_child.py), block by block."""
 
     def __init__(self, artifact: Path, threads: int, texts_file: Path):
-        from slimbench.probes import measuring_env
+        from slimbench.runtimes.probes import measuring_env
 
         self.proc = subprocess.Popen([sys.executable, str(HERE / "bare_loop_child.py"), str(artifact), str(threads),
                                       str(texts_file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -81,9 +81,9 @@ class Bare:
 
 
 def bare_loop(args: argparse.Namespace) -> None:
-    from slimbench.interleave import DISCARD, SETTLE_S, paired_order, run_rounds
+    from slimbench.measure.interleave import DISCARD, SETTLE_S, paired_order, run_rounds
+    from slimbench.measure.workers import WorkerPool, WorkerSpec
     from slimbench.stats import paired_ratio
-    from slimbench.workers import WorkerPool, WorkerSpec
 
     ctx = context()
     texts = [e.text for e in ctx.splits.test]
@@ -122,7 +122,7 @@ def bare_loop(args: argparse.Namespace) -> None:
         rows.append(f"| {v} | {np.median(h) * 1e3:.3f} | {np.median(b) * 1e3:.3f} | {diff * 100:+.1f} % | "
                     f"{pr.value:.3f} [{pr.low:.3f}, {pr.high:.3f}] | {len(h)} | {'yes' if abs(diff) <= 0.05 else 'NO'} |")
     md = ["# Harness vs bare loop, interleaved in one run", "",
-          f"Each variant: slimbench's timing worker (`slimbench.worker`, GC off, JSON protocol) and a bare "
+          f"Each variant: slimbench's timing worker (`slimbench.runtimes.worker`, GC off, JSON protocol) and a bare "
           f"`perf_counter` loop in its own fresh process (`bare_loop_child.py`), both loaded once, alternating "
           f"blocks of {args.block} calls on the same sentences ({args.rounds} rounds, a 60 ms pause before each "
           f"block, its first two calls dropped, {args.threads} threads). Load average before: {before}.", "",
@@ -143,7 +143,7 @@ def _cpu_s(pid: int) -> float:
 def spin(args: argparse.Namespace) -> None:
     """Per variant: p50 alone; p50 with the other workers alive and blocks of 10 (default);
     p50 with alternating single calls. And the CPU seconds idle workers burn while another runs."""
-    from slimbench.workers import WorkerPool, WorkerSpec
+    from slimbench.measure.workers import WorkerPool, WorkerSpec
 
     ctx = context()
     texts = [e.text for e in ctx.splits.test]
@@ -223,9 +223,9 @@ def freeze(args: argparse.Namespace) -> None:
     SIGSTOP and no pause, and neither (the control: idle workers' spinning threads are free to
     take a core). Per mode: each variant's p50, its paired p50 ratio to standard, and the
     seconds a round took."""
-    from slimbench.interleave import DISCARD, equal_time_repeats, rotated
+    from slimbench.measure.interleave import DISCARD, equal_time_repeats, rotated
+    from slimbench.measure.workers import WorkerPool, WorkerSpec
     from slimbench.stats import paired_ratio
-    from slimbench.workers import WorkerPool, WorkerSpec
 
     ctx = context()
     texts = [e.text for e in ctx.splits.test]
@@ -302,8 +302,8 @@ STARTUP_VARIANTS = ("standard", "onnx", "standard-numpy", "onnx-int8")
 def startup(args: argparse.Namespace) -> None:
     """Phase by phase, the start-up a timing worker times for itself (started alone, the others
     idle) against the fresh-process probe's, alternating: probes, a pool, probes, a pool, ..."""
-    from slimbench.probes import run_probe
-    from slimbench.workers import WorkerPool, WorkerSpec
+    from slimbench.measure.workers import WorkerPool, WorkerSpec
+    from slimbench.runtimes.probes import run_probe
 
     ctx = context()
     variants = args.variants.split(",")
@@ -418,7 +418,7 @@ def aa_ab(args: argparse.Namespace) -> None:
 
     sessions.append({"commit": head_commit(), "loadavg_before": before, "machine": machine_facts()["label"],
                      "runs": {k: len(v) - counted[k] for k, v in runs.items()}})
-    from slimbench.ab import DEFAULT_FLOORS
+    from slimbench.commands.ab import DEFAULT_FLOORS
 
     data = {"loadavg_before": before, "rounds": args.rounds, "worker_processes": args.worker_processes,
             "p50_floor_in_force": DEFAULT_FLOORS["p50"],
@@ -428,8 +428,8 @@ def aa_ab(args: argparse.Namespace) -> None:
 
 
 def _signal(change: float, low: float, high: float, floor: float) -> str | None:
-    """slimbench.compare.judge on a recorded p50 change (no p-value: the compare gives none)."""
-    from slimbench.compare import judge
+    """slimbench.analysis.judge.judge on a recorded p50 change (no p-value: the compare gives none)."""
+    from slimbench.analysis.judge import judge
 
     kind = judge(change, low, high, floor)
     return kind if kind in ("regression", "improvement") else None
@@ -448,7 +448,7 @@ def _compare_defaults(processes: int | None) -> str:
 def render_aa_ab(data: dict[str, Any]) -> list[str]:
     """The summary of the recorded compares, and every recorded change judged again at other p50
     floors (the verdict is a pure function of change, CI and floor): where the default comes from."""
-    from slimbench.ab import DEFAULT_FLOORS
+    from slimbench.commands.ab import DEFAULT_FLOORS
 
     runs, sessions = data["runs"], data["sessions"]
     floor = DEFAULT_FLOORS["p50"]
@@ -517,7 +517,7 @@ def render_aa_ab(data: dict[str, Any]) -> list[str]:
                "in 20 runs, in either direction, is never a finding." if not confirmed else
                f" The default p50 floor is {floor * 100:g} % (where it comes from: gate-calibration/README.md)."), "",
             "Every recorded change (first runs) judged again at other floors (a verdict is a pure function of "
-            "change, CI and floor; `slimbench.compare.judge`):", "",
+            "change, CI and floor; `slimbench.analysis.judge.judge`):", "",
             "| p50 floor | A/A regressions | A/A improvements | A/B +10 % caught | A/B +5 % caught | unchanged variants in A/B runs |",
             "|---|---|---|---|---|---|", *floor_rows, "",
             "A/A p50 change (candidate / baseline) per variant:", "",
@@ -533,9 +533,9 @@ def processes(args: argparse.Namespace) -> None:
     """Two worker processes per variant, in one pool, in one run: if the two processes of one variant
     differ by more than their paired CI, a run's ratio carries a per-process effect that more rounds
     cannot average away (Kalibera & Jones: repeat at the level where the variance is)."""
-    from slimbench.interleave import DISCARD, SETTLE_S, equal_time_repeats, paired_order, run_rounds
+    from slimbench.measure.interleave import DISCARD, SETTLE_S, equal_time_repeats, paired_order, run_rounds
+    from slimbench.measure.workers import WorkerPool, WorkerSpec
     from slimbench.stats import paired_ratio
-    from slimbench.workers import WorkerPool, WorkerSpec
 
     ctx = context()
     texts = [e.text for e in ctx.splits.test]
@@ -591,9 +591,9 @@ def staggered(args: argparse.Namespace) -> None:
     ratio moves with when its processes *started* (a state they keep for life), a and b disagree in
     phase 2; if it moves with the *time* (the host's state now), a's ratio changes from phase 1 to
     phase 2 while a and b agree."""
-    from slimbench.interleave import DISCARD, SETTLE_S, equal_time_repeats, paired_order, run_rounds
+    from slimbench.measure.interleave import DISCARD, SETTLE_S, equal_time_repeats, paired_order, run_rounds
+    from slimbench.measure.workers import WorkerPool, WorkerSpec
     from slimbench.stats import paired_ratio
-    from slimbench.workers import WorkerPool, WorkerSpec
 
     ctx = context()
     texts = [e.text for e in ctx.splits.test]

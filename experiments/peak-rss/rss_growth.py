@@ -27,7 +27,7 @@ def vmhwm_mb() -> int:
 
 def child(artifact: Path) -> None:
     from slimbench.data import load_dataset
-    from slimbench.runtime import open_runner
+    from slimbench.runtimes.runners import open_runner
 
     texts = [e.text for e in load_dataset().test[: max(MARKS)]]
     runner = open_runner(artifact, threads=2)

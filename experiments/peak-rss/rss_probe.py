@@ -4,7 +4,7 @@ Run it before and after `sync; echo 1 > /proc/sys/vm/drop_caches` (root) to see 
 import sys
 
 from slimbench.build.context import default_context
-from slimbench.probes import run_probe
+from slimbench.runtimes.probes import run_probe
 
 ctx = default_context(log=lambda s: None)
 texts = [e.text for e in ctx.splits.test][:50]

@@ -20,7 +20,7 @@ DEFAULT = ("onnx", "standard", "quantized", "onnx-int8", "onnx-static-int8", "ul
 
 def main() -> None:
     from slimbench.build.context import default_context
-    from slimbench.runtime import open_runner, predict_in_batches
+    from slimbench.runtimes.runners import open_runner, predict_in_batches
 
     ctx = default_context(log=lambda _: None)
     test = [e.text for e in ctx.splits.test]

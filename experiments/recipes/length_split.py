@@ -24,8 +24,8 @@ def main() -> None:
 
     from slimbench.build.context import default_context
     from slimbench.data import load_dataset
-    from slimbench.runtime import Encoder, read_manifest
-    from slimbench.torch_io import load_hf
+    from slimbench.formats.torch_io import load_hf
+    from slimbench.runtimes.runners import Encoder, read_manifest
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("artifacts", nargs="+")

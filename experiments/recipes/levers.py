@@ -38,7 +38,7 @@ class Evaluator:
 
     def __init__(self, source: Path, max_length: int):
         from slimbench.data import load_dataset
-        from slimbench.runtime import Encoder
+        from slimbench.runtimes.runners import Encoder
 
         val = load_dataset().val
         self.labels = np.array([e.label for e in val])
@@ -67,7 +67,7 @@ class Evaluator:
         """Batch-1 feeds (no padding): dynamic INT8 takes its activation range per call, so its
         predictions depend on a sentence's batch-mates; batch 1 is what the latency column times."""
         from slimbench.data import load_dataset
-        from slimbench.runtime import Encoder
+        from slimbench.runtimes.runners import Encoder
 
         encoder = Encoder(source / "tokenizer.json", max_length)
         return [encoder([e.text]) for e in load_dataset().val]
@@ -90,7 +90,7 @@ def onnx_levers(cache: Path, tmp: Path) -> list[dict]:
     from slimbench.build.compress import onnx_dynamic_int8, onnx_int4_embeddings, onnx_static_int8
     from slimbench.build.export import export_onnx
     from slimbench.build.fuse import fuse_transformer
-    from slimbench.torch_io import load_torch_model
+    from slimbench.formats.torch_io import load_torch_model
 
     rows = []
     for name, max_length in (("standard", 64), ("ultra-light", 32)):
@@ -134,7 +134,7 @@ def onnx_levers(cache: Path, tmp: Path) -> list[dict]:
 def calibration_feeds(src: Path, max_length: int) -> list[dict[str, np.ndarray]]:
     """The build's calibration: 512 training sentences (seeded pick), sorted by length, batches of 32."""
     from slimbench.data import load_dataset
-    from slimbench.runtime import Encoder
+    from slimbench.runtimes.runners import Encoder
 
     train = load_dataset().train
     pick = np.random.default_rng(0).choice(len(train), size=512, replace=False)
@@ -148,7 +148,7 @@ def torch_int8_levers(cache: Path) -> list[dict]:
     """torch dynamic INT8 of standard with one group of Linear modules kept fp32 at a time."""
     import torch
 
-    from slimbench.torch_io import load_torch_model, quantize_dynamic_int8
+    from slimbench.formats.torch_io import load_torch_model, quantize_dynamic_int8
 
     torch.set_num_threads(2)
     src = artifact(cache, "standard")
@@ -177,7 +177,7 @@ def smoothing_levers(base, ev: Evaluator, feeds: list[dict[str, np.ndarray]], on
     import torch
     import torch.ao.nn.quantized.dynamic as nnqd
 
-    from slimbench.torch_io import linear_input_absmax, quantize_dynamic_int8, smooth_linears
+    from slimbench.formats.torch_io import linear_input_absmax, quantize_dynamic_int8, smooth_linears
 
     reference_b1 = ev.torch(base, one_by_one)
     rows = []

@@ -28,8 +28,8 @@ def main() -> None:
     import torch
 
     from slimbench.data import load_dataset
-    from slimbench.runtime import Encoder, read_manifest
-    from slimbench.torch_io import load_hf
+    from slimbench.formats.torch_io import load_hf
+    from slimbench.runtimes.runners import Encoder, read_manifest
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("artifacts", nargs="+", type=Path)

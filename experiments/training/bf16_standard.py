@@ -21,7 +21,8 @@ def build_standard(autocast: str) -> dict[str, Any]:
 
     from slimbench.build.context import default_context
     from slimbench.build.pipeline import build
-    from slimbench.zoo import Zoo, default_models_dir, spec_from_dict
+    from slimbench.spec.schema import spec_from_dict
+    from slimbench.spec.zoo import Zoo, default_models_dir
 
     data = tomllib.loads((default_models_dir() / "00-standard.toml").read_text())
     data["train"] = {**data["train"], "autocast": autocast}

@@ -1,5 +1,5 @@
 """What an installed scipy adds to a torch variant's measured start-up (issue 15): fresh-process
-probes of one artifact (`slimbench.probes.run_probe`, as the bench takes them), alternating between
+probes of one artifact (`slimbench.runtimes.probes.run_probe`, as the bench takes them), alternating between
 the environment as it is (scipy installed: transformers imports scipy.optimize while loading a BERT)
 and the same environment with scipy hidden from the child (a sitecustomize that sets
 sys.modules["scipy"] = None, so that `importlib.util.find_spec("scipy")` finds nothing and
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from slimbench.probes import run_probe
+from slimbench.runtimes.probes import run_probe
 
 
 def main(artifact: Path, pairs: int) -> int:

@@ -25,8 +25,8 @@ def main() -> None:
     from slimbench.build.context import default_context
     from slimbench.build.recipes.common import load_tokenizer
     from slimbench.build.train import augment, encode_all, predict_logits_and_cls
-    from slimbench.runtime import open_runner
-    from slimbench.torch_io import load_hf
+    from slimbench.formats.torch_io import load_hf
+    from slimbench.runtimes.runners import open_runner
 
     torch.set_num_threads(2)
     ctx = default_context(log=lambda _: None)

@@ -22,7 +22,7 @@ def standard_training_batch(tokens: int) -> tuple[Any, Any, Any, Any]:
     import torch
 
     from slimbench.build.context import default_context
-    from slimbench.torch_io import load_hf
+    from slimbench.formats.torch_io import load_hf
 
     torch.set_num_threads(2)
     ctx = default_context(log=lambda _: None)

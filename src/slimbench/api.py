@@ -130,8 +130,8 @@ def run(base: str | os.PathLike[str] | None = None, dataset: str | os.PathLike[s
 def load_predictor(artifact_dir: str | os.PathLike[str], threads: int = 1) -> Any:
     """A built variant as seed 001's predictor: `predict(texts)` -> [{group: value}] (none values
     left out unless include_none=True), `predict_proba(texts)` -> [{group: {value: p}}]. See
-    `slimbench.predictor.Predictor` and docs/multilabel.md."""
-    from slimbench.predictor import Predictor
+    `slimbench.runtimes.predictor.Predictor` and docs/multilabel.md."""
+    from slimbench.runtimes.predictor import Predictor
 
     return Predictor(Path(artifact_dir), threads)
 
@@ -248,7 +248,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def register_cli(sub: Any) -> None:
-    from slimbench.options import add_inputs
+    from slimbench.commands.options import add_inputs
 
     p = sub.add_parser(
         "run", help="build what is missing, benchmark it and write results.json and REPORT.md, in one step",

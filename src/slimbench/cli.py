@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "their spec's train.seed: a seed replicate, built beside the spec's own, to see how "
                         "much of a recipe's accuracy is the seed's (e.g. --variants light --seed 1)")
     p.set_defaults(func=cmd_build)
-    for module in ("slimbench.api", "slimbench.sweep", "slimbench.render.command", "slimbench.gate_command",
-                   "slimbench.ab_command", "slimbench.plan"):
+    for module in ("slimbench.api", "slimbench.commands.sweep", "slimbench.render.command", "slimbench.commands.gate",
+                   "slimbench.commands.compare", "slimbench.commands.plan"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _resolve_inputs(args: argparse.Namespace) -> None:
     """Inputs not given on the command line: from the project's [tool.slimbench] or slimbench.toml,
     else the defaults (commands that take no inputs are left alone)."""
-    from slimbench.options import resolve_inputs
+    from slimbench.commands.options import resolve_inputs
 
     if hasattr(args, "dataset"):
         resolve_inputs(lambda name: getattr(args, name, None), lambda name, value: setattr(args, name, value))

@@ -30,7 +30,7 @@ GROUP = "slimbench.extensions"
 class RuntimeExtension:
     """`runtime`: the spec's `runtime =` value, the artifact manifest's `format` and the name of the
     spec's own table; `keys`: that table's keys and their types; `runner(artifact_dir, threads,
-    manifest)`: a runner (slimbench.runtime.BaseRunner); `recipe(ctx, spec, out)`: writes the
+    manifest)`: a runner (slimbench.runtimes.runners.BaseRunner); `recipe(ctx, spec, out)`: writes the
     artifact's files into `out` and returns its part of the manifest; `evaluate`: whether the build
     scores the artifact's predictions (off for a runtime that may be built to crash or hang)."""
 

@@ -1,7 +1,7 @@
 """Shared by the round-noise scripts: a results file's latency blocks, per variant and round, read
-through slimbench.results (any format slimbench writes), and the order the variants were given in."""
+through slimbench.analysis.results (any format slimbench writes), and the order the variants were given in."""
 
-from slimbench.results import load_run
+from slimbench.analysis.results import load_run
 
 
 def latency_blocks(path):

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 from blocks import latency_blocks
 
-from slimbench.interleave import rotated
+from slimbench.measure.interleave import rotated
 
 blocks, keys = latency_blocks(sys.argv[1])
 per = {v: {r: np.median(b) for r, b in p.items()} for v, p in blocks.items()}

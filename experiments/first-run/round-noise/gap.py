@@ -6,7 +6,7 @@ import sys
 import numpy as np
 from blocks import latency_blocks
 
-from slimbench.interleave import rotated
+from slimbench.measure.interleave import rotated
 
 rounds, keys = latency_blocks(sys.argv[1])
 R = max(max(p) for p in rounds.values()) + 1

@@ -13,7 +13,7 @@ import sys
 
 from blocks import latency_blocks
 
-from slimbench.results import load_run
+from slimbench.analysis.results import load_run
 from slimbench.stats import paired_ratio
 
 path, factor = sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 2.0

@@ -20,7 +20,7 @@ WEIGHT_FILES = ("model.safetensors",)
 def resolve(base: str) -> Path:
     """A directory holding config.json, safetensors weights and a tokenizer, for `base`."""
     if base == "minilm":
-        from slimbench.assets import base_model_dir
+        from slimbench.cache.assets import base_model_dir
 
         return base_model_dir()
     if base.startswith(HUB_PREFIX):

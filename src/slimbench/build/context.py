@@ -14,8 +14,8 @@ from slimbench.build.steps import StepClock
 from slimbench.data import Splits
 from slimbench.errors import ArtifactError
 from slimbench.machine import library_versions  # noqa: F401 -- re-exported: build.builder, build.pipeline
-from slimbench.runtime import MANIFEST
-from slimbench.zoo import Zoo
+from slimbench.runtimes.runners import MANIFEST
+from slimbench.spec.zoo import Zoo
 
 RANDOM_BASE = "random"
 
@@ -46,7 +46,7 @@ class BuildContext:
         return self._splits
 
     def inputs(self) -> dict[str, str]:
-        from slimbench.assets import asset_fingerprint
+        from slimbench.cache.assets import asset_fingerprint
 
         return {"dataset": self.splits.fingerprint(), **asset_fingerprint()}
 
@@ -114,8 +114,8 @@ def default_context(zoo: Zoo | None = None, root: Path | None = None, threads: i
     `max_length` (N, "auto" or None: auto for a dataset file, the specs' own for a built-in one)
     sets how many tokens every variant reads (slimbench.build.max_length)."""
     from slimbench.build import max_length as lengths
+    from slimbench.cache.paths import artifacts_dir
     from slimbench.data import load_dataset, transfer_texts
-    from slimbench.paths import artifacts_dir
 
     ctx = BuildContext(
         zoo=zoo or Zoo.load(), root=root or artifacts_dir(),

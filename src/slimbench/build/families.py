@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from slimbench.errors import BuildError
-from slimbench.zoo import RUNTIMES, VariantSpec
+from slimbench.spec.schema import RUNTIMES, VariantSpec
 
 
 class UnsupportedRecipe(BuildError):

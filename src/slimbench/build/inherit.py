@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from slimbench.errors import BuildError
-from slimbench.zoo import WIDTH_BASES as BASES
+from slimbench.spec.schema import WIDTH_BASES as BASES
 
 
 @dataclass

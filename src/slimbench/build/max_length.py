@@ -20,12 +20,12 @@ from typing import Any
 
 from slimbench.data import BUILT_IN_DATASETS as BUILT_IN_DATASETS  # the datasets whose lengths the specs know
 from slimbench.errors import BuildError, SpecError
-from slimbench.zoo import Zoo
+from slimbench.spec.zoo import Zoo
 
 AUTO = "auto"
 COVERED = 0.99  # share of the training texts `auto` reads whole
 MULTIPLE = 8
-LIMITS = (8, 512)  # a spec's max_length bounds (slimbench.zoo)
+LIMITS = (8, 512)  # a spec's max_length bounds (slimbench.spec.zoo)
 
 
 def parse(value: Any) -> int | str | None:

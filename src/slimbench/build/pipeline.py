@@ -32,9 +32,9 @@ from slimbench.build.steps import StepClock, summary
 from slimbench.data import size_warnings
 from slimbench.errors import BuildError, SlimbenchError
 from slimbench.formats.manifest import MANIFEST_SCHEMA, runtime_files
-from slimbench.runtime import MANIFEST, open_runner, predict_in_batches, read_manifest
+from slimbench.runtimes.runners import MANIFEST, open_runner, predict_in_batches, read_manifest
+from slimbench.spec.schema import VariantSpec
 from slimbench.stats import macro_f1
-from slimbench.zoo import VariantSpec
 
 
 def _dir_files(directory: Path) -> dict[str, int]:
@@ -43,7 +43,7 @@ def _dir_files(directory: Path) -> dict[str, int]:
 
 def _dir_sha256(directory: Path) -> dict[str, str]:
     """sha256 of every file: tells two builds of one spec apart (or proves them identical)."""
-    from slimbench.assets import sha256_file
+    from slimbench.cache.assets import sha256_file
 
     return {p.name: sha256_file(p) for p in runtime_files(directory)}
 
@@ -217,11 +217,11 @@ def build_one(ctx: BuildContext, spec: VariantSpec, target: Path) -> None:
 
 def _remember(ctx: BuildContext, target: Path, manifest: dict[str, Any],
               test_labels: tuple[list[Any], float] | None) -> None:
-    """Put into `slimbench.memo` what a later pass would compute again from the published files:
+    """Put into `slimbench.cache.memo` what a later pass would compute again from the published files:
     their gzip sizes, and the test-split labels the evaluation just predicted with the seconds that
     pass took (the public runner, the same batches and sentences as a compare's or a benchmark's
     pass, keyed by this code and the thread count)."""
-    from slimbench import memo
+    from slimbench.cache import memo
 
     if not memo.in_cache(target):
         return
@@ -248,7 +248,7 @@ def _evaluate(ctx: BuildContext, directory: Path,
               manifest: dict[str, Any]) -> tuple[dict[str, Any], tuple[list[int], float]]:
     """Validation and test accuracy through the public runner (test is reported, never selected on),
     and the test split's labels with the seconds their pass took."""
-    from slimbench.memo import TEST_SPLIT_BATCH
+    from slimbench.cache.memo import TEST_SPLIT_BATCH
 
     (directory / MANIFEST).write_text(json.dumps(manifest))
     runner = open_runner(directory, threads=ctx.threads)

@@ -353,7 +353,7 @@ def sparsity_stats(model: nn.Module) -> dict[str, Any]:
 
 def compressed_size(path: Path | str, level: int = 6) -> int:
     """Bytes of the file after gzip -6: what a download costs (the size benchmark's own measure)."""
-    from slimbench.memo import gzip_size
+    from slimbench.cache.memo import gzip_size
 
     return gzip_size(Path(path), level)
 

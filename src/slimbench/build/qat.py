@@ -22,7 +22,7 @@ from slimbench.build.nbits import BLOCK_SIZE
 from slimbench.build.train import TrainResult, collate, distillation_loss, fit, predict_logits
 from slimbench.build.train import accuracy as accuracy_of
 from slimbench.errors import BuildError
-from slimbench.zoo import TrainRecipe
+from slimbench.spec.schema import TrainRecipe
 
 EMBEDDING_BLOCK = 128  # compress.INT4_EMBEDDING_BLOCK (not imported: compress pulls in onnx at import)
 

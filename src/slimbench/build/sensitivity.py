@@ -48,7 +48,7 @@ class ValidationSet:
         return cls(batches, np.array([e.label for e in examples]), threads)
 
     def logits(self, graph: Path) -> np.ndarray:
-        from slimbench.runtime import onnx_session
+        from slimbench.runtimes.runners import onnx_session
 
         session = onnx_session(graph, self.threads)
         names = {i.name for i in session.get_inputs()}

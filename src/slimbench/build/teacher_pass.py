@@ -63,7 +63,7 @@ def _teacher_session(model: Any, tmp: Path, max_length: int, seqs: Sequence[Sequ
     batches; (None, why) when any of that fails."""
     from slimbench.build.export import export_onnx
     from slimbench.build.fuse import fuse_transformer
-    from slimbench.runtime import onnx_session
+    from slimbench.runtimes.runners import onnx_session
 
     cfg = model.config
     graph = tmp / "teacher.onnx"

@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from slimbench.labels import LabelGroups
-from slimbench.zoo import TrainRecipe
+from slimbench.spec.schema import TrainRecipe
 
 Target = int | tuple[int, ...]  # a label, or a multi-label text's index per label group
 
@@ -61,7 +61,7 @@ def augment(texts: Sequence[str], copies: int, seed: int = 0) -> list[str]:
 
 def encode_all(tokenizer: Any, texts: Sequence[str], max_length: int, truncation: str = "right") -> list[list[int]]:
     """Token ids per text (with [CLS]/[SEP]), truncated as the runtime will, unpadded."""
-    from slimbench.runtime import head_tail
+    from slimbench.runtimes.runners import head_tail
 
     tok = copy.deepcopy(tokenizer)
     tok.no_padding()

@@ -41,7 +41,7 @@ def load_dataset(source: str = DEFAULT_DATASET, text_column: str = "text", label
     "labels" object, a multi-label dataset."""
     check_columns(Path(source), text_column, label_column)
     if source in (DEFAULT_DATASET, VADER_MULTILABEL):
-        from slimbench.assets import sentiment_dir
+        from slimbench.cache.assets import sentiment_dir
 
         return movie_snippets(sentiment_dir()) if source == DEFAULT_DATASET else vader_multilabel(sentiment_dir())
     if source == "synthetic":
@@ -65,7 +65,7 @@ def transfer_texts(source: str = DEFAULT_DATASET) -> list[str]:
     """Unlabelled texts for distillation: the other snippet files for the default dataset, else none."""
     if source != DEFAULT_DATASET:
         return []
-    from slimbench.assets import sentiment_dir
+    from slimbench.cache.assets import sentiment_dir
 
     directory = sentiment_dir()
     return read_unlabelled_snippets(directory / f for f in TRANSFER_FILES)

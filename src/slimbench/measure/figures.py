@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from slimbench.cache.memo import gzip_size as gzip_size  # re-exported: the sweep and pruning use it
+from slimbench.cache.memo import gzip_size_memo
 from slimbench.formats.manifest import runtime_files as runtime_files  # re-exported
 from slimbench.labels import LabelGroups, group_figure
-from slimbench.memo import gzip_size as gzip_size  # re-exported: the sweep and pruning use it
-from slimbench.memo import gzip_size_memo
-from slimbench.probes import ProbeResult
+from slimbench.runtimes.probes import ProbeResult
 from slimbench.stats import group_macro_f1s, implicit_micro_f1, paired_ratio, summarize
 from slimbench.stats import macro_f1 as macro_f1  # re-exported
 
@@ -68,7 +68,7 @@ def sparsity(tensors: Sequence[np.ndarray], min_elements: int = 2) -> tuple[floa
 
 def weights_sparsity(path: Path) -> float:
     """`sparsity` of a weights file, computed once per file contents in the cache (`memo`)."""
-    from slimbench import memo
+    from slimbench.cache import memo
 
     return memo.of_file("sparsity", path, lambda: float(sparsity(weight_tensors(path))[0]), float, "sparsity")
 

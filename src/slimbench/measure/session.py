@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slimbench.interleave import (
+from slimbench.measure.interleave import (
     DISCARD,
     Heartbeat,
     Rounds,
@@ -39,7 +39,7 @@ from slimbench.interleave import (
     rotated,
 )
 from slimbench.measure.settings import MeasureSettings
-from slimbench.probes import PROBE_PREDICTIONS, ProbeResult
+from slimbench.runtimes.probes import PROBE_PREDICTIONS, ProbeResult
 
 METRICS = ("latency", "throughput", "accuracy", "load", "memory")
 WARM_RELOADS = 3
@@ -156,7 +156,7 @@ def measure_session(req: Request, log: Log) -> Observations:
 
 def _run_workers(req: Request, keys: Sequence[str], out: Observations, log: Log) -> None:
     from slimbench.machine import StealMeter
-    from slimbench.workers import WorkerPool, WorkerSpec
+    from slimbench.measure.workers import WorkerPool, WorkerSpec
 
     st, label = req.settings, req.label
     by_key = {s.key: s for s in req.subjects}
@@ -209,7 +209,7 @@ def _run_workers(req: Request, keys: Sequence[str], out: Observations, log: Log)
 
 def _latency_phase(req: Request, pool: Any, out: Observations, meter: Any, log: Log) -> None:
     """Interleaved rounds of batch-1 blocks; more rounds where a paired ratio is still wide."""
-    from slimbench.interleave import run_rounds, wide_ratios
+    from slimbench.measure.interleave import run_rounds, wide_ratios
 
     st, label = req.settings, req.label
     latency = [k for k in req.keys("latency") if k in pool.alive]
@@ -231,7 +231,7 @@ def _latency_phase(req: Request, pool: Any, out: Observations, meter: Any, log: 
 
 def _throughput_phase(req: Request, pool: Any, out: Observations, meter: Any, log: Log) -> None:
     """Interleaved rounds of one untimed wake-up call and one timed batch per worker."""
-    from slimbench.interleave import run_rounds
+    from slimbench.measure.interleave import run_rounds
 
     st = req.settings
     throughput = [k for k in req.keys("throughput") if k in pool.alive]
@@ -270,8 +270,8 @@ def _accuracy_pass(req: Request, pool: Any, keys: Sequence[str], out: Observatio
     the artifact's files, the code, the libraries, the sentences, batch, threads and extra work
     (`memo.prediction_key`): a key with the same prediction key as one already done in this run
     shares its labels, and one predicted by an earlier run in the same cache is read from the memo."""
-    from slimbench import memo
-    from slimbench.memo import TEST_SPLIT_BATCH
+    from slimbench.cache import memo
+    from slimbench.cache.memo import TEST_SPLIT_BATCH
 
     st, by_key = req.settings, {s.key: s for s in req.subjects}
     here = None
@@ -318,7 +318,7 @@ def _run_probes(req: Request, keys: Sequence[str], out: Observations, log: Log) 
     them. The timing workers' own start-ups are the first rounds. A key gets more than the fewest
     only while further probes could still move its median start-up time beyond the spread; in a
     paired run a variant's sides get as many as each other."""
-    from slimbench.probes import run_probe, wants_another_probe
+    from slimbench.runtimes.probes import run_probe, wants_another_probe
 
     st = req.settings
     by_key = {s.key: s for s in req.subjects}

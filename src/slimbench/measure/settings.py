@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from slimbench.errors import SlimbenchError
-from slimbench.workers import CAN_FREEZE, idle_pause_s
+from slimbench.measure.workers import CAN_FREEZE, idle_pause_s
 
 # The latency phase's default time budget. The 12-variant zoo's phase took 83 s on a quiet machine (40
 # rounds, every ratio within +-3 %), 118-138 s on a moderately noisy one (120 rounds), and 279 s on

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from slimbench.analysis.results import Run, load_runs
 from slimbench.fsutil import atomic_write_text
 from slimbench.render.grouping import group_runs
 from slimbench.render.plots import (
@@ -27,7 +28,6 @@ from slimbench.render.report import incomplete_note, render_reports
 from slimbench.render.rows import ALL_COLUMNS, Column
 from slimbench.render.summary import summary_document
 from slimbench.render.tables import MAIN_COLUMNS, ReportError, parse_columns
-from slimbench.results import Run, load_runs
 
 # --- writing --------------------------------------------------------------------------------------
 
@@ -101,7 +101,7 @@ def _manifest_section(files: Mapping[str, str], manifests: Mapping[str, dict[str
 def build_manifests(runs: Sequence[Run], root: Path | None = None) -> dict[str, dict[str, Any]]:
     """variant -> the manifest of the artifact the runs measured (by its spec hash), for each one
     still in the artifact cache."""
-    from slimbench.paths import artifacts_dir
+    from slimbench.cache.paths import artifacts_dir
 
     root = root or artifacts_dir()
     out: dict[str, dict[str, Any]] = {}
@@ -134,10 +134,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     sweep = None
     sweep_path = args.sweep if args.sweep is not None else args.out / "sweep.json"
     if args.sweep is not None or sweep_path.is_file():
-        from slimbench.results import load_sweep
+        from slimbench.analysis.results import load_sweep
 
         sweep = load_sweep(sweep_path)
-    from slimbench.gate_rules import load_config
+    from slimbench.analysis.gate_rules import load_config
 
     path = write_report(runs, args.out, baseline, summary_path=summary, step_summary=step, plots=not args.no_plots,
                         sweep=sweep, gate_config=load_config(args.config), columns=columns,

@@ -1,6 +1,6 @@
 """Runs grouped by machine, and each variant's changes against a baseline run.
 
-Pure functions over `slimbench.results.Run`.
+Pure functions over `slimbench.analysis.results.Run`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from slimbench.analysis.results import Measurement, ResultsError, Run
 from slimbench.render.rows import COLUMN, COMPARE_COLUMNS, EXACT_COLUMNS, POINT_COLUMNS, Row, build_rows
-from slimbench.results import Measurement, ResultsError, Run
 
 # --- comparison with a baseline ------------------------------------------------------------------
 
@@ -64,8 +64,8 @@ def compare_runs(current: Run, baseline: Run, config: Any = None) -> list[Varian
     """Every comparison column of every variant, judged by the gate on the same two runs (one judge:
     the report's ✓/✗ and `slimbench gate`'s verdict cannot disagree); this run's variants first,
     then those it lost."""
-    from slimbench.gate import GateConfig, gate
-    from slimbench.gate_rules import STAND_INS
+    from slimbench.analysis.gate import GateConfig, gate
+    from slimbench.analysis.gate_rules import STAND_INS
 
     cfg = config or GateConfig()
     judged = {(f.variant, f.figure): f for f in gate(baseline, current, cfg).findings if f.figure}

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
+from slimbench.analysis.results import Measurement, Run
 from slimbench.labels import group_figure, split_group_figure
 from slimbench.render.grouping import MachineReport
-from slimbench.results import Measurement, Run
 
 
 def _groups(measurements: Sequence[Measurement]) -> list[str]:

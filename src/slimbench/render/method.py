@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from slimbench.analysis.results import LOAD_STOP_RULE, Run
 from slimbench.render.grouping import MachineReport, machine_label
 from slimbench.render.tables import code_names, fmt_date, fmt_set
-from slimbench.results import LOAD_STOP_RULE, Run
 
 # --- sections -------------------------------------------------------------------------------------
 

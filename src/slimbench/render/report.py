@@ -1,7 +1,7 @@
 """REPORT.md's Markdown, section by section, from saved results only.
 
 Rendering never measures and never imports a model or a runtime: it reads pytest-benchmark JSON
-(`--benchmark-json` or `--benchmark-autosave` files) through `slimbench.results`, so it can be re-run
+(`--benchmark-json` or `--benchmark-autosave` files) through `slimbench.analysis.results`, so it can be re-run
 from any saved file. The numbers behind the Markdown live in `rows`, `grouping` and `verdict`, the
 tables in `tables`, the measuring method in words in `method`, the plots in `plots`; `command` writes
 the files. The Markdown is deterministic: the same results give the same bytes (no clock).
@@ -15,6 +15,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from slimbench.analysis.results import Figure, Run
 from slimbench.render.grouping import MachineReport, group_runs, machine_label
 from slimbench.render.label_groups import label_groups_note, label_groups_section
 from slimbench.render.method import (
@@ -47,7 +48,6 @@ from slimbench.render.tables import (
     short_error,
 )
 from slimbench.render.verdict import Point, ship_advice, ship_verdict
-from slimbench.results import Figure, Run
 
 
 def _failures_section(report: MachineReport) -> list[str]:

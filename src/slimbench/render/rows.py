@@ -1,7 +1,7 @@
 """The numbers behind the report: the columns, one row per variant, ratios to `standard`, and the
 paired ratios and accuracy comparisons a run recorded.
 
-Pure functions over `slimbench.results.Run`: no I/O, no plotting, no measuring, no model. Values stay
+Pure functions over `slimbench.analysis.results.Run`: no I/O, no plotting, no measuring, no model. Values stay
 in the units the results carry (B, s, count, ratio, 1/s); only the renderers scale them.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from slimbench.results import Figure, Run
+from slimbench.analysis.results import Figure, Run
 
 STANDARD = "standard"
 ACCURACY_TOLERANCE = 0.99  # "keeps 99 % of the reference's accuracy" (the MLPerf rule)

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from slimbench.analysis.results import Measurement, Run
 from slimbench.render.grouping import MachineReport, VariantChanges
 from slimbench.render.rows import COLUMN, POINT_COLUMNS, RATIO_COLUMNS, Row
 from slimbench.render.verdict import ship_verdict, verdict_record
-from slimbench.results import Measurement, Run
 
 SUMMARY_SCHEMA = 1
 

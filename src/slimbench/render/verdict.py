@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from slimbench.analysis.results import Run
 from slimbench.render.grouping import MachineReport
 from slimbench.render.rows import ACCURACY_TOLERANCE, STANDARD, Row, fmt_sig
-from slimbench.results import Run
 
 NOISY_SPREAD = 0.2  # latency IQR above 20 % of the median earns a noise warning
 

@@ -5,10 +5,10 @@ timed value is that worker's one pass over the split."""
 
 import pytest
 
-from slimbench.bench_session import REPLAY_CLOCK, VariantFailed
+from slimbench.cache.memo import TEST_SPLIT_BATCH
 from slimbench.measure import accuracy_figures, truncation_figures
-from slimbench.memo import TEST_SPLIT_BATCH
-from slimbench.runtime import batch_invariant
+from slimbench.plugin.session import REPLAY_CLOCK, VariantFailed
+from slimbench.runtimes.runners import batch_invariant
 
 pytestmark = pytest.mark.benchmark(timer=REPLAY_CLOCK)
 

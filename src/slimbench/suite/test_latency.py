@@ -4,14 +4,14 @@ on real test sentences; and throughput at a larger batch.
 Timed out of this process: each variant runs in its own worker processes (two by default, the
 rounds alternating between them), all workers alive
 together, sampled in interleaved rounds (every variant one block per round, rotated order, the
-block's first call discarded; see `slimbench.interleave`). pytest-benchmark receives exactly those
+block's first call discarded; see `slimbench.measure.interleave`). pytest-benchmark receives exactly those
 samples through the replay clock. Ratios to `standard` come from the paired rounds, with 95 % CIs.
 """
 
 import pytest
 
-from slimbench.bench_session import REPLAY_CLOCK
 from slimbench.measure import flatten_rounds, latency_figures, paired_figures, throughput_figures
+from slimbench.plugin.session import REPLAY_CLOCK
 
 pytestmark = pytest.mark.benchmark(timer=REPLAY_CLOCK)
 REFERENCE = "standard"

@@ -4,9 +4,9 @@ variant's timing worker. The pytest-benchmark samples are the probes' spawn-to-e
 
 import pytest
 
-from slimbench.bench_session import REPLAY_CLOCK
+from slimbench.analysis.results import LOAD_STOP_RULE
 from slimbench.measure import LOAD_PHASES, load_figures
-from slimbench.results import LOAD_STOP_RULE
+from slimbench.plugin.session import REPLAY_CLOCK
 
 pytestmark = pytest.mark.benchmark(timer=REPLAY_CLOCK)
 

@@ -4,8 +4,8 @@ same fresh processes that time start-up (round-robin across variants)."""
 
 import pytest
 
-from slimbench.bench_session import REPLAY_CLOCK
 from slimbench.measure import memory_figures
+from slimbench.plugin.session import REPLAY_CLOCK
 
 pytestmark = pytest.mark.benchmark(timer=REPLAY_CLOCK)
 

@@ -128,7 +128,7 @@ def default_zoo_dicts() -> list[dict[str, Any]]:
     """The default zoo's specs as the TOML tables they are written as, in file order."""
     import tomllib
 
-    from slimbench.zoo import default_models_dir
+    from slimbench.spec.zoo import default_models_dir
 
     return [tomllib.loads(p.read_text(encoding="utf-8")) for p in sorted(default_models_dir().glob("*.toml"))]
 
@@ -187,8 +187,8 @@ def vader_dir() -> Path:
 
     import pytest
 
-    from slimbench.assets import VADER
-    from slimbench.paths import assets_dir
+    from slimbench.cache.assets import VADER
+    from slimbench.cache.paths import assets_dir
 
     xdg = os.environ.get("XDG_CACHE_HOME")
     default = (Path(xdg) if xdg else Path.home() / ".cache") / "slimbench" / "assets"
@@ -245,7 +245,7 @@ def write_example(directory: Path, n: int = 400) -> tuple[Path, Path]:
     from transformers import BertForSequenceClassification
 
     from slimbench.build.train import encode_all, finetune
-    from slimbench.zoo import TrainRecipe
+    from slimbench.spec.schema import TrainRecipe
 
     directory.mkdir(parents=True, exist_ok=True)
     examples = synthetic_examples(n, seed=7)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from slimbench.extensions import RuntimeExtension, register
-from slimbench.runtime import TOKENIZER_FILE, BaseRunner, busy_spin
+from slimbench.runtimes.runners import TOKENIZER_FILE, BaseRunner, busy_spin
 
 RUNTIME = "calibration"
 KEYS: dict[str, type] = {"sleep_s": float, "load_alloc_bytes": int, "predict_alloc_bytes": int, "fault": str,

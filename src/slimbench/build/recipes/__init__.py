@@ -19,7 +19,7 @@ from slimbench.build.recipes.finetune import finetune_recipe, random_init
 from slimbench.build.recipes.prune import prune_recipe
 from slimbench.errors import BuildError
 from slimbench.extensions import RuntimeExtension, extension
-from slimbench.zoo import RUNTIMES, VariantSpec
+from slimbench.spec.schema import RUNTIMES, VariantSpec
 
 Recipe = Callable[[BuildContext, VariantSpec, Path], dict[str, Any]]
 

@@ -16,8 +16,8 @@ from slimbench.build.autocast import AUTO
 from slimbench.build.context import BuildContext
 from slimbench.data import Splits, check_trainable
 from slimbench.errors import BuildError
-from slimbench.runtime import MANIFEST, TOKENIZER_FILE, open_runner, progress_bar, read_manifest
-from slimbench.zoo import TrainRecipe, VariantSpec
+from slimbench.runtimes.runners import MANIFEST, TOKENIZER_FILE, open_runner, progress_bar, read_manifest
+from slimbench.spec.schema import TrainRecipe, VariantSpec
 
 
 def load_tokenizer(directory: Path) -> Any:
@@ -86,7 +86,7 @@ def teacher_outputs(ctx: BuildContext, teacher_dir: Path, texts: Sequence[str],
     [CLS] states need torch."""
     from slimbench.build.teacher_pass import cached_outputs, teacher_logits
     from slimbench.build.train import encode_all, predict_logits_and_cls
-    from slimbench.torch_io import load_hf
+    from slimbench.formats.torch_io import load_hf
 
     m = read_manifest(teacher_dir)
     key = hashlib.sha256(("\n".join(texts)).encode()).hexdigest()[:16]
@@ -137,7 +137,7 @@ def torch_logits(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, te
     tokenizer in `out`, the spec's length and truncation)."""
     import torch
 
-    from slimbench.runtime import Encoder
+    from slimbench.runtimes.runners import Encoder
 
     encoder = Encoder(out / TOKENIZER_FILE, spec.max_length, truncation_of(ctx, spec))
     model.eval()

@@ -16,8 +16,8 @@ from slimbench.build.context import BuildContext
 from slimbench.build.recipes.common import logits_of, torch_logits, truncation_of, write_probe_manifest
 from slimbench.errors import BuildError
 from slimbench.labels import LabelGroups
-from slimbench.runtime import TOKENIZER_FILE, read_manifest
-from slimbench.zoo import VariantSpec
+from slimbench.runtimes.runners import TOKENIZER_FILE, read_manifest
+from slimbench.spec.schema import VariantSpec
 
 EXPORT_TOLERANCE = 1e-3  # max |logit diff| torch fp32 vs ONNX fp32 before a build is refused
 CHECK_TEXTS = 256
@@ -30,7 +30,7 @@ def derive(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     """Post-training steps on the source variant: torch INT8, ONNX export, ORT dynamic or static INT8,
     weight-only INT4 or mixed precision (after quantization-aware training with method "qat"), the
     NumPy reference runtime."""
-    from slimbench.torch_io import load_torch_model, quantize_dynamic_int8, save_int8
+    from slimbench.formats.torch_io import load_torch_model, quantize_dynamic_int8, save_int8
 
     src_dir = ctx.artifact_dir(str(spec.source))
     sm = read_manifest(src_dir)
@@ -156,7 +156,7 @@ def smooth(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path) -> dict[
     """SmoothQuant scaling of the model's encoder Linear modules (in place, exact in fp32), with
     per-channel input maxima calibrated on training texts as static INT8 calibrates."""
     from slimbench.build.families import bert_name
-    from slimbench.torch_io import SMOOTH_ALL, linear_input_absmax, smooth_linears
+    from slimbench.formats.torch_io import SMOOTH_ALL, linear_input_absmax, smooth_linears
 
     alpha = float(spec.quantize["smooth_alpha"])
     pattern = spec.quantize.get("smooth_modules", SMOOTH_ALL)
@@ -182,7 +182,7 @@ def _rewrite(graph: Path, step: Callable[[Path], T]) -> T:
 
 def calibration_feeds(ctx: BuildContext, spec: VariantSpec, out: Path) -> tuple[list[dict[str, np.ndarray]], int]:
     """Batches of training texts, encoded exactly as the runtime will (the variant's own Encoder)."""
-    from slimbench.runtime import Encoder
+    from slimbench.runtimes.runners import Encoder
 
     n = min(spec.static_int8.texts, len(ctx.splits.train))
     if n < min(CALIBRATION_BATCH, spec.static_int8.texts):

@@ -19,15 +19,15 @@ from slimbench.build.recipes.common import (
 )
 from slimbench.errors import BuildError
 from slimbench.formats.pruned import encoder_layers
-from slimbench.runtime import TOKENIZER_FILE, read_manifest
-from slimbench.zoo import VariantSpec
+from slimbench.runtimes.runners import TOKENIZER_FILE, read_manifest
+from slimbench.spec.schema import VariantSpec
 
 
 def distill_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
     from tokenizers import Tokenizer
 
     from slimbench.build.train import augment, distill, encode_all
-    from slimbench.torch_io import save_hf
+    from slimbench.formats.torch_io import save_hf
 
     teacher_dir = ctx.artifact_dir(str(spec.source))
     tm = read_manifest(teacher_dir)
@@ -67,7 +67,7 @@ def _layer_teacher(ctx: BuildContext, spec: VariantSpec, teacher_dir: Path, stud
     """The teacher for intermediate-layer distillation (`layer_weight` > 0), with the table from the
     student's (possibly trimmed) vocabulary to the teacher's ids; None when the recipe does not ask."""
     from slimbench.build.train import LayerTeacher, layer_pairs
-    from slimbench.torch_io import load_hf
+    from slimbench.formats.torch_io import load_hf
 
     if not spec.recipe.layer_weight:
         return None
@@ -105,7 +105,7 @@ def init_student(ctx: BuildContext, spec: VariantSpec, teacher_dir: Path,
 
     from slimbench.build.compress import trim_vocabulary
     from slimbench.build.train import encode_all
-    from slimbench.torch_io import load_hf
+    from slimbench.formats.torch_io import load_hf
 
     teacher_tok_json = json.loads((teacher_dir / TOKENIZER_FILE).read_text())
     teacher_tok = Tokenizer.from_str(json.dumps(teacher_tok_json))

@@ -15,8 +15,8 @@ from slimbench.build.recipes.common import (
     training_record,
 )
 from slimbench.errors import BuildError
-from slimbench.runtime import TOKENIZER_FILE
-from slimbench.zoo import VariantSpec
+from slimbench.runtimes.runners import TOKENIZER_FILE
+from slimbench.spec.schema import VariantSpec
 
 
 def finetune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def finetune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str
 
     from slimbench.build.base_models import classification_head, tokenizer_json
     from slimbench.build.train import encode_all, finetune
-    from slimbench.torch_io import load_hf, save_hf
+    from slimbench.formats.torch_io import load_hf, save_hf
 
     base = ctx.resolve_base(str(spec.base))
     splits = ctx.splits
@@ -91,7 +91,7 @@ def random_init(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, An
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     from slimbench.build.base_models import tokenizer_json
-    from slimbench.torch_io import save_hf
+    from slimbench.formats.torch_io import save_hf
 
     reference = ctx.resolve_base("minilm")  # its tokenizer and its config's defaults
     config = AutoConfig.from_pretrained(reference, local_files_only=True)

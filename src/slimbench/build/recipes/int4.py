@@ -28,8 +28,8 @@ from slimbench.build.recipes.common import (
     truncation_of,
 )
 from slimbench.errors import BuildError
-from slimbench.runtime import TOKENIZER_FILE, Encoder
-from slimbench.zoo import NBITS_STEPS, VariantSpec
+from slimbench.runtimes.runners import TOKENIZER_FILE, Encoder
+from slimbench.spec.schema import NBITS_STEPS, VariantSpec
 
 NBITS_TOLERANCE = 1e-2  # max |logit diff| onnxruntime N-bit graph vs torch with the same quantized weights
 DEFAULT_KEEP = ("classifier",)

@@ -20,8 +20,8 @@ from slimbench.build.recipes.common import (
     training_record,
 )
 from slimbench.errors import BuildError
-from slimbench.runtime import TOKENIZER_FILE, progress_bar, read_manifest
-from slimbench.zoo import VariantSpec
+from slimbench.runtimes.runners import TOKENIZER_FILE, progress_bar, read_manifest
+from slimbench.spec.schema import VariantSpec
 
 if TYPE_CHECKING:  # build.train imports torch: the recipes import it when they run
     from slimbench.build.train import Target
@@ -33,7 +33,7 @@ def prune_recipe(ctx: BuildContext, spec: VariantSpec, out: Path) -> dict[str, A
     source when train.method is "distill"."""
     from slimbench.build import prune as P
     from slimbench.build.train import encode_all
-    from slimbench.torch_io import load_hf
+    from slimbench.formats.torch_io import load_hf
 
     src_dir = ctx.artifact_dir(str(spec.source))
     sm = read_manifest(src_dir)
@@ -143,7 +143,7 @@ def _pruned_record(ctx: BuildContext, spec: VariantSpec, model: Any, out: Path, 
                    stages: list[dict[str, Any]]) -> dict[str, Any]:
     """Save the pruned model (physically smaller: its own format; zeroed: plain HF) and describe it."""
     from slimbench.build import prune as P
-    from slimbench.torch_io import save_hf
+    from slimbench.formats.torch_io import save_hf
 
     record: dict[str, Any] = {"model_file": "model.safetensors", "source_variant": spec.source,
                               "teacher": spec.source if recover else None, "training": None}

@@ -18,7 +18,7 @@ from typing import Any
 
 from slimbench.errors import ArtifactError
 from slimbench.labels import LabelGroup, LabelGroups
-from slimbench.runtime import BaseRunner, open_runner
+from slimbench.runtimes.runners import BaseRunner, open_runner
 
 SINGLE_GROUP = "label"  # the one group of a single-label variant
 

@@ -188,7 +188,7 @@ class TorchRunner(BaseRunner):
 
         torch.set_num_threads(threads)
         self._torch = torch
-        from slimbench.torch_io import load_torch_model
+        from slimbench.formats.torch_io import load_torch_model
 
         self.model = load_torch_model(self.artifact_dir, manifest["format"])
         self.model.eval()
@@ -238,7 +238,7 @@ class OnnxRunner(BaseRunner):
 
 
 class NumpyRunner(BaseRunner):
-    """The NumPy reference runtime (slimbench.numpy_bert): an fp32 BERT read from model.safetensors
+    """The NumPy reference runtime (slimbench.runtimes.numpy_bert): an fp32 BERT read from model.safetensors
     by tensor name and run in plain NumPy -- no torch, no onnxruntime. It shows what the frameworks
     cost in import time and memory. NumPy's BLAS thread count is fixed at process start
     (OPENBLAS_NUM_THREADS / OMP_NUM_THREADS); the probes set it to `threads`."""
@@ -247,7 +247,7 @@ class NumpyRunner(BaseRunner):
 
     def __init__(self, artifact_dir: Path, threads: int, manifest: dict[str, Any]):
         super().__init__(artifact_dir, threads, manifest)
-        from slimbench.numpy_bert import NumpyBert
+        from slimbench.runtimes.numpy_bert import NumpyBert
 
         self.model = NumpyBert.load(self.artifact_dir)
 

@@ -1,6 +1,6 @@
 """The fresh-process probe: how a user's application starts, and what it costs in memory.
 
-The parent spawns `python -m slimbench.probes` and *blocks* until it exits (no busy-wait, no
+The parent spawns `python -m slimbench.runtimes.probes` and *blocks* until it exits (no busy-wait, no
 sampler beside it: on a 2-core machine those would distort the very numbers we read). The child
 times each phase itself -- runtime import, artifact load, first prediction, then a few warm
 predictions -- and reads the kernel's peak-RSS high-water mark (VmHWM) after each phase. It
@@ -128,6 +128,17 @@ def measuring_env(threads: int, env: dict[str, str] | None = None) -> dict[str, 
     return child_env
 
 
+def child_module(name: str, pythonpath: str | None) -> str:
+    """The module to run as the child process NAME (`worker`, `probes`) for the slimbench found first on
+    PYTHONPATH: `slimbench.runtimes.NAME`, or `slimbench.NAME` in a checkout from before the runtimes
+    package (the other side of a compare may be an older commit)."""
+    for entry in (pythonpath or "").split(os.pathsep):
+        package = Path(entry) / "slimbench" if entry else None
+        if package is not None and (package / "__init__.py").is_file():
+            return f"slimbench.{name}" if (package / f"{name}.py").is_file() else f"slimbench.runtimes.{name}"
+    return f"slimbench.runtimes.{name}"
+
+
 def run_probe(artifact_dir: Path, threads: int, texts: list[str], n_predict: int = 0,
               timeout_s: float = DEFAULT_TIMEOUT_S, env: dict[str, str] | None = None) -> ProbeResult:
     """Run one fresh-process probe of the artifact; never raises for a failing child."""
@@ -139,7 +150,8 @@ def run_probe(artifact_dir: Path, threads: int, texts: list[str], n_predict: int
     spawned = time.time()
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", "slimbench.probes", request, repr(spawned)],
+        proc = subprocess.run([sys.executable, "-m", child_module("probes", child_env.get("PYTHONPATH")), request,
+                               repr(spawned)],
                               capture_output=True, text=True, timeout=timeout_s, env=child_env)
     except subprocess.TimeoutExpired as err:
         tail = (err.stderr.decode(errors="replace") if isinstance(err.stderr, bytes) else (err.stderr or ""))[-500:]
@@ -166,7 +178,7 @@ def _import_runtime(fmt: str) -> None:
     import numpy  # noqa: F401
     import tokenizers  # noqa: F401
 
-    import slimbench.runtime  # noqa: F401
+    import slimbench.runtimes.runners  # noqa: F401
 
     if fmt in ("hf", "hf-pruned", "torch-int8"):
         import torch  # noqa: F401
@@ -177,7 +189,7 @@ def _import_runtime(fmt: str) -> None:
     elif fmt == "numpy-bert":
         import safetensors.numpy  # noqa: F401
 
-        import slimbench.numpy_bert  # noqa: F401
+        import slimbench.runtimes.numpy_bert  # noqa: F401
 
 
 def start_runner(artifact: Path, threads: int, texts: list[str], n_predict: int, spawned: float, entered: float,
@@ -202,13 +214,13 @@ def start_runner(artifact: Path, threads: int, texts: list[str], n_predict: int,
     out["vmhwm_bytes"]["after_import"] = peak_rss_bytes()
 
     from slimbench.errors import SlimbenchError
-    from slimbench.runtime import open_runner
+    from slimbench.runtimes.runners import open_runner
 
     try:
         t, ru = time.perf_counter(), _rusage()
         runner = open_runner(artifact, threads=threads)
         if extra_work:
-            from slimbench.runtime import ExtraWorkRunner
+            from slimbench.runtimes.runners import ExtraWorkRunner
 
             runner = ExtraWorkRunner(runner, extra_work)  # type: ignore[assignment]
         out["phases_s"]["load"], used["load"] = time.perf_counter() - t, _since(ru)

@@ -16,7 +16,7 @@ build` (its progress passed on), never inside this process; `--slimbench-no-buil
 failure instead.
 
 Every option starts with `--slimbench-` (see `pytest --help`, group "slimbench"); the inputs may
-instead come from `[tool.slimbench]` in ./pyproject.toml or ./slimbench.toml (`slimbench.options`).
+instead come from `[tool.slimbench]` in ./pyproject.toml or ./slimbench.toml (`slimbench.commands.options`).
 """
 
 from __future__ import annotations
@@ -30,15 +30,15 @@ from typing import Any
 
 import pytest
 
-from slimbench.bench_session import CAPTURE, PREFIX, BenchConfig, BenchSession, Variant, VariantFailed, log
+from slimbench.analysis.results import SCHEMA
 from slimbench.measure.settings import add_knobs
-from slimbench.results import SCHEMA
+from slimbench.plugin.session import CAPTURE, PREFIX, BenchConfig, BenchSession, Variant, VariantFailed, log
 
 SESSION_KEY = pytest.StashKey["BenchSession"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from slimbench.options import add_inputs
+    from slimbench.commands.options import add_inputs
 
     g = parser.getgroup("slimbench", "slimbench: benchmark compressed transformer classifiers")
     g.addoption(f"--{PREFIX}variants", default=None,
@@ -169,7 +169,7 @@ def _publish_results(config: pytest.Config, exitstatus: int) -> None:
     if interrupted:
         block["incomplete"] = True
         block["reason"] = "the run was interrupted (Ctrl-C or SIGTERM) before every test ran"
-    from slimbench.results import results_text
+    from slimbench.analysis.results import results_text
 
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(results_text(doc))  # as the baseline is written: compact, every sample kept

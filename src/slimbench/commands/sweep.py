@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from slimbench.analysis.results import SWEEP_SCHEMA as SCHEMA
+from slimbench.analysis.results import load_sweep as load_sweep  # the file's schema lives with the results'
 from slimbench.errors import SpecError
 from slimbench.fsutil import atomic_write_text
-from slimbench.results import SWEEP_SCHEMA as SCHEMA
-from slimbench.results import load_sweep as load_sweep  # the file's schema lives with the results'
 
 SWEEP_FILE = "sweep.json"
 DEFAULT_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -55,8 +55,9 @@ def run_sweep(ctx: Any, source: str, levels: Sequence[float], scope: str = "glob
     """Build every rung (cached) and collect its figures; level 0 is the source itself."""
     from slimbench.build.pipeline import build
     from slimbench.measure import gzip_size
-    from slimbench.runtime import read_manifest
-    from slimbench.zoo import Zoo, spec_from_dict
+    from slimbench.runtimes.runners import read_manifest
+    from slimbench.spec.schema import spec_from_dict
+    from slimbench.spec.zoo import Zoo
 
     base = ctx.zoo.get(source)
     if base.runtime != "torch" or base.precision != "fp32" or base.steps or base.prune:

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slimbench.cache.paths import assets_dir
 from slimbench.errors import AssetError
-from slimbench.paths import assets_dir
 
 WHEELHOUSE_ENV = "SLIMBENCH_WHEELHOUSE"
 COMPLETE_MARKER = ".complete"

@@ -1,6 +1,6 @@
 """A timing worker: one process, one variant, one runtime, loaded once, timed in blocks on request.
 
-The parent (`slimbench.workers`) starts one or more workers per variant and keeps them all alive together,
+The parent (`slimbench.measure.workers`) starts one or more workers per variant and keeps them all alive together,
 so that latency can be sampled in interleaved rounds: every variant runs a short block each round,
 and the drift of a shared machine lands on all of them alike. The parent blocks on the pipe while a
 worker runs a block; an idle worker blocks on its stdin. Nothing in the pytest process (which may
@@ -74,7 +74,7 @@ class Server:
         self.startup: dict[str, Any] | None = None
         if request.get("spawned") is not None and entered is not None:
             # Started on its own: time the start-up exactly as the fresh-process probe does.
-            from slimbench.probes import start_runner
+            from slimbench.runtimes.probes import start_runner
 
             runner, self.startup = start_runner(Path(self.artifact), self.threads, self.texts,
                                                 int(request.get("n_predict", 0)), float(request["spawned"]), entered,
@@ -86,7 +86,7 @@ class Server:
             self.runner = runner
             self.load_s = float(self.startup["phases_s"]["load"])
             return
-        from slimbench.runtime import open_runner
+        from slimbench.runtimes.runners import open_runner
 
         t = time.perf_counter()
         self.runner = self._open(open_runner)
@@ -96,7 +96,7 @@ class Server:
     def _open(self, open_runner: Callable[..., Any]) -> Any:
         runner = open_runner(self.artifact, threads=self.threads)
         if self.extra_work:
-            from slimbench.runtime import ExtraWorkRunner
+            from slimbench.runtimes.runners import ExtraWorkRunner
 
             runner = ExtraWorkRunner(runner, self.extra_work)
         return runner
@@ -113,13 +113,13 @@ class Server:
             batches = [_cyclic(self.texts, start + k * size, size) for k in range(int(msg["n"]))]
             return {"ok": True, "s": _timed_calls(self.runner.predict, batches)}
         if op == "predict_all":
-            from slimbench.runtime import predict_in_batches
+            from slimbench.runtimes.runners import predict_in_batches
 
             t = time.perf_counter()
             labels = predict_in_batches(self.runner, self.texts, int(msg.get("batch_size", 64)))
             return {"ok": True, "labels": labels, "s": [time.perf_counter() - t]}
         if op == "reload":
-            from slimbench.runtime import open_runner
+            from slimbench.runtimes.runners import open_runner
 
             times = []
             for _ in range(int(msg["n"])):

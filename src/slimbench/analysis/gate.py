@@ -7,7 +7,7 @@ inconclusive, machine, improvement, note). It reads saved results only: no model
 Timings and memory are compared as the variant's ratio to the reference variant (`standard`)
 measured in the same run, which travels across machines and absorbs machine-wide slowdowns. The
 reference itself has nothing to be divided by: its absolute figures are compared only when both
-runs come from the same machine. Rules and thresholds: see `slimbench.gate_rules`.
+runs come from the same machine. Rules and thresholds: see `slimbench.analysis.gate_rules`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from slimbench.compare import IMPROVEMENT, REGRESSION, judge, judge_drop, judge_growth
-from slimbench.gate_rules import (
+from slimbench.analysis.gate_rules import (
     CATALOGUE,
     STAND_INS,
     Budget,
@@ -35,8 +34,9 @@ from slimbench.gate_rules import (
     ratio_of_ratios_ci,
     raw_samples,
 )
+from slimbench.analysis.judge import IMPROVEMENT, REGRESSION, judge, judge_drop, judge_growth
+from slimbench.analysis.results import Figure, Measurement, ResultsError, Run
 from slimbench.labels import split_group_figure
-from slimbench.results import Figure, Measurement, ResultsError, Run
 from slimbench.stats import bootstrap_ratio_ci, mann_whitney_p
 
 __all__ = ["FAILING", "Finding", "GateConfig", "GateConfigError", "GateResult", "gate", "load_config"]

@@ -9,12 +9,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from slimbench.fsutil import atomic_write_text
-from slimbench.gate import Finding, GateResult, check_comparable, fmt, gate, machine_label_of
-from slimbench.gate_rules import (
+from slimbench.analysis.gate import Finding, GateResult, check_comparable, fmt, gate, machine_label_of
+from slimbench.analysis.gate_rules import (
     load_config,
 )
-from slimbench.results import ResultsError, Run, load_run, load_runs, results_text
+from slimbench.analysis.results import ResultsError, Run, load_run, load_runs, results_text
+from slimbench.fsutil import atomic_write_text
 
 # --- rendering ------------------------------------------------------------------------------------
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from slimbench.errors import SlimbenchError
-from slimbench.probes import ProbeResult, measuring_env, result_of
-from slimbench.worker import PARENT_ENV, PROTOCOL
+from slimbench.runtimes.probes import ProbeResult, child_module, measuring_env, result_of
+from slimbench.runtimes.worker import PARENT_ENV, PROTOCOL
 
 DEFAULT_TIMEOUT_S = 300.0
 # Idle workers are stopped (SIGSTOP) between their requests where the OS can (POSIX): see Worker.freeze.
@@ -33,7 +33,7 @@ CAN_FREEZE = hasattr(signal, "SIGSTOP") and hasattr(signal, "SIGCONT")
 def idle_pause_s(freeze_idle: bool) -> float:
     """The pause before each block that keeps the previous worker's spinning threads off the one
     being timed: none where idle workers are stopped, else `interleave.SETTLE_S`."""
-    from slimbench.interleave import SETTLE_S
+    from slimbench.measure.interleave import SETTLE_S
 
     return 0.0 if freeze_idle and CAN_FREEZE else SETTLE_S
 
@@ -81,7 +81,7 @@ class Worker:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (spec.pythonpath, env.get("PYTHONPATH")) if p)
         env[PARENT_ENV] = str(os.getpid())
         self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 -- lives as long as the worker
-        self.proc = subprocess.Popen([sys.executable, "-m", "slimbench.worker"], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", child_module("worker", env.get("PYTHONPATH"))], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
         hello: dict[str, Any] = {"protocol": PROTOCOL, "artifact": str(spec.artifact), "threads": spec.threads,
                                  "texts": list(texts), "extra_work": spec.extra_work}

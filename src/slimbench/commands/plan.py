@@ -33,8 +33,9 @@ def _step(ctx: Any, names: list[str], default_data: bool, skip: frozenset[str] =
 def cmd_plan(args: argparse.Namespace) -> int:
     from slimbench.build.autocast import AUTO
     from slimbench.commands import build_context
-    from slimbench.sweep import DEFAULT_LEVELS, rung_spec
-    from slimbench.zoo import Zoo, spec_from_dict
+    from slimbench.commands.sweep import DEFAULT_LEVELS, rung_spec
+    from slimbench.spec.schema import spec_from_dict
+    from slimbench.spec.zoo import Zoo
 
     ctx = build_context(args, quiet=True)
     default_data = args.dataset == "movie-snippets" and args.base is None

@@ -1,6 +1,6 @@
 """`slimbench compare`: the comparison as Markdown and JSON, the re-measurement of a timing
 regression before it fails, and the command line. The sides, the measuring and the judging are
-`slimbench.ab`'s.
+`slimbench.commands.ab`'s.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from slimbench.ab import (
+from slimbench.analysis.gate import fmt
+from slimbench.analysis.judge import IMPROVEMENT, INCONCLUSIVE, REGRESSION
+from slimbench.commands.ab import (
     COMPARE_WORKER_PROCESSES,
     CONFIRM_SHARE,
     CONFIRMED_FIGURES,
@@ -39,9 +41,7 @@ from slimbench.ab import (
     resolve_side,
     start_rounds,
 )
-from slimbench.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION
 from slimbench.fsutil import atomic_write_text
-from slimbench.gate import fmt
 from slimbench.measure.session import Observations
 from slimbench.measure.settings import MeasureSettings
 
@@ -202,7 +202,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def _variant_names(spec: str, candidate: Path) -> list[str]:
-    from slimbench.zoo import Zoo, checkout_models_dir
+    from slimbench.spec.zoo import Zoo, checkout_models_dir
 
     if spec.strip() in ("core", "all"):
         names = list(Zoo.load(checkout_models_dir(candidate)).names)
@@ -214,8 +214,8 @@ def _variant_names(spec: str, candidate: Path) -> list[str]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from slimbench.commands.options import use_cache_root
     from slimbench.data import load_dataset
-    from slimbench.options import use_cache_root
 
     started = time.perf_counter()
     st = _settings(args)
@@ -304,8 +304,8 @@ def _confirm(sides: Sequence[Side], artifacts: Mapping[str, Mapping[str, Path]],
 
 
 def register_cli(sub: Any) -> None:
+    from slimbench.commands.options import add_inputs
     from slimbench.measure.settings import add_knobs
-    from slimbench.options import add_inputs
 
     p = sub.add_parser(
         "compare", help="paired A/B: measure a baseline and a candidate checkout interleaved; exit 1 on a regression",

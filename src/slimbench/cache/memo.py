@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from slimbench.cache.paths import cache_root
 from slimbench.fsutil import atomic_write_text
-from slimbench.paths import cache_root
 
 T = TypeVar("T")
 
@@ -204,7 +204,7 @@ def code_fingerprint(src: Path) -> str:
 
 def running_code() -> Path:
     """The src/ this process imports slimbench from."""
-    return Path(__file__).resolve().parents[1]
+    return Path(__file__).resolve().parents[2]
 
 
 def prediction_key(code: str, artifact: Path, texts: Sequence[str], threads: int,

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from slimbench.cache.paths import CACHE_ENV
 from slimbench.errors import SpecError
-from slimbench.paths import CACHE_ENV
 
 # (flag without dashes, built-in default, keyword arguments of argparse's add_argument / pytest's addoption)
 INPUTS: tuple[tuple[str, Any, dict[str, Any]], ...] = (

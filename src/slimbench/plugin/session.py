@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from slimbench.analysis.results import SCHEMA
 from slimbench.measure.settings import MeasureSettings, SettingsError
-from slimbench.results import SCHEMA
 
 if TYPE_CHECKING:
     from slimbench.measure.session import Observations
@@ -53,8 +53,8 @@ class BenchConfig:
 
     @classmethod
     def from_pytest_config(cls, config: pytest.Config) -> BenchConfig:
+        from slimbench.commands.options import resolve_inputs
         from slimbench.errors import SlimbenchError
-        from slimbench.options import resolve_inputs
 
         values: dict[str, Any] = {}
 
@@ -172,8 +172,8 @@ class BenchSession:
     def ctx(self) -> Any:
         if self._ctx is None:
             from slimbench.build.context import default_context
-            from slimbench.options import use_cache_root
-            from slimbench.zoo import Zoo
+            from slimbench.commands.options import use_cache_root
+            from slimbench.spec.zoo import Zoo
 
             use_cache_root(self.config.cache)
             cfg = self.config
@@ -188,7 +188,7 @@ class BenchSession:
     def variant(self, name: str) -> Variant:
         if name not in self._variants:
             from slimbench.build.context import find_artifact
-            from slimbench.runtime import read_manifest, verify_artifact
+            from slimbench.runtimes.runners import read_manifest, verify_artifact
 
             if not self.ctx.is_built(name) and self.config.build_missing and name not in self._build_tried:
                 # every selected variant that is missing, in one child build (shared sources built once)

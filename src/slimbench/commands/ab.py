@@ -8,7 +8,7 @@ specs free) -- are measured side by side on the same machine in the same minutes
   alive together; latency and throughput are sampled in rounds in which the two sides of a
   variant run back to back (which goes first alternates), so the machine's drift hits both;
 - each figure's change is the paired ratio candidate / baseline over rounds, with a bootstrap CI,
-  judged by `slimbench.compare.judge` against a floor calibrated from A/A runs on this machine;
+  judged by `slimbench.analysis.judge.judge` against a floor calibrated from A/A runs on this machine;
 - fresh-process start-up and peak-RSS probes alternate between the sides the same way;
 - deterministic figures (bytes on disk, parameters, test accuracy from the workers' predictions on
   the same sentences) are compared exactly, with the gate's tolerances;
@@ -17,7 +17,7 @@ specs free) -- are measured side by side on the same machine in the same minutes
   moved one run's rounds is not a regression, a real change is found twice (`--confirm`).
 
 Measurement loops and statistics are this checkout's; the runtime and the artifacts are each
-side's. Both checkouts must speak worker protocol 1 (slimbench with `slimbench.worker`).
+side's. Both checkouts must speak worker protocol 1 (slimbench with `slimbench.runtimes.worker`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from slimbench.compare import INCONCLUSIVE, REGRESSION, judge, judge_drop, judge_growth
+from slimbench.analysis.judge import INCONCLUSIVE, REGRESSION, judge, judge_drop, judge_growth
 from slimbench.errors import SlimbenchError
 from slimbench.labels import LabelGroups
 from slimbench.measure.session import Observations
@@ -161,7 +161,7 @@ class Settings:
 
 def code_fingerprint(side: Side) -> str:
     """sha256 over the side's slimbench sources: equal fingerprints run the same code."""
-    from slimbench.memo import code_fingerprint as fingerprint
+    from slimbench.cache.memo import code_fingerprint as fingerprint
 
     return fingerprint(side.src)
 
@@ -316,7 +316,7 @@ def confirm_verdicts(first: Sequence[Verdict], again: Sequence[Verdict], measure
 
 def _deterministic(variant: str, base_dir: Path, cand_dir: Path) -> list[Verdict]:
     from slimbench.measure import file_figures
-    from slimbench.runtime import read_manifest
+    from slimbench.runtimes.runners import read_manifest
 
     fb, fc = file_figures(base_dir, read_manifest(base_dir)), file_figures(cand_dir, read_manifest(cand_dir))
     out = []
