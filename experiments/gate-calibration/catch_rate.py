@@ -66,7 +66,10 @@ def record(doc: dict[str, Any]) -> dict[str, Any]:
             "confirm": {k: [x["confirm"][f] for f in ("change", "low", "high", "n")]
                         for k, x in p50.items() if x.get("confirm")},
             "other_failures": [(v["variant"], v["figure"]) for v in doc["verdicts"]
-                               if v["kind"] == "regression" and v["figure"] != "p50"]}
+                               if v["kind"] == "regression" and v["figure"] != "p50"],
+            # p90 and batch first-run changes too, so that their floors can be derived from A/A runs
+            "others": {f"{v['variant']}:{v['figure']}": [v["change"], v["low"], v["high"], v["n"]]
+                       for v in doc["verdicts"] if v["figure"] in ("p90", "batch") and "change" in v}}
 
 
 def measure(args: argparse.Namespace) -> None:
