@@ -98,10 +98,10 @@ def main() -> None:
             raise SystemExit(f"--rescale-from: the files' candidates ran different iterations {sorted(counts)}")
         changes = [r["p50"][args.variant][0] for e in earlier for r in e["runs"]["code5"]]
         median = statistics.median(changes)
-        iters = round(counts.pop() * args.fraction / (median - 1))
-        rescaled = {"from": ", ".join(f.name for f in args.rescale_from),
-                    "earlier_iterations": earlier[0]["candidate"]["iterations"], "median_change": median,
-                    "runs": len(changes)}
+        (earlier_iters,) = counts
+        iters = round(earlier_iters * args.fraction / (median - 1))
+        rescaled = {"from": ", ".join(f.name for f in args.rescale_from), "earlier_iterations": earlier_iters,
+                    "median_change": median, "runs": len(changes)}
     make_worktree(path)
     runtime = path / "src" / "slimbench" / "runtimes" / "runners.py"
     if not runtime.is_file():  # a checkout from before the runtimes package

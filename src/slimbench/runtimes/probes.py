@@ -147,11 +147,11 @@ def run_probe(artifact_dir: Path, threads: int, texts: list[str], n_predict: int
                    "n_predict": n_predict}, f)
         request = f.name
     child_env = measuring_env(threads, env)
+    module = child_module("probes", child_env.get("PYTHONPATH"))  # looked up before the clock starts
     spawned = time.time()
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", child_module("probes", child_env.get("PYTHONPATH")), request,
-                               repr(spawned)],
+        proc = subprocess.run([sys.executable, "-m", module, request, repr(spawned)],
                               capture_output=True, text=True, timeout=timeout_s, env=child_env)
     except subprocess.TimeoutExpired as err:
         tail = (err.stderr.decode(errors="replace") if isinstance(err.stderr, bytes) else (err.stderr or ""))[-500:]
