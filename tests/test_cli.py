@@ -105,3 +105,17 @@ def test_the_shared_inputs_are_declared_once_for_every_entry_point():
     pytest_addoption(Parser())
     for flag, _, kwargs in INPUTS:
         assert Parser.group.options[f"--slimbench-{flag}"] == {"default": None, **kwargs}, flag
+
+
+def test_every_subcommand_formats_its_help():
+    """`--help` of each subcommand renders (a stray `%` in a help string breaks only that page)."""
+    import argparse
+
+    from slimbench.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert len(sub.choices) >= 9
+    for name, p in sub.choices.items():
+        text = p.format_help()
+        assert f"usage: slimbench {name}" in text.replace("\n", " ")

@@ -326,7 +326,7 @@ def register_cli(sub: Any) -> None:
     p.add_argument("--confirm", type=int, default=1,
                    help="measure the variants with a timing regression (p50, p90, batch) again, in this many more "
                         "interleaved runs of only those variants; the regression fails the comparison only if every "
-                        f"run finds it again -- a significant slowdown beyond {CONFIRM_SHARE:.0%} of the floor -- else "
+                        f"run finds it again -- a significant slowdown beyond {CONFIRM_SHARE * 100:g} %% of the floor -- else "
                         "it is reported inconclusive (default 1; 0: off)")
     p.add_argument("--no-accuracy", action="store_true",
                    help="skip the test-split predictions (accuracy is deterministic per artifact; timing-only runs)")
