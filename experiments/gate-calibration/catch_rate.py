@@ -61,7 +61,9 @@ def compare_once(kind: str, args: argparse.Namespace, out: Path) -> dict[str, An
 def record(doc: dict[str, Any]) -> dict[str, Any]:
     """A compare's first-run p50 change per variant, its re-measurement if any, other failures."""
     p50 = {v["variant"]: v for v in doc["verdicts"] if v["figure"] == "p50"}
+    ms = doc["settings"]["measure"]
     return {"status": doc["status"], "elapsed_s": doc["elapsed_s"], "steal": doc.get("steal", {}),
+            "rounds_setting": [ms["latency_rounds"], ms["latency_max_rounds"]],
             "p50": {k: [x["change"], x["low"], x["high"], x["n"]] for k, x in p50.items()},
             "confirm": {k: [x["confirm"][f] for f in ("change", "low", "high", "n")]
                         for k, x in p50.items() if x.get("confirm")},
@@ -144,6 +146,31 @@ def calibration(cand: dict[str, Any]) -> str:
             f"the {cand['p50_s'] * 1e3:.2f} ms p50 measured before) ")
 
 
+def rounds_text(runs: dict[str, list[dict[str, Any]]]) -> str:
+    """The latency rounds compare ran with: first run – most (runs recorded before the setting was: 40–120)."""
+    seen = sorted({tuple(r.get("rounds_setting", (40, 120))) for k in KINDS for r in runs[k]})
+    return ", ".join(f"{a}–{b}" for a, b in seen) or "40–120"
+
+
+def other_figures(aa: list[dict[str, Any]]) -> list[str]:
+    """The A/A distribution of the p90 and batch changes (first runs), from which their floors are set."""
+    from slimbench.commands.ab import DEFAULT_FLOORS
+
+    rows = []
+    for figure in ("p90", "batch"):
+        for key in sorted({k for r in aa for k in r.get("others", {}) if k.endswith(f":{figure}")}):
+            c = [r["others"][key] for r in aa if key in r.get("others", {})]
+            ch = [x[0] for x in c]
+            rows.append(f"| {key.split(':')[0]} | {figure} | {len(c)} | {min(ch):.3f} | {np.median(ch):.3f} | "
+                        f"{max(ch):.3f} | {max(abs(x - 1) for x in ch) * 100:.1f} % | "
+                        f"{sum(x[1] > 1 or x[2] < 1 for x in c)} | {DEFAULT_FLOORS[figure] * 100:g} % |")
+    if not rows:
+        return []
+    return ["", "A/A p90 and batch changes per variant, first runs (their floors are set from these):", "",
+            "| variant | figure | compares | min | median | max | max abs | intervals excluding 1 | floor now |",
+            "|---|---|---|---|---|---|---|---|---|", *rows]
+
+
 def render(name: str) -> None:
     from slimbench.commands.ab import DEFAULT_FLOORS
 
@@ -174,7 +201,7 @@ def render(name: str) -> None:
           "# Catching a 5 % slowdown: A/A, +5 % and +3 % compares", "",
           f"`slimbench compare` ({data.get('worker_processes') or data.get('default_worker_processes', 2)} worker "
           "processes per variant and "
-          "side, 40–120 rounds, "
+          f"side, {rounds_text(runs)} rounds, "
           f"`--confirm 1`), latency only, on {', '.join(data['variants'])}, with a p50 floor of "
           f"{data['run_floor'] * 100:g} % in force so that every first-run change above it was measured again. "
           f"{data.get('elapsed_s', 0) / 60:.0f} min in all. Batches: " + "; ".join(
@@ -202,7 +229,8 @@ def render(name: str) -> None:
           f"Other figures (p90, batch) failing a compare: {other}. Steal during the latency rounds: "
           + (f"{steal[0]:.1%}–{steal[-1]:.1%}." if steal else "not recorded."), "",
           "A/A p50 change (candidate / baseline) per variant, first runs:", "",
-          "| variant | min | median | max | max abs | intervals excluding 1 |", "|---|---|---|---|---|---|", *dist]
+          "| variant | min | median | max | max abs | intervals excluding 1 |", "|---|---|---|---|---|---|", *dist,
+          *other_figures(runs["aa"])]
     (HERE / f"{name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

@@ -19,6 +19,7 @@ from typing import Any
 from slimbench.analysis.gate import fmt
 from slimbench.analysis.judge import IMPROVEMENT, INCONCLUSIVE, REGRESSION
 from slimbench.commands.ab import (
+    COMPARE_LATENCY_ROUNDS,
     COMPARE_WORKER_PROCESSES,
     CONFIRM_SHARE,
     CONFIRMED_FIGURES,
@@ -341,4 +342,5 @@ def register_cli(sub: Any) -> None:
     p.add_argument("--markdown", type=Path, default=None, help="write the comparison table as Markdown")
     p.add_argument("--step-summary", type=Path, default=None, metavar="FILE",
                    help="append the Markdown to FILE (e.g. \"$GITHUB_STEP_SUMMARY\")")
-    p.set_defaults(func=cmd_compare, worker_processes=COMPARE_WORKER_PROCESSES)  # not pytest bench's 2
+    p.set_defaults(func=cmd_compare, worker_processes=COMPARE_WORKER_PROCESSES,  # not pytest bench's 2 and 40
+                   latency_rounds=COMPARE_LATENCY_ROUNDS)
