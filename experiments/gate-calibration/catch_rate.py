@@ -138,6 +138,11 @@ def outcome(r: dict[str, Any], variant: str, floor: float) -> str:
 
 def calibration(cand: dict[str, Any]) -> str:
     r = cand.get("rescaled")
+    if r and isinstance(r["earlier_iterations"], list):  # pooled from candidates of several sizes
+        return (f"of {cand['iterations']:,} iterations, sized on compare's workers: {r['runs']} compares in "
+                f"{r['from']} of candidates of {' and '.join(f'{n:,}' for n in r['earlier_iterations'])} "
+                f"iterations measured a median {r['median_change_per_iteration'] * 1e5:.2f} % per 1,000 iterations, "
+                f"scaled to {cand['fraction']:.0%} ")
     if r:
         return (f"of {cand['iterations']:,} iterations, sized on compare's workers: {r['earlier_iterations']:,} "
                 f"iterations had measured {(r['median_change'] - 1) * 100:+.1f} % (median of {r['runs']} compares "

@@ -13,8 +13,9 @@ rest of the call. Writes PATH/CANDIDATE.json (iterations, the calibration figure
 
 The in-process calibration can land off the mark in compare's workers (3,595 iterations sized to
 5 % in-process measured +3.9 % median in ten compares). `--rescale-from NAME.json` calibrates on
-the workers instead: it takes the iterations of the candidate recorded in catch_rate.py's NAME.json (several files
-pool their code-change runs) and scales them by FRACTION / (median measured change - 1).
+the workers instead: each code-change run recorded in catch_rate.py's NAME.json (several files pool
+their runs, also of candidates with different iterations) gives a measured change per iteration, and
+the loop gets FRACTION / (their median) iterations.
 """
 
 from __future__ import annotations
@@ -92,16 +93,17 @@ def main() -> None:
     iters = round(args.fraction * p50 / per_iter)
     rescaled = None
     if args.rescale_from:
+        # each code-change run's measured change per loop iteration; files may differ in iterations
         earlier = [json.loads(f.read_text()) for f in args.rescale_from]
-        counts = {e["candidate"]["iterations"] for e in earlier}
-        if len(counts) != 1:
-            raise SystemExit(f"--rescale-from: the files' candidates ran different iterations {sorted(counts)}")
+        slopes = [(r["p50"][args.variant][0] - 1) / e["candidate"]["iterations"]
+                  for e in earlier for r in e["runs"]["code5"]]
+        counts = sorted({e["candidate"]["iterations"] for e in earlier})
+        iters = round(args.fraction / statistics.median(slopes))
         changes = [r["p50"][args.variant][0] for e in earlier for r in e["runs"]["code5"]]
-        median = statistics.median(changes)
-        (earlier_iters,) = counts
-        iters = round(earlier_iters * args.fraction / (median - 1))
-        rescaled = {"from": ", ".join(f.name for f in args.rescale_from), "earlier_iterations": earlier_iters,
-                    "median_change": median, "runs": len(changes)}
+        rescaled = {"from": ", ".join(f.name for f in args.rescale_from),
+                    "earlier_iterations": counts[0] if len(counts) == 1 else counts,
+                    "median_change": statistics.median(changes), "runs": len(changes),
+                    "median_change_per_iteration": statistics.median(slopes)}
     make_worktree(path)
     runtime = path / "src" / "slimbench" / "runtimes" / "runners.py"
     if not runtime.is_file():  # a checkout from before the runtimes package

@@ -315,7 +315,9 @@ def register_cli(sub: Any) -> None:
                     "latency/throughput/start-up by the paired ratio and its CI against a floor calibrated from "
                     "A/A runs, size/parameters/accuracy exactly. Exit 1 on a regression or a failed variant. "
                     "The measuring options are those of `slimbench run` and `pytest bench` (there spelled "
-                    "--slimbench-NAME), with the same defaults.")
+                    "--slimbench-NAME), with the same defaults except two that its floors were calibrated with: "
+                    f"{COMPARE_WORKER_PROCESSES} worker processes per variant and side, {COMPARE_LATENCY_ROUNDS} "
+                    "latency rounds.")
     p.add_argument("--baseline", type=Path, required=True, help="the baseline checkout (its root, with src/slimbench)")
     p.add_argument("--candidate", type=Path, default=Path("."), help="the candidate checkout (default: .)")
     p.add_argument("--variants", default=None,
