@@ -65,13 +65,10 @@ CONFIRM_SHARE = 0.5
 # measuring default, `pytest bench`'s): the largest A/A p50 change of 20 compares was 3.7 %, and only
 # 6 of 80 A/A intervals excluded 1 (the issue's two-process runs: 8 of 18), so that +5 % was flagged
 # by every first run (experiments/gate-calibration/catch-5pct-3proc.md). The cost is memory (a third
-# more worker processes), not time: compares took as long.
+# more worker processes), not time: compares took as long. More rounds do not replace processes: with
+# 60 latency rounds instead of 40, 19 A/A first runs spread as widely (onnx-int8 SD 1.0 %, as at 40)
+# for ~20 s more per compare (experiments/gate-calibration/catch-60-rounds.md), so compare keeps 40.
 COMPARE_WORKER_PROCESSES = 3
-# Latency rounds of a compare's first run (the measuring default, `slimbench run`'s, is 40). With three
-# processes a first run's p50 change still spread by about +-1 % (SD) in A/A, mostly round-to-round
-# noise, and a true +5 % code change was missed when its first run measured +2.0 and +2.2 %: 60 rounds
-# narrow that spread for about 20 s more per compare (experiments/gate-calibration/catch-60-rounds.md).
-COMPARE_LATENCY_ROUNDS = 60
 
 
 def confirm_floors(floors: Mapping[str, float]) -> dict[str, float]:
@@ -157,8 +154,7 @@ def resolve_side(side: Side, variants: Sequence[str], list_args: Sequence[str]) 
 class Settings:
     """How a comparison measures (the shared knobs) and judges."""
 
-    measure: MeasureSettings = field(default_factory=lambda: MeasureSettings(
-        worker_processes=COMPARE_WORKER_PROCESSES, latency_rounds=COMPARE_LATENCY_ROUNDS))
+    measure: MeasureSettings = field(default_factory=lambda: MeasureSettings(worker_processes=COMPARE_WORKER_PROCESSES))
     confirm: int = 1
     accuracy: bool = True
     probes: bool = True  # fresh-process start-up and peak-RSS probes beyond the workers' own start-ups

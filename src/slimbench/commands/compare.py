@@ -19,7 +19,6 @@ from typing import Any
 from slimbench.analysis.gate import fmt
 from slimbench.analysis.judge import IMPROVEMENT, INCONCLUSIVE, REGRESSION
 from slimbench.commands.ab import (
-    COMPARE_LATENCY_ROUNDS,
     COMPARE_WORKER_PROCESSES,
     CONFIRM_SHARE,
     CONFIRMED_FIGURES,
@@ -315,9 +314,8 @@ def register_cli(sub: Any) -> None:
                     "latency/throughput/start-up by the paired ratio and its CI against a floor calibrated from "
                     "A/A runs, size/parameters/accuracy exactly. Exit 1 on a regression or a failed variant. "
                     "The measuring options are those of `slimbench run` and `pytest bench` (there spelled "
-                    "--slimbench-NAME), with the same defaults except two that its floors were calibrated with: "
-                    f"{COMPARE_WORKER_PROCESSES} worker processes per variant and side, {COMPARE_LATENCY_ROUNDS} "
-                    "latency rounds.")
+                    "--slimbench-NAME), with the same defaults except one that its floors were calibrated with: "
+                    f"{COMPARE_WORKER_PROCESSES} worker processes per variant and side.")
     p.add_argument("--baseline", type=Path, required=True, help="the baseline checkout (its root, with src/slimbench)")
     p.add_argument("--candidate", type=Path, default=Path("."), help="the candidate checkout (default: .)")
     p.add_argument("--variants", default=None,
@@ -344,5 +342,4 @@ def register_cli(sub: Any) -> None:
     p.add_argument("--markdown", type=Path, default=None, help="write the comparison table as Markdown")
     p.add_argument("--step-summary", type=Path, default=None, metavar="FILE",
                    help="append the Markdown to FILE (e.g. \"$GITHUB_STEP_SUMMARY\")")
-    p.set_defaults(func=cmd_compare, worker_processes=COMPARE_WORKER_PROCESSES,  # not pytest bench's 2 and 40
-                   latency_rounds=COMPARE_LATENCY_ROUNDS)
+    p.set_defaults(func=cmd_compare, worker_processes=COMPARE_WORKER_PROCESSES)  # not pytest bench's 2
