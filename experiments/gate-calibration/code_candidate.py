@@ -95,11 +95,11 @@ def main() -> None:
     if args.rescale_from:
         # each code-change run's measured change per loop iteration; files may differ in iterations
         earlier = [json.loads(f.read_text()) for f in args.rescale_from]
-        slopes = [(r["p50"][args.variant][0] - 1) / e["candidate"]["iterations"]
-                  for e in earlier for r in e["runs"]["code5"]]
-        counts = sorted({e["candidate"]["iterations"] for e in earlier})
+        runs = [(r["p50"][args.variant][0], e["candidate"]["iterations"]) for e in earlier for r in e["runs"]["code5"]]
+        changes = [change for change, _ in runs]
+        slopes = [(change - 1) / n for change, n in runs]
+        counts = sorted({n for _, n in runs})
         iters = round(args.fraction / statistics.median(slopes))
-        changes = [r["p50"][args.variant][0] for e in earlier for r in e["runs"]["code5"]]
         rescaled = {"from": ", ".join(f.name for f in args.rescale_from),
                     "earlier_iterations": counts[0] if len(counts) == 1 else counts,
                     "median_change": statistics.median(changes), "runs": len(changes),
